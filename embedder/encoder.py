@@ -1,0 +1,248 @@
+"""`Embedder`: texts in, echo and classical embedding vectors out, from any causal language model."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from embedder import loading
+from embedder.batching import plan_batches
+from embedder.device import default_batch_tokens, pick_device, pick_dtype
+from embedder.presets import Preset, preset_for
+from embedder.templates import (
+    CLASSICAL,
+    DEFAULT_INSTRUCTION,
+    Encoded,
+    PromptTokenizer,
+    Template,
+    template_id,
+    validate_texts,
+)
+
+Kind = Literal["document", "query", "symmetric"]
+Pooling = Literal["mean", "last"]
+ClassicalMode = Literal["separate", "first_span", "none"]
+
+
+@dataclass
+class EncodeResult:
+    """Embeddings of a list of texts: rows are L2-normalised float32, in input order."""
+
+    echo: np.ndarray
+    classical: np.ndarray | None
+    truncated: int = 0
+    """How many texts were longer than the token budget and were cut to it."""
+    tokens: int = 0
+    """Tokens fed to the model, padding included."""
+    padded_tokens: int = 0
+    """Of those, how many were padding."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    text_index: int
+    slot: str  # "echo" or "classical"
+    encoded: Encoded
+    pools: tuple[tuple[str, int], ...]  # (output name, span index)
+
+
+@dataclass
+class Embedder:
+    """Echo and classical embeddings from a causal LM; build it with `Embedder.from_pretrained`."""
+
+    model: torch.nn.Module
+    prompt: PromptTokenizer
+    model_name: str
+    preset: Preset
+    classical_mode: ClassicalMode = "separate"
+    classical_template: Template = CLASSICAL
+    max_text_tokens: int = 512
+    compute_matched: bool = False
+    batch_tokens: int = 4096
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        pooling: Pooling | None = None,
+        document_template: Template | str | None = None,
+        query_template: Template | str | None = None,
+        symmetric_template: Template | str | None = None,
+        classical: ClassicalMode = "separate",
+        max_text_tokens: int = 512,
+        compute_matched: bool = False,
+        batch_tokens: int | None = None,
+        allow_download: bool | None = None,
+    ) -> Embedder:
+        """Load a model: None for the packaged default, or a HF id, a local folder, or a .gguf file.
+
+        Templates are strings with two `{text}` slots (the last is pooled); `pooling` is "mean" (zero-shot
+        default) or "last". `classical` picks the classical baseline: "separate" (its own pass with
+        `Write a paragraph: {text}`, fair on both sides), "first_span" (free, from the first `{text}` of the echo
+        pass; only fair when both sides share the prefix before it) or "none". `compute_matched` halves the
+        token budget of `{text}` in the echo pass.
+        """
+        dev = pick_device(device)
+        loaded = loading.load(model, device=dev, dtype=pick_dtype(dev, dtype), allow_download=allow_download)
+        preset = preset_for(str(model) if model is not None else loaded.name).with_overrides(
+            pooling=pooling, document=document_template, query=query_template, symmetric=symmetric_template
+        )
+        return cls(
+            model=loaded.model,
+            prompt=PromptTokenizer(loaded.tokenizer),
+            model_name=loaded.name,
+            preset=preset,
+            classical_mode=classical,
+            max_text_tokens=max_text_tokens,
+            compute_matched=compute_matched,
+            batch_tokens=batch_tokens or default_batch_tokens(dev),
+            device=dev,
+        )
+
+    @property
+    def dim(self) -> int:
+        """Size of each vector (the model's hidden size)."""
+        return int(self.model.config.hidden_size)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def tokenizer(self):  # noqa: ANN201 - transformers' tokenizer type
+        return self.prompt.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` under this model's tokenizer (what `max_text_tokens` counts)."""
+        return self.prompt.count(text)
+
+    def describe(self) -> dict[str, object]:
+        """Everything that decides the vectors: recorded with a collection so mismatches can be refused."""
+        return {
+            "model": self.model_name,
+            "dim": self.dim,
+            "pooling": self.preset.pooling,
+            "document_template": template_id(self.preset.document),
+            "query_template": template_id(self.preset.query),
+            "classical": self.classical_mode,
+            "classical_template": template_id(self.classical_template) if self.classical_mode == "separate" else "",
+            "max_text_tokens": self.max_text_tokens,
+            "compute_matched": self.compute_matched,
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable string naming model, templates, pooling and budget; equal fingerprints give equal vectors."""
+        d = self.describe()
+        digest = hashlib.sha256(repr(sorted(d.items())).encode()).hexdigest()[:12]
+        budget = self.max_text_tokens // 2 if self.compute_matched else self.max_text_tokens
+        return f"{d['model']}/echo-{d['pooling']}/classical-{d['classical']}/max{budget}/dim{d['dim']}/{digest}"
+
+    def template_for(self, kind: Kind) -> Template:
+        try:
+            return {"document": self.preset.document, "query": self.preset.query,
+                    "symmetric": self.preset.symmetric}[kind]
+        except KeyError:
+            raise ValueError(f"kind must be 'document', 'query' or 'symmetric', got {kind!r}") from None
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: Kind = "document",
+        *,
+        instruction: str = DEFAULT_INSTRUCTION,
+        show_progress: bool = False,
+    ) -> EncodeResult:
+        """Embed `texts` with the echo template of `kind` and the classical baseline, in one batched run."""
+        items = validate_texts(texts)
+        template = self.template_for(kind)
+        self._check_first_span_fair(kind)
+        echo_budget = self.max_text_tokens // 2 if self.compute_matched else self.max_text_tokens
+        jobs: list[_Job] = []
+        truncated = 0
+        for i, text in enumerate(items):
+            enc = self.prompt.encode(template, text, echo_budget, instruction)
+            truncated += enc.truncated
+            pools: tuple[tuple[str, int], ...] = (("echo", len(enc.spans) - 1),)
+            if self.classical_mode == "first_span":
+                pools += (("classical", 0),)
+            jobs.append(_Job(i, "echo", enc, pools))
+            if self.classical_mode == "separate":
+                cenc = self.prompt.encode(self.classical_template, text, self.max_text_tokens, instruction)
+                jobs.append(_Job(i, "classical", cenc, (("classical", 0),)))
+        vectors, tokens, padded = self._run(jobs, self.preset.pooling, show_progress)
+        echo = vectors["echo"]
+        classical = vectors.get("classical")
+        return EncodeResult(echo=echo, classical=classical, truncated=truncated, tokens=tokens, padded_tokens=padded)
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        template: Template,
+        *,
+        pooling: Pooling = "mean",
+        span: Literal["last", "first"] = "last",
+        max_text_tokens: int | None = None,
+        instruction: str = DEFAULT_INSTRUCTION,
+    ) -> np.ndarray:
+        """Low-level: pool one span of any template (for evaluation of variants such as PromptEOL)."""
+        items = validate_texts(texts)
+        budget = max_text_tokens or self.max_text_tokens
+        jobs = []
+        for i, text in enumerate(items):
+            enc = self.prompt.encode(template, text, budget, instruction)
+            jobs.append(_Job(i, "echo", enc, (("out", 0 if span == "first" else len(enc.spans) - 1),)))
+        return self._run(jobs, pooling, False)[0]["out"]
+
+    def _check_first_span_fair(self, kind: Kind) -> None:
+        if self.classical_mode != "first_span" or kind == "symmetric":
+            return
+        if self.preset.query.prefix().replace("{instruction}", "") != self.preset.document.prefix():
+            raise ValueError(
+                "classical='first_span' is only a fair baseline when the query and document templates share the "
+                "prompt before the first {text}; these do not. Use classical='separate', or kind='symmetric'."
+            )
+
+    @torch.inference_mode()
+    def _run(
+        self, jobs: list[_Job], pooling: Pooling, show_progress: bool
+    ) -> tuple[dict[str, np.ndarray], int, int]:
+        n_texts = 1 + max((j.text_index for j in jobs), default=-1)
+        outputs: dict[str, np.ndarray] = {}
+        for job in jobs:
+            for name, _ in job.pools:
+                outputs.setdefault(name, np.zeros((n_texts, self.dim), dtype=np.float32))
+        lengths = [len(j.encoded.ids) for j in jobs]
+        batches = plan_batches(lengths, self.batch_tokens)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        tokens = padded = 0
+        for batch in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress):
+            width = max(lengths[i] for i in batch)
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):  # right padding: real tokens keep their positions
+                ids[row, : lengths[i]] = torch.tensor(jobs[i].encoded.ids)
+                mask[row, : lengths[i]] = 1
+            tokens += ids.numel()
+            padded += int(ids.numel() - mask.sum())
+            hidden = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+            for row, i in enumerate(batch):
+                job = jobs[i]
+                for name, span_index in job.pools:
+                    start, end = job.encoded.spans[span_index]
+                    states = hidden[row, start:end] if pooling == "mean" else hidden[row, end - 1 : end]
+                    outputs[name][job.text_index] = states.float().mean(0).cpu().numpy()
+        for name, matrix in outputs.items():
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            outputs[name] = matrix / np.maximum(norms, 1e-12)
+        return outputs, tokens, padded

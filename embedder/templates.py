@@ -1,0 +1,128 @@
+"""Prompt templates for echo, classical and PromptEOL embeddings, and their exact tokenization."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from transformers import PreTrainedTokenizerBase
+
+TEXT_SLOT = "{text}"
+INSTRUCTION_SLOT = "{instruction}"
+
+DEFAULT_INSTRUCTION = "Given a question, retrieve passages that answer the question"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt with one or two `{text}` slots (and optionally `{instruction}`).
+
+    The last `{text}` slot is the pooled span (the echo span when there are two); with two slots the first one
+    is the classical span of the same pass. `pool_to_end` extends the pooled span to the end of the prompt
+    (PromptEOL's trailing words, or the `</s>` the released echo checkpoints pool).
+    """
+
+    format: str
+    pool_to_end: bool = False
+
+    def __post_init__(self) -> None:
+        slots = self.format.count(TEXT_SLOT)
+        if slots not in (1, 2):
+            raise ValueError(f"a template needs one or two {TEXT_SLOT} slots, got {slots}: {self.format!r}")
+
+    @property
+    def is_echo(self) -> bool:
+        return self.format.count(TEXT_SLOT) == 2
+
+    def prefix(self) -> str:
+        """The prompt before the first `{text}`: two templates whose prefixes match give comparable first spans."""
+        return self.format.split(TEXT_SLOT, 1)[0]
+
+    def render(self, text: str, instruction: str = DEFAULT_INSTRUCTION) -> str:
+        """The prompt as a plain string (for display; encoding never tokenizes this string whole)."""
+        return self.format.replace(INSTRUCTION_SLOT, instruction).replace(TEXT_SLOT, text)
+
+
+SYMMETRIC = Template("Rewrite the following paragraph: {text}\nThe rewritten paragraph: {text}")
+QUERY = Template("Instruct: {instruction}\nQuery: {text}\nQuery again: {text}")
+DOCUMENT = Template("Document: {text}\nDocument again: {text}")
+CLASSICAL = Template("Write a paragraph: {text}")
+PROMPT_EOL = Template('This sentence : "{text}" means in one word:"', pool_to_end=True)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of one rendered prompt and the [start, end) spans of its `{text}` slots (pooled one last)."""
+
+    ids: list[int]
+    spans: list[tuple[int, int]]
+    truncated: bool
+
+
+class PromptTokenizer:
+    """Builds input ids by tokenizing template pieces separately, so that every span is exact."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+        self.special_prefix: list[int] = list(tokenizer("")["input_ids"])  # BOS as the model really expects it
+        self._literal_cache: dict[str, list[int]] = {}
+
+    def _piece(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _literal(self, text: str) -> list[int]:
+        if text not in self._literal_cache:
+            self._literal_cache[text] = self._piece(text) if text else []
+        return self._literal_cache[text]
+
+    def text_ids(self, text: str, leading_space: bool) -> list[int]:
+        """Ids of `text` as it reads after a literal that ended in a space (the space joins its first word)."""
+        return self._piece(" " + text if leading_space else text)
+
+    def encode(
+        self, template: Template, text: str, max_text_tokens: int, instruction: str = DEFAULT_INSTRUCTION
+    ) -> Encoded:
+        literals = template.format.replace(INSTRUCTION_SLOT, instruction).split(TEXT_SLOT)
+        ids = list(self.special_prefix)
+        spans: list[tuple[int, int]] = []
+        cache: dict[bool, list[int]] = {}
+        truncated = False
+        for i, literal in enumerate(literals):
+            is_last = i == len(literals) - 1
+            space = not is_last and literal.endswith(" ")
+            ids += self._literal(literal[:-1] if space else literal)
+            if is_last:
+                break
+            if space not in cache:
+                full = self.text_ids(text, space)
+                truncated = truncated or len(full) > max_text_tokens
+                cache[space] = full[:max_text_tokens]
+            spans.append((len(ids), len(ids) + len(cache[space])))
+            ids += cache[space]
+        if template.pool_to_end:
+            spans[-1] = (spans[-1][0], len(ids))
+        return Encoded(ids=ids, spans=spans, truncated=truncated)
+
+    def count(self, text: str) -> int:
+        """Number of tokens of `text` alone (what the token budget counts)."""
+        return len(self._piece(text))
+
+
+def validate_texts(texts: Sequence[object]) -> list[str]:
+    """Return the texts as a list, or raise `ValueError` naming the first bad index."""
+    if isinstance(texts, (str, bytes)):
+        raise ValueError("texts must be a list of strings, not a single string: wrap it in a list")
+    out: list[str] = []
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"texts[{i}] is {type(text).__name__}, expected a non-empty str")
+        if not text.strip():
+            raise ValueError(f"texts[{i}] is empty or whitespace only")
+        out.append(text)
+    return out
+
+
+def template_id(template: Template) -> str:
+    """A short readable id of a template for fingerprints (its words, squeezed)."""
+    return re.sub(r"\s+", " ", template.format).strip() + ("+end" if template.pool_to_end else "")

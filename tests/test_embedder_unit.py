@@ -1,0 +1,167 @@
+"""Fast unit tests of the embedder on a tiny random causal LM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedder import CLASSICAL, DOCUMENT, PROMPT_EOL, QUERY, SYMMETRIC, Embedder, ModelNotFoundError, Template
+from embedder.batching import plan_batches
+from embedder.templates import PromptTokenizer
+
+TEXTS = [
+    "The cat sat on the mat.",
+    "Quantum computers use qubits that can be in superposition.",
+    "A short one.",
+    "Rivers flow downhill to the sea, carrying sediment from the mountains to the plains below.",
+]
+
+
+def test_encode_shapes_and_norms(tiny_embedder: Embedder) -> None:
+    out = tiny_embedder.encode(TEXTS, kind="document")
+    assert out.echo.shape == (4, tiny_embedder.dim) == out.classical.shape
+    assert out.echo.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out.echo, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(out.classical, axis=1), 1.0, rtol=1e-5)
+    assert out.truncated == 0
+
+
+@pytest.mark.parametrize("kind", ["document", "query", "symmetric"])
+def test_batch_does_not_change_a_vector(tiny_embedder: Embedder, kind: str) -> None:
+    batched = tiny_embedder.encode(TEXTS, kind=kind)
+    for i, text in enumerate(TEXTS):
+        single = tiny_embedder.encode([text], kind=kind)
+        assert float(batched.echo[i] @ single.echo[0]) >= 0.99999
+        assert float(batched.classical[i] @ single.classical[0]) >= 0.99999
+
+
+def test_input_order_is_restored(tiny_embedder: Embedder) -> None:
+    forward = tiny_embedder.encode(TEXTS).echo
+    backward = tiny_embedder.encode(TEXTS[::-1]).echo
+    np.testing.assert_allclose(forward, backward[::-1], atol=1e-5)
+
+
+def test_kinds_differ_and_instruction_matters(tiny_embedder: Embedder) -> None:
+    doc = tiny_embedder.encode(TEXTS[:1], kind="document").echo[0]
+    query = tiny_embedder.encode(TEXTS[:1], kind="query").echo[0]
+    other = tiny_embedder.encode(TEXTS[:1], kind="query", instruction="Find a recipe").echo[0]
+    assert float(doc @ query) < 0.99999
+    assert float(query @ other) < 0.99999
+
+
+def test_classical_is_the_same_pass_for_every_kind(tiny_embedder: Embedder) -> None:
+    """The fair baseline: queries and documents get the same classical context."""
+    doc = tiny_embedder.encode(TEXTS, kind="document").classical
+    query = tiny_embedder.encode(TEXTS, kind="query").classical
+    np.testing.assert_allclose(doc, query, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [[""], ["   \n"], ["ok", None], ["ok", 3]])
+def test_bad_input_names_the_index(tiny_embedder: Embedder, bad: list) -> None:
+    index = len(bad) - 1
+    with pytest.raises(ValueError, match=rf"texts\[{index}\]"):
+        tiny_embedder.encode(bad)
+
+
+def test_single_string_is_refused(tiny_embedder: Embedder) -> None:
+    with pytest.raises(ValueError, match="list"):
+        tiny_embedder.encode("a string")  # type: ignore[arg-type]
+
+
+def test_over_long_text_is_truncated_and_counted(tiny_model_dir) -> None:
+    emb = Embedder.from_pretrained(tiny_model_dir, dtype="float32", max_text_tokens=16)
+    out = emb.encode(["x" * 100, "short"])
+    assert out.truncated == 1
+    assert out.echo.shape[0] == 2
+
+
+def test_unknown_model_offline_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="local path"):
+        Embedder.from_pretrained("no-such-org/no-such-model-xyz", allow_download=False)
+
+
+def test_unknown_kind(tiny_embedder: Embedder) -> None:
+    with pytest.raises(ValueError, match="kind"):
+        tiny_embedder.encode(["x"], kind="passage")  # type: ignore[arg-type]
+
+
+def test_first_span_classical_only_where_fair(tiny_model_dir) -> None:
+    emb = Embedder.from_pretrained(tiny_model_dir, dtype="float32", classical="first_span")
+    out = emb.encode(TEXTS, kind="symmetric")
+    assert out.classical is not None and out.classical.shape == out.echo.shape
+    with pytest.raises(ValueError, match="fair"):
+        emb.encode(TEXTS, kind="document")
+    shared = Embedder.from_pretrained(
+        tiny_model_dir,
+        dtype="float32",
+        classical="first_span",
+        query_template="Passage: {text}\nInstruct: {instruction}\nPassage again: {text}",
+        document_template="Passage: {text}\nPassage again: {text}",
+    )
+    assert shared.encode(TEXTS, kind="query").classical is not None
+
+
+def test_classical_none(tiny_model_dir) -> None:
+    emb = Embedder.from_pretrained(tiny_model_dir, dtype="float32", classical="none")
+    assert emb.encode(TEXTS).classical is None
+
+
+def test_fingerprint_is_stable_and_sensitive(tiny_model_dir) -> None:
+    a = Embedder.from_pretrained(tiny_model_dir, dtype="float32")
+    b = Embedder.from_pretrained(tiny_model_dir, dtype="float32")
+    c = Embedder.from_pretrained(tiny_model_dir, dtype="float32", pooling="last")
+    d = Embedder.from_pretrained(tiny_model_dir, dtype="float32", compute_matched=True)
+    e = Embedder.from_pretrained(tiny_model_dir, dtype="float32", document_template="Doc: {text}\nAgain: {text}")
+    assert a.fingerprint == b.fingerprint
+    assert len({a.fingerprint, c.fingerprint, d.fingerprint, e.fingerprint}) == 4
+
+
+def test_compute_matched_halves_the_echo_budget(tiny_model_dir) -> None:
+    emb = Embedder.from_pretrained(tiny_model_dir, dtype="float32", max_text_tokens=20, compute_matched=True)
+    assert emb.encode(["y" * 15]).truncated == 1
+
+
+def test_embed_low_level_promptEOL_and_last_pooling(tiny_embedder: Embedder) -> None:
+    eol = tiny_embedder.embed(TEXTS, PROMPT_EOL, pooling="last")
+    assert eol.shape == (4, tiny_embedder.dim)
+    first = tiny_embedder.embed(TEXTS, SYMMETRIC, span="first")
+    last = tiny_embedder.embed(TEXTS, SYMMETRIC, span="last")
+    assert not np.allclose(first, last)
+
+
+def test_template_needs_text_slots() -> None:
+    with pytest.raises(ValueError, match="slot"):
+        Template("no slot here")
+    with pytest.raises(ValueError, match="slot"):
+        Template("{text} {text} {text}")
+
+
+@pytest.mark.parametrize("template", [DOCUMENT, QUERY, SYMMETRIC, CLASSICAL])
+@pytest.mark.parametrize("text", ["Hello world.", "naïve café — 東京", "  leading and trailing  ", "a\nb"])
+def test_spans_decode_back_to_the_text(tiny_embedder: Embedder, template: Template, text: str) -> None:
+    enc = tiny_embedder.prompt.encode(template, text, 512)
+    assert enc.ids[: len(tiny_embedder.prompt.special_prefix)] == tiny_embedder.prompt.special_prefix
+    for start, end in enc.spans:
+        assert tiny_embedder.tokenizer.decode(enc.ids[start:end]).strip() == text.strip()
+
+
+def test_bos_comes_from_the_tokenizer_itself(tiny_embedder: Embedder) -> None:
+    prompt = PromptTokenizer(tiny_embedder.tokenizer)
+    assert prompt.special_prefix == [tiny_embedder.tokenizer.bos_token_id]
+
+
+def test_plan_batches_respects_budget_and_covers_all() -> None:
+    lengths = [5, 300, 40, 41, 39, 250, 7, 300, 120]
+    batches = plan_batches(lengths, batch_tokens=600)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert max(lengths[i] for i in b) * len(b) <= 600 or len(b) == 1
+
+
+def test_padding_is_small_on_mixed_lengths(tiny_embedder: Embedder) -> None:
+    rng = np.random.default_rng(0)
+    words = ["alpha", "beta", "gamma", "delta", "river", "stone", "cloud"]
+    texts = [" ".join(rng.choice(words, size=int(n))) for n in rng.integers(4, 60, size=200)]
+    out = tiny_embedder.encode(texts)
+    assert out.padded_tokens / out.tokens <= 0.10
