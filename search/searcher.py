@@ -1,0 +1,129 @@
+"""Query-time search: embed a question, run nearest-neighbour search on the echo and classical vectors."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from qdrant_client import models
+
+from embedder import Embedder
+from embedder.templates import DEFAULT_INSTRUCTION
+from search.store import CHUNK_INDEX, CLASSICAL, ECHO, SOURCE, TEXT, CollectionInfo, Store
+
+Mode = Literal["echo", "classical", "both"]
+
+
+@dataclass
+class Hit:
+    """One ranked chunk."""
+
+    rank: int
+    score: float
+    text: str
+    source: str
+    chunk_index: int
+    id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SearchResult:
+    echo: list[Hit]
+    classical: list[Hit]
+    timings: dict[str, float]
+    """Milliseconds: embed_ms, search_ms."""
+
+
+def source_filter(sources: list[str] | str | None) -> models.Filter | None:
+    """A Qdrant filter keeping chunks of the given source path(s)."""
+    if not sources:
+        return None
+    values = [sources] if isinstance(sources, str) else list(sources)
+    return models.Filter(must=[models.FieldCondition(key=SOURCE, match=models.MatchAny(any=values))])
+
+
+@dataclass
+class Searcher:
+    """Embeds questions with the instructed echo query template and searches one collection."""
+
+    store: Store
+    embedder: Embedder
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        api_key: str | None = None,
+        path: str | None = None,
+        collection: str | None = None,
+        model: str | None = None,
+        embedder: Embedder | None = None,
+    ) -> Searcher:
+        """The embedded store by default, or a Qdrant server at `url`; refuses a collection of another embedder."""
+        store = Store.open(url=url, api_key=api_key, path=path, collection=collection)
+        emb = embedder or Embedder.from_pretrained(model)
+        if store.exists():
+            store.check_fingerprint(emb.fingerprint)
+        return cls(store=store, embedder=emb)
+
+    def info(self) -> CollectionInfo:
+        return self.store.info()
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: Mode = "both",
+        filter: models.Filter | list[str] | str | None = None,
+        instruction: str | None = None,
+    ) -> SearchResult:
+        """Rank chunks for `query`; `filter` is a Qdrant filter or source path(s)."""
+        return self.search_many([query], k=k, mode=mode, filter=filter, instruction=instruction)[0]
+
+    def search_many(
+        self,
+        queries: list[str],
+        k: int = 10,
+        mode: Mode = "both",
+        filter: models.Filter | list[str] | str | None = None,
+        instruction: str | None = None,
+    ) -> list[SearchResult]:
+        """Several queries in one model forward (what the HTTP service's micro-batching calls)."""
+        if mode not in ("echo", "classical", "both"):
+            raise ValueError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
+        if not 1 <= k <= 100:
+            raise ValueError(f"k must be between 1 and 100, got {k}")
+        self.store.check_fingerprint(self.embedder.fingerprint)
+        qfilter = filter if isinstance(filter, models.Filter) or filter is None else source_filter(filter)
+        t0 = time.perf_counter()
+        vectors = self.embedder.encode(queries, kind="query", instruction=instruction or DEFAULT_INSTRUCTION)
+        embed_ms = (time.perf_counter() - t0) * 1000 / len(queries)
+        results = []
+        for i in range(len(queries)):
+            t1 = time.perf_counter()
+            echo = self._query(ECHO, vectors.echo[i].tolist(), k, qfilter) if mode != "classical" else []
+            classical: list[Hit] = []
+            if mode != "echo" and vectors.classical is not None:
+                classical = self._query(CLASSICAL, vectors.classical[i].tolist(), k, qfilter)
+            search_ms = (time.perf_counter() - t1) * 1000
+            results.append(SearchResult(echo, classical, {"embed_ms": embed_ms, "search_ms": search_ms}))
+        return results
+
+    def _query(self, using: str, vector: list[float], k: int, qfilter: models.Filter | None) -> list[Hit]:
+        points = self.store.client.query_points(
+            self.store.collection, query=vector, using=using, limit=k, query_filter=qfilter, with_payload=True
+        ).points
+        return [
+            Hit(
+                rank=rank,
+                score=float(p.score),
+                text=str((p.payload or {}).get(TEXT, "")),
+                source=str((p.payload or {}).get(SOURCE, "")),
+                chunk_index=int((p.payload or {}).get(CHUNK_INDEX, 0)),
+                id=str(p.id),
+                payload=dict(p.payload or {}),
+            )
+            for rank, p in enumerate(points, start=1)
+        ]
