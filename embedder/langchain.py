@@ -1,0 +1,91 @@
+"""LangChain `Embeddings` backed by an `Embedder`: echo (or classical) vectors for any LangChain vector store."""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, PrivateAttr, model_validator
+
+from embedder.encoder import Embedder, Kind
+from embedder.templates import DEFAULT_INSTRUCTION
+
+Vector = Literal["echo", "classical"]
+
+
+class EchoEmbeddings(BaseModel, Embeddings):
+    """Echo embeddings for LangChain: documents use the document template, queries the instructed query template.
+
+    The model loads on first use (construction is cheap), once per instance; pass `embedder=` to share a loaded
+    `Embedder` with other code instead. `vector="classical"` gives the classical baseline of the same model.
+    The async methods (inherited) run the model in a worker thread, so they do not block the event loop.
+
+    Example:
+        >>> from embedder.langchain import EchoEmbeddings
+        >>> embeddings = EchoEmbeddings()  # packaged Gemma-3-270M, loaded on the first call
+        >>> vector = embeddings.embed_query("How do echo embeddings work?")
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    model: str | None = None
+    """None for `$ECHO_SEARCH_MODEL` or the packaged default; else a packaged name, a HF id, a folder or a .gguf."""
+    device: str | None = None
+    """"cpu", "cuda", "mps", ...; None picks the best available (or `$ECHO_SEARCH_DEVICE`)."""
+    dtype: str | None = None
+    """"float32", "bfloat16", "float16"; None picks one for the device (or `$ECHO_SEARCH_DTYPE`)."""
+    instruction: str = DEFAULT_INSTRUCTION
+    """The task instruction of the query template (what the questions are for)."""
+    vector: Vector = "echo"
+    """Which vector to return: "echo" or the "classical" baseline."""
+    batch_tokens: int | None = Field(default=None, gt=0)
+    """Token budget of one forward batch (padding included); None for the device default."""
+    embedder: InstanceOf[Embedder] | None = Field(default=None, exclude=True, repr=False)
+    """An already loaded `Embedder` to use instead of loading `model` (then leave model/device/dtype/batch_tokens)."""
+
+    _loaded: Embedder | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @model_validator(mode="after")
+    def _embedder_or_loading_args(self) -> EchoEmbeddings:
+        given = [name for name in ("model", "device", "dtype", "batch_tokens") if getattr(self, name) is not None]
+        if self.embedder is not None and given:
+            raise ValueError(f"pass either embedder= or {', '.join(given)}, not both: the embedder is already loaded")
+        return self
+
+    def get_embedder(self) -> Embedder:
+        """The `Embedder` in use, loading it on the first call (thread-safe)."""
+        if self.embedder is not None:
+            return self.embedder
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = Embedder.from_pretrained(
+                    self.model,
+                    device=self.device,
+                    dtype=self.dtype,
+                    classical="none" if self.vector == "echo" else "separate",  # skip the pass nobody reads
+                    batch_tokens=self.batch_tokens,
+                )
+            return self._loaded
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents with the document template; an empty list gives an empty list."""
+        return self._vectors(texts, "document").tolist() if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a query with the instructed query template."""
+        return self._vectors([text], "query")[0].tolist()
+
+    def _vectors(self, texts: list[str], kind: Kind) -> np.ndarray:
+        emb = self.get_embedder()
+        if self.vector == "classical" and emb.classical_mode == "separate":
+            # Only the classical pass, exactly as `encode` computes it: a third of the work of echo + classical.
+            return emb.embed(texts, emb.classical_template, pooling=emb.preset.pooling)
+        result = emb.encode(texts, kind=kind, instruction=self.instruction)
+        matrix = result.echo if self.vector == "echo" else result.classical
+        if matrix is None:
+            raise ValueError("this embedder was loaded with classical='none': it has no classical vectors")
+        return matrix
+
