@@ -1,0 +1,165 @@
+"""The Streamlit UI: pure comparison functions, and the app rendered by `streamlit.testing.v1.AppTest`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from search.store import Store
+from tests.ui_fixtures import CLASSICAL_MARKERS, ECHO_MARKERS, QUERY, K, build_collection
+from ui import compare
+
+APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+
+
+@dataclass
+class FakeHit:
+    """Just the fields the pure functions read (the real `Hit` is exercised through the app below)."""
+
+    rank: int
+    id: str
+
+
+def ranked(ids: str) -> list[FakeHit]:
+    return [FakeHit(rank, cid) for rank, cid in enumerate(ids, start=1)]
+
+
+# ---- pure functions -------------------------------------------------------------------------------------------
+
+def test_movements_constructed_case() -> None:
+    echo, classical = ranked("ABCD"), ranked("CAEB")
+    assert [m.marker("classical") for m in compare.movements(echo, classical)] == [
+        "▲ 1 · classical #2", "▲ 2 · classical #4", "▼ 2 · classical #1", "● only here"]
+    assert [m.delta for m in compare.movements(classical, echo)] == [2, -1, None, -2]
+    assert compare.movements(ranked("AB"), ranked("AB"))[1].marker("echo") == "= · echo #2"
+
+
+def test_overlap_and_rank_correlation() -> None:
+    assert compare.overlap(ranked("ABCD"), ranked("CAEB")) == 3
+    # shared A, B, C: ranks (1,2), (2,3), (3,1) -> d^2 = 6, rho = 1 - 36 / 24
+    assert compare.rank_correlation(ranked("ABCD"), ranked("CAEB")) == pytest.approx(-0.5)
+    assert compare.rank_correlation(ranked("ABC"), ranked("ABC")) == pytest.approx(1.0)
+    assert compare.rank_correlation(ranked("ABC"), ranked("CBA")) == pytest.approx(-1.0)
+    assert compare.rank_correlation(ranked("AB"), ranked("AC")) is None
+
+
+def test_highlight_marks_query_words_and_escapes_html() -> None:
+    out = compare.highlight("Herons <b>nest</b> in the heronry.", "Where do herons nest?")
+    assert out == "<mark>Herons</mark> &lt;b&gt;<mark>nest</mark>&lt;/b&gt; in the heronry."
+    assert compare.highlight("The nest", "the") == "The nest"  # stopwords are not highlighted
+    assert compare.query_terms("What is the Heron's nest?") == ["heron", "nest"]
+
+
+def test_snippet_centres_on_first_query_word() -> None:
+    text = " ".join(["filler"] * 100) + " the heron nests here " + " ".join(["tail"] * 100)
+    snip = compare.snippet(text, "heron", width=80)
+    assert "heron" in snip and snip.startswith("…") and snip.endswith("…")
+    assert len(snip) <= 82
+    assert compare.snippet("short\n text", "x") == "short text"
+
+
+def test_source_label() -> None:
+    assert compare.source_label("/d/guide.pdf", {"page": 3, "title": "Intro"}) == "guide.pdf · p. 3"
+    assert compare.source_label("/d/notes.md", {"title": "Install"}) == "notes.md · Install"
+    assert compare.source_label("/d/notes.md", {}) == "notes.md"
+
+
+# ---- the app ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def ui_env(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the app at a fresh data folder and the tiny model; release cached resources afterwards."""
+    for name in ("SEARCH_URL", "QDRANT_URL", "QDRANT_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ECHO_SEARCH_COLLECTION", "ui-test")
+    monkeypatch.setenv("ECHO_SEARCH_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("ECHO_SEARCH_DTYPE", "float32")
+    yield tmp_path / "data"
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def built(ui_env: Path, tiny_embedder, tmp_path: Path) -> Path:
+    build_collection(ui_env / "qdrant", "ui-test", tiny_embedder, tmp_path / "docs")
+    return ui_env
+
+
+def run_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def column_titled(at: AppTest, title: str):
+    matches = [c for c in at.columns if any(s.value == title for s in c.subheader)]
+    assert len(matches) == 1, f"no single column titled {title!r}"
+    return matches[0]
+
+
+def markers_by_source(column) -> dict[str, str]:
+    """{file name: the rank-movement marker line} for each hit rendered in a column."""
+    heads = [m.value for m in column.markdown if m.value.startswith("**#")]
+    sources = [c.value.split(" · ")[0] for c in column.caption if " · chunk " in c.value]
+    assert len(heads) == len(sources)
+    return dict(zip(sources, heads, strict=True))
+
+
+def test_results_render_in_both_columns_with_movement_markers(built: Path) -> None:
+    at = run_app()
+    assert not at.error
+    at.text_input[0].input(QUERY)
+    at.number_input[0].set_value(K)
+    at.run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    echo = markers_by_source(column_titled(at, "Echo"))
+    classical = markers_by_source(column_titled(at, "Classical"))
+    assert list(echo) == ["alpha.md", "bravo.md", "charlie.md", "delta.md"]
+    assert list(classical) == ["charlie.md", "alpha.md", "echo.md", "bravo.md"]
+    for shown, expected in ((echo, ECHO_MARKERS), (classical, CLASSICAL_MARKERS)):
+        for source, marker in expected.items():
+            assert marker in shown[source], (source, shown[source])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Overlap of the top k"] == "3/4"
+    assert metrics["Rank correlation (shared)"] == "-0.50"
+    # query words are highlighted in the snippets
+    assert any("<mark>heron</mark>" in m.value for m in column_titled(at, "Echo").markdown)
+
+
+def test_sidebar_shows_collection(built: Path) -> None:
+    at = run_app()
+    text = " ".join(m.value for m in at.sidebar.markdown) + " ".join(c.value for c in at.sidebar.caption)
+    assert "5 files · 5 chunks" in text
+    assert str(built / "qdrant") in text
+
+
+def test_empty_collection_shows_how_to_ingest(ui_env: Path) -> None:
+    at = run_app()
+    assert not at.error
+    assert len(at.info) == 1 and "ingest PATH" in at.info[0].value
+    assert not at.text_input  # nothing to search yet
+
+
+def test_fingerprint_mismatch_is_an_error_message(ui_env: Path, tiny_embedder) -> None:
+    store = Store.open(path=ui_env / "qdrant", collection="ui-test")
+    store.ensure_collection("some-other-model/echo-mean/dim64/abc", {"model": "other"}, tiny_embedder.dim)
+    store.close()
+    at = run_app()
+    assert len(at.error) == 1
+    assert "FingerprintMismatchError" in at.error[0].value and "--collection" in at.error[0].value
+
+
+def test_locked_store_is_an_error_message_then_recovers(built: Path) -> None:
+    holder = Store.open(path=built / "qdrant", collection="ui-test")  # another client holds the embedded store
+    try:
+        at = run_app()
+        assert len(at.error) == 1 and "in use by another process" in at.error[0].value
+    finally:
+        holder.close()
+    at.run()  # the failure was not cached: once the store is free, the app works
+    assert not at.error and at.text_input

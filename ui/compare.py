@@ -1,0 +1,145 @@
+"""Pure functions behind the side-by-side view: rank movement, overlap, rank correlation, snippets, highlighting."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, Protocol
+
+# Words too common to be worth highlighting.
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "in", "is", "it",
+    "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "which", "who", "why", "with",
+    "you", "your",
+})
+
+
+class RankedHit(Protocol):
+    """What these functions need of a hit (`search.searcher.Hit` and the HTTP client's hits have it)."""
+
+    rank: int
+    id: str
+
+
+class ScoredHit(RankedHit, Protocol):
+    """A ranked hit with its score, source and payload."""
+
+    score: float
+    source: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Where a hit of one list stands in the other list.
+
+    `other_rank` is None when the chunk is not in the other top-k. `delta` > 0 means this list ranks it `delta`
+    places higher (better) than the other list does.
+    """
+
+    rank: int
+    other_rank: int | None
+
+    @property
+    def delta(self) -> int | None:
+        return None if self.other_rank is None else self.other_rank - self.rank
+
+    def marker(self, other_name: str) -> str:
+        """A short label, e.g. '▲ 3 · classical #5', '▼ 2 · echo #3', '= · echo #1', '● only here'."""
+        if self.other_rank is None:
+            return "● only here"
+        delta = self.delta or 0
+        arrow = "=" if delta == 0 else f"▲ {delta}" if delta > 0 else f"▼ {-delta}"
+        return f"{arrow} · {other_name} #{self.other_rank}"
+
+
+def movements(hits: Sequence[RankedHit], other: Sequence[RankedHit]) -> list[Movement]:
+    """For every hit of `hits`, in order, its rank in `other` (matched by chunk id)."""
+    other_rank = {h.id: h.rank for h in other}
+    return [Movement(h.rank, other_rank.get(h.id)) for h in hits]
+
+
+def overlap(a: Sequence[RankedHit], b: Sequence[RankedHit]) -> int:
+    """How many chunks the two lists share."""
+    return len({h.id for h in a} & {h.id for h in b})
+
+
+def rank_correlation(a: Sequence[RankedHit], b: Sequence[RankedHit]) -> float | None:
+    """Spearman correlation of the ranks of the shared chunks (re-ranked 1..n within each list).
+
+    None when fewer than two chunks are shared (no correlation to speak of).
+    """
+    shared = {h.id for h in a} & {h.id for h in b}
+    n = len(shared)
+    if n < 2:
+        return None
+    order_a = [h.id for h in sorted(a, key=lambda h: h.rank) if h.id in shared]
+    order_b = {cid: i for i, cid in enumerate(h.id for h in sorted(b, key=lambda h: h.rank) if h.id in shared)}
+    d2 = sum((i - order_b[cid]) ** 2 for i, cid in enumerate(order_a))
+    return 1 - 6 * d2 / (n * (n * n - 1))
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of `query` worth highlighting: lower-cased, no stopwords or single letters, longest first."""
+    words = {w.lower() for w in re.findall(r"\w+", query)}
+    return sorted((w for w in words if len(w) > 1 and w not in STOPWORDS), key=lambda w: (-len(w), w))
+
+
+def _terms_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
+    if not terms:
+        return None
+    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
+
+
+def snippet(text: str, query: str, width: int = 320) -> str:
+    """About `width` characters of `text` (whitespace collapsed) around the first query word, with '…' marks."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    pattern = _terms_pattern(query_terms(query))
+    match = pattern.search(flat) if pattern else None
+    start = 0 if match is None else max(0, match.start() - width // 3)
+    if start > 0:  # begin at a word boundary
+        space = flat.find(" ", start)
+        start = space + 1 if 0 <= space < match.start() else start  # type: ignore[union-attr]
+    end = min(len(flat), start + width)
+    if end < len(flat):
+        space = flat.rfind(" ", start, end)
+        end = space if space > start else end
+    return ("…" if start > 0 else "") + flat[start:end] + ("…" if end < len(flat) else "")
+
+
+def highlight(text: str, query: str) -> str:
+    """`text` HTML-escaped, with words starting with a query word wrapped in <mark>."""
+    pattern = _terms_pattern(query_terms(query))
+    if pattern is None:
+        return html.escape(text)
+    out, last = [], 0
+    for m in pattern.finditer(text):
+        out += [html.escape(text[last : m.start()]), f"<mark>{html.escape(m.group(0))}</mark>"]
+        last = m.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+def source_label(source: str, payload: dict[str, Any]) -> str:
+    """File name plus page or section when known, e.g. 'guide.pdf · p. 3' or 'notes.md · Installation'."""
+    label = PurePath(source).name or source or "(unknown source)"
+    page, title = payload.get("page"), payload.get("title")
+    if page not in (None, ""):
+        label += f" · p. {page}"
+    elif title:
+        label += f" · {title}"
+    return label
+
+
+def chart_rows(echo: Sequence[ScoredHit], classical: Sequence[ScoredHit]) -> list[dict[str, Any]]:
+    """Long-format rows for the charts: one per (list, hit) with rank, score and the chunk id and label."""
+    return [
+        {"list": name, "rank": h.rank, "score": h.score, "chunk": h.id, "source": source_label(h.source, h.payload)}
+        for name, hits in (("Echo", echo), ("Classical", classical))
+        for h in hits
+    ]
