@@ -1,0 +1,114 @@
+"""LangChain retriever over a collection made by `ingest`: echo (or classical) search as `Document`s."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
+from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr, SecretStr, model_validator
+from qdrant_client import models
+
+from embedder import Embedder
+from search.searcher import Hit, Searcher
+from search.store import TEXT
+
+Filter = models.Filter | list[str] | str | None
+
+
+class EchoRetriever(BaseRetriever):
+    """Ranks the chunks of an ingested collection for a question; each hit becomes a `Document`.
+
+    Give an open `searcher=`, or where to open one (`url`/`api_key` for a Qdrant server, else the embedded store
+    under `path` or the default data folder; `collection`; `model` or a loaded `embedder=`); it opens on first use.
+    `metadata` holds the chunk payload (source, chunk_index, title, page, ...) plus score, rank and vector.
+    Sync and async (`ainvoke` runs the search in a worker thread); `k` and `filter` can also be given per call.
+
+    Example:
+        >>> from search.langchain import EchoRetriever
+        >>> retriever = EchoRetriever(k=3)  # the default collection in the default data folder
+        >>> docs = retriever.invoke("How do I rotate the API keys?")
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    searcher: InstanceOf[Searcher] | None = Field(default=None, exclude=True, repr=False)
+    url: str | None = None
+    api_key: SecretStr | None = None
+    path: str | None = None
+    collection: str | None = None
+    model: str | None = None
+    embedder: InstanceOf[Embedder] | None = Field(default=None, exclude=True, repr=False)
+    k: int = Field(default=4, ge=1, le=100)
+    """How many documents to return."""
+    mode: Literal["echo", "classical"] = "echo"
+    """Which vector ranks the chunks."""
+    filter: InstanceOf[models.Filter] | list[str] | str | None = None
+    """Source path(s) to search within, or a Qdrant filter."""
+    instruction: str | None = None
+    """Task instruction of the query template; None for the default."""
+
+    _opened: Searcher | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @model_validator(mode="after")
+    def _searcher_or_opening_args(self) -> EchoRetriever:
+        given = [n for n in ("url", "api_key", "path", "collection", "model", "embedder") if getattr(self, n)]
+        if self.searcher is not None and given:
+            raise ValueError(f"pass either searcher= or {', '.join(given)}, not both: the searcher is already open")
+        return self
+
+    def get_searcher(self) -> Searcher:
+        """The `Searcher` in use, opening the store and loading the model on the first call (thread-safe)."""
+        if self.searcher is not None:
+            return self.searcher
+        with self._lock:
+            if self._opened is None:
+                self._opened = Searcher.open(
+                    url=self.url,
+                    api_key=self.api_key.get_secret_value() if self.api_key else None,
+                    path=self.path,
+                    collection=self.collection,
+                    model=self.model,
+                    embedder=self.embedder,
+                )
+            return self._opened
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filter: Filter = None,
+    ) -> list[Document]:
+        result = self.get_searcher().search(
+            query,
+            k=k if k is not None else self.k,
+            mode=self.mode,
+            filter=filter if filter is not None else self.filter,
+            instruction=self.instruction,
+        )
+        return [self._document(hit) for hit in (result.echo if self.mode == "echo" else result.classical)]
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filter: Filter = None,
+    ) -> list[Document]:
+        return await run_in_executor(
+            None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(), k=k, filter=filter
+        )
+
+    def _document(self, hit: Hit) -> Document:
+        metadata: dict[str, Any] = {key: value for key, value in hit.payload.items() if key != TEXT}
+        metadata.update(
+            source=hit.source, chunk_index=hit.chunk_index, score=hit.score, rank=hit.rank, vector=self.mode
+        )
+        return Document(id=hit.id, page_content=hit.text, metadata=metadata)

@@ -1,0 +1,213 @@
+"""`EchoRetriever` over an ingested fixture folder, on the tiny random model (ranking is checked in the slow file)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnablePassthrough
+from langchain_tests.integration_tests import RetrieversIntegrationTests
+from pydantic import ValidationError
+from qdrant_client import models
+
+from embedder import Embedder
+from search.langchain import EchoRetriever
+from search.searcher import Searcher
+from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, TITLE, CollectionNotFoundError, Store, point_id
+
+FIXTURE_FILES = {
+    "baking/sourdough.md": (
+        "# Sourdough\n\n"
+        "Feed the sourdough starter every day with equal weights of flour and water, and keep it warm.\n\n"
+        "Bake the loaf in a preheated Dutch oven at 250 degrees for twenty minutes with the lid on."
+    ),
+    "garden/bees.txt": (
+        "Honeybees pollinate fruit trees and live in hives of tens of thousands of workers around one queen.\n\n"
+        "Beekeepers harvest honey in late summer and leave enough stores for the colony to survive the winter."
+    ),
+    "ops/kubernetes.md": (
+        "# Kubernetes\n\n"
+        "A Deployment keeps a set of identical pods running and replaces pods that crash.\n\n"
+        "Use kubectl rollout undo to return a Deployment to its previous revision after a bad release."
+    ),
+    "space/mars.md": (
+        "# Mars\n\n"
+        "Mars is the fourth planet from the Sun; its red colour comes from iron oxide dust on the surface.\n\n"
+        "Olympus Mons on Mars is the tallest volcano in the solar system."
+    ),
+}
+
+QUESTION = "How often should I feed a sourdough starter?"
+
+
+def write_fixture_folder(folder: Path) -> Path:
+    """The fixture documents as files under `folder`."""
+    for name, text in FIXTURE_FILES.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
+def ingest_folder(folder: Path, store: Store, embedder: Embedder) -> int:
+    """Index every file under `folder` into `store` with the shared schema (paragraphs as chunks, headings as
+    titles); stands in for the `ingest` package, which is not there yet. Returns the number of chunks."""
+    store.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
+    points = []
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        text = file.read_text()
+        title = next((line.lstrip("# ") for line in text.splitlines() if line.startswith("# ")), "")
+        chunks = [c.strip() for c in text.split("\n\n") if c.strip() and not c.startswith("# ")]
+        vectors = embedder.encode(chunks, kind="document")
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        for i, chunk in enumerate(chunks):
+            payload = {SOURCE: str(file.resolve()), CHUNK_INDEX: i, TEXT: chunk, CONTENT_HASH: digest, TITLE: title}
+            vector = {"echo": vectors.echo[i].tolist(), "classical": vectors.classical[i].tolist()}
+            points.append(models.PointStruct(id=point_id(payload[SOURCE], i, digest), vector=vector, payload=payload))
+    store.client.upsert(store.collection, points=points)
+    return len(points)
+
+
+def build_collection(root: Path, embedder: Embedder) -> Path:
+    """Fixture folder under `root/docs`, its collection in the embedded store `root/qdrant` (closed again)."""
+    write_fixture_folder(root / "docs")
+    store = Store.open(path=root / "qdrant", collection="docs")
+    try:
+        ingest_folder(root / "docs", store, embedder)
+    finally:
+        store.close()
+    return root / "qdrant"
+
+
+@pytest.fixture(scope="module")
+def tiny_store_path(tmp_path_factory: pytest.TempPathFactory, tiny_embedder: Embedder) -> Path:
+    return build_collection(tmp_path_factory.mktemp("lc-tiny"), tiny_embedder)
+
+
+@pytest.fixture(scope="module")
+def tiny_searcher(tiny_store_path: Path, tiny_embedder: Embedder) -> Iterator[Searcher]:
+    searcher = Searcher.open(path=str(tiny_store_path), collection="docs", embedder=tiny_embedder)
+    yield searcher
+    searcher.store.close()
+
+
+
+class TestEchoRetrieverStandardSuite(RetrieversIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _searcher(self, tiny_searcher: Searcher) -> None:
+        self.searcher = tiny_searcher
+
+    @property
+    def retriever_constructor(self) -> type[EchoRetriever]:
+        return EchoRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict:
+        return {"searcher": self.searcher}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return QUESTION
+
+
+@pytest.mark.parametrize("mode", ["echo", "classical"])
+def test_documents_are_the_searchers_hits_with_metadata(tiny_searcher: Searcher, mode: str) -> None:
+    docs = EchoRetriever(searcher=tiny_searcher, k=5, mode=mode).invoke(QUESTION)
+    hits = getattr(tiny_searcher.search(QUESTION, k=5, mode=mode), mode)
+    assert len(docs) == len(hits) == 5
+    for doc, hit in zip(docs, hits, strict=True):
+        assert isinstance(doc, Document)
+        assert doc.id == hit.id
+        assert doc.page_content == hit.text and doc.page_content in FIXTURE_FILES[_relative(hit.source)]
+        assert doc.metadata["source"] == hit.source
+        assert doc.metadata["chunk_index"] == hit.chunk_index
+        assert doc.metadata["score"] == pytest.approx(hit.score)
+        assert doc.metadata["rank"] == hit.rank
+        assert doc.metadata["vector"] == mode
+        assert doc.metadata[CONTENT_HASH] == hit.payload[CONTENT_HASH]
+        assert TEXT not in doc.metadata  # the text is the page content, not repeated
+    assert [d.metadata["rank"] for d in docs] == [1, 2, 3, 4, 5]
+    scores = [d.metadata["score"] for d in docs]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_echo_and_classical_rank_with_different_vectors(tiny_searcher: Searcher) -> None:
+    echo = EchoRetriever(searcher=tiny_searcher, k=8).invoke(QUESTION)
+    classical = EchoRetriever(searcher=tiny_searcher, k=8, mode="classical").invoke(QUESTION)
+    assert [d.metadata["score"] for d in echo] != [d.metadata["score"] for d in classical]
+
+
+def test_k_and_filter_per_call_override_the_fields(tiny_searcher: Searcher, tiny_store_path: Path) -> None:
+    retriever = EchoRetriever(searcher=tiny_searcher, k=2)
+    assert len(retriever.invoke(QUESTION)) == 2
+    assert len(retriever.invoke(QUESTION, k=6)) == 6
+    bees = str((tiny_store_path.parent / "docs" / "garden" / "bees.txt").resolve())
+    only_bees = retriever.invoke(QUESTION, k=6, filter=bees)
+    assert len(only_bees) == 2 and {d.metadata["source"] for d in only_bees} == {bees}
+    fixed = EchoRetriever(searcher=tiny_searcher, k=6, filter=[bees])
+    assert [d.id for d in fixed.invoke(QUESTION)] == [d.id for d in only_bees]
+    qdrant_filter = models.Filter(must=[models.FieldCondition(key=TITLE, match=models.MatchValue(value="Mars"))])
+    mars = retriever.invoke(QUESTION, k=6, filter=qdrant_filter)
+    assert len(mars) == 2 and all(d.metadata[TITLE] == "Mars" for d in mars)
+
+
+def test_instruction_changes_the_query_vector(tiny_searcher: Searcher) -> None:
+    plain = EchoRetriever(searcher=tiny_searcher, k=8).invoke(QUESTION)
+    other = EchoRetriever(searcher=tiny_searcher, k=8, instruction="Find the planet facts").invoke(QUESTION)
+    assert [d.metadata["score"] for d in plain] != [d.metadata["score"] for d in other]
+
+
+async def test_async_matches_sync(tiny_searcher: Searcher) -> None:
+    retriever = EchoRetriever(searcher=tiny_searcher, k=3)
+    sync_docs = retriever.invoke(QUESTION)
+    async_docs = await retriever.ainvoke(QUESTION, k=3)
+    assert [(d.id, d.page_content) for d in async_docs] == [(d.id, d.page_content) for d in sync_docs]
+    batched = await retriever.abatch([QUESTION, "Mars volcano"])
+    assert [d.id for d in batched[0]] == [d.id for d in sync_docs] and len(batched[1]) == 3
+
+
+def test_usable_in_an_lcel_chain(tiny_searcher: Searcher) -> None:
+    retriever = EchoRetriever(searcher=tiny_searcher, k=2)
+    prompt = ChatPromptTemplate.from_template("Answer from the context.\n\nContext:\n{context}\n\nQuestion: {question}")
+    chain = {
+        "context": retriever | (lambda docs: "\n\n".join(d.page_content for d in docs)),
+        "question": RunnablePassthrough(),
+    } | prompt
+    rendered = chain.invoke(QUESTION).to_string()
+    assert QUESTION in rendered
+    for doc in retriever.invoke(QUESTION):
+        assert doc.page_content in rendered
+
+
+def test_opens_the_store_by_path_on_first_use(tmp_path: Path, tiny_embedder: Embedder) -> None:
+    path = build_collection(tmp_path, tiny_embedder)
+    retriever = EchoRetriever(path=str(path), collection="docs", embedder=tiny_embedder, k=3)
+    assert retriever._opened is None  # construction opens nothing
+    docs = retriever.invoke(QUESTION)
+    assert len(docs) == 3
+    assert retriever.get_searcher() is retriever.get_searcher()
+    retriever.get_searcher().store.close()
+
+
+def test_missing_collection_is_a_clear_error(tmp_path: Path, tiny_embedder: Embedder) -> None:
+    retriever = EchoRetriever(path=str(tmp_path / "qdrant"), collection="nothing", embedder=tiny_embedder)
+    with pytest.raises(CollectionNotFoundError, match="run `ingest PATH` first"):
+        retriever.invoke(QUESTION)
+    retriever.get_searcher().store.close()
+
+
+def test_bad_arguments_are_refused(tiny_searcher: Searcher) -> None:
+    with pytest.raises(ValidationError, match="either searcher= or path, not both"):
+        EchoRetriever(searcher=tiny_searcher, path="/tmp/elsewhere")
+    for bad in ({"k": 0}, {"mode": "both"}, {"unknown": 1}):
+        with pytest.raises(ValidationError):
+            EchoRetriever(**bad)
+    with pytest.raises(ValueError, match="k must be between 1 and 100"):
+        EchoRetriever(searcher=tiny_searcher).invoke(QUESTION, k=0)
+
+
+def _relative(source: str) -> str:
+    return next(name for name in FIXTURE_FILES if source.endswith(name))
