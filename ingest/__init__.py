@@ -1,0 +1,17 @@
+"""Files and folders -> chunks -> echo and classical vectors -> the Qdrant collection.
+
+The Python API (what the CLI and the UI call)::
+
+    from ingest import ingest_paths
+    from search.store import Store
+    from embedder import Embedder
+
+    report = ingest_paths(["./docs"], Store.open(), Embedder.from_pretrained(), progress=print)
+    report.files  # [FileResult(source, status, chunks, reason)], status: added/updated/unchanged/removed/failed
+"""
+
+from ingest.discover import Shard
+from ingest.pipeline import ingest_paths
+from ingest.report import FileResult, IngestProgress, IngestReport
+
+__all__ = ["FileResult", "IngestProgress", "IngestReport", "Shard", "ingest_paths"]

@@ -1,0 +1,298 @@
+"""`ingest_paths`: sync files and folders into a collection, incrementally and crash-safely.
+
+How a run goes:
+1. Walk the paths (`ingest.discover`); read what the collection holds (`ingest.state`, payloads only).
+2. Remove the points of files that disappeared from the walked folders (within this worker's shard).
+3. A producer thread hashes each file; an unchanged, complete file is skipped without the model. Other files
+   are parsed and chunked (`ingest.parse`, `ingest.chunking`) into a bounded queue, so parsing runs ahead of
+   the model.
+4. The calling thread embeds chunks in batches and upserts them. Point ids are deterministic
+   (source, chunk index, content hash), so a re-run rewrites the same points. When all of a file's chunks are
+   stored, its other points (old content) are deleted. Every point records `n_chunks`; a big file streamed
+   before its count was known gets it set at the end, which marks it complete. A run killed at any moment
+   (even `kill -9`) therefore leaves each file either complete or visibly incomplete, and the next run
+   finishes it, re-embedding only the chunks that are missing.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from qdrant_client import models
+
+from embedder import Embedder
+from ingest.chunking import DEFAULT_CHUNK_TOKENS, Chunk, Chunker, token_splitter
+from ingest.discover import Discovery, Shard, discover
+from ingest.parse import ParseError, parse_file
+from ingest.report import FileResult, IngestProgress, IngestReport, Status
+from ingest.state import CHUNKER, N_CHUNKS, StoredFile, load_state
+from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, PAGE, SOURCE, TEXT, TITLE, Store, point_id
+
+DEFAULT_BATCH_SIZE = 32
+_CHUNKER_VERSION = "v1"
+
+
+@dataclass
+class _File:
+    """A file being (re)embedded."""
+
+    source: str
+    path: Path
+    status: Status  # "added" or "updated"
+    content_hash: str
+    size: int
+    done: set[int]  # chunk indices already stored (resume after a crash)
+    n_chunks: int | None = None  # known once the producer finished the file
+    provisional: bool = False  # some chunks were stored before n_chunks was known
+    pending: int = 0  # chunks queued but not stored yet
+
+
+_END = object()
+
+
+def ingest_paths(
+    paths: list[str | Path],
+    store: Store,
+    embedder: Embedder,
+    *,
+    force: bool = False,
+    progress: Callable[[IngestProgress], None] | None = None,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    shard: Shard | None = None,
+) -> IngestReport:
+    """Sync `paths` (files and folders) into `store`'s collection with `embedder`; returns what happened per file.
+
+    Creates the collection on first use and refuses one made by another embedder (`FingerprintMismatchError`).
+    Unchanged files are skipped (content hash), changed ones replaced, files gone from the walked folders
+    removed; `force` re-embeds everything. `progress` is called with an `IngestProgress` as work completes.
+    With `shard`, only that worker's share of the files is handled (and deleted). Raises FileNotFoundError
+    for a path that does not exist, `StoreError` subclasses for store problems; a file that cannot be parsed
+    is reported as failed, never raised.
+    """
+    start = time.perf_counter()
+    if not 8 <= chunk_tokens <= embedder.max_text_tokens:
+        raise ValueError(f"chunk_tokens must be between 8 and the embedder's {embedder.max_text_tokens}")
+    found = discover([Path(p) for p in paths], shard)
+    store.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
+    state = load_state(store)
+    report = IngestReport(collection=store.collection, location=store.location, ignored=found.ignored)
+    report.files += [FileResult(source, "failed", reason=reason) for source, reason in found.problems.items()]
+    for source in _removed(found, state, shard):
+        _delete(store, source)
+        report.files.append(FileResult(source, "removed"))
+    run = _Run(store, embedder, found, state, force, chunk_tokens, batch_size, progress, report)
+    run.execute()
+    report.files.sort(key=lambda f: f.source)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _removed(found: Discovery, state: dict[str, StoredFile], shard: Shard | None) -> list[str]:
+    return [
+        source for source in state
+        if found.covers(source) and source not in found.files and source not in found.problems
+        and (shard is None or shard.owns(source))
+    ]
+
+
+def _delete(store: Store, source: str, keep: list[str] | None = None) -> None:
+    """Delete the points of `source`, except the ids in `keep`."""
+    must_not: list[models.Condition] = [models.HasIdCondition(has_id=list(keep))] if keep else []
+    selector = models.Filter(
+        must=[models.FieldCondition(key=SOURCE, match=models.MatchValue(value=source))], must_not=must_not
+    )
+    store.client.delete(store.collection, points_selector=models.FilterSelector(filter=selector), wait=True)
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of the file's bytes, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while piece := f.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+class _Run:
+    """One sync: a producer thread parses ahead into a bounded queue; this thread embeds and stores."""
+
+    def __init__(self, store: Store, embedder: Embedder, found: Discovery, state: dict[str, StoredFile],
+                 force: bool, chunk_tokens: int, batch_size: int,
+                 progress: Callable[[IngestProgress], None] | None, report: IngestReport) -> None:
+        self.store, self.embedder, self.found, self.state = store, embedder, found, state
+        self.force, self.batch_size, self.report = force, max(1, batch_size), report
+        self.chunker_id = f"{_CHUNKER_VERSION}/{chunk_tokens}"
+        tokenizer = copy.deepcopy(embedder.tokenizer)  # the producer thread gets its own tokenizer
+
+        def count(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        self.chunker = Chunker(count, chunk_tokens, token_splitter(tokenizer))
+        self.spill = 4 * self.batch_size
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=16)
+        self.stop = threading.Event()
+        self.progress_cb = progress
+        self.progress = IngestProgress(files_total=len(found.files))
+
+    # -- producer ---------------------------------------------------------------------------------------------
+    def _produce(self) -> None:
+        try:
+            for source, path in self.found.files.items():
+                if self.stop.is_set():
+                    return
+                self._produce_file(source, path)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+        finally:
+            self._put(_END)
+
+    def _produce_file(self, source: str, path: Path) -> None:
+        stored = self.state.get(source)
+        try:
+            size = path.stat().st_size
+            content_hash = file_hash(path)
+        except FileNotFoundError:
+            self._put(FileResult(source, "removed") if stored else None)
+            return
+        except OSError as exc:
+            self._put(FileResult(source, "failed", reason=_os_reason(exc)))
+            return
+        if stored and not self.force and stored.complete(content_hash, self.chunker_id):
+            self._put(FileResult(source, "unchanged", chunks=len(stored.points)))
+            return
+        done = set() if self.force or not stored else stored.done(content_hash, self.chunker_id)
+        file = _File(source, path, "updated" if stored else "added", content_hash, size, done)
+        self.progress.bytes_total += size
+        try:
+            buffer: list[Chunk] = []
+            n = 0
+            for chunk in self._chunks(path):
+                n += 1
+                if chunk.index not in done:
+                    buffer.append(chunk)
+                if len(buffer) >= self.spill:
+                    file.provisional = True
+                    self._put((file, buffer))
+                    buffer = []
+        except FileNotFoundError:
+            self._put(FileResult(source, "removed") if stored else None)
+            return
+        except (ParseError, OSError) as exc:
+            reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
+            self._put(FileResult(source, "failed", reason=reason))
+            return
+        if n == 0:
+            self._put(FileResult(source, "failed", reason="no text found (empty file)"))
+            return
+        file.n_chunks = n
+        self._put((file, buffer))
+        self._put(file)
+
+    def _chunks(self, path: Path) -> Iterator[Chunk]:
+        return self.chunker.chunks(parse_file(path))
+
+    def _put(self, item: object) -> None:
+        if item is None:
+            return
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    # -- consumer ---------------------------------------------------------------------------------------------
+    def execute(self) -> None:
+        producer = threading.Thread(target=self._produce, name="ingest-parse", daemon=True)
+        producer.start()
+        batch: list[tuple[_File, Chunk]] = []
+        finished: list[_File] = []
+        try:
+            while (item := self.queue.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, FileResult):
+                    self._result(item)
+                elif isinstance(item, _File):  # the producer is done with this file
+                    finished.append(item)
+                else:
+                    file, chunks = item  # type: ignore[misc]
+                    file.pending += len(chunks)
+                    batch += [(file, c) for c in chunks]
+                while len(batch) >= self.batch_size:
+                    self._store(batch[: self.batch_size])
+                    batch = batch[self.batch_size:]
+                finished = self._finish_ready(finished)
+            if batch:
+                self._store(batch)
+            self._finish_ready(finished)
+        finally:
+            self.stop.set()
+            producer.join(timeout=5)
+
+    def _result(self, result: FileResult) -> None:
+        if result.status == "removed":
+            _delete(self.store, result.source)
+        self.report.files.append(result)
+        self.progress.files_done += 1
+        self._notify(result.source)
+
+    def _store(self, items: list[tuple[_File, Chunk]]) -> None:
+        texts = list(dict.fromkeys(c.text for _, c in items))  # identical chunks are embedded once
+        vectors = self.embedder.encode(texts, kind="document")
+        row = {text: i for i, text in enumerate(texts)}
+        points = []
+        for file, chunk in items:
+            i = row[chunk.text]
+            vector = {ECHO: vectors.echo[i].tolist()}
+            if vectors.classical is not None:
+                vector[CLASSICAL] = vectors.classical[i].tolist()
+            payload = {
+                SOURCE: file.source, CHUNK_INDEX: chunk.index, TEXT: chunk.text, CONTENT_HASH: file.content_hash,
+                TITLE: chunk.title, PAGE: chunk.page, N_CHUNKS: file.n_chunks if file.n_chunks is not None else -1,
+                CHUNKER: self.chunker_id,
+            }
+            points.append(models.PointStruct(id=point_id(file.source, chunk.index, file.content_hash),
+                                             vector=vector, payload=payload))
+        self.store.client.upsert(self.store.collection, points=points, wait=True)  # deletes must come after
+        for file, _ in items:
+            file.pending -= 1
+        self.report.chunks += len(items)
+        self.progress.chunks_done += len(items)
+        self._notify(items[-1][0].source)
+
+    def _finish_ready(self, finished: list[_File]) -> list[_File]:
+        waiting = []
+        for file in finished:
+            if file.pending:
+                waiting.append(file)
+                continue
+            n = file.n_chunks or 0
+            keep = [point_id(file.source, i, file.content_hash) for i in range(n)]
+            _delete(self.store, file.source, keep=keep)
+            if file.provisional or file.done:
+                self.store.client.set_payload(self.store.collection, payload={N_CHUNKS: n}, points=keep, wait=True)
+            self.report.files.append(FileResult(file.source, file.status, chunks=n))
+            self.progress.files_done += 1
+            self.progress.bytes_done += file.size
+            self._notify(file.source)
+        return waiting
+
+    def _notify(self, current: str) -> None:
+        if self.progress_cb is not None:
+            self.progress.current = current
+            self.progress_cb(self.progress)
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"cannot read: {exc.strerror or exc}"
