@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from qdrant_client import models
+from qdrant_client.http.exceptions import ResponseHandlingException
 
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
-from search.store import CHUNK_INDEX, CLASSICAL, ECHO, SOURCE, TEXT, CollectionInfo, Store
+from search.store import CHUNK_INDEX, CLASSICAL, ECHO, SOURCE, TEXT, CollectionInfo, Store, StoreUnavailableError
 
 Mode = Literal["echo", "classical", "both"]
 
@@ -44,6 +47,26 @@ def source_filter(sources: list[str] | str | None) -> models.Filter | None:
     return models.Filter(must=[models.FieldCondition(key=SOURCE, match=models.MatchAny(any=values))])
 
 
+@contextmanager
+def store_errors(location: str) -> Iterator[None]:
+    """Turn a Qdrant transport failure (server down, network) into a `StoreUnavailableError` with a readable message."""
+    try:
+        yield
+    except ResponseHandlingException as exc:
+        raise StoreUnavailableError(
+            f"cannot reach the Qdrant server at {location}: {exc}. Is it running?"
+        ) from exc
+
+
+def store_sources(store: Store) -> list[str]:
+    """The distinct source paths in the store's collection, sorted (empty when nothing is ingested)."""
+    with store_errors(store.location):
+        if not store.exists():
+            return []
+        hits = store.client.facet(store.collection, key=SOURCE, limit=1_000_000, exact=True).hits
+    return sorted(str(h.value) for h in hits)
+
+
 @dataclass
 class Searcher:
     """Embeds questions with the instructed echo query template and searches one collection."""
@@ -69,7 +92,12 @@ class Searcher:
         return cls(store=store, embedder=emb)
 
     def info(self) -> CollectionInfo:
-        return self.store.info()
+        with store_errors(self.store.location):
+            return self.store.info()
+
+    def sources(self) -> list[str]:
+        """The distinct source paths in the collection, sorted (empty when nothing is ingested)."""
+        return store_sources(self.store)
 
     def search(
         self,
@@ -95,6 +123,17 @@ class Searcher:
             raise ValueError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
         if not 1 <= k <= 100:
             raise ValueError(f"k must be between 1 and 100, got {k}")
+        with store_errors(self.store.location):
+            return self._search_many(queries, k, mode, filter, instruction)
+
+    def _search_many(
+        self,
+        queries: list[str],
+        k: int,
+        mode: Mode,
+        filter: models.Filter | list[str] | str | None,
+        instruction: str | None,
+    ) -> list[SearchResult]:
         self.store.check_fingerprint(self.embedder.fingerprint)
         qfilter = filter if isinstance(filter, models.Filter) or filter is None else source_filter(filter)
         t0 = time.perf_counter()

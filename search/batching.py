@@ -1,0 +1,193 @@
+"""Micro-batching of concurrent searches into one model forward, with an LRU cache of answered queries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from qdrant_client import models
+
+from search.searcher import Mode, Searcher, SearchResult
+
+T = TypeVar("T")
+FilterSpec = models.Filter | list[str] | str | None
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search request as the service receives it."""
+
+    query: str
+    k: int = 10
+    mode: Mode = "both"
+    filter: FilterSpec = None
+    instruction: str | None = None
+
+    def filter_key(self) -> Hashable:
+        """A hashable form of the filter: equal filters give equal keys."""
+        if self.filter is None or self.filter == [] or self.filter == "":
+            return None
+        if isinstance(self.filter, models.Filter):
+            return ("qdrant", self.filter.model_dump_json(exclude_none=True))
+        sources = [self.filter] if isinstance(self.filter, str) else self.filter
+        return ("sources", tuple(sorted(set(sources))))
+
+    def cache_key(self) -> Hashable:
+        return (self.query, self.k, self.mode, self.filter_key(), self.instruction)
+
+    def group_key(self) -> Hashable:
+        """Queries with the same group key can share one `search_many` call (k is cut per query afterwards)."""
+        return (self.mode, self.filter_key(), self.instruction)
+
+
+@dataclass
+class Answer:
+    """A search result plus how the service produced it."""
+
+    result: SearchResult
+    cached: bool = False
+    batch_size: int = 1
+    queue_ms: float = 0.0
+
+
+class LRUCache:
+    """A bounded mapping that forgets the least recently used entry first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable) -> Any | None:
+        if key not in self._items:
+            return None
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self.size <= 0:
+            return
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class _Pending:
+    query: Query
+    future: asyncio.Future[Answer]
+    arrived: float
+
+
+@dataclass
+class MicroBatcher:
+    """Collects concurrent queries for up to `max_wait_ms`, then embeds up to `max_batch` of them in one forward.
+
+    All model and store work runs on one worker thread, so the (not thread-safe) embedded store and the model
+    are never used concurrently; `run` lets other endpoints use that same thread. Cached answers are dropped
+    when the collection's point count changes (checked at most every `recheck_s` seconds).
+    """
+
+    searcher: Searcher
+    max_batch: int = 32
+    max_wait_ms: float = 5.0
+    cache_size: int = 1024
+    recheck_s: float = 1.0
+    cache: LRUCache = field(init=False)
+    _queue: asyncio.Queue[_Pending] = field(init=False)
+    _executor: ThreadPoolExecutor = field(init=False)
+    _worker: asyncio.Task[None] | None = field(default=None, init=False)
+    _points: int | None = field(default=None, init=False)
+    _checked_at: float = field(default=float("-inf"), init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = LRUCache(self.cache_size)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-worker")
+
+    async def start(self) -> None:
+        """Start the batching worker (call from the running event loop)."""
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.create_task(self._work(), name="search-batcher")
+
+    async def stop(self) -> None:
+        """Stop the worker; queued requests are cancelled."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        while not self._queue.empty():
+            self._queue.get_nowait().future.cancel()
+        self._executor.shutdown(wait=True)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the worker thread (for store calls outside of searches)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def search(self, query: Query) -> Answer:
+        """Answer one query: from the cache, or batched with whatever else arrives within the wait window."""
+        await self._check_collection()
+        hit = self.cache.get(query.cache_key())
+        if hit is not None:
+            return Answer(hit, cached=True, batch_size=0)
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(query, future, time.perf_counter()))
+        return await future
+
+    async def _check_collection(self) -> None:
+        now = time.perf_counter()
+        if now - self._checked_at < self.recheck_s:
+            return
+        self._checked_at = now
+        points = await self.run(lambda: self.searcher.info().points)
+        if points != self._points:
+            self.cache.clear()
+            self._points = points
+
+    async def _work(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            deadline = time.perf_counter() + self.max_wait_ms / 1000
+            while len(batch) < self.max_batch:
+                remaining = deadline - time.perf_counter()
+                try:
+                    batch.append(self._queue.get_nowait() if remaining <= 0 else
+                                 await asyncio.wait_for(self._queue.get(), remaining))
+                except (asyncio.QueueEmpty, asyncio.TimeoutError):
+                    break
+            groups: dict[Hashable, list[_Pending]] = {}
+            for pending in batch:
+                if not pending.future.cancelled():
+                    groups.setdefault(pending.query.group_key(), []).append(pending)
+            for group in groups.values():
+                await self._answer(group)
+
+    async def _answer(self, group: list[_Pending]) -> None:
+        first = group[0].query
+        k = max(p.query.k for p in group)
+        texts = [p.query.query for p in group]
+        started = time.perf_counter()
+        try:
+            results = await self.run(lambda: self.searcher.search_many(
+                texts, k=k, mode=first.mode, filter=first.filter, instruction=first.instruction
+            ))
+        except Exception as exc:  # delivered to each waiting request, which maps it to an HTTP status
+            for p in group:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+            return
+        for p, result in zip(group, results, strict=True):
+            result = replace(result, echo=result.echo[: p.query.k], classical=result.classical[: p.query.k])
+            self.cache.put(p.query.cache_key(), result)
+            if not p.future.done():
+                p.future.set_result(Answer(result, batch_size=len(group), queue_ms=(started - p.arrived) * 1000))

@@ -1,0 +1,203 @@
+"""The `search` command: `search "question"` ranks chunks; `search serve|info|eval` are subcommands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from search.evaluation.cli import eval_app
+from search.store import StoreError
+
+DEFAULT_COMMAND = "query"
+
+
+class QueryFirstGroup(TyperGroup):
+    """Runs the `query` command when the first argument is not a subcommand, so `search "how do I x"` works."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=QueryFirstGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "Search your documents with echo and classical embeddings, side by side.\n\n"
+        'search "how do I rotate the logs?" -k 5        (same as: search query "...")\n\n'
+        "search serve --port 8000                        HTTP query service\n\n"
+        "search info                                     what the collection holds"
+    ),
+)
+app.add_typer(eval_app, name="eval")
+
+err = Console(stderr=True)
+
+# Store options, shared with `ingest`.
+Collection = Annotated[
+    str | None, typer.Option("--collection", envvar="ECHO_SEARCH_COLLECTION", help="Collection name [default: docs].")
+]
+QdrantUrl = Annotated[
+    str | None, typer.Option("--qdrant-url", envvar="QDRANT_URL", help="Qdrant server URL (else the embedded store).")
+]
+QdrantKey = Annotated[str | None, typer.Option("--qdrant-api-key", envvar="QDRANT_API_KEY", help="Qdrant API key.")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="ECHO_SEARCH_DATA",
+                 help="Data folder of the embedded store [default: ~/.local/share/echo-search]."),
+]
+Model = Annotated[
+    str | None,
+    typer.Option("--model", envvar="ECHO_SEARCH_MODEL", help="Model: packaged name, HF id, folder or .gguf file."),
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Store and model problems end the command with their message and exit status 1, not a traceback."""
+    from embedder import ModelNotFoundError
+
+    try:
+        yield
+    except (StoreError, ModelNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _store_path(data_dir: Path | None) -> str | None:
+    return str(data_dir / "qdrant") if data_dir else None
+
+
+def _open_searcher(collection: str | None, qdrant_url: str | None, qdrant_api_key: str | None,
+                   data_dir: Path | None, model: str | None) -> Any:
+    from search.searcher import Searcher
+
+    return Searcher.open(url=qdrant_url, api_key=qdrant_api_key, path=_store_path(data_dir), collection=collection,
+                         model=model)
+
+
+@app.command(DEFAULT_COMMAND)
+def query(
+    question: Annotated[list[str], typer.Argument(help="The question (quote it, or give it as several words).")],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Hits per vector kind.")] = 5,
+    mode: Annotated[str, typer.Option("--mode", "-m", click_type=click.Choice(["both", "echo", "classical"]),
+                                      help="Which vectors to rank with.")] = "both",
+    json_out: JsonOut = False,
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only chunks of this source path "
+                                                     "(repeat for several).")] = None,
+    instruction: Annotated[str | None, typer.Option("--instruction", help="Retrieval instruction of the query "
+                                                    "template [default: the built-in one].")] = None,
+    service: Annotated[str | None, typer.Option("--service", envvar="SEARCH_URL",
+                                                help="URL of a running `search serve` to ask instead.")] = None,
+    collection: Collection = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    data_dir: DataDir = None,
+    model: Model = None,
+) -> None:
+    """Rank chunks for a question with echo and classical embeddings (the default command)."""
+    from search.render import result_json, result_table
+
+    text = " ".join(question).strip()
+    if not text:
+        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    with _user_errors():
+        if service:
+            import os
+
+            from search.client import HttpSearcher
+
+            searcher: Any = HttpSearcher(service, api_key=os.environ.get("SEARCH_API_KEY"))
+        else:
+            searcher = _open_searcher(collection, qdrant_url, qdrant_api_key, data_dir, model)
+        try:
+            result = searcher.search(text, k=k, mode=mode, filter=source or None, instruction=instruction)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    if json_out:
+        typer.echo(result_json(text, mode, result))
+        return
+    console = Console()
+    if not result.echo and not result.classical:
+        console.print("no hits: the collection is empty (run `ingest PATH`) or the filter matched nothing")
+        return
+    console.print(result_table(result, mode, console.width))
+
+
+def info(
+    json_out: JsonOut = False,
+    collection: Collection = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    data_dir: DataDir = None,
+) -> None:
+    """What the collection holds: chunks, files and the embedder that built it (no model is loaded)."""
+    from search.render import info_table
+    from search.searcher import store_sources
+    from search.store import Store
+
+    with _user_errors():
+        store = Store.open(url=qdrant_url, api_key=qdrant_api_key, path=_store_path(data_dir), collection=collection)
+        try:
+            collection_info = store.info()
+            sources = store_sources(store)
+        finally:
+            store.close()
+    if json_out:
+        typer.echo(json.dumps({**asdict(collection_info), "files": len(sources), "sources": sources}, indent=2))
+    else:
+        Console().print(info_table(collection_info, len(sources)))
+
+
+app.command("info")(info)
+app.command("collection", hidden=True)(info)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", envvar="SEARCH_HOST", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", envvar="SEARCH_PORT", min=1, max=65535)] = 8000,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, max=256, help="Queries per model forward.")] = 32,
+    batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", min=0,
+                                                 help="How long to gather concurrent queries.")] = 5.0,
+    cache_size: Annotated[int, typer.Option("--cache-size", min=0, help="Answers kept in the LRU cache.")] = 1024,
+    collection: Collection = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    data_dir: DataDir = None,
+    model: Model = None,
+) -> None:
+    """Run the HTTP query service (POST /search, GET /health, GET /collection, docs at /docs).
+
+    Set SEARCH_API_KEY to require that key on every request (header X-API-Key or Authorization: Bearer).
+    """
+    from search.service import ServiceSettings
+    from search.service import serve as run_service
+
+    settings = ServiceSettings(host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
+                               cache_size=cache_size)
+    with _user_errors():
+        searcher = _open_searcher(collection, qdrant_url, qdrant_api_key, data_dir, model)
+    if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
+        err.print(f"[yellow]warning:[/yellow] serving on {host} without SEARCH_API_KEY: anyone who can reach it "
+                  "can query your documents")
+    run_service(searcher, settings)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,122 @@
+"""`HttpSearcher`: the `Searcher` interface over the HTTP query service (`search serve`), for thin clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from qdrant_client import models
+
+from search.searcher import Hit, Mode, SearchResult
+from search.store import (
+    CollectionInfo,
+    CollectionNotFoundError,
+    FingerprintMismatchError,
+    StoreError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
+
+_ERRORS: dict[str, type[StoreError]] = {
+    cls.__name__: cls
+    for cls in (CollectionNotFoundError, FingerprintMismatchError, StoreLockedError, StoreUnavailableError)
+}
+
+
+class SearchServiceError(StoreError):
+    """The search service refused a request (API key, internal error); the message says why."""
+
+
+class HttpSearcher:
+    """Same `search()` / `search_many()` / `info()` / `sources()` as `Searcher`, answered by a running service.
+
+    Errors come back as the same exceptions: `ValueError` for an invalid request, `StoreError` subclasses for
+    store problems, `StoreUnavailableError` when the service cannot be reached.
+    """
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: Mode = "both",
+        filter: models.Filter | list[str] | str | None = None,
+        instruction: str | None = None,
+    ) -> SearchResult:
+        """Rank chunks for `query`; `filter` is a Qdrant filter or source path(s)."""
+        body: dict[str, Any] = {"query": query, "k": k, "mode": mode, "instruction": instruction}
+        if isinstance(filter, models.Filter):
+            body["filter"] = filter.model_dump(mode="json", exclude_none=True)
+        else:
+            body["filter"] = filter
+        data = self._request("POST", "/search", json=body)
+        timings = {name: float(value) for name, value in data["timings"].items()}
+        return SearchResult(
+            echo=[Hit(**h) for h in data["echo"]], classical=[Hit(**h) for h in data["classical"]], timings=timings
+        )
+
+    def search_many(
+        self,
+        queries: list[str],
+        k: int = 10,
+        mode: Mode = "both",
+        filter: models.Filter | list[str] | str | None = None,
+        instruction: str | None = None,
+    ) -> list[SearchResult]:
+        """One request per query (the service batches concurrent requests itself)."""
+        return [self.search(q, k=k, mode=mode, filter=filter, instruction=instruction) for q in queries]
+
+    def info(self) -> CollectionInfo:
+        data = self._request("GET", "/collection")
+        return CollectionInfo(data["name"], data["location"], data["points"], data["fingerprint"], data["embedder"])
+
+    def sources(self) -> list[str]:
+        """The distinct source paths in the collection, sorted."""
+        return list(self._request("GET", "/collection")["sources"])
+
+    def health(self) -> dict[str, Any]:
+        """The service's `/health` answer (it says whether the store is reachable)."""
+        try:
+            response = self._http.get("/health")
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        return dict(response.json())
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HttpSearcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"cannot reach the search service at {self.url}: {exc}. Is `search serve` running?"
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if response.is_success:
+            return dict(response.json())
+        try:
+            payload = response.json()
+            detail, kind = str(payload.get("detail")), str(payload.get("error", ""))
+        except ValueError:
+            detail, kind = response.text[:500], ""
+        if response.status_code == 422:
+            raise ValueError(detail)
+        if response.status_code == 401:
+            raise SearchServiceError(f"the search service at {self.url} refused the request: {detail}")
+        error = _ERRORS.get(kind)
+        if error is not None:
+            raise error(detail)
+        raise SearchServiceError(f"the search service at {self.url} answered {response.status_code}: {detail}")

@@ -1,0 +1,68 @@
+"""Terminal and JSON renderings of search results and collection info for the `search` command."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from rich import box
+from rich.table import Table
+
+from search.searcher import Hit, SearchResult
+from search.store import CollectionInfo
+
+
+def result_json(query: str, mode: str, result: SearchResult) -> str:
+    """The result as JSON for scripts (same shape as the HTTP service's answer)."""
+    return json.dumps(
+        {"query": query, "mode": mode, "echo": [asdict(h) for h in result.echo],
+         "classical": [asdict(h) for h in result.classical], "timings": result.timings},
+        ensure_ascii=False, indent=2, default=str,
+    )
+
+
+def _snippet(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _where(hit: Hit) -> str:
+    return f"{Path(hit.source).name}#{hit.chunk_index}"
+
+
+def result_table(result: SearchResult, mode: str, width: int) -> Table:
+    """Rank, score, source and snippet; echo and classical side by side when both were searched."""
+    kinds = [name for name in ("echo", "classical") if mode in (name, "both")]
+    snippet = max(20, (width - 8) // len(kinds) - 24)
+    table = Table(box=box.SIMPLE_HEAD, expand=False, show_lines=False, pad_edge=False)
+    table.add_column("#", justify="right", style="bold")
+    for kind in kinds:
+        table.add_column(f"{kind} score", justify="right", style="cyan" if kind == "echo" else "magenta")
+        table.add_column(f"{kind} source", overflow="fold", max_width=24)
+        table.add_column(f"{kind} snippet", max_width=snippet, overflow="fold")
+    columns = [getattr(result, kind) for kind in kinds]
+    for i in range(max(len(c) for c in columns)):
+        row = [str(i + 1)]
+        for hits in columns:
+            hit = hits[i] if i < len(hits) else None
+            row += [f"{hit.score:.3f}", _where(hit), _snippet(hit.text, snippet)] if hit else ["", "", ""]
+        table.add_row(*row)
+    ms = result.timings
+    table.caption = f"embed {ms.get('embed_ms', 0):.0f} ms, search {ms.get('search_ms', 0):.0f} ms"
+    return table
+
+
+def info_table(info: CollectionInfo, files: int) -> Table:
+    """The collection's name, location, size and embedder."""
+    table = Table(box=box.SIMPLE, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("collection", info.name)
+    table.add_row("location", info.location)
+    table.add_row("chunks", str(info.points))
+    table.add_row("files", str(files))
+    table.add_row("fingerprint", info.fingerprint or "(empty: nothing ingested)")
+    for key, value in info.embedder.items():
+        table.add_row(f"  {key}", str(value))
+    return table

@@ -1,0 +1,89 @@
+"""Helpers for search tests: fill a real local Qdrant collection through `search.store`, run uvicorn on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+from qdrant_client import models
+
+from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, Store, point_id
+
+DOCS: dict[str, list[str]] = {
+    "/docs/garden.md": [
+        "Tomatoes need six to eight hours of direct sun and deep watering twice a week.",
+        "Compost made from kitchen scraps and dry leaves feeds the soil over the winter.",
+    ],
+    "/docs/kitchen.md": [
+        "To descale the kettle, boil a mix of water and white vinegar, then rinse it three times.",
+        "Bread dough rises best in a warm place covered with a damp cloth for about an hour.",
+    ],
+    "/docs/cycling.md": [
+        "Pump road bike tyres to the pressure printed on the sidewall before every long ride.",
+        "A chain that squeaks needs cleaning with a degreaser and a drop of oil on each link.",
+    ],
+}
+
+
+def fill(store: Store, embedder, docs: dict[str, list[str]] = DOCS) -> int:
+    """Write every chunk of `docs` with both vectors, as `ingest` would; returns the number of points."""
+    store.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
+    points = []
+    for source, chunks in docs.items():
+        digest = hashlib.sha256("\n".join(chunks).encode()).hexdigest()
+        vectors = embedder.encode(chunks, kind="document")
+        for i, text in enumerate(chunks):
+            vector = {"echo": vectors.echo[i].tolist()}
+            if vectors.classical is not None:
+                vector["classical"] = vectors.classical[i].tolist()
+            payload = {SOURCE: source, CHUNK_INDEX: i, TEXT: text, CONTENT_HASH: digest}
+            points.append(models.PointStruct(id=point_id(source, i, digest), vector=vector, payload=payload))
+    store.client.upsert(store.collection, points=points)
+    return len(points)
+
+
+def fill_path(path: Path, embedder, docs: dict[str, list[str]] = DOCS, collection: str = "docs") -> int:
+    """Fill the embedded store at `path` and close it again (so another process can open it)."""
+    store = Store.open(path=path, collection=collection)
+    try:
+        return fill(store, embedder, docs)
+    finally:
+        store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+@contextmanager
+def running(app, port: int | None = None) -> Iterator[str]:
+    """Serve `app` with a real uvicorn on loopback in a thread; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
