@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,32 +14,37 @@ from pydantic import ValidationError
 from qdrant_client import models
 
 from embedder import Embedder
+from ingest.chunking import DEFAULT_CHUNK_TOKENS
+from ingest.pipeline import ingest_paths
 from search.langchain import EchoRetriever
-from search.searcher import Searcher
-from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, TITLE, CollectionNotFoundError, Store, point_id
+from search.searcher import Searcher, source_filter
+from search.store import CONTENT_HASH, TEXT, TITLE, CollectionNotFoundError, Store
 
 FIXTURE_FILES = {
     "baking/sourdough.md": (
         "# Sourdough\n\n"
         "Feed the sourdough starter every day with equal weights of flour and water, and keep it warm.\n\n"
+        "A starter is ready when it doubles within six hours of a feeding and smells pleasantly sour.\n\n"
         "Bake the loaf in a preheated Dutch oven at 250 degrees for twenty minutes with the lid on."
     ),
     "garden/bees.txt": (
         "Honeybees pollinate fruit trees and live in hives of tens of thousands of workers around one queen.\n\n"
-        "Beekeepers harvest honey in late summer and leave enough stores for the colony to survive the winter."
+        "Beekeepers harvest honey in late summer and leave enough stores for the colony to survive the winter.\n\n"
+        "A swarm is half of a colony leaving with the old queen to found a new hive somewhere else."
     ),
     "ops/kubernetes.md": (
         "# Kubernetes\n\n"
         "A Deployment keeps a set of identical pods running and replaces pods that crash.\n\n"
-        "Use kubectl rollout undo to return a Deployment to its previous revision after a bad release."
+        "Use kubectl rollout undo to return a Deployment to its previous revision after a bad release.\n\n"
+        "A Service gives a stable name and address to the changing set of pods behind it."
     ),
     "space/mars.md": (
         "# Mars\n\n"
         "Mars is the fourth planet from the Sun; its red colour comes from iron oxide dust on the surface.\n\n"
-        "Olympus Mons on Mars is the tallest volcano in the solar system."
+        "Olympus Mons on Mars is the tallest volcano in the solar system.\n\n"
+        "Mars has two small moons, Phobos and Deimos, which may be captured asteroids."
     ),
 }
-
 QUESTION = "How often should I feed a sourdough starter?"
 
 
@@ -52,39 +56,26 @@ def write_fixture_folder(folder: Path) -> Path:
     return folder
 
 
-def ingest_folder(folder: Path, store: Store, embedder: Embedder) -> int:
-    """Index every file under `folder` into `store` with the shared schema (paragraphs as chunks, headings as
-    titles); stands in for the `ingest` package, which is not there yet. Returns the number of chunks."""
-    store.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
-    points = []
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        text = file.read_text()
-        title = next((line.lstrip("# ") for line in text.splitlines() if line.startswith("# ")), "")
-        chunks = [c.strip() for c in text.split("\n\n") if c.strip() and not c.startswith("# ")]
-        vectors = embedder.encode(chunks, kind="document")
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()
-        for i, chunk in enumerate(chunks):
-            payload = {SOURCE: str(file.resolve()), CHUNK_INDEX: i, TEXT: chunk, CONTENT_HASH: digest, TITLE: title}
-            vector = {"echo": vectors.echo[i].tolist(), "classical": vectors.classical[i].tolist()}
-            points.append(models.PointStruct(id=point_id(payload[SOURCE], i, digest), vector=vector, payload=payload))
-    store.client.upsert(store.collection, points=points)
-    return len(points)
-
-
-def build_collection(root: Path, embedder: Embedder) -> Path:
-    """Fixture folder under `root/docs`, its collection in the embedded store `root/qdrant` (closed again)."""
+def build_collection(root: Path, embedder: Embedder, chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> Path:
+    """Ingest the fixture folder `root/docs` into collection "docs" of the embedded store `root/qdrant`."""
     write_fixture_folder(root / "docs")
     store = Store.open(path=root / "qdrant", collection="docs")
     try:
-        ingest_folder(root / "docs", store, embedder)
+        report = ingest_paths([root / "docs"], store, embedder, chunk_tokens=chunk_tokens)
     finally:
         store.close()
+    assert [f.status for f in report.files] == ["added"] * len(FIXTURE_FILES), report
     return root / "qdrant"
+
+
+def chunks_of(searcher: Searcher, source: str) -> int:
+    """How many chunks the collection holds for `source`."""
+    return searcher.store.client.count(searcher.store.collection, count_filter=source_filter(source)).count
 
 
 @pytest.fixture(scope="module")
 def tiny_store_path(tmp_path_factory: pytest.TempPathFactory, tiny_embedder: Embedder) -> Path:
-    return build_collection(tmp_path_factory.mktemp("lc-tiny"), tiny_embedder)
+    return build_collection(tmp_path_factory.mktemp("lc-tiny"), tiny_embedder, chunk_tokens=120)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +112,8 @@ def test_documents_are_the_searchers_hits_with_metadata(tiny_searcher: Searcher,
     for doc, hit in zip(docs, hits, strict=True):
         assert isinstance(doc, Document)
         assert doc.id == hit.id
-        assert doc.page_content == hit.text and doc.page_content in FIXTURE_FILES[_relative(hit.source)]
+        assert doc.page_content == hit.text
+        assert all(line in FIXTURE_FILES[_relative(hit.source)] for line in doc.page_content.splitlines())
         assert doc.metadata["source"] == hit.source
         assert doc.metadata["chunk_index"] == hit.chunk_index
         assert doc.metadata["score"] == pytest.approx(hit.score)
@@ -145,13 +137,15 @@ def test_k_and_filter_per_call_override_the_fields(tiny_searcher: Searcher, tiny
     assert len(retriever.invoke(QUESTION)) == 2
     assert len(retriever.invoke(QUESTION, k=6)) == 6
     bees = str((tiny_store_path.parent / "docs" / "garden" / "bees.txt").resolve())
+    n_bees = chunks_of(tiny_searcher, bees)
+    assert 1 <= n_bees < 6
     only_bees = retriever.invoke(QUESTION, k=6, filter=bees)
-    assert len(only_bees) == 2 and {d.metadata["source"] for d in only_bees} == {bees}
+    assert len(only_bees) == n_bees and {d.metadata["source"] for d in only_bees} == {bees}
     fixed = EchoRetriever(searcher=tiny_searcher, k=6, filter=[bees])
     assert [d.id for d in fixed.invoke(QUESTION)] == [d.id for d in only_bees]
     qdrant_filter = models.Filter(must=[models.FieldCondition(key=TITLE, match=models.MatchValue(value="Mars"))])
     mars = retriever.invoke(QUESTION, k=6, filter=qdrant_filter)
-    assert len(mars) == 2 and all(d.metadata[TITLE] == "Mars" for d in mars)
+    assert mars and all(d.metadata[TITLE] == "Mars" and d.metadata["source"].endswith("mars.md") for d in mars)
 
 
 def test_instruction_changes_the_query_vector(tiny_searcher: Searcher) -> None:
