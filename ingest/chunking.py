@@ -88,7 +88,7 @@ class Chunker:
 
 def token_splitter(tokenizer) -> Callable[[str, int], list[str]]:  # noqa: ANN001 - a HF fast tokenizer
     """Split a text into pieces of at most `n` tokens by the tokenizer's offsets, cutting after a sentence end
-    (else a space) in the last third of each window when there is one."""
+    (else a space) in the second half of each window when there is one."""
 
     def split(text: str, n: int) -> list[str]:
         offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
@@ -108,8 +108,8 @@ def token_splitter(tokenizer) -> Callable[[str, int], list[str]]:  # noqa: ANN00
 
 
 def _best_cut(text: str, offsets: list[tuple[int, int]], start: int, end: int) -> int:
-    """A token index in (start, end] to cut before: after '. ', else after a space, else `end`."""
-    low = start + max(1, (end - start) * 2 // 3)
+    """A token index in the second half of (start, end] to cut before: after a sentence end, else a space."""
+    low = start + max(1, (end - start) // 2)
     for marks in ((".", "!", "?", "\n"), (" ",)):
         for i in range(end, low, -1):
             char_before = text[offsets[i][0] - 1: offsets[i][0]] if offsets[i][0] > 0 else ""

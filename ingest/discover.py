@@ -100,4 +100,7 @@ def _walk(root: Path, found: Discovery) -> None:
             if not path.exists():
                 found.problems[source_key(path)] = "broken symbolic link"
                 continue
+            if not path.is_file():  # a FIFO or device would block or never end
+                found.problems[source_key(path)] = "not a regular file"
+                continue
             found.files[source_key(path)] = path
