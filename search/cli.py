@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,12 @@ from search.evaluation.cli import eval_app
 from search.store import StoreError
 
 DEFAULT_COMMAND = "query"
+
+
+class SearchMode(str, Enum):
+    both = "both"
+    echo = "echo"
+    classical = "classical"
 
 
 class QueryFirstGroup(TyperGroup):
@@ -48,7 +55,7 @@ err = Console(stderr=True)
 
 # Store options, shared with `ingest`.
 Collection = Annotated[
-    str | None, typer.Option("--collection", envvar="ECHO_SEARCH_COLLECTION", help="Collection name [default: docs].")
+    str | None, typer.Option("--collection", envvar="ECHO_SEARCH_COLLECTION", help="Collection name (default: docs).")
 ]
 QdrantUrl = Annotated[
     str | None, typer.Option("--qdrant-url", envvar="QDRANT_URL", help="Qdrant server URL (else the embedded store).")
@@ -57,7 +64,7 @@ QdrantKey = Annotated[str | None, typer.Option("--qdrant-api-key", envvar="QDRAN
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", envvar="ECHO_SEARCH_DATA",
-                 help="Data folder of the embedded store [default: ~/.local/share/echo-search]."),
+                 help="Data folder of the embedded store (default: ~/.local/share/echo-search)."),
 ]
 Model = Annotated[
     str | None,
@@ -93,14 +100,13 @@ def _open_searcher(collection: str | None, qdrant_url: str | None, qdrant_api_ke
 @app.command(DEFAULT_COMMAND)
 def query(
     question: Annotated[list[str], typer.Argument(help="The question (quote it, or give it as several words).")],
-    k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Hits per vector kind.")] = 5,
-    mode: Annotated[str, typer.Option("--mode", "-m", click_type=click.Choice(["both", "echo", "classical"]),
-                                      help="Which vectors to rank with.")] = "both",
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Hits per vector kind.")] = 5,
+    mode: Annotated[SearchMode, typer.Option("--mode", "-m", help="Which vectors to rank with.")] = SearchMode.both,
     json_out: JsonOut = False,
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only chunks of this source path "
                                                      "(repeat for several).")] = None,
     instruction: Annotated[str | None, typer.Option("--instruction", help="Retrieval instruction of the query "
-                                                    "template [default: the built-in one].")] = None,
+                                                    "template (default: the built-in one).")] = None,
     service: Annotated[str | None, typer.Option("--service", envvar="SEARCH_URL",
                                                 help="URL of a running `search serve` to ask instead.")] = None,
     collection: Collection = None,
@@ -125,17 +131,17 @@ def query(
         else:
             searcher = _open_searcher(collection, qdrant_url, qdrant_api_key, data_dir, model)
         try:
-            result = searcher.search(text, k=k, mode=mode, filter=source or None, instruction=instruction)
+            result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
     if json_out:
-        typer.echo(result_json(text, mode, result))
+        typer.echo(result_json(text, mode.value, result))
         return
     console = Console()
     if not result.echo and not result.classical:
         console.print("no hits: the collection is empty (run `ingest PATH`) or the filter matched nothing")
         return
-    console.print(result_table(result, mode, console.width))
+    console.print(result_table(result, mode.value, console.width))
 
 
 def info(

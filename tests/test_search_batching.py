@@ -1,0 +1,73 @@
+"""The micro-batcher and its cache, driven directly with the tiny model over a real local Qdrant."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from qdrant_client import models
+
+from search.batching import LRUCache, MicroBatcher, Query
+from search.searcher import Searcher
+from search.store import CollectionNotFoundError, Store
+from tests.search_helpers import fill
+
+
+@pytest.fixture
+def searcher(tmp_path: Path, tiny_embedder) -> Searcher:
+    store = Store.open(path=tmp_path / "qdrant")
+    fill(store, tiny_embedder)
+    yield Searcher(store=store, embedder=tiny_embedder)
+    store.close()
+
+
+def test_lru_cache_forgets_the_least_recently_used() -> None:
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "b" is now the oldest
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)
+    assert len(cache) == 2
+
+
+def test_equal_filters_give_equal_keys() -> None:
+    assert Query("q", filter=["b", "a"]).cache_key() == Query("q", filter=["a", "b", "a"]).cache_key()
+    assert Query("q", filter="a").cache_key() == Query("q", filter=["a"]).cache_key()
+    assert Query("q", filter=[]).cache_key() == Query("q").cache_key()
+    qfilter = models.Filter(must=[models.FieldCondition(key="chunk_index", match=models.MatchValue(value=1))])
+    assert Query("q", filter=qfilter).cache_key() != Query("q").cache_key()
+    assert Query("q", k=3).group_key() == Query("other", k=7).group_key()
+    assert Query("q", mode="echo").group_key() != Query("q").group_key()
+
+
+async def test_batches_concurrent_queries_and_invalidates_the_cache_when_points_change(
+    searcher: Searcher, tiny_embedder
+) -> None:
+    batcher = MicroBatcher(searcher, max_batch=4, max_wait_ms=50, recheck_s=60)
+    await batcher.start()
+    try:
+        queries = [Query(f"question {i}", k=2) for i in range(6)]
+        answers = await asyncio.gather(*(batcher.search(q) for q in queries))
+        assert max(a.batch_size for a in answers) == 4  # concurrent queries share a forward, bounded at 4
+        assert all(len(a.result.echo) == 2 and not a.cached for a in answers)
+        assert (await batcher.search(queries[0])).cached
+        batcher.recheck_s = 0
+        fill(searcher.store, tiny_embedder, {"/docs/new.md": ["A new chunk about kettles."]})
+        again = await batcher.search(queries[0])
+        assert not again.cached
+    finally:
+        await batcher.stop()
+
+
+async def test_a_failed_batch_fails_every_request_in_it(tmp_path: Path, tiny_embedder) -> None:
+    store = Store.open(path=tmp_path / "qdrant", collection="never-ingested")
+    batcher = MicroBatcher(Searcher(store=store, embedder=tiny_embedder), max_wait_ms=50)
+    await batcher.start()
+    try:
+        results = await asyncio.gather(*(batcher.search(Query(f"q{i}")) for i in range(3)), return_exceptions=True)
+        assert all(isinstance(r, CollectionNotFoundError) for r in results)
+    finally:
+        await batcher.stop()
+        store.close()

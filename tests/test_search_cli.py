@@ -1,0 +1,111 @@
+"""The `search` command with the tiny model over a real local Qdrant collection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from search.cli import app
+from search.store import Store
+from tests.search_helpers import DOCS, fill_path
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    from embedder import Embedder
+
+    folder = tmp_path_factory.mktemp("search-cli-data")
+    fill_path(folder / "qdrant", Embedder.from_pretrained(tiny_model_dir))
+    return folder
+
+
+@pytest.fixture
+def run(data_dir: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    for name in ("QDRANT_URL", "QDRANT_API_KEY", "ECHO_SEARCH_COLLECTION", "SEARCH_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ECHO_SEARCH_DATA", str(data_dir))
+    monkeypatch.setenv("ECHO_SEARCH_MODEL", str(tiny_model_dir))
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), prog_name="search", terminal_width=160)
+
+    return invoke
+
+
+def test_question_is_the_default_command_and_json_lists_both_kinds(run) -> None:
+    result = run("how do I descale a kettle?", "-k", "3", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["query"] == "how do I descale a kettle?"
+    for kind in ("echo", "classical"):
+        assert [h["rank"] for h in data[kind]] == [1, 2, 3]
+        scores = [h["score"] for h in data[kind]]
+        assert scores == sorted(scores, reverse=True)
+        assert {h["source"] for h in data[kind]} <= set(DOCS)
+    assert set(data["timings"]) == {"embed_ms", "search_ms"}
+
+
+def test_options_before_the_question_and_explicit_query_command_agree(run) -> None:
+    first = json.loads(run("-k", "2", "--json", "compost", "for", "winter").stdout)
+    second = json.loads(run("query", "compost for winter", "-k", "2", "--json").stdout)
+    assert first["query"] == second["query"] == "compost for winter"
+    assert [h["id"] for h in first["echo"]] == [h["id"] for h in second["echo"]]
+
+
+def test_mode_and_source_filter(run) -> None:
+    data = json.loads(run("bike tyres", "--mode", "echo", "-s", "/docs/cycling.md", "-k", "5", "--json").stdout)
+    assert data["classical"] == []
+    assert len(data["echo"]) == 2
+    assert {h["source"] for h in data["echo"]} == {"/docs/cycling.md"}
+
+
+def test_table_shows_both_kinds_side_by_side(run) -> None:
+    result = run("kettle vinegar", "-k", "2")
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "echo score" in line)
+    assert "classical score" in header
+    assert "#0" in result.output or "#1" in result.output  # file#chunk of each hit
+
+
+def test_info_needs_no_model(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECHO_SEARCH_MODEL", "/nonexistent/model")
+    data = json.loads(run("info", "--json").stdout)
+    assert data["points"] == sum(len(c) for c in DOCS.values())
+    assert data["files"] == len(DOCS)
+    assert data["sources"] == sorted(DOCS)
+    assert run("collection").exit_code == 0
+
+
+@pytest.mark.parametrize("args", [("q", "-k", "0"), ("q", "-k", "101"), ("q", "--mode", "sideways"), ("  ",)])
+def test_usage_errors_exit_2(run, args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+
+
+def test_missing_collection_exits_1_with_the_store_message(run) -> None:
+    result = run("anything", "--collection", "nothing-here")
+    assert result.exit_code == 1
+    assert "does not exist" in result.output and "ingest" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_locked_store_exits_1_with_the_store_message(run, tmp_path: Path) -> None:
+    holder = Store.open(path=tmp_path / "qdrant")
+    try:
+        result = run("info", "--data-dir", str(tmp_path))
+    finally:
+        holder.close()
+    assert result.exit_code == 1
+    assert "in use by another process" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_help_names_the_subcommands(run) -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for word in ("query", "serve", "info", "eval", 'search "how do I'):
+        assert word in result.output

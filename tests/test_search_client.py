@@ -1,0 +1,64 @@
+"""`HttpSearcher` against a real uvicorn: the same results and errors as the in-process `Searcher`."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.client import HttpSearcher, SearchServiceError
+from search.searcher import Searcher
+from search.service import ServiceSettings, create_app
+from search.store import StoreUnavailableError, point_id
+from tests.search_helpers import DOCS, fill, free_port, running
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Searcher:
+    from search.store import Store
+
+    store = Store.open(path=tmp_path_factory.mktemp("client") / "qdrant")
+    fill(store, tiny_embedder)
+    yield Searcher(store=store, embedder=tiny_embedder)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def url(searcher: Searcher) -> str:
+    with running(create_app(searcher, ServiceSettings(api_key="k3y"))) as base:
+        yield base
+
+
+def test_search_matches_the_in_process_searcher(url: str, searcher: Searcher) -> None:
+    with HttpSearcher(url, api_key="k3y") as remote:
+        for mode in ("both", "echo", "classical"):
+            got = remote.search("how do I oil a bike chain?", k=4, mode=mode, filter=["/docs/cycling.md",
+                                                                                       "/docs/garden.md"])
+            want = searcher.search("how do I oil a bike chain?", k=4, mode=mode,
+                                   filter=["/docs/cycling.md", "/docs/garden.md"])
+            assert [(h.rank, h.id, h.source, h.chunk_index, h.text) for h in got.echo] == [
+                (h.rank, h.id, h.source, h.chunk_index, h.text) for h in want.echo]
+            assert [h.id for h in got.classical] == [h.id for h in want.classical]
+            assert got.timings["search_ms"] >= 0
+        many = remote.search_many(["kettle", "compost"], k=1)
+        assert [r.echo[0].id for r in many] == [searcher.search(q, k=1).echo[0].id for q in ("kettle", "compost")]
+
+
+def test_info_and_sources(url: str, searcher: Searcher) -> None:
+    with HttpSearcher(url, api_key="k3y") as remote:
+        info = remote.info()
+        assert info == searcher.info()
+        assert remote.sources() == sorted(DOCS)
+        assert remote.health()["status"] == "ok"
+        first = DOCS["/docs/garden.md"][0]
+        hit = remote.search(first, k=6).echo
+        assert any(h.id == point_id("/docs/garden.md", 0, h.payload["content_hash"]) for h in hit)
+
+
+def test_errors_map_to_the_searcher_exceptions(url: str) -> None:
+    with HttpSearcher(url, api_key="k3y") as remote, pytest.raises(ValueError, match="k:"):
+        remote.search("q", k=0)
+    with HttpSearcher(url, api_key="wrong") as remote, pytest.raises(SearchServiceError, match="API key"):
+        remote.search("q")
+    with HttpSearcher(f"http://127.0.0.1:{free_port()}") as remote, pytest.raises(
+        StoreUnavailableError, match="search serve"
+    ):
+        remote.search("q")
