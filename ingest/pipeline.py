@@ -277,7 +277,8 @@ class _Run:
                 continue
             n = file.n_chunks or 0
             keep = [point_id(file.source, i, file.content_hash) for i in range(n)]
-            _delete(self.store, file.source, keep=keep)
+            if file.source in self.state:  # a new file has no other points: skip the (local mode: O(n)) delete
+                _delete(self.store, file.source, keep=keep)
             if file.provisional or file.done:
                 self.store.client.set_payload(self.store.collection, payload={N_CHUNKS: n}, points=keep, wait=True)
             self.report.files.append(FileResult(file.source, file.status, chunks=n))

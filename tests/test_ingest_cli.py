@@ -1,0 +1,159 @@
+"""The `ingest` command: exit codes, JSON report, locked store, watch mode, and a real `kill -9` resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ingest.cli import app
+from search.store import CHUNK_INDEX, SOURCE, TEXT, Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_usage_errors_exit_2(tmp_path):
+    missing = invoke(str(tmp_path / "nope"), "--data-dir", str(tmp_path))
+    assert missing.exit_code == 2 and "no such file or folder" in missing.output
+    bad_shard = invoke(str(tmp_path), "--shard", "5/2", "--data-dir", str(tmp_path))
+    assert bad_shard.exit_code == 2 and "--shard" in bad_shard.output
+    help_text = invoke("--help")
+    assert help_text.exit_code == 0 and "--qdrant-url" in help_text.output and "--watch" in help_text.output
+
+
+def test_json_report_and_exit_1_when_a_file_fails(tmp_path, tiny_model_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.md").write_text("# Good\n\nA perfectly fine document.\n")
+    (docs / "bad.pdf").write_bytes(b"not a pdf at all")
+    result = invoke(str(docs), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir), "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["counts"]["added"] == 1 and report["counts"]["failed"] == 1 and report["chunks"] == 1
+    assert [f["reason"] for f in report["files"] if f["status"] == "failed"][0].startswith("corrupt")
+    (docs / "bad.pdf").unlink()
+    again = invoke(str(docs), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir))
+    assert again.exit_code == 0 and "1 unchanged" in again.stdout
+
+
+def test_locked_embedded_store_says_which_path_and_what_to_do(tmp_path, tiny_model_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("text")
+    holder = Store.open(path=tmp_path / "data" / "qdrant")
+    try:
+        result = invoke(str(docs), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir))
+    finally:
+        holder.close()
+    assert result.exit_code == 2
+    assert str(tmp_path / "data" / "qdrant") in result.output and "--qdrant-url" in result.output
+
+
+def test_watch_syncs_new_files(tmp_path, tiny_embedder):
+    from ingest import ingest_paths
+    from ingest.watch import watch_paths
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    store = Store.open(path=tmp_path / "q")
+    stop = threading.Event()
+    reports = []
+    thread = threading.Thread(
+        target=watch_paths, args=([docs], lambda: reports.append(ingest_paths([docs], store, tiny_embedder)), stop)
+    )
+    thread.start()
+    try:
+        time.sleep(0.5)
+        (docs / "new.txt").write_text("A file that appeared while watching.")
+        deadline = time.time() + 30
+        while not reports and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert reports and reports[0].count("added") == 1
+    assert store.client.count(store.collection).count == 1
+    store.close()
+
+
+def _corpus(docs: Path) -> None:
+    docs.mkdir()
+    for i in range(6):
+        body = "\n\n".join(f"Part {j} of long file {i}: a paragraph with several words in it." for j in range(12))
+        (docs / f"long{i}.txt").write_text(f"Long file {i}\n\n{body}\n")
+    for i in range(30):
+        (docs / f"small{i:02d}.md").write_text(f"# Small {i}\n\nShort note number {i}.\n")
+
+
+def _command(docs: Path, data: Path, model: Path) -> list[str]:
+    return [sys.executable, "-m", "ingest", str(docs), "--data-dir", str(data), "--model", str(model),
+            "--batch-size", "2", "--chunk-tokens", "60", "--json"]
+
+
+def _rows(data: Path) -> int:
+    db = data / "qdrant" / "collection" / "docs" / "storage.sqlite"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return int(con.execute("select count(*) from points").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def _state(data: Path) -> dict[str, tuple]:
+    store = Store.open(path=data / "qdrant")
+    try:
+        found, offset = {}, None
+        while True:
+            page, offset = store.client.scroll(store.collection, limit=1000, offset=offset, with_payload=True)
+            found.update({str(p.id): (p.payload[SOURCE], p.payload[CHUNK_INDEX], p.payload[TEXT],
+                                      p.payload["n_chunks"]) for p in page})
+            if offset is None:
+                return found
+    finally:
+        store.close()
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path, tiny_model_dir):
+    docs = tmp_path / "docs"
+    _corpus(docs)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    killed_data = tmp_path / "killed"
+    proc = subprocess.Popen(_command(docs, killed_data, tiny_model_dir), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 200
+    while _rows(killed_data) < 12 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed: make the corpus bigger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    at_kill = _rows(killed_data)
+
+    resumed = subprocess.run(_command(docs, killed_data, tiny_model_dir), cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=200)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    clean_data = tmp_path / "clean"
+    clean = subprocess.run(_command(docs, clean_data, tiny_model_dir), cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=200)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+
+    killed_state, clean_state = _state(killed_data), _state(clean_data)
+    assert 0 < at_kill < len(clean_state)
+    assert killed_state == clean_state  # same ids, same payloads: no duplicates, no orphans
+    resumed_report = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert resumed_report["chunks"] <= len(clean_state) - at_kill + 2  # only what was missing got embedded
