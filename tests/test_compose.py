@@ -176,6 +176,18 @@ def test_dockerfile_environment_variables_are_read_by_the_code() -> None:
     assert not unknown, f"Dockerfile ENV no code reads: {sorted(unknown)}"
 
 
+def test_search_service_settings_read_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service itself (not only the CLI client) picks up the SEARCH_* variables compose gives it."""
+    from search.service import ServiceSettings
+
+    names = [n for n in services()["search"]["environment"] if n.startswith("SEARCH_")]
+    assert names
+    for name in names:
+        monkeypatch.setenv(name, f"value-of-{name}")
+    values = set(map(str, ServiceSettings().model_dump().values()))
+    assert {f"value-of-{name}" for name in names} <= values
+
+
 def test_qdrant_and_its_clients_share_one_api_key_variable() -> None:
     server = interpolated(services()["qdrant"]["environment"]["QDRANT__SERVICE__API_KEY"])
     assert server, "the Qdrant server must take its API key from the environment"
