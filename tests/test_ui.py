@@ -6,14 +6,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from search.store import Store
-from tests.ui_fixtures import CLASSICAL_MARKERS, ECHO_MARKERS, QUERY, K, build_collection
+from tests.ui_fixtures import (  # noqa: F401 - fixtures
+    CLASSICAL_MARKERS,
+    ECHO_MARKERS,
+    QUERY,
+    K,
+    built_fixture,
+    column_titled,
+    markers_by_source,
+    run_app,
+    ui_env_fixture,
+)
 from ui import compare
-
-APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 
 
 @dataclass
@@ -69,46 +75,6 @@ def test_source_label() -> None:
 
 
 # ---- the app ----------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def ui_env(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the app at a fresh data folder and the tiny model; release cached resources afterwards."""
-    for name in ("SEARCH_URL", "QDRANT_URL", "QDRANT_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("ECHO_SEARCH_COLLECTION", "ui-test")
-    monkeypatch.setenv("ECHO_SEARCH_MODEL", str(tiny_model_dir))
-    monkeypatch.setenv("ECHO_SEARCH_DTYPE", "float32")
-    yield tmp_path / "data"
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def built(ui_env: Path, tiny_embedder, tmp_path: Path) -> Path:
-    build_collection(ui_env / "qdrant", "ui-test", tiny_embedder, tmp_path / "docs")
-    return ui_env
-
-
-def run_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def column_titled(at: AppTest, title: str):
-    matches = [c for c in at.columns if any(s.value == title for s in c.subheader)]
-    assert len(matches) == 1, f"no single column titled {title!r}"
-    return matches[0]
-
-
-def markers_by_source(column) -> dict[str, str]:
-    """{file name: the rank-movement marker line} for each hit rendered in a column."""
-    heads = [m.value for m in column.markdown if m.value.startswith("**#")]
-    sources = [c.value.split(" · ")[0] for c in column.caption if " · chunk " in c.value]
-    assert len(heads) == len(sources)
-    return dict(zip(sources, heads, strict=True))
-
 
 def test_results_render_in_both_columns_with_movement_markers(built: Path) -> None:
     at = run_app()

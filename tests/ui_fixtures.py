@@ -1,17 +1,23 @@
-"""Collections with constructed rankings for the UI tests: chosen echo and classical cosines to a query."""
+"""UI test support: a collection with constructed rankings (chosen cosines to a query) and AppTest helpers."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
+import streamlit as st
 from qdrant_client import models
+from streamlit.testing.v1 import AppTest
 
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, SOURCE, TEXT, TITLE, Store, point_id
+
+APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 
 
 @dataclass(frozen=True)
@@ -67,3 +73,43 @@ def build_collection(folder: Path, collection: str, embedder: Embedder, docs_dir
         store.client.upsert(collection, points)
     finally:
         store.close()
+
+
+@pytest.fixture(name="ui_env")
+def ui_env_fixture(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point the app at a fresh data folder and the tiny model; release cached resources afterwards."""
+    for name in ("SEARCH_URL", "QDRANT_URL", "QDRANT_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ECHO_SEARCH_COLLECTION", "ui-test")
+    monkeypatch.setenv("ECHO_SEARCH_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("ECHO_SEARCH_DTYPE", "float32")
+    yield tmp_path / "data"
+    st.cache_resource.clear()
+
+
+@pytest.fixture(name="built")
+def built_fixture(ui_env: Path, tiny_embedder, tmp_path: Path) -> Path:
+    build_collection(ui_env / "qdrant", "ui-test", tiny_embedder, tmp_path / "docs")
+    return ui_env
+
+
+def run_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def column_titled(at: AppTest, title: str):
+    matches = [c for c in at.columns if any(s.value == title for s in c.subheader)]
+    assert len(matches) == 1, f"no single column titled {title!r}"
+    return matches[0]
+
+
+def markers_by_source(column) -> dict[str, str]:
+    """{file name: the rank-movement marker line} for each hit rendered in a column."""
+    heads = [m.value for m in column.markdown if m.value.startswith("**#")]
+    sources = [c.value.split(" · ")[0] for c in column.caption if " · chunk " in c.value]
+    assert len(heads) == len(sources)
+    return dict(zip(sources, heads, strict=True))

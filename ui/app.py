@@ -16,9 +16,10 @@ import streamlit as st
 
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
+from ingest.report import IngestProgress
 from search.searcher import Hit, SearchResult
-from ui import compare
-from ui.backend import Backend, BackendConfig, CollectionSummary, load_embedder, open_backend
+from ui import compare, uploads
+from ui.backend import Backend, BackendConfig, CollectionSummary, load_embedder, open_embedded, open_http
 
 log = logging.getLogger("echo_search.ui")
 
@@ -29,6 +30,7 @@ LEGEND = (
 MARKER_COLORS = {"▲": "green", "▼": "red", "=": "gray", "●": "blue"}
 STYLE = """
 <style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 mark { background: #fff3a3; padding: 0 1px; border-radius: 2px; }
 .hit-text { font-size: 0.92rem; line-height: 1.45; }
 </style>
@@ -42,7 +44,9 @@ def cached_embedder(model: str | None) -> Embedder:
 
 @st.cache_resource(max_entries=1, on_release=lambda backend: backend.close(), show_spinner="Opening the collection…")
 def cached_backend(config: BackendConfig) -> Backend:
-    return open_backend(config, cached_embedder(config.model))
+    if config.search_url:
+        return open_http(config)
+    return open_embedded(config, cached_embedder(config.model))
 
 
 def show_error(exc: BaseException) -> None:
@@ -51,33 +55,78 @@ def show_error(exc: BaseException) -> None:
     st.error(f"{type(exc).__name__}: {exc}")
 
 
-def render_sidebar(config: BackendConfig, info: CollectionSummary | None) -> None:
-    with st.sidebar:
-        st.header("Collection")
-        if info is None:
-            st.caption("not available")
-            return
-        st.markdown(f"**{info.name}** · {len(info.sources)} files · {info.chunks} chunks")
-        st.caption(f"Store: `{info.location}`")
-        if info.embedder:
-            st.markdown(f"Model: `{info.embedder.get('model', '?')}`")
-            st.caption(
-                f"document template `{info.embedder.get('document_template', '?')}` · "
-                f"query template `{info.embedder.get('query_template', '?')}` · "
-                f"pooling {info.embedder.get('pooling', '?')} · classical {info.embedder.get('classical', '?')}"
-            )
-        if info.fingerprint:
-            st.caption(f"Fingerprint: `{info.fingerprint}`")
-        if info.sources:
-            with st.expander("Files"):
-                st.markdown("\n".join(f"- {compare.source_label(s, {})}" for s in info.sources))
+MODE_LABELS = {"embedded": "embedded store", "qdrant": "Qdrant server", "http": "search service"}
 
 
-def render_empty_state() -> None:
+def render_collection(backend: Backend | None, info: CollectionSummary | None) -> None:
+    st.header("Collection")
+    if backend is None or info is None:
+        st.caption("not available")
+        return
+    st.markdown(f"**{info.name}** · {len(info.sources)} files · {info.chunks} chunks")
+    where = backend.config.search_url if backend.mode == "http" else info.location
+    st.caption(f"{MODE_LABELS[backend.mode].capitalize()}: `{where}`")
+    if info.embedder:
+        e = info.embedder
+        st.markdown(
+            f"Model `{e.get('model', '?')}`  \n"
+            f"Documents `{e.get('document_template', '?')}`  \n"
+            f"Queries `{e.get('query_template', '?')}`  \n"
+            f"Pooling {e.get('pooling', '?')} · classical {e.get('classical', '?')} · dim {e.get('dim', '?')}"
+        )
+    if info.fingerprint:
+        st.caption(f"Fingerprint: `{info.fingerprint}`")
+    if info.sources:
+        with st.expander("Files"):
+            st.markdown("\n".join(f"- {compare.source_label(s, {})}" for s in info.sources))
+
+
+def render_upload(backend: Backend) -> None:
+    """Upload box: files are saved under the data folder and ingested with the open store and model."""
+    st.header("Add documents")
+    if not backend.can_upload:
+        st.info(f"Uploads are off: this page talks to the search service at {backend.config.search_url}, which "
+                "owns the store. Add documents with `ingest PATH` where the service runs.")
+        return
+    limit = uploads.upload_limit_mb()
+    round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the box after an ingest
+    files = st.file_uploader(f"Files (up to {limit} MB each)", type=uploads.accepted_types(),
+                             accept_multiple_files=True, max_upload_size=limit, key=f"upload-{round_}")
+    if not files or not st.button("Ingest", type="primary"):
+        return
+    try:
+        paths = [uploads.save_upload(f.name, f.getvalue(), uploads.upload_dir(), limit) for f in files]
+        bar = st.progress(0.0, text="Ingesting…")
+
+        def show_progress(p: IngestProgress) -> None:
+            bar.progress(*progress_state(p))
+
+        report = backend.ingest(paths, progress=show_progress)
+    except Exception as exc:  # the same errors `ingest` reports: unsupported, too big, store problems
+        show_error(exc)
+        return
+    st.session_state["upload_report"] = (report.ok, report.summary())
+    st.session_state["upload_round"] = round_ + 1
+    st.rerun()
+
+
+def progress_state(p: IngestProgress) -> tuple[float, str]:
+    """Progress bar value and text for an ingest in progress."""
+    done = p.bytes_done / p.bytes_total if p.bytes_total else p.files_done / max(p.files_total, 1)
+    return min(done, 1.0), f"files {p.files_done}/{p.files_total} · {p.chunks_done} chunks"
+
+
+def render_upload_report() -> None:
+    if (last := st.session_state.pop("upload_report", None)) is not None:
+        ok, text = last
+        (st.success if ok else st.warning)(text.replace("\n", "  \n"))
+
+
+def render_empty_state(backend: Backend) -> None:
+    how = "upload files in the sidebar, or " if backend.can_upload else ""
     st.info(
         "This collection is empty: there is nothing to search yet.\n\n"
-        "Add documents from a terminal with `ingest PATH` (a file or a folder), "
-        "then reload this page."
+        f"To add documents, {how}run `ingest PATH` (a file or a folder) in a terminal, then reload this page."
     )
 
 
@@ -119,19 +168,21 @@ def render_charts(result: SearchResult) -> None:
     if rows.empty:
         return
     colors = alt.Scale(domain=["Echo", "Classical"], range=["#e4572e", "#4c78a8"])
-    tooltip = ["list", "rank", alt.Tooltip("score", format=".3f"), "source"]
+    tooltip = [alt.Tooltip("list"), alt.Tooltip("rank"), alt.Tooltip("score", format=".3f"), alt.Tooltip("source")]
     scores = (
         alt.Chart(rows, title="Score by rank")
         .mark_line(point=True)
         .encode(x=alt.X("rank:O", title="rank"), y=alt.Y("score:Q", scale=alt.Scale(zero=False)),
                 color=alt.Color("list:N", scale=colors, title=None), tooltip=tooltip)
     )
-    moves = (
-        alt.Chart(rows, title="Where each chunk stands in each list")
-        .mark_line(point=True)
-        .encode(x=alt.X("list:N", sort=["Echo", "Classical"], title=None),
-                y=alt.Y("rank:Q", scale=alt.Scale(reverse=True, domainMin=1), title="rank"),
-                detail="chunk:N", color=alt.Color("list:N", scale=colors, legend=None), tooltip=tooltip)
+    position = alt.Chart(rows, title="Where each chunk stands in each list").encode(
+        x=alt.X("list:N", sort=["Echo", "Classical"], title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("rank:Q", scale=alt.Scale(reverse=True, domainMin=1), title="rank", axis=alt.Axis(tickMinStep=1)),
+        detail="chunk:N",
+        tooltip=tooltip,
+    )
+    moves = position.mark_line(color="#9aa0a6") + position.mark_circle(size=70).encode(
+        color=alt.Color("list:N", scale=colors, legend=None)
     )
     left, right = st.columns([3, 2])
     left.altair_chart(scores.properties(height=220), width="stretch")
@@ -142,15 +193,16 @@ def marker_markdown(marker: str) -> str:
     return f":{MARKER_COLORS.get(marker[0], 'gray')}-badge[{marker}]"
 
 
-def render_hit(hit: Hit, marker: str, query: str) -> None:
-    with st.container(border=True):
+def render_hit(hit: Hit, marker: str, query: str, key: str) -> None:
+    with st.container(border=True, key=key):
         st.markdown(f"**#{hit.rank}** · score `{hit.score:.3f}` · {marker_markdown(marker)}")
         st.caption(compare.source_label(hit.source, hit.payload) + f" · chunk {hit.chunk_index}")
-        snippet = compare.highlight(compare.snippet(hit.text, query), query)
-        st.markdown(f'<div class="hit-text">{snippet}</div>', unsafe_allow_html=True)
-        with st.expander("Full chunk text"):
-            full = compare.highlight(hit.text, query).replace("\n", "<br>")
-            st.markdown(f'<div class="hit-text">{full}</div>', unsafe_allow_html=True)
+        snippet = compare.snippet(hit.text, query)
+        st.markdown(f'<div class="hit-text">{compare.highlight(snippet, query)}</div>', unsafe_allow_html=True)
+        if snippet != " ".join(hit.text.split()):  # the snippet is shorter than the chunk
+            with st.expander("Full chunk text"):
+                full = compare.highlight(hit.text, query).replace("\n", "<br>")
+                st.markdown(f'<div class="hit-text">{full}</div>', unsafe_allow_html=True)
 
 
 def render_column(title: str, hits: list[Hit], other: list[Hit], other_name: str, query: str) -> None:
@@ -158,7 +210,7 @@ def render_column(title: str, hits: list[Hit], other: list[Hit], other_name: str
     if not hits:
         st.caption("no hits")
     for hit, move in zip(hits, compare.movements(hits, other), strict=True):
-        render_hit(hit, move.marker(other_name), query)
+        render_hit(hit, move.marker(other_name), query, key=f"hit-{title.lower()}-{hit.rank}")
 
 
 def render_results(result: SearchResult, query: str) -> None:
@@ -177,17 +229,20 @@ def main() -> None:
     st.markdown(STYLE, unsafe_allow_html=True)
     st.title("echo-search")
     st.caption("Echo and classical embeddings from the same model over the same collection, side by side.")
-    config = BackendConfig.from_env()
     try:
-        backend = cached_backend(config)
+        backend = cached_backend(BackendConfig.from_env())
         info = backend.summary()
     except Exception as exc:  # every failure becomes a message, never a traceback
-        render_sidebar(config, None)
+        with st.sidebar:
+            render_collection(None, None)
         show_error(exc)
         return
-    render_sidebar(config, info)
+    with st.sidebar:
+        render_collection(backend, info)
+        render_upload(backend)
+    render_upload_report()
     if info.chunks == 0:
-        render_empty_state()
+        render_empty_state(backend)
         return
     query, k, sources, instruction = render_query_controls(info.sources)
     if not query:

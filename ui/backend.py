@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from embedder import Embedder
+from ingest.pipeline import ingest_paths
+from ingest.report import IngestProgress, IngestReport
+from search.client import HttpSearcher
 from search.searcher import Searcher, SearchResult
-from search.store import SOURCE, Store, StoreError
+from search.store import Store
 
 
 @dataclass(frozen=True)
 class BackendConfig:
     """Where the collection lives; read from the environment so `streamlit run` and `search-ui` agree.
 
-    `search_url` (SEARCH_URL) selects the HTTP query service; otherwise the store is opened in-process:
-    a Qdrant server at `qdrant_url` (QDRANT_URL) or the embedded store under the data folder (ECHO_SEARCH_DATA).
+    `search_url` (SEARCH_URL, key SEARCH_API_KEY) selects the HTTP query service; otherwise the store is opened
+    in-process: a Qdrant server at `qdrant_url` (QDRANT_URL) or the embedded store under the data folder
+    (ECHO_SEARCH_DATA).
     """
 
     search_url: str | None = None
+    search_api_key: str | None = None
     qdrant_url: str | None = None
     collection: str | None = None
     model: str | None = None
@@ -29,7 +36,8 @@ class BackendConfig:
         def env(name: str) -> str | None:
             return os.environ.get(name) or None
 
-        return cls(env("SEARCH_URL"), env("QDRANT_URL"), env("ECHO_SEARCH_COLLECTION"), env("ECHO_SEARCH_MODEL"))
+        return cls(env("SEARCH_URL"), env("SEARCH_API_KEY"), env("QDRANT_URL"), env("ECHO_SEARCH_COLLECTION"),
+                   env("ECHO_SEARCH_MODEL"))
 
 
 @dataclass
@@ -48,31 +56,40 @@ class CollectionSummary:
 class Backend:
     """One searcher per server process (the embedded store allows one client at a time)."""
 
-    searcher: Searcher
+    searcher: Searcher | HttpSearcher
     config: BackendConfig
 
     @property
     def mode(self) -> str:
-        """'embedded', 'qdrant' (server by URL, in-process model) or 'http' (query service)."""
+        """'http' (query service), 'qdrant' (Qdrant server, model in this process) or 'embedded'."""
+        if isinstance(self.searcher, HttpSearcher):
+            return "http"
         return "qdrant" if self.config.qdrant_url else "embedded"
+
+    @property
+    def can_upload(self) -> bool:
+        """Uploads are ingested with this process's store and model, which the HTTP mode does not have."""
+        return isinstance(self.searcher, Searcher)
 
     def search(self, query: str, k: int, sources: list[str] | None, instruction: str | None) -> SearchResult:
         return self.searcher.search(query, k=k, mode="both", filter=sources or None, instruction=instruction or None)
 
     def summary(self) -> CollectionSummary:
         info = self.searcher.info()
-        return CollectionSummary(
-            info.name, info.location, info.points, self._sources() if info.points else [], info.fingerprint,
-            dict(info.embedder),
-        )
+        sources = self.searcher.sources() if info.points else []
+        return CollectionSummary(info.name, info.location, info.points, sources, info.fingerprint, dict(info.embedder))
 
-    def _sources(self) -> list[str]:
-        store = self.searcher.store
-        hits = store.client.facet(store.collection, key=SOURCE, limit=10_000, exact=True).hits
-        return sorted(str(h.value) for h in hits)
+    def ingest(self, paths: list[Path], progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
+        """Ingest files with the open store and model (the embedded store allows only this one client)."""
+        if not isinstance(self.searcher, Searcher):
+            raise RuntimeError("uploads need direct store access; with SEARCH_URL, run `ingest PATH` on the server")
+        return ingest_paths(list(paths), self.searcher.store, self.searcher.embedder, progress=progress)
 
     def close(self) -> None:
-        self.searcher.store.close()
+        if isinstance(self.searcher, HttpSearcher):
+            self.searcher.close()
+        else:
+            self.searcher.store.close()
 
 
 def load_embedder(model: str | None) -> Embedder:
@@ -80,7 +97,19 @@ def load_embedder(model: str | None) -> Embedder:
     return Embedder.from_pretrained(model)
 
 
-def open_backend(config: BackendConfig, embedder: Embedder) -> Backend:
+def open_http(config: BackendConfig) -> Backend:
+    """A client of the query service at `config.search_url`; checks it answers (`StoreUnavailableError` if not)."""
+    assert config.search_url
+    searcher = HttpSearcher(config.search_url, api_key=config.search_api_key)
+    try:
+        searcher.health()
+    except BaseException:
+        searcher.close()
+        raise
+    return Backend(searcher, config)
+
+
+def open_embedded(config: BackendConfig, embedder: Embedder) -> Backend:
     """Open the store with `embedder`; raises `StoreError` subclasses whose messages say what to do.
 
     On a refusal the store is closed at once, so that the embedded store's lock is not held by a half-open client.
@@ -93,6 +122,3 @@ def open_backend(config: BackendConfig, embedder: Embedder) -> Backend:
         store.close()
         raise
     return Backend(Searcher(store=store, embedder=embedder), config)
-
-
-__all__ = ["Backend", "BackendConfig", "CollectionSummary", "StoreError", "load_embedder", "open_backend"]

@@ -1,0 +1,170 @@
+"""The UI in a real browser: `streamlit run` on loopback, Debian Chromium driven by Playwright, real model.
+
+Saves a screenshot to test-artifacts/ui.png. Skips only when Chromium cannot be found even after
+`python -m tests.browser_setup` tried to install it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from qdrant_client import models
+
+from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, SOURCE, TEXT, Store, point_id
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+K = 5
+
+DOCS = {
+    "sourdough.md": [
+        "Sourdough bread is leavened by a starter of wild yeast and lactic acid bacteria instead of baker's yeast.",
+        "To bake sourdough, mix flour, water, salt and active starter, let the dough rise overnight, shape it and "
+        "bake it in a hot Dutch oven for about forty minutes.",
+    ],
+    "herons.md": [
+        "The grey heron nests in colonies called heronries, usually high in tall trees close to lakes and rivers.",
+        "Herons hunt fish and frogs by standing motionless in shallow water and striking with their long bill.",
+    ],
+    "python-packaging.md": [
+        "A pyproject.toml file declares a Python project's build backend, its dependencies and its console scripts.",
+        "Install a package in editable mode with pip install -e . so that changes to the source apply at once.",
+    ],
+    "tides.md": [
+        "Tides are caused by the gravitational pull of the Moon and the Sun on the Earth's oceans.",
+        "Spring tides, with the largest range, happen at new and full moon when Sun and Moon line up.",
+    ],
+    "bicycle-repair.md": [
+        "To fix a flat bicycle tyre, remove the wheel, lever the tyre off the rim and find the hole in the tube.",
+        "Patch the inner tube or replace it, check the tyre for thorns, then reinflate to the sidewall pressure.",
+    ],
+    "coffee.md": [
+        "Espresso is brewed by forcing hot water through finely ground coffee under about nine bars of pressure.",
+        "A pour-over uses a paper filter and a slow spiral of water over medium-fine grounds for a clean cup.",
+    ],
+}
+QUESTION = "how do I bake bread at home"
+
+
+def find_chromium() -> Path | None:
+    if not CHROMIUM.exists():
+        subprocess.run([sys.executable, "-m", "tests.browser_setup"], cwd=ROOT, check=False, timeout=900)
+    return CHROMIUM if CHROMIUM.exists() else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_collection(data: Path, docs: Path, embedder) -> None:
+    """Write DOCS as files and their paragraphs as chunks embedded by the real model."""
+    docs.mkdir(parents=True)
+    store = Store.open(path=data / "qdrant", collection="browser")
+    try:
+        store.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
+        for name, paragraphs in DOCS.items():
+            path = docs / name
+            path.write_text("\n\n".join(paragraphs))
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            vectors = embedder.encode(paragraphs, kind="document")
+            store.client.upsert("browser", [
+                models.PointStruct(
+                    id=point_id(str(path), i, digest),
+                    vector={ECHO: vectors.echo[i].tolist(), CLASSICAL: vectors.classical[i].tolist()},
+                    payload={SOURCE: str(path), CHUNK_INDEX: i, TEXT: text, CONTENT_HASH: digest},
+                )
+                for i, text in enumerate(paragraphs)
+            ])
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, real_embedder) -> Iterator[str]:
+    """`streamlit run ui/app.py` on a free loopback port over a fresh collection; always stopped afterwards."""
+    build_collection(tmp_path / "data", tmp_path / "docs", real_embedder)
+    port = free_port()
+    env = {**os.environ, "ECHO_SEARCH_DATA": str(tmp_path / "data"), "ECHO_SEARCH_COLLECTION": "browser",
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    for name in ("SEARCH_URL", "QDRANT_URL", "ECHO_SEARCH_MODEL"):
+        env.pop(name, None)
+    log = (tmp_path / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--client.toolbarMode", "minimal"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "streamlit did not become healthy in 60 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_question_in_a_real_browser(server: str) -> None:
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip(f"{CHROMIUM} not found, and `python -m tests.browser_setup` could not install it")
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2400})
+            page.goto(server)
+            box = page.get_by_label("Question")
+            expect(box).to_be_visible(timeout=120_000)  # the first page load also loads the model
+            k_box = page.get_by_label("k", exact=True)
+            k_box.fill(str(K))
+            k_box.press("Enter")
+            box.fill(QUESTION)
+            box.press("Enter")
+            for column in ("echo", "classical"):
+                expect(page.locator(f".st-key-hit-{column}-{K}")).to_be_visible(timeout=60_000)
+            for column in ("echo", "classical"):
+                hits = [page.locator(f".st-key-hit-{column}-{rank}").inner_text() for rank in range(1, K + 1)]
+                assert all(f"#{rank}" in hit for rank, hit in enumerate(hits, start=1))
+                assert not page.locator(f".st-key-hit-{column}-{K + 1}").count()
+                # the bread document answers the question: both lists must put it near the top
+                assert any("sourdough.md" in hit for hit in hits[:2]), (column, hits)
+            expect(page.locator("mark", has_text="bake").first).to_be_visible()
+            expect(page.get_by_text("Overlap of the top k")).to_be_visible()
+            page.wait_for_timeout(500)  # let the charts finish drawing
+            page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
+            assert not page.locator("[data-testid='stException']").count()
+        finally:
+            browser.close()

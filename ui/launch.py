@@ -1,0 +1,62 @@
+"""`search-ui`: start the Streamlit app (`streamlit run ui/app.py`) with the collection and model chosen here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+APP = Path(__file__).with_name("app.py")
+
+
+def streamlit_command(port: int = 8501, address: str = "localhost", headless: bool = False) -> list[str]:
+    """The command line that serves the app."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port), "--server.address", address,
+        "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+    ]
+
+
+def app_environment(
+    data: str | None = None,
+    collection: str | None = None,
+    model: str | None = None,
+    qdrant_url: str | None = None,
+    search_url: str | None = None,
+) -> dict[str, str]:
+    """The environment the app reads its configuration from: this process's, with the given values set."""
+    env = dict(os.environ)
+    chosen = {"ECHO_SEARCH_DATA": data, "ECHO_SEARCH_COLLECTION": collection, "ECHO_SEARCH_MODEL": model,
+              "QDRANT_URL": qdrant_url, "SEARCH_URL": search_url}
+    env.update({name: value for name, value in chosen.items() if value})
+    return env
+
+
+def run(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 to share on the network).")] = "localhost",
+    headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = False,
+    data: Annotated[str | None, typer.Option(help="Data folder of the embedded store [ECHO_SEARCH_DATA].")] = None,
+    collection: Annotated[str | None, typer.Option(help="Collection [ECHO_SEARCH_COLLECTION].")] = None,
+    model: Annotated[str | None, typer.Option(help="Model [ECHO_SEARCH_MODEL].")] = None,
+    qdrant_url: Annotated[str | None, typer.Option(help="Qdrant server [QDRANT_URL].")] = None,
+    search_url: Annotated[str | None, typer.Option(help="HTTP query service to use instead [SEARCH_URL].")] = None,
+) -> None:
+    """Serve the side-by-side echo | classical search page (replaces this process with Streamlit)."""
+    cmd = streamlit_command(port, address, headless)
+    env = app_environment(data, collection, model, qdrant_url, search_url)
+    os.execve(sys.executable, cmd, env)
+
+
+def main() -> None:
+    """Console script entry point: `search-ui --port 8501`."""
+    typer.run(run)
+
+
+if __name__ == "__main__":
+    main()
