@@ -229,13 +229,13 @@ class Embedder:
         for batch in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress):
             width = max(lengths[i] for i in batch)
             ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):  # right padding: real tokens keep their positions
+            for row, i in enumerate(batch):
                 ids[row, : lengths[i]] = torch.tensor(jobs[i].encoded.ids)
-                mask[row, : lengths[i]] = 1
             tokens += ids.numel()
-            padded += int(ids.numel() - mask.sum())
-            hidden = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+            padded += sum(width - lengths[i] for i in batch)
+            # Right padding under a causal mask: real tokens never attend to the pads after them, so no padding
+            # mask is needed, and attention takes the fast pure-causal kernel (about 20% faster on CPU).
+            hidden = self.model(input_ids=ids.to(self.device)).last_hidden_state
             for row, i in enumerate(batch):
                 job = jobs[i]
                 for name, span_index in job.pools:

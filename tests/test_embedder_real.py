@@ -1,0 +1,98 @@
+"""Integration tests of the embedder with the real packaged models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import AutoTokenizer
+
+from embedder import CLASSICAL, DOCUMENT, QUERY, SYMMETRIC, Embedder, Template
+from embedder.loading import resolve
+from embedder.templates import PromptTokenizer
+
+pytestmark = pytest.mark.slow
+
+TOY = Path(__file__).parents[1] / "search" / "evaluation" / "data" / "toy.jsonl"
+
+
+def _accuracy(q: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
+    return float(np.mean((q * pos).sum(1) > (q * neg).sum(1)))
+
+
+def test_echo_beats_classical_on_the_toy_set(real_embedder: Embedder) -> None:
+    """Where the discriminating words come late, classical (causal) pooling sees them least; echo sees them."""
+    rows = [json.loads(line) for line in TOY.read_text().splitlines()]
+    scores = {}
+    for structure in ("early", "late"):
+        subset = [r for r in rows if r["structure"] == structure]
+        q, p, n = (real_embedder.encode([r[f] for r in subset], kind="symmetric") for f in
+                   ("query", "positive", "negative"))
+        scores[structure] = {v: _accuracy(getattr(q, v), getattr(p, v), getattr(n, v)) for v in ("echo", "classical")}
+    assert scores["late"]["echo"] > scores["late"]["classical"], scores
+    assert scores["early"]["echo"] >= scores["early"]["classical"], scores
+    assert scores["late"]["echo"] >= 0.9, scores
+
+
+def test_retrieval_query_finds_its_document(real_embedder: Embedder) -> None:
+    docs = [
+        "The Eiffel Tower in Paris was completed in 1889 for the World's Fair.",
+        "Photosynthesis lets plants turn sunlight, water and carbon dioxide into sugar.",
+        "The central bank raised interest rates by half a point on Tuesday.",
+    ]
+    questions = ["When was the Eiffel Tower finished?", "How do plants make food from light?",
+                 "What did the central bank do with rates?"]
+    d = real_embedder.encode(docs, kind="document")
+    q = real_embedder.encode(questions, kind="query")
+    assert list((q.echo @ d.echo.T).argmax(1)) == [0, 1, 2]
+    assert list((q.classical @ d.classical.T).argmax(1)) == [0, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def fp32_embedder() -> Embedder:
+    return Embedder.from_pretrained(dtype="float32")
+
+
+def test_vector_does_not_depend_on_its_batch_fp32(fp32_embedder: Embedder) -> None:
+    emb = fp32_embedder
+    texts = ["A short text.", "A much longer text that goes on for a while about rivers, mountains and the sea.",
+             "Middle length sentence about embeddings."]
+    batched = emb.encode(texts, kind="query")
+    for i, text in enumerate(texts):
+        single = emb.encode([text], kind="query")
+        assert float(batched.echo[i] @ single.echo[0]) >= 0.99999
+        assert float(batched.classical[i] @ single.classical[0]) >= 0.99999
+
+
+def test_bf16_is_close_to_fp32(real_embedder: Embedder, fp32_embedder: Embedder) -> None:
+    emb32 = fp32_embedder
+    texts = ["Echo embeddings repeat the input.", "Qdrant stores vectors with payloads."]
+    a, b = real_embedder.encode(texts).echo, emb32.encode(texts).echo
+    assert np.min((a * b).sum(1)) >= 0.999
+
+
+@pytest.mark.parametrize("model", ["gemma-3-270m", "smollm2-135m-instruct"])
+@pytest.mark.parametrize("template", [DOCUMENT, QUERY, SYMMETRIC, CLASSICAL,
+                                      Template("Passage:{text}\nPassage again:{text}</s>", pool_to_end=True)])
+@pytest.mark.parametrize("text", ["Hello world.", "naïve café — 東京 🚀", "def f(x):\n    return x**2", "  spaced  "])
+def test_pooled_ids_decode_to_the_text(model: str, template: Template, text: str) -> None:
+    """Exact spans for real tokenizers (SentencePiece-style Gemma, byte-level BPE SmolLM2)."""
+    tokenizer = AutoTokenizer.from_pretrained(resolve(model)[0])
+    prompt = PromptTokenizer(tokenizer)
+    assert prompt.special_prefix == tokenizer("")["input_ids"]
+    enc = prompt.encode(template, text, 512)
+    *first, last = enc.spans
+    for start, end in first:
+        assert tokenizer.decode(enc.ids[start:end]).strip() == text.strip()
+    decoded = tokenizer.decode(enc.ids[last[0] : last[1]])
+    expected = text + (" </s>" if template.pool_to_end else "")
+    assert decoded.split() == expected.split()
+
+
+def test_gemma_prompt_starts_with_bos() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(resolve("gemma-3-270m")[0])
+    enc = PromptTokenizer(tokenizer).encode(DOCUMENT, "x", 8)
+    assert enc.ids[0] == tokenizer.bos_token_id
+    assert enc.ids.count(tokenizer.bos_token_id) == 1
