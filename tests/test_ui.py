@@ -93,8 +93,19 @@ def test_results_render_in_both_columns_with_movement_markers(built: Path) -> No
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Overlap of the top k"] == "3/4"
     assert metrics["Rank correlation (shared)"] == "-0.50"
+    assert all(metrics[name].endswith(" ms") for name in ("Embed query", "Search", "Total"))
     # query words are highlighted in the snippets
     assert any("<mark>heron</mark>" in m.value for m in column_titled(at, "Echo").markdown)
+
+
+def test_filter_by_source_keeps_only_that_file(built: Path, tmp_path: Path) -> None:
+    at = run_app()
+    at.text_input[0].input(QUERY)
+    at.multiselect[0].select(str(tmp_path / "docs" / "charlie.md")).select(str(tmp_path / "docs" / "echo.md"))
+    at.run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert list(markers_by_source(column_titled(at, "Echo"))) == ["charlie.md", "echo.md"]
+    assert list(markers_by_source(column_titled(at, "Classical"))) == ["charlie.md", "echo.md"]
 
 
 def test_sidebar_shows_collection(built: Path) -> None:

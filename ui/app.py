@@ -8,6 +8,7 @@ ECHO_SEARCH_COLLECTION, ECHO_SEARCH_MODEL.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import altair as alt
@@ -26,6 +27,11 @@ log = logging.getLogger("echo_search.ui")
 LEGEND = (
     "▲ n: this list ranks the chunk n places higher than the other list · ▼ n: n places lower · "
     "= same rank · only here: not in the other list's top k"
+)
+TIMINGS = (
+    ("Embed query", "embed_ms", "Model forward for the question (echo and classical vectors)"),
+    ("Search", "search_ms", "Nearest-neighbour search of both vectors in Qdrant"),
+    ("Total", "total_ms", "The whole search call, including any queueing or network"),
 )
 MARKER_COLORS = {"▲": "green", "▼": "red", "=": "gray", "●": "blue"}
 STYLE = """
@@ -68,14 +74,15 @@ def render_collection(backend: Backend | None, info: CollectionSummary | None) -
     st.caption(f"{MODE_LABELS[backend.mode].capitalize()}: `{where}`")
     if info.embedder:
         e = info.embedder
-        st.markdown(
-            f"Model `{e.get('model', '?')}`  \n"
-            f"Documents `{e.get('document_template', '?')}`  \n"
-            f"Queries `{e.get('query_template', '?')}`  \n"
-            f"Pooling {e.get('pooling', '?')} · classical {e.get('classical', '?')} · dim {e.get('dim', '?')}"
-        )
-    if info.fingerprint:
-        st.caption(f"Fingerprint: `{info.fingerprint}`")
+        st.markdown(f"Model `{e.get('model', '?')}` · dim {e.get('dim', '?')}")
+        with st.expander("Templates and fingerprint"):
+            st.markdown(
+                f"Documents: `{e.get('document_template', '?')}`  \n"
+                f"Queries: `{e.get('query_template', '?')}`  \n"
+                f"Classical: {e.get('classical', '?')} `{e.get('classical_template', '')}`  \n"
+                f"Pooling: {e.get('pooling', '?')} · max {e.get('max_text_tokens', '?')} tokens"
+            )
+            st.caption(f"Fingerprint: `{info.fingerprint}`")
     if info.sources:
         with st.expander("Files"):
             st.markdown("\n".join(f"- {compare.source_label(s, {})}" for s in info.sources))
@@ -142,11 +149,18 @@ def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], 
 
 
 def run_search(backend: Backend, query: str, k: int, sources: list[str], instruction: str, chunks: int) -> SearchResult:
-    """Search, remembering the last result so reruns that change nothing else do not embed again."""
+    """Search, remembering the last result so reruns that change nothing else do not embed again.
+
+    The result's timings gain `total_ms`, the time the whole call took as seen from here, when the backend did not
+    report one.
+    """
     key = (query, k, tuple(sources), instruction, chunks)
     memo = st.session_state.get("last_search")
     if memo is None or memo[0] != key:
-        memo = (key, backend.search(query, k, sources, instruction))
+        start = time.perf_counter()
+        result = backend.search(query, k, sources, instruction)
+        result.timings.setdefault("total_ms", (time.perf_counter() - start) * 1000)
+        memo = (key, result)
         st.session_state["last_search"] = memo
     return memo[1]
 
@@ -155,12 +169,12 @@ def render_summary(result: SearchResult) -> None:
     shared = compare.overlap(result.echo, result.classical)
     rho = compare.rank_correlation(result.echo, result.classical)
     k = max(len(result.echo), len(result.classical))
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Overlap of the top k", f"{shared}/{k}")
     cols[1].metric("Rank correlation (shared)", "n/a" if rho is None else f"{rho:+.2f}",
                    help="Spearman correlation of the ranks of the chunks both lists found")
-    cols[2].metric("Embed query", f"{result.timings.get('embed_ms', 0):.0f} ms")
-    cols[3].metric("Search", f"{result.timings.get('search_ms', 0):.0f} ms")
+    for col, (label, name, hint) in zip(cols[2:], TIMINGS, strict=True):
+        col.metric(label, f"{result.timings.get(name, 0):.0f} ms", help=hint)
 
 
 def render_charts(result: SearchResult) -> None:
