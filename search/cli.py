@@ -181,6 +181,9 @@ def serve(
     batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", min=0,
                                                  help="How long to gather concurrent queries.")] = 5.0,
     cache_size: Annotated[int, typer.Option("--cache-size", min=0, help="Answers kept in the LRU cache.")] = 1024,
+    threads: Annotated[int | None, typer.Option("--threads", envvar="SEARCH_THREADS", min=1,
+                                                help="CPU threads for the model (default: torch's choice; 1 is "
+                                                     "often faster on a busy machine).")] = None,
     collection: Collection = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
@@ -196,6 +199,10 @@ def serve(
 
     settings = ServiceSettings(host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
                                cache_size=cache_size)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     with _user_errors():
         searcher = _open_searcher(collection, qdrant_url, qdrant_api_key, data_dir, model)
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
