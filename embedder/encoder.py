@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers import PreTrainedModel
 
 from embedder import loading
 from embedder.batching import plan_batches
@@ -56,7 +58,7 @@ class _Job:
 class Embedder:
     """Echo and classical embeddings from a causal LM; build it with `Embedder.from_pretrained`."""
 
-    model: torch.nn.Module
+    model: PreTrainedModel
     prompt: PromptTokenizer
     model_name: str
     preset: Preset
@@ -150,8 +152,9 @@ class Embedder:
 
     def template_for(self, kind: Kind) -> Template:
         try:
-            return {"document": self.preset.document, "query": self.preset.query,
-                    "symmetric": self.preset.symmetric}[kind]
+            return {"document": self.preset.document, "query": self.preset.query, "symmetric": self.preset.symmetric}[
+                kind
+            ]
         except KeyError:
             raise ValueError(f"kind must be 'document', 'query' or 'symmetric', got {kind!r}") from None
 
@@ -214,9 +217,7 @@ class Embedder:
             )
 
     @torch.inference_mode()
-    def _run(
-        self, jobs: list[_Job], pooling: Pooling, show_progress: bool
-    ) -> tuple[dict[str, np.ndarray], int, int]:
+    def _run(self, jobs: list[_Job], pooling: Pooling, show_progress: bool) -> tuple[dict[str, np.ndarray], int, int]:
         n_texts = 1 + max((j.text_index for j in jobs), default=-1)
         outputs: dict[str, np.ndarray] = {}
         for job in jobs:

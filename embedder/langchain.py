@@ -88,4 +88,3 @@ class EchoEmbeddings(BaseModel, Embeddings):
         if matrix is None:
             raise ValueError("this embedder was loaded with classical='none': it has no classical vectors")
         return matrix
-

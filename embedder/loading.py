@@ -57,7 +57,7 @@ def _packaged_gguf(name: str) -> Path:
     target = cache_dir() / "gguf" / file_name  # split across several wheels: assemble once into our cache
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
+        partial = target.with_suffix(f".{os.getpid()}.partial")  # per process: concurrent first runs don't clash
         importlib.import_module(module_name).assemble(partial, overwrite=True)
         os.replace(partial, target)
     return target
@@ -79,6 +79,7 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
         tensors = {k: v.contiguous() for k, v in base.state_dict().items() if not k.startswith("lm_head.")}
         save_file(tensors, tmp / "model.safetensors", metadata={"format": "pt"})
         tokenizer.save_pretrained(tmp)
+        tmp.chmod(0o755)  # mkdtemp makes it private; a shared model cache must be readable by other users
         try:
             os.replace(tmp, target)
         except OSError:  # another process finished first
@@ -93,8 +94,10 @@ def resolve(model: str | os.PathLike[str] | None) -> tuple[Path | str, str]:
     """Map a model reference to something `from_pretrained` can load, plus its display name."""
     ref = str(model) if model is not None else os.environ.get("ECHO_SEARCH_MODEL") or DEFAULT_MODEL
     if ref in PACKAGED_MODELS:
-        gguf = _packaged_gguf(ref)
-        return convert_gguf(gguf, cache_dir() / "models" / ref), ref
+        converted = cache_dir() / "models" / ref
+        if (converted / "config.json").exists():
+            return converted, ref
+        return convert_gguf(_packaged_gguf(ref), converted), ref
     path = Path(ref).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():

@@ -1,0 +1,19 @@
+"""Query side of echo-search: the Qdrant store, `Searcher`, the HTTP service and the `search` command."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from search.searcher import Hit, Searcher, SearchResult
+
+__all__ = ["Hit", "SearchResult", "Searcher"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `import search.store` (used by ingest) does not load torch and the model code.
+    if name in __all__:
+        from search import searcher
+
+        return getattr(searcher, name)
+    raise AttributeError(f"module 'search' has no attribute {name!r}")

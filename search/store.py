@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 ECHO = "echo"
 CLASSICAL = "classical"
@@ -55,6 +56,11 @@ def default_data_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "echo-search"
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
 
 
 def point_id(source: str, chunk_index: int, content_hash: str) -> str:
@@ -121,17 +127,31 @@ class Store:
         return bool(self.client.collection_exists(self.collection))
 
     def ensure_collection(self, fingerprint: str, embedder: dict[str, Any], dim: int) -> None:
-        """Create the collection for this embedder, or check that an existing one was made by the same one."""
+        """Create the collection for this embedder, or check that an existing one was made by the same one.
+
+        On a server, `$ECHO_SEARCH_SHARDS` and `$ECHO_SEARCH_REPLICAS` set the shard number and replication factor
+        of a new collection. Several workers may race to create it: the losers check the winner's fingerprint.
+        """
         if self.exists():
             self.check_fingerprint(fingerprint)
             return
-        self.client.create_collection(
-            self.collection,
-            vectors_config={name: models.VectorParams(size=dim, distance=models.Distance.COSINE)
-                            for name in VECTOR_NAMES},
-            metadata={"fingerprint": fingerprint, "embedder": embedder},
-        )
-        self.client.create_payload_index(self.collection, SOURCE, models.PayloadSchemaType.KEYWORD)
+        try:
+            self.client.create_collection(
+                self.collection,
+                vectors_config={
+                    name: models.VectorParams(size=dim, distance=models.Distance.COSINE) for name in VECTOR_NAMES
+                },
+                shard_number=_env_int("ECHO_SEARCH_SHARDS"),
+                replication_factor=_env_int("ECHO_SEARCH_REPLICAS"),
+                metadata={"fingerprint": fingerprint, "embedder": embedder},
+            )
+        except (UnexpectedResponse, ValueError):
+            if not self.exists():
+                raise
+            self.check_fingerprint(fingerprint)
+            return
+        if "://" in self.location:  # a server; payload indexes have no effect in local mode (and it warns)
+            self.client.create_payload_index(self.collection, SOURCE, models.PayloadSchemaType.KEYWORD)
 
     def fingerprint(self) -> str | None:
         meta = self.client.get_collection(self.collection).config.metadata or {}

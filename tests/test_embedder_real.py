@@ -87,8 +87,8 @@ def test_pooled_ids_decode_to_the_text(model: str, template: Template, text: str
     for start, end in first:
         assert tokenizer.decode(enc.ids[start:end]).strip() == text.strip()
     decoded = tokenizer.decode(enc.ids[last[0] : last[1]])
-    expected = text + (" </s>" if template.pool_to_end else "")
-    assert decoded.split() == expected.split()
+    expected = text + ("</s>" if template.pool_to_end else "")
+    assert "".join(decoded.split()) == "".join(expected.split())  # some tokenizers decode "</s>" with a space
 
 
 def test_gemma_prompt_starts_with_bos() -> None:
