@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,3 +141,13 @@ def test_locked_store_is_an_error_message_then_recovers(built: Path) -> None:
         holder.close()
     at.run()  # the failure was not cached: once the store is free, the app works
     assert not at.error and at.text_input
+
+
+def test_unreachable_qdrant_server_is_an_error_message(ui_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("QDRANT_URL", f"http://127.0.0.1:{port}")
+    at = run_app()
+    assert len(at.error) == 1
+    assert "StoreUnavailableError" in at.error[0].value and "cannot reach the Qdrant server" in at.error[0].value

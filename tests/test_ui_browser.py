@@ -132,9 +132,22 @@ def server(tmp_path: Path, real_embedder) -> Iterator[str]:
         log.close()
 
 
+def upload_through_the_sidebar(page, tmp_path: Path) -> None:  # noqa: ANN001 - a Playwright Page
+    """Upload one file with the real upload widget, ingest it, and see the collection grow."""
+    from playwright.sync_api import expect
+
+    note = tmp_path / "Kettle care (v2).md"
+    note.write_text("# Kettle\n\nTo descale a kettle, boil water with white vinegar, then rinse it three times.\n")
+    page.locator("[data-testid='stSidebar'] input[type='file']").set_input_files(str(note))
+    page.get_by_role("button", name="Ingest").click()
+    expect(page.get_by_text("1 added")).to_be_visible(timeout=120_000)
+    expect(page.locator("[data-testid='stSidebar']").get_by_text("7 files")).to_be_visible()
+    assert (tmp_path / "data" / "uploads" / "Kettle_care_v2.md").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.browser
-def test_question_in_a_real_browser(server: str) -> None:
+def test_question_in_a_real_browser(server: str, tmp_path: Path) -> None:
     chromium = find_chromium()
     if chromium is None:
         pytest.skip(f"{CHROMIUM} not found, and `python -m tests.browser_setup` could not install it")
@@ -166,5 +179,6 @@ def test_question_in_a_real_browser(server: str) -> None:
             page.wait_for_timeout(500)  # let the charts finish drawing
             page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
             assert not page.locator("[data-testid='stException']").count()
+            upload_through_the_sidebar(page, tmp_path)
         finally:
             browser.close()

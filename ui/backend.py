@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,10 +56,15 @@ class CollectionSummary:
 
 @dataclass
 class Backend:
-    """One searcher per server process (the embedded store allows one client at a time)."""
+    """One searcher per server process, shared by all browser sessions.
+
+    In-process calls are serialised: sessions run in threads, and the embedded store and the model are one
+    client each (a search waits while an upload is being ingested). The HTTP service batches calls itself.
+    """
 
     searcher: Searcher | HttpSearcher
     config: BackendConfig
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def mode(self) -> str:
@@ -66,30 +73,38 @@ class Backend:
             return "http"
         return "qdrant" if self.config.qdrant_url else "embedded"
 
+    def _exclusive(self) -> AbstractContextManager[object]:
+        return nullcontext() if isinstance(self.searcher, HttpSearcher) else self.lock
+
     @property
     def can_upload(self) -> bool:
         """Uploads are ingested with this process's store and model, which the HTTP mode does not have."""
         return isinstance(self.searcher, Searcher)
 
     def search(self, query: str, k: int, sources: list[str] | None, instruction: str | None) -> SearchResult:
-        return self.searcher.search(query, k=k, mode="both", filter=sources or None, instruction=instruction or None)
+        with self._exclusive():
+            return self.searcher.search(query, k=k, mode="both", filter=sources or None,
+                                        instruction=instruction or None)
 
     def summary(self) -> CollectionSummary:
-        info = self.searcher.info()
-        sources = self.searcher.sources() if info.points else []
+        with self._exclusive():
+            info = self.searcher.info()
+            sources = self.searcher.sources() if info.points else []
         return CollectionSummary(info.name, info.location, info.points, sources, info.fingerprint, dict(info.embedder))
 
     def ingest(self, paths: list[Path], progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
         """Ingest files with the open store and model (the embedded store allows only this one client)."""
         if not isinstance(self.searcher, Searcher):
             raise RuntimeError("uploads need direct store access; with SEARCH_URL, run `ingest PATH` on the server")
-        return ingest_paths(list(paths), self.searcher.store, self.searcher.embedder, progress=progress)
+        with self.lock:
+            return ingest_paths(list(paths), self.searcher.store, self.searcher.embedder, progress=progress)
 
     def close(self) -> None:
-        if isinstance(self.searcher, HttpSearcher):
-            self.searcher.close()
-        else:
-            self.searcher.store.close()
+        with self._exclusive():
+            if isinstance(self.searcher, HttpSearcher):
+                self.searcher.close()
+            else:
+                self.searcher.store.close()
 
 
 def load_embedder(model: str | None) -> Embedder:
