@@ -1,5 +1,176 @@
-"""`search eval`: placeholder sub-app, filled in by the evaluation work (issue 8)."""
+"""`search eval`: compare echo with classical embeddings (and the paper's other baselines) on toy pairs, STS-B,
+or the user's own collection, as a table, JSON, or a bar chart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
 
-eval_app = typer.Typer(help="Evaluate echo against classical embeddings.", no_args_is_help=True)
+from search.evaluation.methods import METHODS, RETRIEVAL_EXTRA, WORDINGS
+
+eval_app = typer.Typer(
+    help="Evaluate echo against classical embeddings: toy S1/S2 pairs, STS-B, or retrieval on your collection.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err = Console(stderr=True)
+
+
+class Split(str, Enum):
+    dev = "dev"
+    train = "train"
+
+
+Model = Annotated[str | None, typer.Option("--model", envvar="ECHO_SEARCH_MODEL",
+                                           help="Model: packaged name, HF id, folder or .gguf file.")]
+Device = Annotated[str | None, typer.Option("--device", envvar="ECHO_SEARCH_DEVICE", help="cpu, cuda, mps.")]
+Dtype = Annotated[str | None, typer.Option("--dtype", envvar="ECHO_SEARCH_DTYPE", help="bfloat16, float32, ...")]
+Methods = Annotated[str | None, typer.Option(
+    "--methods", help="Comma-separated methods [default: all]: " + ", ".join(m.name for m in METHODS) + ".")]
+Prompts = Annotated[bool, typer.Option(
+    "--prompts", help=f"Prompt sensitivity: run {len(WORDINGS['echo'])} wordings of each template, report mean ± std.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+PlotOut = Annotated[Path | None, typer.Option("--plot", help="Also write a grouped bar chart to this PNG file.",
+                                              dir_okay=False)]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Data, store and model problems end the command with their message and exit status 1."""
+    from embedder import ModelNotFoundError
+    from search.evaluation.data import DataError
+    from search.store import StoreError
+
+    try:
+        yield
+    except (DataError, StoreError, ModelNotFoundError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _embedder(model: str | None, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy import of torch
+    from embedder import Embedder
+
+    with err.status("loading the model..."):
+        return Embedder.from_pretrained(model, device=device, dtype=dtype)
+
+
+def _emit(report, json_out: bool, plot_path: Path | None) -> None:  # noqa: ANN001 - Report, imported lazily
+    from search.evaluation.report import legend, plot, table
+
+    if plot_path:
+        plot(report, plot_path)
+    if json_out:
+        typer.echo(report.to_json())
+        return
+    console = Console()
+    console.print(table(report))
+    for line in legend(report):
+        console.print(f"  [dim]{line}[/dim]", highlight=False)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    if plot_path:
+        console.print(f"chart written to {plot_path}")
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]evaluating {message}...[/dim]", highlight=False)
+
+
+@eval_app.command()
+def toy(
+    model: Model = None,
+    methods: Methods = None,
+    prompts: Prompts = False,
+    json_out: JsonOut = False,
+    plot_path: PlotOut = None,
+    device: Device = None,
+    dtype: Dtype = None,
+) -> None:
+    """Shipped S1/S2 triples: how often sim(query, positive) > sim(query, negative), with the deciding words
+    early or late in the sentence (echo should win on the late ones)."""
+    from search.evaluation.methods import pick_methods
+    from search.evaluation.tasks import run_toy
+
+    with _user_errors():
+        picked = pick_methods(methods)
+        emb = _embedder(model, device, dtype)
+        report = run_toy(emb, picked, wordings=3 if prompts else 1, progress=None if json_out else _progress)
+    _emit(report, json_out, plot_path)
+
+
+@eval_app.command()
+def sts(
+    split: Annotated[Split, typer.Option("--split", help="STS-B split (the test split is not offered).")] = Split.dev,
+    limit: Annotated[int | None, typer.Option("--limit", min=2, help="Only the first N pairs.")] = None,
+    model: Model = None,
+    methods: Methods = None,
+    prompts: Prompts = False,
+    json_out: JsonOut = False,
+    plot_path: PlotOut = None,
+    device: Device = None,
+    dtype: Dtype = None,
+) -> None:
+    """STS Benchmark: Spearman x 100 between cosine similarity and gold scores (about 1-2 min per method on
+    the full dev split on 2 CPU cores; use --limit for a quick look)."""
+    from search.evaluation.methods import pick_methods
+    from search.evaluation.tasks import run_sts
+
+    with _user_errors():
+        picked = pick_methods(methods)
+        emb = _embedder(model, device, dtype)
+        report = run_sts(emb, picked, split=split.value, limit=limit, wordings=3 if prompts else 1,  # type: ignore[arg-type]
+                         progress=None if json_out else _progress)
+    _emit(report, json_out, plot_path)
+
+
+@eval_app.command()
+def retrieval(
+    queries: Annotated[Path, typer.Option("--queries", help="BEIR queries.jsonl: {\"_id\", \"text\"} per line.")],
+    qrels: Annotated[Path, typer.Option("--qrels", help="BEIR qrels.tsv: header, then query-id, corpus-id, score; "
+                                        "corpus-id is a document's path (or its trailing part, e.g. file name).")],
+    reembed: Annotated[str | None, typer.Option(
+        "--reembed", help="Also re-embed the collection's chunks in memory with these methods (comma-separated, "
+        "or 'all'): " + ", ".join(m.name for m in METHODS + RETRIEVAL_EXTRA) + ". Costs one pass over the "
+        "collection per method.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Cutoff of the metrics.")] = 10,
+    instruction: Annotated[str | None, typer.Option("--instruction", help="Retrieval instruction of the query "
+                                                    "template [default: the built-in one].")] = None,
+    collection: Annotated[str | None, typer.Option("--collection", envvar="ECHO_SEARCH_COLLECTION",
+                                                   help="Collection name [default: docs].")] = None,
+    qdrant_url: Annotated[str | None, typer.Option("--qdrant-url", envvar="QDRANT_URL",
+                                                   help="Qdrant server URL (else the embedded store).")] = None,
+    qdrant_api_key: Annotated[str | None, typer.Option("--qdrant-api-key", envvar="QDRANT_API_KEY")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="ECHO_SEARCH_DATA",
+                                                  help="Data folder of the embedded store.")] = None,
+    model: Model = None,
+    json_out: JsonOut = False,
+    plot_path: PlotOut = None,
+    device: Device = None,
+    dtype: Dtype = None,
+) -> None:
+    """Retrieval on an ingested collection: nDCG@k, Recall@k and MRR@k of its echo and classical vectors, for
+    your own queries and relevance judgements (documents are ranked by their best chunk)."""
+    from search.evaluation.methods import pick_methods
+    from search.evaluation.tasks import run_retrieval
+    from search.searcher import Searcher
+
+    with _user_errors():
+        extra = pick_methods(None if reembed == "all" else reembed, retrieval=True) if reembed else []
+        emb = _embedder(model, device, dtype)
+        searcher = Searcher.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, embedder=emb,
+                                 path=str(data_dir / "qdrant") if data_dir else None)
+        try:
+            report = run_retrieval(searcher, queries, qrels, reembed=extra, k=k, instruction=instruction,
+                                   progress=None if json_out else _progress)
+        finally:
+            searcher.store.close()
+    _emit(report, json_out, plot_path)

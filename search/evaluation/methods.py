@@ -1,0 +1,125 @@
+"""The embedding methods compared by `search eval`, and the prompt wordings of the sensitivity mode."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from embedder import CLASSICAL, PROMPT_EOL, Embedder, Template
+from embedder.templates import DEFAULT_INSTRUCTION
+from search.evaluation.bidirectional import bidirectional
+
+Family = Literal["echo", "classical", "eol"]
+Side = Literal["query", "document", "symmetric"]
+
+WORDINGS: dict[Family, tuple[Template, ...]] = {
+    "echo": (
+        Template("Rewrite the following paragraph: {text}\nThe rewritten paragraph: {text}"),
+        Template("Repeat the following sentence: {text}\nThe sentence again: {text}"),
+        Template("Document: {text}\nDocument again: {text}"),
+    ),
+    "classical": (
+        CLASSICAL,
+        Template("Represent this sentence: {text}"),
+        Template("Paragraph: {text}"),
+    ),
+    "eol": (
+        PROMPT_EOL,
+        Template('This text : "{text}" means in one word:"', pool_to_end=True),
+        Template('In one word, the sentence "{text}" means:"', pool_to_end=True),
+    ),
+}
+"""Wording 0 of each family is the default one; `--prompts` runs all three. Echo wording 0 is replaced by the
+embedder's own symmetric template (the same one unless a model preset or option changed it)."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of turning a text into a vector with the same model."""
+
+    name: str
+    description: str
+    family: Family
+    pooling: Literal["mean", "last"] = "mean"
+    span: Literal["last", "first"] = "last"
+    compute_matched: bool = False
+    bidirectional: bool = False
+    instructed: bool = True
+    """Retrieval only: echo-prompt methods use the embedder's instructed query + document pair (else the
+    symmetric prompt on both sides)."""
+
+    def template(self, embedder: Embedder, side: Side, wording: int = 0) -> Template:
+        """The prompt for one side (query, document or symmetric) under wording `wording`."""
+        if self.family == "echo" and wording == 0:
+            if side != "symmetric" and self.instructed:
+                return embedder.preset.query if side == "query" else embedder.preset.document
+            return embedder.preset.symmetric
+        return WORDINGS[self.family][wording]
+
+    def embed(
+        self,
+        embedder: Embedder,
+        texts: Sequence[str],
+        side: Side = "symmetric",
+        wording: int = 0,
+        instruction: str = DEFAULT_INSTRUCTION,
+    ) -> np.ndarray:
+        """L2-normalised vectors of `texts`, one row each, in order."""
+        model = bidirectional(embedder) if self.bidirectional else embedder
+        template = self.template(embedder, side, wording)
+        kwargs = {"pooling": self.pooling, "span": self.span, "instruction": instruction}
+        if not self.compute_matched:
+            return model.embed(list(texts), template, **kwargs)
+        groups: dict[int, list[int]] = defaultdict(list)  # half of each text's own tokens, grouped by budget
+        for i, text in enumerate(texts):
+            groups[half_budget(embedder, text)].append(i)
+        out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+        for budget, rows in groups.items():
+            out[rows] = model.embed([texts[i] for i in rows], template, max_text_tokens=budget, **kwargs)
+        return out
+
+
+def half_budget(embedder: Embedder, text: str) -> int:
+    """Compute matching: half of the text's tokens (within the budget), so the echo prompt costs what one copy
+    of the whole text costs."""
+    return max(1, math.ceil(min(embedder.count_tokens(text), embedder.max_text_tokens) / 2))
+
+
+METHODS: tuple[Method, ...] = (
+    Method("echo", "echo, mean over the second copy", "echo"),
+    Method("classical-first-span", "classical from the first copy of the echo pass (free)", "echo", span="first"),
+    Method("classical", "classical, own pass with `Write a paragraph: {text}`", "classical"),
+    Method("prompteol", 'PromptEOL `This sentence : "{text}" means in one word:"`, last token', "eol",
+           pooling="last"),
+    Method("echo-last", "echo, last token", "echo", pooling="last"),
+    Method("classical-last", "classical, last token", "classical", pooling="last"),
+    Method("echo-compute-matched", "echo of the first half of each text (same tokens as classical)", "echo",
+           compute_matched=True),
+    Method("classical-bidirectional", "classical with the causal mask made bidirectional (Cl.+Bi)", "classical",
+           bidirectional=True),
+)
+
+RETRIEVAL_EXTRA: tuple[Method, ...] = (
+    Method("echo-symmetric", "echo with the rewrite prompt on queries and documents", "echo", instructed=False),
+    Method("classical-first-span-symmetric", "classical from the first copy, rewrite prompt on both sides", "echo",
+           span="first", instructed=False),
+)
+
+
+def pick_methods(names: str | None, retrieval: bool = False) -> list[Method]:
+    """The methods named in a comma-separated list (all of them when `names` is empty)."""
+    known = METHODS + RETRIEVAL_EXTRA if retrieval else METHODS
+    if not names:
+        return list(known)
+    by_name = {m.name: m for m in known}
+    picked = []
+    for name in (n.strip() for n in names.split(",")):
+        if name not in by_name:
+            raise ValueError(f"unknown method {name!r}; choose from {', '.join(by_name)}")
+        picked.append(by_name[name])
+    return picked

@@ -1,0 +1,197 @@
+"""The evaluation tasks: toy S1/S2 pairs, STS-B, and retrieval on an ingested collection."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from embedder import Embedder
+from embedder.templates import DEFAULT_INSTRUCTION
+from search.evaluation.bidirectional import supports_bidirectional
+from search.evaluation.data import StsSplit, load_qrels, load_queries, load_sts, load_toy
+from search.evaluation.methods import WORDINGS, Method
+from search.evaluation.metrics import pair_accuracy, retrieval_scores, spearman
+from search.evaluation.report import Report, Row
+from search.searcher import Searcher
+from search.store import SOURCE, TEXT
+
+Progress = Callable[[str], None]
+ScoreFn = Callable[[Method, int], dict[str, float]]
+
+
+def _rows(
+    embedder: Embedder, methods: Sequence[Method], wordings: int, score: ScoreFn, progress: Progress | None
+) -> list[Row]:
+    """Score every method under `wordings` prompt wordings; mean and std across wordings."""
+    if not 1 <= wordings <= min(len(w) for w in WORDINGS.values()):
+        raise ValueError(f"wordings must be between 1 and {min(len(w) for w in WORDINGS.values())}")
+    bidirectional_ok: bool | None = None
+    rows = []
+    for method in methods:
+        if method.bidirectional:
+            bidirectional_ok = supports_bidirectional(embedder) if bidirectional_ok is None else bidirectional_ok
+            if not bidirectional_ok:
+                rows.append(Row(method.name, method.description, {}, note="n/a: this model ignores a "
+                                "bidirectional attention mask"))
+                continue
+        start = time.perf_counter()
+        runs = []
+        for wording in range(wordings):
+            if progress:
+                progress(f"{method.name}" + (f" (wording {wording + 1}/{wordings})" if wordings > 1 else ""))
+            runs.append(score(method, wording))
+        metrics = list(runs[0])
+        rows.append(Row(
+            method.name,
+            method.description,
+            scores={m: float(np.mean([r[m] for r in runs])) for m in metrics},
+            spread={m: float(np.std([r[m] for r in runs])) for m in metrics} if wordings > 1 else {},
+            per_wording=runs if wordings > 1 else [],
+            seconds=time.perf_counter() - start,
+        ))
+    return rows
+
+
+def _unique_vectors(
+    method: Method, embedder: Embedder, texts: Sequence[str], wording: int
+) -> dict[str, np.ndarray]:
+    unique = list(dict.fromkeys(texts))
+    vectors = method.embed(embedder, unique, "symmetric", wording)
+    return dict(zip(unique, vectors, strict=True))
+
+
+def run_toy(
+    embedder: Embedder, methods: Sequence[Method], *, wordings: int = 1, path: Path | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Accuracy of sim(query, positive) > sim(query, negative), for rows whose deciding words come early or late."""
+    rows = load_toy(path) if path else load_toy()
+
+    def score(method: Method, wording: int) -> dict[str, float]:
+        vec = _unique_vectors(method, embedder, [t for r in rows for t in (r.query, r.positive, r.negative)], wording)
+        pos = np.array([vec[r.query] @ vec[r.positive] for r in rows])
+        neg = np.array([vec[r.query] @ vec[r.negative] for r in rows])
+        out = {}
+        for structure in ("early", "late"):
+            keep = np.array([r.structure == structure for r in rows])
+            if keep.any():
+                out[structure] = pair_accuracy(pos[keep], neg[keep])
+        out["all"] = pair_accuracy(pos, neg)
+        return out
+
+    report_rows = _rows(embedder, methods, wordings, score, progress)
+    metrics = list(next((r.scores for r in report_rows if r.scores), {"all": 0.0}))
+    return Report("toy", embedder.model_name, "toy S1/S2 set (accuracy)", len(rows), metrics, report_rows, wordings)
+
+
+def run_sts(
+    embedder: Embedder, methods: Sequence[Method], *, split: StsSplit = "dev", limit: int | None = None,
+    wordings: int = 1, progress: Progress | None = None,
+) -> Report:
+    """Spearman x 100 between cosine similarity and the gold scores of STS-B (first `limit` pairs)."""
+    pairs = load_sts(split)[:limit] if limit else load_sts(split)
+    gold = [p.score for p in pairs]
+
+    def score(method: Method, wording: int) -> dict[str, float]:
+        vec = _unique_vectors(method, embedder, [t for p in pairs for t in (p.first, p.second)], wording)
+        return {"spearman": spearman([float(vec[p.first] @ vec[p.second]) for p in pairs], gold)}
+
+    rows = _rows(embedder, methods, wordings, score, progress)
+    return Report("sts", embedder.model_name, f"STS-B {split}", len(pairs), ["spearman"], rows, wordings)
+
+
+def corpus_ids_for(sources: Sequence[str], corpus_ids: set[str]) -> dict[str, str]:
+    """Map each collection source path to the qrels corpus id that names it: the whole path, or its longest
+    trailing part (`docs/setup.md`, `setup.md`). Sources no id names map to themselves (never relevant)."""
+    normalised = {cid.replace("\\", "/").removeprefix("./"): cid for cid in corpus_ids}
+    out = {}
+    for source in sources:
+        parts = PurePosixPath(source.replace("\\", "/")).parts
+        suffixes = ["/".join(parts[i:]).removeprefix("//") for i in range(len(parts))]
+        out[source] = next((normalised[s] for s in [source, *suffixes] if s in normalised), source)
+    return out
+
+
+def _dedupe(sources: Sequence[str], mapping: dict[str, str], k: int) -> list[str]:
+    """Chunk ranking -> document ranking: each document at the rank of its best chunk, top k."""
+    ranked: list[str] = []
+    for source in sources:
+        doc = mapping.get(source, source)
+        if doc not in ranked:
+            ranked.append(doc)
+            if len(ranked) == k:
+                break
+    return ranked
+
+
+def _chunks(searcher: Searcher) -> tuple[list[str], list[str]]:
+    """Texts and sources of every chunk in the collection (payloads only)."""
+    store = searcher.store
+    texts: list[str] = []
+    sources: list[str] = []
+    offset = None
+    while True:
+        points, offset = store.client.scroll(store.collection, limit=512, offset=offset,
+                                             with_payload=[TEXT, SOURCE], with_vectors=False)
+        for p in points:
+            texts.append(str((p.payload or {}).get(TEXT, "")))
+            sources.append(str((p.payload or {}).get(SOURCE, "")))
+        if offset is None:
+            return texts, sources
+
+
+def run_retrieval(
+    searcher: Searcher, queries_path: Path, qrels_path: Path, *, reembed: Sequence[Method] = (), k: int = 10,
+    instruction: str | None = None, progress: Progress | None = None,
+) -> Report:
+    """nDCG@k, Recall@k, MRR@k of the collection's stored echo and classical vectors (via the searcher), and of
+    each method in `reembed`, which re-embeds the collection's chunk texts in memory with that method."""
+    queries = load_queries(queries_path)
+    qrels = load_qrels(qrels_path)
+    qids = [q for q in queries if any(r > 0 for r in qrels.get(q, {}).values())]
+    if not qids:
+        raise ValueError(f"no query of {queries_path} has a relevant document in {qrels_path}")
+    searcher.store.check_fingerprint(searcher.embedder.fingerprint)
+    mapping = corpus_ids_for(searcher.sources(), {c for judged in qrels.values() for c in judged})
+    texts = [queries[q] for q in qids]
+    rows = []
+
+    start = time.perf_counter()
+    if progress:
+        progress("collection vectors (echo and classical)")
+    results = searcher.search_many(texts, k=100, mode="both", instruction=instruction)
+    seconds = time.perf_counter() - start
+    emb = searcher.embedder
+    stored = {"echo (collection)": (lambda r: r.echo, f"stored echo vectors, {emb.preset.pooling} pooling"),
+              "classical (collection)": (lambda r: r.classical, f"stored classical vectors ({emb.classical_mode})")}
+    for name, (hits, description) in stored.items():
+        rankings = {q: _dedupe([h.source for h in hits(r)], mapping, k)
+                    for q, r in zip(qids, results, strict=True)}
+        if any(rankings.values()):
+            rows.append(Row(name, description, retrieval_scores(rankings, qrels, k), seconds=seconds / 2))
+
+    if reembed:
+        chunk_texts, chunk_sources = _chunks(searcher)
+
+        def score(method: Method, wording: int) -> dict[str, float]:
+            docs = method.embed(emb, chunk_texts, "document", wording)
+            qvec = method.embed(emb, texts, "query", wording, instruction or DEFAULT_INSTRUCTION)
+            order = np.argsort(-(qvec @ docs.T), axis=1, kind="stable")
+            rankings = {q: _dedupe([chunk_sources[j] for j in order[i]], mapping, k) for i, q in enumerate(qids)}
+            return retrieval_scores(rankings, qrels, k)
+
+        rows += _rows(emb, reembed, 1, score, progress)
+
+    report = Report("retrieval", emb.model_name, f"{Path(queries_path).name} on {searcher.store.collection!r}",
+                    len(qids), [f"nDCG@{k}", f"Recall@{k}", f"MRR@{k}"], rows)
+    unmatched = {c for judged in qrels.values() for c, r in judged.items() if r > 0} - set(mapping.values())
+    if unmatched:
+        report.notes.append(f"{len(unmatched)} relevant corpus id(s) match no document in the collection, e.g. "
+                            f"{sorted(unmatched)[0]!r}")
+    missing = len(set(qrels) - set(queries))
+    if missing:
+        report.notes.append(f"{missing} query id(s) of the qrels are not in the queries file")
+    return report

@@ -1,0 +1,168 @@
+"""`search eval` on the tiny random model: methods, bidirectional attention, tasks, output, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from embedder import CLASSICAL, SYMMETRIC, Embedder
+from search.evaluation.bidirectional import BidirectionalModel, real_tokens, supports_bidirectional
+from search.evaluation.cli import eval_app
+from search.evaluation.data import EXAMPLE_DIR
+from search.evaluation.methods import METHODS, half_budget, pick_methods
+from search.evaluation.report import markdown, plot
+from search.evaluation.tasks import run_retrieval, run_sts, run_toy
+
+TEXTS = ["a short one", "a somewhat longer sentence about the weather in spring"]
+
+
+def _first_state(model: torch.nn.Module, ids: list[int]) -> torch.Tensor:
+    return model(input_ids=torch.tensor([ids])).last_hidden_state[0, 0]
+
+
+@torch.inference_mode()
+def test_bidirectional_mask_lets_early_tokens_see_later_ones(tiny_embedder: Embedder) -> None:
+    ids = tiny_embedder.prompt.special_prefix + tiny_embedder.prompt.text_ids("hello world", False)
+    changed = ids[:-1] + [ids[-1] + 1]
+    causal, bi = tiny_embedder.model, BidirectionalModel(tiny_embedder.model, pad_id=0)
+    assert torch.equal(_first_state(causal, ids), _first_state(causal, changed))
+    assert not torch.allclose(_first_state(bi, ids), _first_state(bi, changed))
+    assert supports_bidirectional(tiny_embedder)
+
+
+@torch.inference_mode()
+def test_bidirectional_on_gemma3(tmp_path: Path) -> None:
+    from transformers import Gemma3TextConfig, Gemma3TextModel
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                              num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=4,
+                              attn_implementation="sdpa")
+    model = Gemma3TextModel(config).eval()
+    ids = list(range(2, 12))
+    changed = ids[:-1] + [99]
+    assert torch.equal(_first_state(model, ids), _first_state(model, changed))
+    bi = BidirectionalModel(model, pad_id=0)
+    assert not torch.allclose(_first_state(bi, ids), _first_state(bi, changed))
+
+
+def test_real_tokens_hides_trailing_padding_only() -> None:
+    ids = torch.tensor([[5, 0, 7, 0, 0], [5, 6, 7, 8, 9]])
+    assert real_tokens(ids, pad_id=0).tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+
+
+def test_bidirectional_vectors_do_not_depend_on_batch_padding(tiny_embedder: Embedder) -> None:
+    method = next(m for m in METHODS if m.bidirectional)
+    alone = method.embed(tiny_embedder, TEXTS[:1])
+    padded = method.embed(tiny_embedder, TEXTS)  # the short text is padded in the same batch as the long one
+    np.testing.assert_allclose(alone[0], padded[0], atol=1e-5)
+    causal = pick_methods("classical")[0].embed(tiny_embedder, TEXTS)
+    assert not np.allclose(padded, causal, atol=1e-3)
+
+
+def test_methods_pool_what_they_say(tiny_embedder: Embedder) -> None:
+    by_name = {m.name: m for m in METHODS}
+    emb = tiny_embedder
+    np.testing.assert_allclose(by_name["echo"].embed(emb, TEXTS), emb.embed(TEXTS, SYMMETRIC), atol=1e-6)
+    np.testing.assert_allclose(by_name["classical-first-span"].embed(emb, TEXTS),
+                               emb.embed(TEXTS, SYMMETRIC, span="first"), atol=1e-6)
+    np.testing.assert_allclose(by_name["classical-last"].embed(emb, TEXTS),
+                               emb.embed(TEXTS, CLASSICAL, pooling="last"), atol=1e-6)
+    matched = by_name["echo-compute-matched"].embed(emb, TEXTS)
+    for text, vector in zip(TEXTS, matched, strict=True):
+        budget = half_budget(emb, text)
+        assert budget == math.ceil(emb.count_tokens(text) / 2)
+        np.testing.assert_allclose(vector, emb.embed([text], SYMMETRIC, max_text_tokens=budget)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        pick_methods("echo,nope")
+
+
+def test_toy_task_end_to_end(tiny_embedder: Embedder) -> None:
+    report = run_toy(tiny_embedder, pick_methods("echo,classical,classical-bidirectional"))
+    assert [r.method for r in report.rows] == ["echo", "classical", "classical-bidirectional"]
+    assert report.metrics == ["early", "late", "all"] and report.size == 40
+    for row in report.rows:
+        assert all(0 <= v <= 100 for v in row.scores.values())
+        assert row.scores["all"] == pytest.approx((row.scores["early"] + row.scores["late"]) / 2)  # 20 + 20 rows
+
+
+def test_prompt_sensitivity_reports_mean_and_spread(tiny_embedder: Embedder) -> None:
+    report = run_sts(tiny_embedder, pick_methods("echo,prompteol"), limit=30, wordings=3)
+    assert report.wordings == 3 and report.size == 30
+    for row in report.rows:
+        runs = [w["spearman"] for w in row.per_wording]
+        assert len(runs) == 3 and len(set(runs)) == 3  # three different prompts give three different scores
+        assert row.scores["spearman"] == pytest.approx(np.mean(runs))
+        assert row.spread["spearman"] == pytest.approx(np.std(runs))
+    assert "±" in markdown(report)
+
+
+def test_report_outputs(tiny_embedder: Embedder, tmp_path: Path) -> None:
+    report = run_sts(tiny_embedder, pick_methods("echo,classical"), limit=20)
+    data = json.loads(report.to_json())
+    assert data["task"] == "sts" and data["size"] == 20
+    assert [r["method"] for r in data["rows"]] == ["echo", "classical"]
+    assert -100 <= data["rows"][0]["scores"]["spearman"] <= 100
+    plot(report, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _ingest_example(embedder: Embedder, folder: Path):  # noqa: ANN202 - a Searcher
+    from ingest.pipeline import ingest_paths
+    from search.searcher import Searcher
+    from search.store import Store
+
+    store = Store.open(path=folder)
+    report = ingest_paths([EXAMPLE_DIR / "corpus"], store, embedder)
+    assert not [f for f in report.files if f.status == "failed"]
+    return Searcher(store=store, embedder=embedder)
+
+
+def test_retrieval_on_an_ingested_collection(tiny_embedder: Embedder, tmp_path: Path) -> None:
+    searcher = _ingest_example(tiny_embedder, tmp_path / "qdrant")
+    try:
+        report = run_retrieval(searcher, EXAMPLE_DIR / "queries.jsonl", EXAMPLE_DIR / "qrels.tsv",
+                               reembed=pick_methods("echo,classical", retrieval=True))
+    finally:
+        searcher.store.close()
+    rows = {r.method: r for r in report.rows}
+    assert list(rows) == ["echo (collection)", "classical (collection)", "echo", "classical"]
+    assert report.size == 8 and report.notes == []
+    # Re-embedding the chunks with the product's own templates must reproduce the stored vectors' rankings.
+    for stored, fresh in (("echo (collection)", "echo"), ("classical (collection)", "classical")):
+        for metric in report.metrics:
+            assert rows[stored].scores[metric] == pytest.approx(rows[fresh].scores[metric], abs=1e-6)
+    assert all(0 <= v <= 100 for r in report.rows for v in r.scores.values())
+    assert rows["echo"].scores["Recall@10"] == 100.0  # only 8 documents: all are in the top 10
+
+
+def test_cli_toy_json_and_errors(tiny_model_dir: Path) -> None:
+    runner = CliRunner()
+    args = ["--model", str(tiny_model_dir), "--device", "cpu", "--dtype", "float32"]
+    result = runner.invoke(eval_app, ["toy", "--methods", "echo,classical", "--json", *args])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["task"] == "toy" and [r["method"] for r in data["rows"]] == ["echo", "classical"]
+    bad = runner.invoke(eval_app, ["toy", "--methods", "nope", *args])
+    assert bad.exit_code == 1 and "unknown method 'nope'" in bad.output and "Traceback" not in bad.output
+
+
+def test_cli_sts_table_and_plot(tiny_model_dir: Path, tmp_path: Path) -> None:
+    chart = tmp_path / "sts.png"
+    result = CliRunner().invoke(eval_app, ["sts", "--limit", "10", "--methods", "echo", "--plot", str(chart),
+                                           "--model", str(tiny_model_dir), "--device", "cpu", "--dtype", "float32"])
+    assert result.exit_code == 0, result.output
+    assert "spearman" in result.stdout and "echo" in result.stdout and chart.is_file()
+
+
+def test_cli_retrieval_reports_missing_collection(tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(eval_app, [
+        "retrieval", "--queries", str(EXAMPLE_DIR / "queries.jsonl"), "--qrels", str(EXAMPLE_DIR / "qrels.tsv"),
+        "--data-dir", str(tmp_path), "--collection", "nothing", "--model", str(tiny_model_dir), "--device", "cpu"])
+    assert result.exit_code == 1 and "ingest" in result.output and "Traceback" not in result.output
