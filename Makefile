@@ -25,7 +25,7 @@ model: setup  ## convert the packaged default model into the user cache (once)
 
 demo: model
 	$(BIN)/ingest $(DOCS)
-	$(BIN)/search ui --port $(PORT)
+	$(BIN)/search-ui --port $(PORT) --headless
 
 test: model
 	$(BIN)/python -m tests.browser_setup
