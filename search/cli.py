@@ -10,7 +10,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -30,7 +29,7 @@ class SearchMode(str, Enum):
 class QueryFirstGroup(TyperGroup):
     """Runs the `query` command when the first argument is not a subcommand, so `search "how do I x"` works."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
@@ -81,7 +80,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except (StoreError, ModelNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -141,7 +140,7 @@ def query(
     if not result.echo and not result.classical:
         console.print("no hits: the collection is empty (run `ingest PATH`) or the filter matched nothing")
         return
-    console.print(result_table(result, mode.value, console.width))
+    console.print(result_table(result, mode.value))
 
 
 def info(

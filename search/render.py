@@ -31,22 +31,21 @@ def _where(hit: Hit) -> str:
     return f"{Path(hit.source).name}#{hit.chunk_index}"
 
 
-def result_table(result: SearchResult, mode: str, width: int) -> Table:
+def result_table(result: SearchResult, mode: str) -> Table:
     """Rank, score, source and snippet; echo and classical side by side when both were searched."""
     kinds = [name for name in ("echo", "classical") if mode in (name, "both")]
-    snippet = max(20, (width - 8) // len(kinds) - 24)
-    table = Table(box=box.SIMPLE_HEAD, expand=False, show_lines=False, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
     table.add_column("#", justify="right", style="bold")
     for kind in kinds:
-        table.add_column(f"{kind} score", justify="right", style="cyan" if kind == "echo" else "magenta")
-        table.add_column(f"{kind} source", overflow="fold", max_width=24)
-        table.add_column(f"{kind} snippet", max_width=snippet, overflow="fold")
+        table.add_column(kind, justify="right", style="cyan" if kind == "echo" else "magenta", no_wrap=True)
+        table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=24)
+        table.add_column("snippet", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
     columns = [getattr(result, kind) for kind in kinds]
     for i in range(max(len(c) for c in columns)):
         row = [str(i + 1)]
         for hits in columns:
             hit = hits[i] if i < len(hits) else None
-            row += [f"{hit.score:.3f}", _where(hit), _snippet(hit.text, snippet)] if hit else ["", "", ""]
+            row += [f"{hit.score:.3f}", _where(hit), _snippet(hit.text, 300)] if hit else ["", "", ""]
         table.add_row(*row)
     ms = result.timings
     table.caption = f"embed {ms.get('embed_ms', 0):.0f} ms, search {ms.get('search_ms', 0):.0f} ms"

@@ -43,9 +43,9 @@ class ServiceSettings(BaseSettings):
     api_key: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
-    max_batch: int = Field(32, ge=1, le=256)
-    batch_wait_ms: float = Field(5.0, ge=0)
-    cache_size: int = Field(1024, ge=0)
+    max_batch: int = Field(default=32, ge=1, le=256)
+    batch_wait_ms: float = Field(default=5.0, ge=0)
+    cache_size: int = Field(default=1024, ge=0)
 
 
 class SearchRequest(BaseModel):

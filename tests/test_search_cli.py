@@ -66,8 +66,8 @@ def test_mode_and_source_filter(run) -> None:
 def test_table_shows_both_kinds_side_by_side(run) -> None:
     result = run("kettle vinegar", "-k", "2")
     assert result.exit_code == 0, result.output
-    header = next(line for line in result.output.splitlines() if "echo score" in line)
-    assert "classical score" in header
+    header = next(line for line in result.output.splitlines() if "echo" in line)
+    assert "classical" in header and "snippet" in header
     assert "#0" in result.output or "#1" in result.output  # file#chunk of each hit
 
 
