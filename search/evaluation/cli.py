@@ -103,7 +103,7 @@ def toy(
     with _user_errors():
         picked = pick_methods(methods)
         emb = _embedder(model, device, dtype)
-        report = run_toy(emb, picked, wordings=3 if prompts else 1, progress=None if json_out else _progress)
+        report = run_toy(emb, picked, wordings=3 if prompts else 1, progress=_progress)
     _emit(report, json_out, plot_path)
 
 
@@ -128,7 +128,7 @@ def sts(
         picked = pick_methods(methods)
         emb = _embedder(model, device, dtype)
         report = run_sts(emb, picked, split=split.value, limit=limit, wordings=3 if prompts else 1,  # type: ignore[arg-type]
-                         progress=None if json_out else _progress)
+                         progress=_progress)
     _emit(report, json_out, plot_path)
 
 
@@ -170,7 +170,7 @@ def retrieval(
                                  path=str(data_dir / "qdrant") if data_dir else None)
         try:
             report = run_retrieval(searcher, queries, qrels, reembed=extra, k=k, instruction=instruction,
-                                   progress=None if json_out else _progress)
+                                   progress=_progress)
         finally:
             searcher.store.close()
     _emit(report, json_out, plot_path)

@@ -183,7 +183,10 @@ def run_retrieval(
             rankings = {q: _dedupe([chunk_sources[j] for j in order[i]], mapping, k) for i, q in enumerate(qids)}
             return retrieval_scores(rankings, qrels, k)
 
-        rows += _rows(emb, reembed, 1, score, progress)
+        for row, method in zip(_rows(emb, reembed, 1, score, progress), reembed, strict=True):
+            if method.family == "echo" and method.instructed:
+                row.description += " (instructed query, document prompt)"
+            rows.append(row)
 
     report = Report("retrieval", emb.model_name, f"{Path(queries_path).name} on {searcher.store.collection!r}",
                     len(qids), [f"nDCG@{k}", f"Recall@{k}", f"MRR@{k}"], rows)
