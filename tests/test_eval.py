@@ -149,6 +149,8 @@ def test_cli_toy_json_and_errors(tiny_model_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["task"] == "toy" and [r["method"] for r in data["rows"]] == ["echo", "classical"]
+    md = runner.invoke(eval_app, ["toy", "--methods", "echo", "--markdown", *args])
+    assert md.exit_code == 0 and md.stdout.startswith("| method | early | late | all |")
     bad = runner.invoke(eval_app, ["toy", "--methods", "nope", *args])
     assert bad.exit_code == 1 and "unknown method 'nope'" in bad.output and "Traceback" not in bad.output
 

@@ -38,6 +38,7 @@ Methods = Annotated[str | None, typer.Option(
 Prompts = Annotated[bool, typer.Option(
     "--prompts", help=f"Prompt sensitivity: run {len(WORDINGS['echo'])} wordings of each template, report mean ± std.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MarkdownOut = Annotated[bool, typer.Option("--markdown", help="Print a markdown table (for docs) instead.")]
 PlotOut = Annotated[Path | None, typer.Option("--plot", help="Also write a grouped bar chart to this PNG file.",
                                               dir_okay=False)]
 
@@ -63,13 +64,16 @@ def _embedder(model: str | None, device: str | None, dtype: str | None):  # noqa
         return Embedder.from_pretrained(model, device=device, dtype=dtype)
 
 
-def _emit(report, json_out: bool, plot_path: Path | None) -> None:  # noqa: ANN001 - Report, imported lazily
-    from search.evaluation.report import legend, plot, table
+def _emit(report, json_out: bool, markdown_out: bool, plot_path: Path | None) -> None:  # noqa: ANN001 - Report
+    from search.evaluation.report import legend, markdown, plot, table
 
     if plot_path:
         plot(report, plot_path)
     if json_out:
         typer.echo(report.to_json())
+        return
+    if markdown_out:
+        typer.echo(markdown(report))
         return
     console = Console()
     console.print(table(report))
@@ -91,6 +95,7 @@ def toy(
     methods: Methods = None,
     prompts: Prompts = False,
     json_out: JsonOut = False,
+    markdown_out: MarkdownOut = False,
     plot_path: PlotOut = None,
     device: Device = None,
     dtype: Dtype = None,
@@ -104,7 +109,7 @@ def toy(
         picked = pick_methods(methods)
         emb = _embedder(model, device, dtype)
         report = run_toy(emb, picked, wordings=3 if prompts else 1, progress=_progress)
-    _emit(report, json_out, plot_path)
+    _emit(report, json_out, markdown_out, plot_path)
 
 
 @eval_app.command()
@@ -115,6 +120,7 @@ def sts(
     methods: Methods = None,
     prompts: Prompts = False,
     json_out: JsonOut = False,
+    markdown_out: MarkdownOut = False,
     plot_path: PlotOut = None,
     device: Device = None,
     dtype: Dtype = None,
@@ -129,7 +135,7 @@ def sts(
         emb = _embedder(model, device, dtype)
         report = run_sts(emb, picked, split=split.value, limit=limit, wordings=3 if prompts else 1,  # type: ignore[arg-type]
                          progress=_progress)
-    _emit(report, json_out, plot_path)
+    _emit(report, json_out, markdown_out, plot_path)
 
 
 @eval_app.command()
@@ -153,6 +159,7 @@ def retrieval(
                                                   help="Data folder of the embedded store.")] = None,
     model: Model = None,
     json_out: JsonOut = False,
+    markdown_out: MarkdownOut = False,
     plot_path: PlotOut = None,
     device: Device = None,
     dtype: Dtype = None,
@@ -173,4 +180,4 @@ def retrieval(
                                    progress=_progress)
         finally:
             searcher.store.close()
-    _emit(report, json_out, plot_path)
+    _emit(report, json_out, markdown_out, plot_path)
