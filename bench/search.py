@@ -153,7 +153,7 @@ class Phase:
         med = {key: float(np.median([t[key] for t in self.server])) for key in self.server[0]}
         return (
             f"{self.name}: {n} ok, {sum(self.errors.values())} errors {self.errors or ''}, "
-            f"{n / self.seconds:.2f} req/s over {self.seconds:.0f} s\n"
+            f"{n / self.seconds:.2f} req/s over {self.seconds:.1f} s\n"
             f"    latency ms  p50 {p50:.0f}  p95 {p95:.0f}  p99 {p99:.0f}  max {max(self.latencies):.0f}\n"
             f"    server medians: embed {med['embed_ms']:.0f} ms, search {med['search_ms']:.0f} ms, "
             f"queue {med['queue_ms']:.0f} ms, total {med['total_ms']:.0f} ms, batch size {med['batch_size']:.0f}"
