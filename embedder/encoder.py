@@ -164,12 +164,18 @@ class Embedder:
         kind: Kind = "document",
         *,
         instruction: str = DEFAULT_INSTRUCTION,
+        with_classical: bool = True,
         show_progress: bool = False,
     ) -> EncodeResult:
-        """Embed `texts` with the echo template of `kind` and the classical baseline, in one batched run."""
+        """Embed `texts` with the echo template of `kind` and the classical baseline, in one batched run.
+
+        `with_classical=False` skips the classical vectors (`out.classical` is None) and their pass.
+        """
         items = validate_texts(texts)
         template = self.template_for(kind)
-        self._check_first_span_fair(kind)
+        classical_mode = self.classical_mode if with_classical else "none"
+        if classical_mode == "first_span":
+            self._check_first_span_fair(kind)
         echo_budget = self.max_text_tokens // 2 if self.compute_matched else self.max_text_tokens
         jobs: list[_Job] = []
         truncated = 0
@@ -177,10 +183,10 @@ class Embedder:
             enc = self.prompt.encode(template, text, echo_budget, instruction)
             truncated += enc.truncated
             pools: tuple[tuple[str, int], ...] = (("echo", len(enc.spans) - 1),)
-            if self.classical_mode == "first_span":
+            if classical_mode == "first_span":
                 pools += (("classical", 0),)
             jobs.append(_Job(i, "echo", enc, pools))
-            if self.classical_mode == "separate":
+            if classical_mode == "separate":
                 cenc = self.prompt.encode(self.classical_template, text, self.max_text_tokens, instruction)
                 jobs.append(_Job(i, "classical", cenc, (("classical", 0),)))
         vectors, tokens, padded = self._run(jobs, self.preset.pooling, show_progress)
@@ -208,7 +214,7 @@ class Embedder:
         return self._run(jobs, pooling, False)[0]["out"]
 
     def _check_first_span_fair(self, kind: Kind) -> None:
-        if self.classical_mode != "first_span" or kind == "symmetric":
+        if kind == "symmetric":
             return
         if self.preset.query.prefix().replace("{instruction}", "") != self.preset.document.prefix():
             raise ValueError(

@@ -137,7 +137,9 @@ class Searcher:
         self.store.check_fingerprint(self.embedder.fingerprint)
         qfilter = filter if isinstance(filter, models.Filter) or filter is None else source_filter(filter)
         t0 = time.perf_counter()
-        vectors = self.embedder.encode(queries, kind="query", instruction=instruction or DEFAULT_INSTRUCTION)
+        vectors = self.embedder.encode(
+            queries, kind="query", instruction=instruction or DEFAULT_INSTRUCTION, with_classical=mode != "echo"
+        )
         embed_ms = (time.perf_counter() - t0) * 1000 / len(queries)
         results = []
         for i in range(len(queries)):

@@ -165,3 +165,11 @@ def test_padding_is_small_on_mixed_lengths(tiny_embedder: Embedder) -> None:
     texts = [" ".join(rng.choice(words, size=int(n))) for n in rng.integers(4, 60, size=200)]
     out = tiny_embedder.encode(texts)
     assert out.padded_tokens / out.tokens <= 0.10
+
+
+def test_without_classical_skips_its_pass(tiny_embedder: Embedder) -> None:
+    both = tiny_embedder.encode(TEXTS, kind="query")
+    echo_only = tiny_embedder.encode(TEXTS, kind="query", with_classical=False)
+    assert echo_only.classical is None
+    np.testing.assert_allclose(echo_only.echo, both.echo, atol=1e-6)
+    assert echo_only.tokens < both.tokens
