@@ -203,7 +203,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         lifespan=lifespan,
     )
     app.state.batcher = batcher
-    auth = [Depends(_auth(settings.api_key))]
+    auth = [Depends(_auth(settings.api_key or None))]
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 503)
     }
