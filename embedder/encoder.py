@@ -92,7 +92,8 @@ class Embedder:
         default) or "last". `classical` picks the classical baseline: "separate" (its own pass with
         `Write a paragraph: {text}`, fair on both sides), "first_span" (free, from the first `{text}` of the echo
         pass; only fair when both sides share the prefix before it) or "none". `compute_matched` halves the
-        token budget of `{text}` in the echo pass.
+        tokens of every `{text}` in the echo pass (each text keeps its first half), so an echo pass costs what a
+        classical pass over the whole text costs.
         """
         dev = pick_device(device)
         loaded = loading.load(model, device=dev, dtype=pick_dtype(dev, dtype), allow_download=allow_download)
@@ -147,8 +148,8 @@ class Embedder:
         """A stable string naming model, templates, pooling and budget; equal fingerprints give equal vectors."""
         d = self.describe()
         digest = hashlib.sha256(repr(sorted(d.items())).encode()).hexdigest()[:12]
-        budget = self.max_text_tokens // 2 if self.compute_matched else self.max_text_tokens
-        return f"{d['model']}/echo-{d['pooling']}/classical-{d['classical']}/max{budget}/dim{d['dim']}/{digest}"
+        echo = f"echo-{d['pooling']}" + ("-half" if self.compute_matched else "")
+        return f"{d['model']}/{echo}/classical-{d['classical']}/max{self.max_text_tokens}/dim{d['dim']}/{digest}"
 
     def template_for(self, kind: Kind) -> Template:
         try:
@@ -176,11 +177,10 @@ class Embedder:
         classical_mode = self.classical_mode if with_classical else "none"
         if classical_mode == "first_span":
             self._check_first_span_fair(kind)
-        echo_budget = self.max_text_tokens // 2 if self.compute_matched else self.max_text_tokens
         jobs: list[_Job] = []
         truncated = 0
         for i, text in enumerate(items):
-            enc = self.prompt.encode(template, text, echo_budget, instruction)
+            enc = self.prompt.encode(template, text, self.max_text_tokens, instruction, halve=self.compute_matched)
             truncated += enc.truncated
             pools: tuple[tuple[str, int], ...] = (("echo", len(enc.spans) - 1),)
             if classical_mode == "first_span":
@@ -203,13 +203,16 @@ class Embedder:
         span: Literal["last", "first"] = "last",
         max_text_tokens: int | None = None,
         instruction: str = DEFAULT_INSTRUCTION,
+        halve: bool = False,
     ) -> np.ndarray:
-        """Low-level: pool one span of any template (for evaluation of variants such as PromptEOL)."""
+        """Low-level: pool one span of any template (for evaluation of variants such as PromptEOL).
+
+        `halve` keeps the first half of each text's tokens (compute-matched echo)."""
         items = validate_texts(texts)
         budget = max_text_tokens or self.max_text_tokens
         jobs = []
         for i, text in enumerate(items):
-            enc = self.prompt.encode(template, text, budget, instruction)
+            enc = self.prompt.encode(template, text, budget, instruction, halve=halve)
             jobs.append(_Job(i, "echo", enc, (("out", 0 if span == "first" else len(enc.spans) - 1),)))
         return self._run(jobs, pooling, False)[0]["out"]
 

@@ -117,9 +117,14 @@ def test_fingerprint_is_stable_and_sensitive(tiny_model_dir) -> None:
     assert len({a.fingerprint, c.fingerprint, d.fingerprint, e.fingerprint}) == 4
 
 
-def test_compute_matched_halves_the_echo_budget(tiny_model_dir) -> None:
-    emb = Embedder.from_pretrained(tiny_model_dir, dtype="float32", max_text_tokens=20, compute_matched=True)
-    assert emb.encode(["y" * 15]).truncated == 1
+def test_compute_matched_halves_each_text(tiny_model_dir) -> None:
+    emb = Embedder.from_pretrained(tiny_model_dir, dtype="float32", compute_matched=True)
+    enc = emb.prompt.encode(emb.preset.document, "abcdefghij", 512, halve=True)
+    assert [emb.tokenizer.decode(enc.ids[s:e]).strip() for s, e in enc.spans] == ["abcde", "abcde"]
+    full = Embedder.from_pretrained(tiny_model_dir, dtype="float32")
+    out, ref = emb.encode(["abcdefghij"]), full.encode(["abcdefghij"])
+    assert out.truncated == 0
+    assert out.tokens < ref.tokens
 
 
 def test_embed_low_level_promptEOL_and_last_pooling(tiny_embedder: Embedder) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -72,22 +70,11 @@ class Method:
         """L2-normalised vectors of `texts`, one row each, in order."""
         model = bidirectional(embedder) if self.bidirectional else embedder
         template = self.template(embedder, side, wording)
-        kwargs = {"pooling": self.pooling, "span": self.span, "instruction": instruction}
-        if not self.compute_matched:
-            return model.embed(list(texts), template, **kwargs)
-        groups: dict[int, list[int]] = defaultdict(list)  # half of each text's own tokens, grouped by budget
-        for i, text in enumerate(texts):
-            groups[half_budget(embedder, text)].append(i)
-        out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-        for budget, rows in groups.items():
-            out[rows] = model.embed([texts[i] for i in rows], template, max_text_tokens=budget, **kwargs)
-        return out
-
-
-def half_budget(embedder: Embedder, text: str) -> int:
-    """Compute matching: half of the text's tokens (within the budget), so the echo prompt costs what one copy
-    of the whole text costs."""
-    return max(1, math.ceil(min(embedder.count_tokens(text), embedder.max_text_tokens) / 2))
+        # compute matching halves each text's own tokens: the echo prompt then costs what one whole copy costs
+        return model.embed(
+            list(texts), template, pooling=self.pooling, span=self.span, instruction=instruction,
+            halve=self.compute_matched,
+        )
 
 
 METHODS: tuple[Method, ...] = (
