@@ -35,7 +35,9 @@ COPY embedder ./embedder
 COPY ingest ./ingest
 COPY search ./search
 COPY ui ./ui
+# unstructured's pdf extra drags in torchvision, built for another torch; the fast PDF path never imports it.
 RUN pip install . \
+    && pip uninstall -y torchvision timm \
     && python -c "import sys, torch; v = torch.__version__; print('torch', v); sys.exit(not v.startswith('${TORCH_VERSION}'))"
 
 USER echo
