@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -172,7 +171,7 @@ def test_bad_inputs_never_crash_and_everything_else_gets_in(tmp_path, store, tin
     assert len(stored) == len(expected)
 
 
-def test_thousand_small_files_and_fast_unchanged_rerun(tmp_path, store, tiny_embedder):
+def test_thousand_small_files_and_fast_unchanged_rerun(tmp_path, store, tiny_embedder, monkeypatch):
     docs = tmp_path / "many"
     for i in range(1000):
         folder = docs / f"d{i % 10}"
@@ -180,11 +179,10 @@ def test_thousand_small_files_and_fast_unchanged_rerun(tmp_path, store, tiny_emb
         (folder / f"n{i}.md").write_text(f"# Note {i}\n\nRemember item {i} and its colour {i * 7 % 13}.\n")
     first = ingest_paths([docs], store, tiny_embedder, batch_size=64)
     assert first.count("added") == 1000 and len(points(store)) == 1000
-    t0 = time.perf_counter()
+    # The re-run must not touch the model at all (its speed is measured by bench/ingest.py, not here).
+    monkeypatch.setattr(tiny_embedder, "encode", lambda *a, **k: pytest.fail("model ran on unchanged files"))
     again = ingest_paths([docs], store, tiny_embedder)
-    seconds = time.perf_counter() - t0
     assert again.count("unchanged") == 1000 and again.chunks == 0
-    assert seconds < 5, seconds
 
 
 def test_shards_split_the_files_and_delete_only_their_own(tmp_path, store, tiny_embedder):
