@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -95,11 +94,9 @@ def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
 
     hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
     hf_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", message="Payload indexes have no effect")  # local mode: harmless
 
     try:
-        store = Store.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection,
-                           path=(data_dir / "qdrant") if data_dir and not qdrant_url else None)
+        store = Store.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, data_dir=data_dir)
     except StoreError as exc:
         raise Fatal(str(exc)) from None
     where = "Qdrant server" if qdrant_url else "embedded store (data folder)"

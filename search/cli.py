@@ -84,15 +84,11 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _store_path(data_dir: Path | None) -> str | None:
-    return str(data_dir / "qdrant") if data_dir else None
-
-
 def _open_searcher(collection: str | None, qdrant_url: str | None, qdrant_api_key: str | None,
                    data_dir: Path | None, model: str | None) -> Any:
     from search.searcher import Searcher
 
-    return Searcher.open(url=qdrant_url, api_key=qdrant_api_key, path=_store_path(data_dir), collection=collection,
+    return Searcher.open(url=qdrant_url, api_key=qdrant_api_key, data_dir=data_dir, collection=collection,
                          model=model)
 
 
@@ -156,7 +152,7 @@ def info(
     from search.store import Store
 
     with _user_errors():
-        store = Store.open(url=qdrant_url, api_key=qdrant_api_key, path=_store_path(data_dir), collection=collection)
+        store = Store.open(url=qdrant_url, api_key=qdrant_api_key, data_dir=data_dir, collection=collection)
         try:
             collection_info = store.info()
             sources = store_sources(store)

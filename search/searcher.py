@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,9 +84,12 @@ class Searcher:
         collection: str | None = None,
         model: str | None = None,
         embedder: Embedder | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> Searcher:
-        """The embedded store by default, or a Qdrant server at `url`; refuses a collection of another embedder."""
-        store = Store.open(url=url, api_key=api_key, path=path, collection=collection)
+        """The embedded store by default, or a Qdrant server at `url`; refuses a collection of another embedder.
+
+        `path` is the embedded store's Qdrant folder; `data_dir` the data folder that holds it (`qdrant/`)."""
+        store = Store.open(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir)
         emb = embedder or Embedder.from_pretrained(model)
         if store.exists():
             store.check_fingerprint(emb.fingerprint)

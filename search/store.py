@@ -92,8 +92,10 @@ class Store:
         api_key: str | None = None,
         path: str | os.PathLike[str] | None = None,
         collection: str | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> Store:
-        """Connect to a server (`url`, `$QDRANT_URL`) or open the embedded store under `path` (data folder)."""
+        """Connect to a server (`url`, `$QDRANT_URL`) or open the embedded store: the Qdrant folder `path`, else
+        `qdrant/` under the data folder `data_dir` (default `default_data_dir()`)."""
         url = url or os.environ.get("QDRANT_URL") or None
         api_key = api_key or os.environ.get("QDRANT_API_KEY") or None
         collection = collection or os.environ.get("ECHO_SEARCH_COLLECTION") or DEFAULT_COLLECTION
@@ -106,7 +108,7 @@ class Store:
                     f"cannot reach the Qdrant server at {url}: {exc}. Is it running, and is QDRANT_API_KEY right?"
                 ) from exc
             return cls(client=client, collection=collection, location=url)
-        folder = Path(path).expanduser() if path else default_data_dir() / "qdrant"
+        folder = Path(path).expanduser() if path else Path(data_dir or default_data_dir()).expanduser() / "qdrant"
         folder.mkdir(parents=True, exist_ok=True)
         try:
             client = QdrantClient(path=str(folder))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from qdrant_client import models
 
 from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, SOURCE, TEXT, Store, point_id
+from tests.search_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,12 +62,6 @@ def find_chromium() -> Path | None:
     if not CHROMIUM.exists():
         subprocess.run([sys.executable, "-m", "tests.browser_setup"], cwd=ROOT, check=False, timeout=900)
     return CHROMIUM if CHROMIUM.exists() else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def build_collection(data: Path, docs: Path, embedder) -> None:

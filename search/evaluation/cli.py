@@ -174,7 +174,7 @@ def retrieval(
         extra = pick_methods(None if reembed == "all" else reembed, retrieval=True) if reembed else []
         emb = _embedder(model, device, dtype)
         searcher = Searcher.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, embedder=emb,
-                                 path=str(data_dir / "qdrant") if data_dir else None)
+                                 data_dir=data_dir)
         try:
             report = run_retrieval(searcher, queries, qrels, reembed=extra, k=k, instruction=instruction,
                                    progress=_progress)
