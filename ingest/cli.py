@@ -14,6 +14,7 @@ from ingest.discover import Shard
 from ingest.pipeline import DEFAULT_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
+from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
 from search.store import Store, StoreError
 
 USAGE_ERROR = 2
@@ -35,17 +36,11 @@ class Fatal(Exception):
 )
 def run(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest.", show_default=False)],
-    collection: Annotated[str | None, typer.Option(envvar="ECHO_SEARCH_COLLECTION",
-                                                   help="Collection name [default: docs].")] = None,
-    qdrant_url: Annotated[str | None, typer.Option(envvar="QDRANT_URL",
-                                                   help="Qdrant server URL instead of the embedded store.")] = None,
-    qdrant_api_key: Annotated[str | None, typer.Option(envvar="QDRANT_API_KEY", help="Qdrant API key.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(envvar="ECHO_SEARCH_DATA",
-                                                  help="Data folder of the embedded store "
-                                                       "[default: ~/.local/share/echo-search].")] = None,
-    model: Annotated[str | None, typer.Option(envvar="ECHO_SEARCH_MODEL",
-                                              help="Model: packaged name, local folder, .gguf file or HF id "
-                                                   "[default: gemma-3-270m].")] = None,
+    collection: Collection = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    data_dir: DataDir = None,
+    model: Model = None,
     force: Annotated[bool, typer.Option("--force", help="Re-embed every file, changed or not.")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Keep running and sync changes as they happen.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable report on stdout.")] = False,

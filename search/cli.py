@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
 from search.evaluation.cli import eval_app
 from search.store import StoreError
 
@@ -52,23 +53,6 @@ app.add_typer(eval_app, name="eval")
 
 err = Console(stderr=True)
 
-# Store options, shared with `ingest`.
-Collection = Annotated[
-    str | None, typer.Option("--collection", envvar="ECHO_SEARCH_COLLECTION", help="Collection name (default: docs).")
-]
-QdrantUrl = Annotated[
-    str | None, typer.Option("--qdrant-url", envvar="QDRANT_URL", help="Qdrant server URL (else the embedded store).")
-]
-QdrantKey = Annotated[str | None, typer.Option("--qdrant-api-key", envvar="QDRANT_API_KEY", help="Qdrant API key.")]
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="ECHO_SEARCH_DATA",
-                 help="Data folder of the embedded store (default: ~/.local/share/echo-search)."),
-]
-Model = Annotated[
-    str | None,
-    typer.Option("--model", envvar="ECHO_SEARCH_MODEL", help="Model: packaged name, HF id, folder or .gguf file."),
-]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
 from search.evaluation.methods import METHODS, RETRIEVAL_EXTRA, WORDINGS
 
 eval_app = typer.Typer(
@@ -29,8 +30,6 @@ class Split(str, Enum):
     train = "train"
 
 
-Model = Annotated[str | None, typer.Option("--model", envvar="ECHO_SEARCH_MODEL",
-                                           help="Model: packaged name, HF id, folder or .gguf file.")]
 Device = Annotated[str | None, typer.Option("--device", envvar="ECHO_SEARCH_DEVICE", help="cpu, cuda, mps.")]
 Dtype = Annotated[str | None, typer.Option("--dtype", envvar="ECHO_SEARCH_DTYPE", help="bfloat16, float32, ...")]
 Methods = Annotated[str | None, typer.Option(
@@ -150,13 +149,10 @@ def retrieval(
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Cutoff of the metrics.")] = 10,
     instruction: Annotated[str | None, typer.Option("--instruction", help="Retrieval instruction of the query "
                                                     "template [default: the built-in one].")] = None,
-    collection: Annotated[str | None, typer.Option("--collection", envvar="ECHO_SEARCH_COLLECTION",
-                                                   help="Collection name [default: docs].")] = None,
-    qdrant_url: Annotated[str | None, typer.Option("--qdrant-url", envvar="QDRANT_URL",
-                                                   help="Qdrant server URL (else the embedded store).")] = None,
-    qdrant_api_key: Annotated[str | None, typer.Option("--qdrant-api-key", envvar="QDRANT_API_KEY")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="ECHO_SEARCH_DATA",
-                                                  help="Data folder of the embedded store.")] = None,
+    collection: Collection = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    data_dir: DataDir = None,
     model: Model = None,
     json_out: JsonOut = False,
     markdown_out: MarkdownOut = False,
