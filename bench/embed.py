@@ -10,6 +10,7 @@ the batch maximum, one pass per template).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import time
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from embedder import CLASSICAL, Embedder
+from embedder.model_thread import on_model_thread
 from embedder.templates import PromptTokenizer, Template
 
 WORDS = [
@@ -205,7 +207,7 @@ def main() -> None:
     emb = Embedder.from_pretrained(args.model, device=args.device, dtype=args.dtype, batch_tokens=args.batch_tokens)
     texts = make_corpus(args.texts, emb.count_tokens)
     text_tokens = sum(emb.count_tokens(x) for x in texts)
-    peak = matmul_peak(emb.dtype, emb.device)
+    peak = on_model_thread(matmul_peak, emb.dtype, emb.device)  # where the model runs: one OpenMP team
     emb.encode(texts[:8])  # warm-up
 
     rec = Recorder(emb)
@@ -215,12 +217,12 @@ def main() -> None:
     flops = forward_flops(emb, rec.shapes)
     emb.model.forward = rec._forward  # type: ignore[method-assign]
 
-    echo_only = Embedder(**{**emb.__dict__, "classical_mode": "none"})
+    echo_only = dataclasses.replace(emb, classical_mode="none")
     t = time.perf_counter()
     echo_only.encode(texts, kind="document")
     echo_wall = time.perf_counter() - t
-    naive_echo = naive(emb, texts, [emb.preset.document])
-    naive_both = naive_echo + naive(emb, texts, [CLASSICAL])
+    naive_echo = on_model_thread(naive, emb, texts, [emb.preset.document])
+    naive_both = naive_echo + on_model_thread(naive, emb, texts, [CLASSICAL])
 
     report = {
         "model": emb.model_name,

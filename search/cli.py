@@ -181,7 +181,9 @@ def serve(
     if threads:
         import torch
 
-        torch.set_num_threads(threads)
+        from embedder.model_thread import on_model_thread
+
+        on_model_thread(torch.set_num_threads, threads)
     with _user_errors():
         searcher = _open_searcher(collection, qdrant_url, qdrant_api_key, data_dir, model)
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
