@@ -66,6 +66,20 @@ def test_vector_does_not_depend_on_its_batch_fp32(fp32_embedder: Embedder) -> No
         assert float(batched.classical[i] @ single.classical[0]) >= 0.99999
 
 
+def test_cached_instruction_prefix_gives_the_uncached_vectors_fp32(fp32_embedder: Embedder) -> None:
+    """Also past Gemma's 512-token sliding window: a 500-token query makes a prompt of about 1,020 tokens."""
+    emb = fp32_embedder
+    texts = ["where is the sea?", " ".join(["rivers run down the mountains to the sea"] * 60)]
+    cached = emb.encode(texts, kind="query", with_classical=False)
+    emb._prefixes.enabled = False
+    try:
+        full = emb.encode(texts, kind="query", with_classical=False)
+    finally:
+        emb._prefixes.enabled = True
+    assert cached.tokens < full.tokens
+    assert float(np.min((cached.echo * full.echo).sum(1))) >= 0.99999
+
+
 def test_bf16_is_close_to_fp32(real_embedder: Embedder, fp32_embedder: Embedder) -> None:
     emb32 = fp32_embedder
     texts = ["Echo embeddings repeat the input.", "Qdrant stores vectors with payloads."]

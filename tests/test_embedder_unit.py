@@ -164,12 +164,35 @@ def test_plan_batches_respects_budget_and_covers_all() -> None:
         assert max(lengths[i] for i in b) * len(b) <= 600 or len(b) == 1
 
 
+def test_plan_batches_caps_padding_per_row() -> None:
+    lengths = [70, 30, 72, 31, 69, 29]  # three queries' echo prompts and their classical prompts
+    batches = plan_batches(lengths, batch_tokens=4096, max_padding=0.2)
+    assert sorted(sorted(b) for b in batches) == [[0, 2, 4], [1, 3, 5]]
+    for b in batches:
+        assert min(lengths[i] for i in b) >= 0.8 * max(lengths[i] for i in b)
+
+
 def test_padding_is_small_on_mixed_lengths(tiny_embedder: Embedder) -> None:
     rng = np.random.default_rng(0)
     words = ["alpha", "beta", "gamma", "delta", "river", "stone", "cloud"]
     texts = [" ".join(rng.choice(words, size=int(n))) for n in rng.integers(4, 60, size=200)]
     out = tiny_embedder.encode(texts)
     assert out.padded_tokens / out.tokens <= 0.10
+
+
+def test_instruction_prefix_is_computed_once_and_changes_nothing(tiny_embedder: Embedder) -> None:
+    prefix = tiny_embedder._prefixes
+    cached = tiny_embedder.encode(TEXTS, kind="query", instruction="Find the passage")
+    prefix.enabled = False
+    try:
+        full = tiny_embedder.encode(TEXTS, kind="query", instruction="Find the passage")
+    finally:
+        prefix.enabled = True
+    np.testing.assert_allclose(cached.echo, full.echo, atol=1e-5)
+    np.testing.assert_allclose(cached.classical, full.classical, atol=1e-6)
+    one = tiny_embedder.encode(TEXTS[:1], kind="query", instruction="Find the passage", with_classical=False)
+    prompt = tiny_embedder.prompt.encode(tiny_embedder.preset.query, TEXTS[0], 512, "Find the passage")
+    assert one.tokens == len(prompt.ids) - prompt.spans[0][0]
 
 
 def test_without_classical_skips_its_pass(tiny_embedder: Embedder) -> None:

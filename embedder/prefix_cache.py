@@ -1,0 +1,61 @@
+"""Key/value states of a prompt prefix that many texts share, computed once and reused by every batch.
+
+Every query prompt starts with the same `<bos>Instruct: {instruction}\\nQuery:` (16 tokens with the default
+instruction, about a third of a short query's echo prompt). Its keys and values do not depend on the text
+that follows (causal attention), so they are computed once per instruction and each batch runs only the
+tokens after them. Prefixes shorter than `MIN_PREFIX_TOKENS` (`<bos>Document:`) are not worth the extra pass.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import OrderedDict
+from typing import Any, cast
+
+import torch
+from transformers import DynamicCache, PreTrainedModel
+
+from embedder.templates import Encoded
+
+MIN_PREFIX_TOKENS = 8
+
+Prefix = tuple[int, ...]
+
+
+class PrefixCache:
+    """Runs forward passes that continue a cached prefix; remembers the last `size` prefixes."""
+
+    def __init__(self, model: PreTrainedModel, size: int = 16) -> None:
+        self.model = model
+        self.size = size
+        self._states: OrderedDict[Prefix, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self.enabled = self._cache_arg in params
+        """False for models that take no cache (such as the bidirectional evaluation wrapper)."""
+
+    def prefix_of(self, encoded: Encoded) -> Prefix:
+        """The ids before the first `{text}` span when worth caching, else `()`."""
+        start = encoded.spans[0][0]
+        return tuple(encoded.ids[:start]) if self.enabled and start >= MIN_PREFIX_TOKENS else ()
+
+    def forward(self, ids: torch.Tensor, prefix: Prefix) -> torch.Tensor:
+        """Last hidden states of `ids` (rows of tokens that follow `prefix`), shape (rows, len, hidden)."""
+        if not prefix:
+            return self.model(input_ids=ids).last_hidden_state
+        cache = DynamicCache(config=self.model.config)
+        for layer, (keys, values) in enumerate(self._prefix_states(prefix, ids.device)):
+            cache.update(keys.expand(ids.shape[0], -1, -1, -1), values.expand(ids.shape[0], -1, -1, -1), layer)
+        out = self.model(input_ids=ids, use_cache=True, **{self._cache_arg: cache})
+        return out.last_hidden_state
+
+    def _prefix_states(self, prefix: Prefix, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if prefix not in self._states:
+            cache = DynamicCache(config=self.model.config)
+            self.model(input_ids=torch.tensor([prefix], device=device), use_cache=True, **{self._cache_arg: cache})
+            layers = cast(list[Any], cache.layers)  # attention layers: each holds .keys and .values
+            self._states[prefix] = [(layer.keys, layer.values) for layer in layers]
+            while len(self._states) > self.size:
+                self._states.popitem(last=False)
+        self._states.move_to_end(prefix)
+        return self._states[prefix]
