@@ -1,7 +1,8 @@
 """Load test of `search serve` on loopback over a 10,000-chunk embedded collection.
 
     python bench/search.py [--chunks 10000] [--real 300] [--seconds 60] [--single-seconds 30] [--clients 16]
-                           [--data-dir DIR] [--threads N] [--model NAME]
+                           [--data-dir DIR] [--threads N] [--batch-wait-ms MS]
+                           [--model NAME]
 
 Builds the collection (or reuses one in --data-dir): `--real` chunks of real English prose (Python standard
 library docstrings) are embedded with the model; the rest are copies of their vectors with Gaussian noise added
@@ -217,6 +218,7 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--data-dir", type=Path, help="keep (and reuse) the built collection here")
     parser.add_argument("--threads", type=int, help="torch threads in the server (`search serve --threads`)")
+    parser.add_argument("--batch-wait-ms", type=float, help="the server's `--batch-wait-ms` (default: its own)")
     parser.add_argument("--model", help="model of the collection and the server (default: packaged default)")
     args = parser.parse_args()
 
@@ -230,6 +232,7 @@ def main() -> None:
     command = [sys.executable, "-c", "from search.cli import main; main()", "serve", "--port", str(port),
                "--data-dir", str(data_dir)]
     command += ["--threads", str(args.threads)] if args.threads else []
+    command += ["--batch-wait-ms", str(args.batch_wait_ms)] if args.batch_wait_ms is not None else []
     command += ["--model", args.model] if args.model else []
     env = {k: v for k, v in os.environ.items() if k not in ("QDRANT_URL", "SEARCH_API_KEY")}
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

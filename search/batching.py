@@ -94,6 +94,10 @@ class _Pending:
 class MicroBatcher:
     """Collects concurrent queries for up to `max_wait_ms`, then embeds up to `max_batch` of them in one forward.
 
+    A lone query after a lone query goes straight to the model (a single client never waits); when requests
+    come together, or the previous batch held several, the worker waits up to `max_wait_ms` for the rest, so
+    that clients answered by the last batch get into the next one instead of trailing behind it.
+
     All model and store work runs on one worker thread, so the (not thread-safe) embedded store and the model
     are never used concurrently; `run` lets other endpoints use that same thread. Cached answers are dropped
     when the collection's point count changes (checked at most every `recheck_s` seconds).
@@ -155,16 +159,19 @@ class MicroBatcher:
             self._points = points
 
     async def _work(self) -> None:
+        previous = 0
         while True:
             batch = [await self._queue.get()]
-            deadline = time.perf_counter() + self.max_wait_ms / 1000
-            while len(batch) < self.max_batch:
-                remaining = deadline - time.perf_counter()
-                try:
-                    batch.append(self._queue.get_nowait() if remaining <= 0 else
-                                 await asyncio.wait_for(self._queue.get(), remaining))
-                except (asyncio.QueueEmpty, asyncio.TimeoutError):
-                    break
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if previous > 1 or len(batch) > 1:  # under load: gather the requests that are on their way
+                deadline = time.perf_counter() + self.max_wait_ms / 1000
+                while len(batch) < self.max_batch and (remaining := deadline - time.perf_counter()) > 0:
+                    try:
+                        batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    except asyncio.TimeoutError:
+                        break
+            previous = len(batch)
             groups: dict[Hashable, list[_Pending]] = {}
             for pending in batch:
                 if not pending.future.cancelled():
