@@ -127,6 +127,7 @@ def _pdf(path: Path) -> Iterator[Element]:
 def _office(kind: str) -> Callable[[Path], Iterator[Element]]:
     def parse(path: Path) -> Iterator[Element]:
         setup_offline()
+        partition: Callable[..., list[Any]]
         if kind == "docx":
             from unstructured.partition.docx import partition_docx as partition
         elif kind == "pptx":

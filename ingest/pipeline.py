@@ -6,9 +6,10 @@ How a run goes:
 3. A producer thread hashes each file; an unchanged, complete file is skipped without the model. Other files
    are parsed and chunked (`ingest.parse`, `ingest.chunking`) into a bounded queue, so parsing runs ahead of
    the model.
-4. The calling thread embeds chunks in batches and upserts them. Point ids are deterministic
-   (source, chunk index, content hash), so a re-run rewrites the same points. When all of a file's chunks are
-   stored, its other points (old content) are deleted. Every point records `n_chunks`; a big file streamed
+4. The calling thread embeds chunks in batches; a writer thread upserts them while the next batch is embedded
+   (store writes run in order, at most two behind). Point ids are deterministic (source, chunk index,
+   content hash), so a re-run rewrites the same points. When all of a file's chunks are stored, its other
+   points (old content) are deleted. Every point records `n_chunks`; a big file streamed
    before its count was known gets it set at the end, which marks it complete. A run killed at any moment
    (even `kill -9`) therefore leaves each file either complete or visibly incomplete, and the next run
    finishes it, re-embedding only the chunks that are missing.
@@ -16,19 +17,21 @@ How a run goes:
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from qdrant_client import models
 
 from embedder import Embedder
-from ingest.chunking import DEFAULT_CHUNK_TOKENS, Chunk, Chunker, token_splitter
+from ingest.chunking import DEFAULT_CHUNK_TOKENS, Chunk, tokenizer_chunker
 from ingest.discover import Discovery, Shard, discover
 from ingest.parse import ParseError, parse_file
 from ingest.report import FileResult, IngestProgress, IngestReport, Status
@@ -51,14 +54,13 @@ class _File:
     done: set[int]  # chunk indices already stored (resume after a crash)
     n_chunks: int | None = None  # known once the producer finished the file
     provisional: bool = False  # some chunks were stored before n_chunks was known
-    pending: int = 0  # chunks queued but not stored yet
 
 
 _END = object()
 
 
 def ingest_paths(
-    paths: list[str | Path],
+    paths: Sequence[str | Path],
     store: Store,
     embedder: Embedder,
     *,
@@ -103,7 +105,7 @@ def _removed(found: Discovery, state: dict[str, StoredFile], shard: Shard | None
     ]
 
 
-def _delete(store: Store, source: str, keep: list[str] | None = None) -> None:
+def _delete(store: Store, source: str, keep: Sequence[models.ExtendedPointId] | None = None) -> None:
     """Delete the points of `source`, except the ids in `keep`."""
     must_not: list[models.Condition] = [models.HasIdCondition(has_id=list(keep))] if keep else []
     selector = models.Filter(
@@ -122,7 +124,12 @@ def file_hash(path: Path) -> str:
 
 
 class _Run:
-    """One sync: a producer thread parses ahead into a bounded queue; this thread embeds and stores."""
+    """One sync: a producer thread parses ahead into a bounded queue, this thread embeds, a writer thread stores.
+
+    Everything that touches the store or the report during the run happens on the writer thread, in the order
+    it was submitted: a file's completion is submitted after its last chunks, so it runs after their upsert.
+    The progress callback is called on this thread (UI toolkits such as Streamlit need their own thread).
+    """
 
     def __init__(self, store: Store, embedder: Embedder, found: Discovery, state: dict[str, StoredFile],
                  force: bool, chunk_tokens: int, batch_size: int,
@@ -130,17 +137,15 @@ class _Run:
         self.store, self.embedder, self.found, self.state = store, embedder, found, state
         self.force, self.batch_size, self.report = force, max(1, batch_size), report
         self.chunker_id = f"{_CHUNKER_VERSION}/{chunk_tokens}"
-        tokenizer = copy.deepcopy(embedder.tokenizer)  # the producer thread gets its own tokenizer
-
-        def count(text: str) -> int:
-            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-        self.chunker = Chunker(count, chunk_tokens, token_splitter(tokenizer))
+        self.chunker = tokenizer_chunker(embedder.tokenizer, chunk_tokens)  # used on the producer thread
         self.spill = 4 * self.batch_size
         self.queue: queue.Queue[object] = queue.Queue(maxsize=16)
         self.stop = threading.Event()
         self.progress_cb = progress
         self.progress = IngestProgress(files_total=len(found.files))
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store")
+        self.writes: deque[Future[None]] = deque()
+        self._notified = (0, 0)
 
     # -- producer ---------------------------------------------------------------------------------------------
     def _produce(self) -> None:
@@ -214,38 +219,41 @@ class _Run:
         producer = threading.Thread(target=self._produce, name="ingest-parse", daemon=True)
         producer.start()
         batch: list[tuple[_File, Chunk]] = []
-        finished: list[_File] = []
+        finished: list[_File] = []  # the producer is done with them; some of their chunks may still be in `batch`
         try:
             while (item := self.queue.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
                 if isinstance(item, FileResult):
-                    self._result(item)
-                elif isinstance(item, _File):  # the producer is done with this file
+                    self._write(self._record, item)
+                elif isinstance(item, _File):
                     finished.append(item)
                 else:
-                    file, chunks = item  # type: ignore[misc]
-                    file.pending += len(chunks)
+                    file, chunks = cast(tuple[_File, list[Chunk]], item)
                     batch += [(file, c) for c in chunks]
                 while len(batch) >= self.batch_size:
-                    self._store(batch[: self.batch_size])
+                    self._embed(batch[: self.batch_size])
                     batch = batch[self.batch_size:]
-                finished = self._finish_ready(finished)
+                finished = self._complete_submitted(finished, batch)
+                self._notify()
             if batch:
-                self._store(batch)
-            self._finish_ready(finished)
+                self._embed(batch)
+            self._complete_submitted(finished, [])
+            while self.writes:
+                self.writes.popleft().result()
+            self._notify()
         finally:
             self.stop.set()
+            self.writer.shutdown(wait=True, cancel_futures=True)
             producer.join(timeout=5)
 
-    def _result(self, result: FileResult) -> None:
-        if result.status == "removed":
-            _delete(self.store, result.source)
-        self.report.files.append(result)
-        self.progress.files_done += 1
-        self._notify(result.source)
+    def _write(self, fn: Callable[..., None], *args: object) -> None:
+        """Queue a store operation for the writer thread; wait while two are already queued; raise its errors."""
+        self.writes.append(self.writer.submit(fn, *args))
+        while len(self.writes) > 2 or (self.writes and self.writes[0].done()):
+            self.writes.popleft().result()
 
-    def _store(self, items: list[tuple[_File, Chunk]]) -> None:
+    def _embed(self, items: list[tuple[_File, Chunk]]) -> None:
         texts = list(dict.fromkeys(c.text for _, c in items))  # identical chunks are embedded once
         vectors = self.embedder.encode(texts, kind="document")
         row = {text: i for i, text in enumerate(texts)}
@@ -262,34 +270,48 @@ class _Run:
             }
             points.append(models.PointStruct(id=point_id(file.source, chunk.index, file.content_hash),
                                              vector=vector, payload=payload))
-        self.store.client.upsert(self.store.collection, points=points, wait=True)  # deletes must come after
-        for file, _ in items:
-            file.pending -= 1
-        self.report.chunks += len(items)
-        self.progress.chunks_done += len(items)
-        self._notify(items[-1][0].source)
+        self._write(self._upsert, points, items[-1][0].source)
 
-    def _finish_ready(self, finished: list[_File]) -> list[_File]:
-        waiting = []
+    def _complete_submitted(self, finished: list[_File], batch: list[tuple[_File, Chunk]]) -> list[_File]:
+        """Queue the completion of finished files none of whose chunks wait in `batch`; return the others."""
+        waiting = {id(file) for file, _ in batch}
         for file in finished:
-            if file.pending:
-                waiting.append(file)
-                continue
-            n = file.n_chunks or 0
-            keep = [point_id(file.source, i, file.content_hash) for i in range(n)]
-            if file.source in self.state:  # a new file has no other points: skip the (local mode: O(n)) delete
-                _delete(self.store, file.source, keep=keep)
-            if file.provisional or file.done:
-                self.store.client.set_payload(self.store.collection, payload={N_CHUNKS: n}, points=keep, wait=True)
-            self.report.files.append(FileResult(file.source, file.status, chunks=n))
-            self.progress.files_done += 1
-            self.progress.bytes_done += file.size
-            self._notify(file.source)
-        return waiting
+            if id(file) not in waiting:
+                self._write(self._complete, file)
+        return [file for file in finished if id(file) in waiting]
 
-    def _notify(self, current: str) -> None:
-        if self.progress_cb is not None:
-            self.progress.current = current
+    # -- writer thread ----------------------------------------------------------------------------------------
+    def _record(self, result: FileResult) -> None:
+        if result.status == "removed":
+            _delete(self.store, result.source)
+        self.report.files.append(result)
+        self.progress.files_done += 1
+        self.progress.current = result.source
+
+    def _upsert(self, points: list[models.PointStruct], current: str) -> None:
+        self.store.client.upsert(self.store.collection, points=points, wait=True)  # deletes must come after
+        self.report.chunks += len(points)
+        self.progress.chunks_done += len(points)
+        self.progress.current = current
+
+    def _complete(self, file: _File) -> None:
+        """All chunks of `file` are stored: drop its old points, mark it complete, report it."""
+        n = file.n_chunks or 0
+        keep: list[models.ExtendedPointId] = [point_id(file.source, i, file.content_hash) for i in range(n)]
+        if file.source in self.state:  # a new file has no other points: skip the (local mode: O(n)) delete
+            _delete(self.store, file.source, keep=keep)
+        if file.provisional or file.done:
+            self.store.client.set_payload(self.store.collection, payload={N_CHUNKS: n}, points=keep, wait=True)
+        self.report.files.append(FileResult(file.source, file.status, chunks=n))
+        self.progress.files_done += 1
+        self.progress.bytes_done += file.size
+        self.progress.current = file.source
+
+    def _notify(self) -> None:
+        """Call the progress callback on this (the caller's) thread when the writer made progress."""
+        seen = (self.progress.files_done, self.progress.chunks_done)
+        if self.progress_cb is not None and seen != self._notified:
+            self._notified = seen
             self.progress_cb(self.progress)
 
 

@@ -21,7 +21,7 @@ class FileResult:
 
 @dataclass
 class IngestProgress:
-    """Passed to the `progress` callback after every stored batch and every finished file."""
+    """Passed to the `progress` callback, on the calling thread, as batches are stored and files finished."""
 
     files_total: int
     files_done: int = 0

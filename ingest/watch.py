@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 
-def watch_paths(paths: list[Path], sync: Callable[[], object], stop_event: object | None = None) -> None:
+def watch_paths(paths: list[Path], sync: Callable[[], object], stop_event: threading.Event | None = None) -> None:
     """Call `sync()` after each batch of file changes (debounced by watchfiles) until interrupted."""
     from watchfiles import watch
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest import Shard, ingest_paths
-from ingest.chunking import Chunker, token_splitter
+from ingest.chunking import tokenizer_chunker
 from ingest.parse import Element, parse_file
 from ingest.state import N_CHUNKS
 from search.store import CHUNK_INDEX, PAGE, SOURCE, TEXT, TITLE, FingerprintMismatchError, Store, point_id
@@ -60,8 +60,7 @@ def test_every_format_is_parsed_with_titles_and_pages(tmp_path, store, tiny_embe
 
 
 def test_chunks_follow_headings_and_respect_the_token_budget(tiny_embedder):
-    tok = tiny_embedder.tokenizer
-    chunker = Chunker(tiny_embedder.count_tokens, 60, token_splitter(tok))
+    chunker = tokenizer_chunker(tiny_embedder.tokenizer, 60)
     long_para = " ".join(f"Sentence number {i} is here." for i in range(40))
     elements = [Element("Intro", heading=True), Element("Short text.", page=1), Element("Part two", heading=True),
                 Element(long_para, page=2), Element("Sub", heading=True, depth=1), Element("Tail words.")]
@@ -248,12 +247,11 @@ def test_fifty_megabyte_text_streams_in_bounded_memory(tmp_path, tiny_model_dir)
         "import resource, sys\n"
         "from pathlib import Path\n"
         "from transformers import AutoTokenizer\n"
-        "from ingest.chunking import Chunker, token_splitter\n"
+        "from ingest.chunking import tokenizer_chunker\n"
         "from ingest.parse import parse_file\n"
         f"tok = AutoTokenizer.from_pretrained({str(tiny_model_dir)!r})\n"
-        "count = lambda t: len(tok(t, add_special_tokens=False)['input_ids'])\n"
         "n = chars = 0\n"
-        "for c in Chunker(count, 500, token_splitter(tok)).chunks(parse_file(Path(sys.argv[1]))):\n"
+        "for c in tokenizer_chunker(tok, 500).chunks(parse_file(Path(sys.argv[1]))):\n"
         "    n += 1; chars += len(c.text)\n"
         "print(n, chars, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )

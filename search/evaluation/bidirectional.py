@@ -9,8 +9,10 @@ the first token must change when a later token changes.
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 import torch
+from transformers import PreTrainedModel
 
 from embedder import Embedder
 
@@ -51,7 +53,8 @@ def bidirectional(embedder: Embedder) -> Embedder:
     """The same embedder (shared weights) with bidirectional attention."""
     if isinstance(embedder.model, BidirectionalModel):
         return embedder
-    return dataclasses.replace(embedder, model=BidirectionalModel(embedder.model, _pad_id(embedder)))
+    wrapped = BidirectionalModel(embedder.model, _pad_id(embedder))
+    return dataclasses.replace(embedder, model=cast(PreTrainedModel, wrapped))  # same config and forward
 
 
 @torch.inference_mode()
