@@ -1,4 +1,4 @@
-# echo-search: `make demo` runs the product, `make test` runs every test. Both set up what they need first.
+# echo-search: `make demo` runs the product, `make test` runs ruff, mypy and every test. Both set up what they need first.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -30,7 +30,7 @@ demo: model
 	$(BIN)/ingest $(DOCS)
 	$(BIN)/search-ui --port $(PORT) --headless
 
-test: model
+test: model lint
 	$(BIN)/python -m tests.browser_setup
 	$(BIN)/python -m pytest -q -ra --timeout 900
 

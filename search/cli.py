@@ -158,7 +158,8 @@ def serve(
     port: Annotated[int, typer.Option("--port", envvar="SEARCH_PORT", min=1, max=65535)] = 8000,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, max=256, help="Queries per model forward.")] = 32,
     batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", min=0,
-                                                 help="How long to gather concurrent queries.")] = 5.0,
+                                                 help="Under load, how long to gather concurrent queries "
+                                                      "(a lone one never waits).")] = 5.0,
     cache_size: Annotated[int, typer.Option("--cache-size", min=0, help="Answers kept in the LRU cache.")] = 1024,
     threads: Annotated[int | None, typer.Option("--threads", envvar="SEARCH_THREADS", min=1,
                                                 help="CPU threads for the model (default: torch's choice; 1 is "

@@ -164,14 +164,6 @@ def test_plan_batches_respects_budget_and_covers_all() -> None:
         assert max(lengths[i] for i in b) * len(b) <= 600 or len(b) == 1
 
 
-def test_plan_batches_caps_padding_per_row() -> None:
-    lengths = [70, 30, 72, 31, 69, 29]  # three queries' echo prompts and their classical prompts
-    batches = plan_batches(lengths, batch_tokens=4096, max_padding=0.2)
-    assert sorted(sorted(b) for b in batches) == [[0, 2, 4], [1, 3, 5]]
-    for b in batches:
-        assert min(lengths[i] for i in b) >= 0.8 * max(lengths[i] for i in b)
-
-
 def test_padding_is_small_on_mixed_lengths(tiny_embedder: Embedder) -> None:
     rng = np.random.default_rng(0)
     words = ["alpha", "beta", "gamma", "delta", "river", "stone", "cloud"]
