@@ -274,11 +274,14 @@ class _Run:
 
     def _complete_submitted(self, finished: list[_File], batch: list[tuple[_File, Chunk]]) -> list[_File]:
         """Queue the completion of finished files none of whose chunks wait in `batch`; return the others."""
-        waiting = {id(file) for file, _ in batch}
+        in_batch = {id(file) for file, _ in batch}
+        waiting = []
         for file in finished:
-            if id(file) not in waiting:
+            if id(file) in in_batch:
+                waiting.append(file)
+            else:
                 self._write(self._complete, file)
-        return [file for file in finished if id(file) in waiting]
+        return waiting
 
     # -- writer thread ----------------------------------------------------------------------------------------
     def _record(self, result: FileResult) -> None:

@@ -15,6 +15,7 @@ import torch
 from transformers import PreTrainedModel
 
 from embedder import Embedder
+from embedder.model_thread import on_model_thread
 
 
 class BidirectionalModel(torch.nn.Module):
@@ -57,9 +58,13 @@ def bidirectional(embedder: Embedder) -> Embedder:
     return dataclasses.replace(embedder, model=cast(PreTrainedModel, wrapped))  # same config and forward
 
 
-@torch.inference_mode()
 def supports_bidirectional(embedder: Embedder) -> bool:
     """Whether the bidirectional mask really takes effect: the first token must see a change at the last one."""
+    return on_model_thread(_first_token_sees_the_last, embedder)
+
+
+@torch.inference_mode()
+def _first_token_sees_the_last(embedder: Embedder) -> bool:
     model = BidirectionalModel(embedder.model, _pad_id(embedder))
     ids = embedder.prompt.special_prefix + embedder.prompt.text_ids("one two three", leading_space=False)
     if len(ids) < 2:
