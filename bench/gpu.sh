@@ -24,15 +24,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=c
 "$py" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" \
   >>"$out/gpu.txt" 2>&1
 
-step embed-270m 150 "$py" bench/embed.py --random-weights gemma-3-270m "${tok[@]}" --device cuda --texts 2000 \
+step embed-270m 130 "$py" bench/embed.py --random-weights gemma-3-270m "${tok[@]}" --device cuda --texts 2000 \
   --lengths 20-500 --sweep-batch-tokens 16384,32768,131072,262144 \
   --sweep-attn sdpa-flash,sdpa-efficient,sdpa-cudnn,sdpa-math,eager --json
-step embed-7b 200 "$py" bench/embed.py --random-weights mistral-7b "${tok[@]}" --device cuda --texts 300 \
+step embed-7b 190 "$py" bench/embed.py --random-weights mistral-7b "${tok[@]}" --device cuda --texts 300 \
   --lengths 20-500 --sweep-batch-tokens 16384,131072 --sweep-attn sdpa-efficient,sdpa-cudnn,eager --json
-step random-model 60 "$py" bench/random_weights.py --shape gemma-3-270m "${tok[@]}" --out /tmp/random-gemma
-step search 150 "$py" bench/search.py --model /tmp/random-gemma --chunks 10000 --real 300 --clients 64 \
+step random-model 40 "$py" bench/random_weights.py --shape gemma-3-270m "${tok[@]}" --out /tmp/random-gemma
+step search 120 "$py" bench/search.py --model /tmp/random-gemma --chunks 10000 --real 300 --clients 64 \
   --single-seconds 15 --seconds 20
-step ingest 120 "$py" bench/ingest.py --model /tmp/random-gemma --format passages --files 100 \
+step ingest 100 "$py" bench/ingest.py --model /tmp/random-gemma --format passages --files 100 \
   --chunks-per-file 100 --batch-size 256 --json
-step compile-270m 120 "$py" bench/embed.py --random-weights gemma-3-270m "${tok[@]}" --device cuda --texts 2000 \
+step compile-270m 100 "$py" bench/embed.py --random-weights gemma-3-270m "${tok[@]}" --device cuda --texts 2000 \
   --lengths 20-500 --no-naive --compile --json
