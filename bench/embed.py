@@ -393,6 +393,7 @@ def main() -> None:
         report["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated(emb.device) / 1024**3, 2)
     report["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)
 
+    progress(report)  # what is measured so far survives a later row that runs out of time
     rows: list[dict[str, object]] = []
     for budget in filter(None, args.sweep_batch_tokens.split(",")):
         with attention(emb.model, args.attn):
@@ -404,9 +405,11 @@ def main() -> None:
                     {"batch_tokens": int(budget), "attention": args.attn},
                 )
             )
+        progress(rows[-1])
     for kind in filter(None, args.sweep_attn.split(",")):
         with attention(emb.model, kind):
             rows.append(sweep_row(emb, texts, peak, {"batch_tokens": emb.batch_tokens, "attention": kind}))
+        progress(rows[-1])
     if args.compile:
         rows.append(compiled_row(emb, texts, peak, args.attn))
     if rows:
@@ -427,6 +430,10 @@ def compiled_row(emb: Embedder, texts: list[str], peak: float, attn: str) -> dic
     finally:
         emb.model.forward = eager_forward  # type: ignore[method-assign]
     return {**row, "compile_and_warmup_s": round(compile_s, 1)}
+
+
+def progress(row: dict[str, object]) -> None:
+    print(f"progress: {json.dumps(row)}", file=sys.stderr, flush=True)
 
 
 def print_report(report: dict[str, object], as_json: bool) -> None:

@@ -188,17 +188,16 @@ class Embedder:
         if classical_mode == "first_span":
             self._check_first_span_fair(kind)
         jobs: list[_Job] = []
-        truncated = 0
-        for i, text in enumerate(items):
-            enc = self.prompt.encode(template, text, self.max_text_tokens, instruction, halve=self.compute_matched)
-            truncated += enc.truncated
+        echo_encs = self.prompt.encode_many(template, items, self.max_text_tokens, instruction, self.compute_matched)
+        truncated = sum(enc.truncated for enc in echo_encs)
+        for i, enc in enumerate(echo_encs):
             pools: tuple[tuple[str, int], ...] = (("echo", len(enc.spans) - 1),)
             if classical_mode == "first_span":
                 pools += (("classical", 0),)
             jobs.append(_Job(i, "echo", enc, pools))
-            if classical_mode == "separate":
-                cenc = self.prompt.encode(self.classical_template, text, self.max_text_tokens, instruction)
-                jobs.append(_Job(i, "classical", cenc, (("classical", 0),)))
+        if classical_mode == "separate":
+            classical_encs = self.prompt.encode_many(self.classical_template, items, self.max_text_tokens, instruction)
+            jobs += [_Job(i, "classical", enc, (("classical", 0),)) for i, enc in enumerate(classical_encs)]
         vectors, tokens, padded = self._run(jobs, self.preset.pooling, show_progress)
         echo = vectors["echo"]
         classical = vectors.get("classical")
@@ -220,10 +219,10 @@ class Embedder:
         `halve` keeps the first half of each text's tokens (compute-matched echo)."""
         items = validate_texts(texts)
         budget = max_text_tokens or self.max_text_tokens
-        jobs = []
-        for i, text in enumerate(items):
-            enc = self.prompt.encode(template, text, budget, instruction, halve=halve)
-            jobs.append(_Job(i, "echo", enc, (("out", 0 if span == "first" else len(enc.spans) - 1),)))
+        encs = self.prompt.encode_many(template, items, budget, instruction, halve)
+        jobs = [
+            _Job(i, "echo", enc, (("out", 0 if span == "first" else len(enc.spans) - 1),)) for i, enc in enumerate(encs)
+        ]
         return self._run(jobs, pooling, False)[0]["out"]
 
     def _check_first_span_fair(self, kind: Kind) -> None:

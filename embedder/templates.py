@@ -93,27 +93,47 @@ class PromptTokenizer:
         `halve` keeps only the first half of the text's tokens (compute-matched echo: two half copies cost what
         one whole copy costs in a classical pass).
         """
+        return self.encode_many(template, [text], max_text_tokens, instruction, halve)[0]
+
+    def encode_many(
+        self,
+        template: Template,
+        texts: Sequence[str],
+        max_text_tokens: int,
+        instruction: str = DEFAULT_INSTRUCTION,
+        halve: bool = False,
+    ) -> list[Encoded]:
+        """`encode` for many texts, tokenized in one batch call (a fast tokenizer spreads it over the cores)."""
         literals = template.format.replace(INSTRUCTION_SLOT, instruction).split(TEXT_SLOT)
-        ids = list(self.special_prefix)
-        spans: list[tuple[int, int]] = []
-        cache: dict[bool, list[int]] = {}
-        truncated = False
-        for i, literal in enumerate(literals):
-            is_last = i == len(literals) - 1
-            space = not is_last and literal.endswith(" ")
-            ids += self._literal(literal[:-1] if space else literal)
-            if is_last:
-                break
-            if space not in cache:
-                full = self.text_ids(text, space)
+        spaces = {not last and literal.endswith(" ") for literal, last in self._slots(literals)}
+        pieces = {
+            space: self.tokenizer([" " + t if space else t for t in texts], add_special_tokens=False)["input_ids"]
+            for space in spaces
+        }
+        out = []
+        for n in range(len(texts)):
+            ids = list(self.special_prefix)
+            spans: list[tuple[int, int]] = []
+            truncated = False
+            for literal, is_last in self._slots(literals):
+                space = not is_last and literal.endswith(" ")
+                ids += self._literal(literal[:-1] if space else literal)
+                if is_last:
+                    break
+                full = pieces[space][n]
                 truncated = truncated or len(full) > max_text_tokens
                 keep = min(max_text_tokens, (len(full) + 1) // 2 if halve else len(full))
-                cache[space] = full[:keep]
-            spans.append((len(ids), len(ids) + len(cache[space])))
-            ids += cache[space]
-        if template.pool_to_end:
-            spans[-1] = (spans[-1][0], len(ids))
-        return Encoded(ids=ids, spans=spans, truncated=truncated)
+                spans.append((len(ids), len(ids) + keep))
+                ids += full[:keep]
+            if template.pool_to_end:
+                spans[-1] = (spans[-1][0], len(ids))
+            out.append(Encoded(ids=ids, spans=spans, truncated=truncated))
+        return out
+
+    @staticmethod
+    def _slots(literals: list[str]) -> list[tuple[str, bool]]:
+        """Each literal piece of a template and whether it is the last (no `{text}` after it)."""
+        return [(literal, i == len(literals) - 1) for i, literal in enumerate(literals)]
 
     def count(self, text: str) -> int:
         """Number of tokens of `text` alone (what the token budget counts)."""

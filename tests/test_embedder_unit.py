@@ -164,6 +164,29 @@ def test_plan_batches_respects_budget_and_covers_all() -> None:
         assert max(lengths[i] for i in b) * len(b) <= 600 or len(b) == 1
 
 
+def test_plan_batches_keeps_padding_small_under_a_large_budget() -> None:
+    """A few hundred mixed lengths under a GPU's budget: batches end where rows would pad much (was 20 %)."""
+    rng = np.random.default_rng(0)
+    texts = rng.integers(20, 501, size=300)
+    lengths = [2 * n + 8 for n in texts] + [n + 6 for n in texts]  # echo and classical prompts
+    batches = plan_batches(lengths, batch_tokens=65536)
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    assert (padded - sum(lengths)) / padded <= 0.10
+    assert all(max(lengths[i] for i in b) * len(b) <= 65536 for b in batches)
+
+
+def test_encode_many_spans_hold_each_texts_own_tokens(tiny_embedder: Embedder) -> None:
+    prompt = PromptTokenizer(tiny_embedder.tokenizer)
+    texts = ["a short one", "  leading spaces and a longer text that gets cut " * 3, "é ü 漢字"]
+    for halve in (False, True):
+        many = prompt.encode_many(DOCUMENT, texts, 40, halve=halve)
+        assert [e.truncated for e in many] == [False, True, False]
+        for enc, text in zip(many, texts, strict=True):
+            own = prompt.text_ids(text, leading_space=True)  # each slot follows "...: "
+            keep = min(40, (len(own) + 1) // 2 if halve else len(own))
+            assert [enc.ids[s:e] for s, e in enc.spans] == [own[:keep]] * 2
+
+
 def test_padding_is_small_on_mixed_lengths(tiny_embedder: Embedder) -> None:
     rng = np.random.default_rng(0)
     words = ["alpha", "beta", "gamma", "delta", "river", "stone", "cloud"]
