@@ -198,6 +198,7 @@ class _Run:
             for chunk in self._chunks(path):
                 n += 1
                 if too_large := self.budget.chunks_problem(n):
+                    self.progress.bytes_total -= size  # it will not be embedded: keep the ETA honest
                     self._put(FileResult(source, "failed", reason=too_large))
                     return
                 if chunk.index not in done:
