@@ -73,6 +73,8 @@ def test_missing_model_and_fingerprint_mismatch_exit_3(tmp_path, tiny_model_dir)
     data = str(tmp_path / "data")
     missing = invoke(str(docs), "--data-dir", data, "--model", str(tmp_path / "no-such-model"))
     assert missing.exit_code == 3 and "cannot load model" in missing.output
+    too_big = invoke(str(docs), "--data-dir", data, "--model", str(tiny_model_dir), "--chunk-tokens", "9999")
+    assert too_big.exit_code == 2 and "--chunk-tokens 9999" in too_big.output  # a bad argument stays a usage error
     assert invoke(str(docs), "--data-dir", data, "--model", str(tiny_model_dir)).exit_code == 0
     other = save_tiny_model(tmp_path / "other-tiny")
     mismatch = invoke(str(docs), "--data-dir", data, "--model", str(other))
