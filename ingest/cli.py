@@ -77,13 +77,13 @@ def run(
                 raise Fatal(f"no such file or folder: {path}", USAGE_ERROR)
         store, embedder = _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
     except ValueError as exc:
-        _err(f"ingest: {exc}")
-        raise typer.Exit(USAGE_ERROR) from None
+        raise _fail(str(exc), USAGE_ERROR) from None
     except Fatal as exc:
-        _err(f"ingest: {exc}")
-        raise typer.Exit(exc.code) from None
+        raise _fail(str(exc), exc.code) from None
     except KeyboardInterrupt:
         raise typer.Exit(INTERRUPTED) from None
+    except Exception as exc:
+        raise _internal(exc) from None
     budget = FileBudget(max_file_mb, max_file_chunks)
     try:
         def sync(force_now: bool) -> IngestReport:
@@ -102,14 +102,11 @@ def run(
     except KeyboardInterrupt:
         raise typer.Exit(INTERRUPTED) from None
     except FileNotFoundError as exc:  # a path vanished after the check above
-        _err(f"ingest: {exc}")
-        raise typer.Exit(USAGE_ERROR) from None
+        raise _fail(str(exc), USAGE_ERROR) from None
     except StoreError as exc:  # its message says what to do
-        _err(f"ingest: {exc}")
-        raise typer.Exit(UNAVAILABLE) from None
+        raise _fail(str(exc), UNAVAILABLE) from None
     except Exception as exc:
-        _err(f"ingest: internal error (please report it): {type(exc).__name__}: {exc}")
-        raise typer.Exit(INTERNAL_ERROR) from None
+        raise _internal(exc) from None
     finally:
         store.close()
     raise typer.Exit(OK if report.ok else FILES_FAILED)
@@ -178,6 +175,17 @@ def _sync_and_print(sync, force: bool, as_json: bool) -> IngestReport:  # noqa: 
     if report.interrupted:
         raise KeyboardInterrupt
     return report
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    """Print `message` and return the exit to raise."""
+    _err(f"ingest: {message}")
+    return typer.Exit(code)
+
+
+def _internal(exc: Exception) -> typer.Exit:
+    """An unexpected error (a bug): say so with its type and message, exit 4."""
+    return _fail(f"internal error (please report it): {type(exc).__name__}: {exc}", INTERNAL_ERROR)
 
 
 def _err(message: str) -> None:
