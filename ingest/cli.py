@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -122,7 +123,8 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        _err("ingest: interrupted: finishing the batch in flight (Ctrl-C again to quit at once)")
+        # os.write, not print: a handler that prints while the main thread prints fails ("reentrant call")
+        os.write(2, b"ingest: interrupted: finishing the batch in flight (Ctrl-C again to quit at once)\n")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
