@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -21,6 +22,8 @@ class EchoEmbeddings(BaseModel, Embeddings):
     The model loads on first use (construction is cheap), once per instance; pass `embedder=` to share a loaded
     `Embedder` with other code instead. `vector="classical"` gives the classical baseline of the same model.
     The async methods (inherited) run the model in a worker thread, so they do not block the event loop.
+    A call with texts longer than the model's token budget embeds their beginning and warns once (`UserWarning`)
+    with how many were cut.
 
     Example:
         >>> from embedder.langchain import EchoEmbeddings
@@ -82,9 +85,19 @@ class EchoEmbeddings(BaseModel, Embeddings):
         emb = self.get_embedder()
         if self.vector == "classical" and emb.classical_mode == "separate":
             # Only the classical pass, exactly as `encode` computes it: a third of the work of echo + classical.
-            return emb.embed(texts, emb.classical_template, pooling=emb.preset.pooling)
-        result = emb.encode(texts, kind=kind, instruction=self.instruction)
-        matrix = result.echo if self.vector == "echo" else result.classical
-        if matrix is None:
-            raise ValueError("this embedder was loaded with classical='none': it has no classical vectors")
+            matrix = emb.embed(texts, emb.classical_template, pooling=emb.preset.pooling)
+            truncated = sum(emb.count_tokens(text) > emb.max_text_tokens for text in texts)
+        else:
+            result = emb.encode(texts, kind=kind, instruction=self.instruction)
+            classical_or_echo = result.echo if self.vector == "echo" else result.classical
+            if classical_or_echo is None:
+                raise ValueError("this embedder was loaded with classical='none': it has no classical vectors")
+            matrix, truncated = classical_or_echo, result.truncated
+        if truncated:
+            warnings.warn(
+                f"{truncated} of {len(texts)} text(s) were longer than the model's budget of {emb.max_text_tokens} "
+                f"tokens and were cut to it: their vectors ignore the rest. Split long texts first (for example "
+                "with a LangChain text splitter).",
+                stacklevel=3,
+            )
         return matrix

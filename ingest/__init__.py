@@ -8,10 +8,14 @@ The Python API (what the CLI and the UI call)::
 
     report = ingest_paths(["./docs"], Store.open(), Embedder.from_pretrained(), progress=print)
     report.files  # [FileResult(source, status, chunks, reason)], status: added/updated/unchanged/removed/failed
+
+`budget=FileBudget(max_mb, max_chunks)` sets the per-file limit (a bigger file fails as "too large"), and
+`stop=threading.Event()` ends a run early and cleanly when set (`report.interrupted`).
 """
 
+from ingest.budget import FileBudget
 from ingest.discover import Shard
 from ingest.pipeline import ingest_paths
 from ingest.report import FileResult, IngestProgress, IngestReport
 
-__all__ = ["FileResult", "IngestProgress", "IngestReport", "Shard", "ingest_paths"]
+__all__ = ["FileBudget", "FileResult", "IngestProgress", "IngestReport", "Shard", "ingest_paths"]

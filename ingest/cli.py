@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
+from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
 from ingest.chunking import DEFAULT_CHUNK_TOKENS
 from ingest.discover import Shard
 from ingest.pipeline import DEFAULT_BATCH_SIZE, ingest_paths
@@ -17,12 +24,16 @@ from ingest.report import IngestReport
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
 from search.store import Store, StoreError
 
-USAGE_ERROR = 2
+OK, FILES_FAILED, USAGE_ERROR, UNAVAILABLE, INTERNAL_ERROR, INTERRUPTED = 0, 1, 2, 3, 4, 130
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
 class Fatal(Exception):
-    """A problem that stops the run before any file is handled (usage, store, model); exit code 2."""
+    """A problem that stops the run before any file is handled; `code` is the exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @app.command(
@@ -30,8 +41,12 @@ class Fatal(Exception):
         "Parse, chunk and embed PATHs (files and folders) into the search collection, incrementally: unchanged "
         "files are skipped, changed ones replaced, files gone from the folders removed. Without --qdrant-url the "
         "embedded store under the data folder is used (one process at a time). Formats: .txt .md .rst .html .pdf "
-        ".docx .pptx .csv .tsv .json .eml. Exit code 0 when every file was handled, 1 when some failed (they "
-        "are listed), 2 for usage, store or model errors."
+        ".docx .pptx .csv .tsv .json .eml. Files are handled smallest first; a file over --max-file-mb or "
+        "--max-file-chunks is reported as failed (too large). Ctrl-C finishes the batch in flight, prints the "
+        "report so far and exits 130; running again finishes the rest. Exit codes: 0 every file was handled; "
+        "1 some files failed (they are listed); 2 usage error (bad arguments or paths); 3 the store or model "
+        "refused or is unavailable (locked store, server unreachable, fingerprint mismatch, model not found); "
+        "4 unexpected internal error; 130 interrupted."
     )
 )
 def run(
@@ -50,21 +65,34 @@ def run(
                                                           "feeds each chunk twice).")] = DEFAULT_CHUNK_TOKENS,
     batch_size: Annotated[int, typer.Option(min=1, help="Chunks per embedding and upsert batch.")
                           ] = DEFAULT_BATCH_SIZE,
+    max_file_mb: Annotated[float, typer.Option(min=0, help="Skip (as failed, too large) a file bigger than this "
+                                                           "many MB; 0 for no limit.")] = DEFAULT_MAX_FILE_MB,
+    max_file_chunks: Annotated[int, typer.Option(min=0, help="Skip (as failed, too large) a file of more chunks "
+                                                             "than this; 0 for no limit.")
+                               ] = DEFAULT_MAX_FILE_CHUNKS,
 ) -> None:
     try:
         share = Shard.parse(shard) if shard else None
         for path in paths:
             if not path.exists() and not path.is_symlink():
-                raise Fatal(f"no such file or folder: {path}")
+                raise Fatal(f"no such file or folder: {path}", USAGE_ERROR)
         store, embedder = _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
-    except (Fatal, ValueError, StoreError) as exc:
-        _err(f"ingest: {exc}")
-        raise typer.Exit(USAGE_ERROR) from None
+    except ValueError as exc:
+        raise _fail(str(exc), USAGE_ERROR) from None
+    except Fatal as exc:
+        raise _fail(str(exc), exc.code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(INTERRUPTED) from None
+    except Exception as exc:
+        raise _internal(exc) from None
+    budget = FileBudget(max_file_mb, max_file_chunks)
     try:
         def sync(force_now: bool) -> IngestReport:
-            with progress_display(enabled=not as_json and sys.stderr.isatty()) as progress:
+            with progress_display(enabled=not as_json and sys.stderr.isatty()) as progress, \
+                    _stop_on_ctrl_c() as stop:
                 return ingest_paths(paths, store, embedder, force=force_now, progress=progress,
-                                    chunk_tokens=chunk_tokens, batch_size=batch_size, shard=share)
+                                    chunk_tokens=chunk_tokens, batch_size=batch_size, shard=share, budget=budget,
+                                    stop=stop)
 
         report = _sync_and_print(sync, force, as_json)
         if watch:
@@ -73,13 +101,36 @@ def run(
             _err(f"watching {', '.join(map(str, paths))} for changes (Ctrl-C to stop)")
             watch_paths(paths, lambda: _sync_and_print(sync, False, as_json))
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-    except Exception as exc:  # StoreError and friends: their message says what to do
-        _err(f"ingest: {exc}")
-        raise typer.Exit(USAGE_ERROR) from None
+        raise typer.Exit(INTERRUPTED) from None
+    except FileNotFoundError as exc:  # a path vanished after the check above
+        raise _fail(str(exc), USAGE_ERROR) from None
+    except StoreError as exc:  # its message says what to do
+        raise _fail(str(exc), UNAVAILABLE) from None
+    except Exception as exc:
+        raise _internal(exc) from None
     finally:
         store.close()
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(OK if report.ok else FILES_FAILED)
+
+
+@contextmanager
+def _stop_on_ctrl_c() -> Iterator[threading.Event]:
+    """While syncing, the first Ctrl-C sets the event (the run stops after the batch in flight and reports); a
+    second one interrupts at once."""
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        # os.write, not print: a handler that prints while the main thread prints fails ("reentrant call")
+        os.write(2, b"ingest: interrupted: finishing the batch in flight (Ctrl-C again to quit at once)\n")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens):  # noqa: ANN001, ANN202
@@ -93,32 +144,50 @@ def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
     try:
         store = Store.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, data_dir=data_dir)
     except StoreError as exc:
-        raise Fatal(str(exc)) from None
+        raise Fatal(str(exc), UNAVAILABLE) from None
     where = "Qdrant server" if qdrant_url else "embedded store (data folder)"
     _err(f"{where}: {store.location}  collection: {store.collection}")
     try:
-        embedder = Embedder.from_pretrained(model)
+        try:
+            embedder = Embedder.from_pretrained(model)
+        except Exception as exc:
+            raise Fatal(f"cannot load model {model or '(default)'}: {exc}", UNAVAILABLE) from None
         if chunk_tokens > embedder.max_text_tokens:
-            raise Fatal(f"--chunk-tokens {chunk_tokens} exceeds the model budget of {embedder.max_text_tokens}")
+            raise Fatal(f"--chunk-tokens {chunk_tokens} exceeds the model budget of {embedder.max_text_tokens}",
+                        USAGE_ERROR)
         if store.exists():
             store.check_fingerprint(embedder.fingerprint)
-    except (Fatal, StoreError):
+    except StoreError as exc:
+        store.close()
+        raise Fatal(str(exc), UNAVAILABLE) from None
+    except BaseException:
         store.close()
         raise
-    except Exception as exc:
-        store.close()
-        raise Fatal(f"cannot load model {model or '(default)'}: {exc}") from None
     _err(f"model: {embedder.fingerprint}")
     return store, embedder
 
 
 def _sync_and_print(sync, force: bool, as_json: bool) -> IngestReport:  # noqa: ANN001
+    """Run one sync and print its report; raise KeyboardInterrupt after printing when it was interrupted."""
     report = sync(force)
     if as_json:
         print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
     else:
         print(report.summary(), flush=True)
+    if report.interrupted:
+        raise KeyboardInterrupt
     return report
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    """Print `message` and return the exit to raise."""
+    _err(f"ingest: {message}")
+    return typer.Exit(code)
+
+
+def _internal(exc: Exception) -> typer.Exit:
+    """An unexpected error (a bug): say so with its type and message, exit 4."""
+    return _fail(f"internal error (please report it): {type(exc).__name__}: {exc}", INTERNAL_ERROR)
 
 
 def _err(message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ def discover(paths: list[Path], shard: Shard | None = None) -> Discovery:
         found.roots.append(root)
         if path.is_dir():
             _walk(path, found)
+        elif problem := _link_problem(path):
+            found.problems[root] = problem
         else:
             found.files[root] = path
     if shard is not None:
@@ -97,10 +100,23 @@ def _walk(root: Path, found: Discovery) -> None:
             if path.suffix.lower() not in SUFFIXES:
                 found.ignored += 1
                 continue
-            if not path.exists():
-                found.problems[source_key(path)] = "broken symbolic link"
+            if problem := _link_problem(path):
+                found.problems[source_key(path)] = problem
                 continue
             if not path.is_file():  # a FIFO or device would block or never end
                 found.problems[source_key(path)] = "not a regular file"
                 continue
             found.files[source_key(path)] = path
+
+
+def _link_problem(path: Path) -> str | None:
+    """Why `path` cannot be followed to a file ("symlink loop", "broken symbolic link", ...), or None."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if exc.errno == errno.ENOENT:
+            return "broken symbolic link"
+        return f"cannot read: {exc.strerror or exc}"
+    return None

@@ -13,6 +13,10 @@ How a run goes:
    before its count was known gets it set at the end, which marks it complete. A run killed at any moment
    (even `kill -9`) therefore leaves each file either complete or visibly incomplete, and the next run
    finishes it, re-embedding only the chunks that are missing.
+5. Files are handled smallest first, and a file over the per-file budget (`ingest.budget`) is reported as
+   failed ("too large") before any of it is embedded, so one huge file never holds up the others.
+6. Setting the `stop` event (the CLI does on Ctrl-C) ends the run after the batch in flight: what was embedded
+   is stored, files whose chunks are all stored are completed, and the report says the run was interrupted.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import cast
 from qdrant_client import models
 
 from embedder import Embedder
+from ingest.budget import FileBudget, smallest_first
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, Chunk, tokenizer_chunker
 from ingest.discover import Discovery, Shard, discover
 from ingest.parse import ParseError, parse_file
@@ -69,6 +74,8 @@ def ingest_paths(
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     shard: Shard | None = None,
+    budget: FileBudget | None = None,
+    stop: threading.Event | None = None,
 ) -> IngestReport:
     """Sync `paths` (files and folders) into `store`'s collection with `embedder`; returns what happened per file.
 
@@ -76,8 +83,9 @@ def ingest_paths(
     Unchanged files are skipped (content hash), changed ones replaced, files gone from the walked folders
     removed; `force` re-embeds everything. `progress` is called with an `IngestProgress` as work completes.
     With `shard`, only that worker's share of the files is handled (and deleted). Raises FileNotFoundError
-    for a path that does not exist, `StoreError` subclasses for store problems; a file that cannot be parsed
-    is reported as failed, never raised.
+    for a path that does not exist, `StoreError` subclasses for store problems; a file that cannot be parsed,
+    or is over `budget` (default `FileBudget()`), is reported as failed, never raised. Setting `stop` ends the
+    run early and cleanly (`report.interrupted`); a re-run finishes the rest.
     """
     start = time.perf_counter()
     if not 8 <= chunk_tokens <= embedder.max_text_tokens:
@@ -90,8 +98,11 @@ def ingest_paths(
     for source in _removed(found, state, shard):
         _delete(store, source)
         report.files.append(FileResult(source, "removed"))
-    run = _Run(store, embedder, found, state, force, chunk_tokens, batch_size, progress, report)
+    run = _Run(store, embedder, found, state, force, chunk_tokens, batch_size, progress, report,
+               budget or FileBudget(), stop or threading.Event())
     run.execute()
+    if report.interrupted:
+        report.unfinished = run.progress.files_total - run.progress.files_done
     report.files.sort(key=lambda f: f.source)
     report.seconds = time.perf_counter() - start
     return report
@@ -133,8 +144,10 @@ class _Run:
 
     def __init__(self, store: Store, embedder: Embedder, found: Discovery, state: dict[str, StoredFile],
                  force: bool, chunk_tokens: int, batch_size: int,
-                 progress: Callable[[IngestProgress], None] | None, report: IngestReport) -> None:
+                 progress: Callable[[IngestProgress], None] | None, report: IngestReport, budget: FileBudget,
+                 cancel: threading.Event) -> None:
         self.store, self.embedder, self.found, self.state = store, embedder, found, state
+        self.budget, self.cancel = budget, cancel
         self.force, self.batch_size, self.report = force, max(1, batch_size), report
         self.chunker_id = f"{_CHUNKER_VERSION}/{chunk_tokens}"
         self.chunker = tokenizer_chunker(embedder.tokenizer, chunk_tokens)  # used on the producer thread
@@ -150,7 +163,7 @@ class _Run:
     # -- producer ---------------------------------------------------------------------------------------------
     def _produce(self) -> None:
         try:
-            for source, path in self.found.files.items():
+            for source, path in smallest_first(self.found.files):
                 if self.stop.is_set():
                     return
                 self._produce_file(source, path)
@@ -170,6 +183,9 @@ class _Run:
         except OSError as exc:
             self._put(FileResult(source, "failed", reason=_os_reason(exc)))
             return
+        if too_large := self.budget.size_problem(size):
+            self._put(FileResult(source, "failed", reason=too_large))
+            return
         if stored and not self.force and stored.complete(content_hash, self.chunker_id):
             self._put(FileResult(source, "unchanged", chunks=len(stored.points)))
             return
@@ -181,9 +197,13 @@ class _Run:
             n = 0
             for chunk in self._chunks(path):
                 n += 1
+                if too_large := self.budget.chunks_problem(n):
+                    self.progress.bytes_total -= size  # it will not be embedded: keep the ETA honest
+                    self._put(FileResult(source, "failed", reason=too_large))
+                    return
                 if chunk.index not in done:
                     buffer.append(chunk)
-                if len(buffer) >= self.spill:
+                if not self.budget.max_chunks and len(buffer) >= self.spill:  # no budget: stream the file
                     file.provisional = True
                     self._put((file, buffer))
                     buffer = []
@@ -221,24 +241,23 @@ class _Run:
         batch: list[tuple[_File, Chunk]] = []
         finished: list[_File] = []  # the producer is done with them; some of their chunks may still be in `batch`
         try:
-            while (item := self.queue.get()) is not _END:
-                if isinstance(item, BaseException):
-                    raise item
-                if isinstance(item, FileResult):
-                    self._write(self._record, item)
-                elif isinstance(item, _File):
-                    finished.append(item)
-                else:
-                    file, chunks = cast(tuple[_File, list[Chunk]], item)
-                    batch += [(file, c) for c in chunks]
-                while len(batch) >= self.batch_size:
+            while not self.cancel.is_set() and (item := self._next()) is not _END:
+                self._take(item, batch, finished)
+                while len(batch) >= self.batch_size and not self.cancel.is_set():
                     self._embed(batch[: self.batch_size])
-                    batch = batch[self.batch_size:]
-                finished = self._complete_submitted(finished, batch)
+                    del batch[: self.batch_size]
+                finished[:] = self._complete_submitted(finished, batch)
                 self._notify()
-            if batch:
+            if self.cancel.is_set():
+                # Outcomes the producer already handed over are reported; chunks not embedded yet stay missing,
+                # so their files stay incomplete and the next run finishes them.
+                self.report.interrupted = True
+                while (item := self._queued()) is not _END:
+                    self._take(item, batch, finished)
+            elif batch:
                 self._embed(batch)
-            self._complete_submitted(finished, [])
+                batch.clear()
+            self._complete_submitted(finished, batch)
             while self.writes:
                 self.writes.popleft().result()
             self._notify()
@@ -246,6 +265,34 @@ class _Run:
             self.stop.set()
             self.writer.shutdown(wait=True, cancel_futures=True)
             producer.join(timeout=5)
+
+    def _take(self, item: object, batch: list[tuple[_File, Chunk]], finished: list[_File]) -> None:
+        """Handle one item from the producer: record an outcome, note a finished file, or add chunks to `batch`."""
+        if isinstance(item, BaseException):
+            raise item
+        if isinstance(item, FileResult):
+            self._write(self._record, item)
+        elif isinstance(item, _File):
+            finished.append(item)
+        else:
+            file, chunks = cast(tuple[_File, list[Chunk]], item)
+            batch += [(file, c) for c in chunks]
+
+    def _queued(self) -> object:
+        """The next item already in the queue, without waiting; `_END` when there is none."""
+        try:
+            return self.queue.get_nowait()
+        except queue.Empty:
+            return _END
+
+    def _next(self) -> object:
+        """The next item from the producer, or `_END` once the run is cancelled."""
+        while True:
+            try:
+                return self.queue.get(timeout=0.2)
+            except queue.Empty:
+                if self.cancel.is_set():
+                    return _END
 
     def _write(self, fn: Callable[..., None], *args: object) -> None:
         """Queue a store operation for the writer thread; wait while two are already queued; raise its errors."""

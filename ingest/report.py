@@ -45,6 +45,10 @@ class IngestReport:
     seconds: float = 0.0
     ignored: int = 0
     """Files skipped because of their type."""
+    interrupted: bool = False
+    """The run was stopped early (Ctrl-C): what it finished is stored, a re-run finishes the rest."""
+    unfinished: int = 0
+    """Files of an interrupted run that were not handled yet."""
 
     def count(self, status: Status) -> int:
         return sum(f.status == status for f in self.files)
@@ -68,6 +72,8 @@ class IngestReport:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "ignored": self.ignored,
+            "interrupted": self.interrupted,
+            "unfinished": self.unfinished,
             "files": [asdict(f) for f in self.files],
         }
 
@@ -79,4 +85,6 @@ class IngestReport:
         if self.ignored:
             lines.append(f"ignored {self.ignored} file(s) of unsupported types")
         lines += [f"  failed: {f.source}: {f.reason}" for f in self.failed]
+        if self.interrupted:
+            lines.append(f"interrupted: {self.unfinished} file(s) not finished; run ingest again to finish them")
         return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The `ingest` command: exit codes, JSON report, locked store, watch mode, and a real `kill -9` resume."""
+"""The `ingest` command: exit codes, JSON report, locked store, watch mode, a real Ctrl-C and a real `kill -9`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def test_usage_errors_exit_2(tmp_path):
     assert bad_shard.exit_code == 2 and "--shard" in bad_shard.output
     help_text = invoke("--help")
     assert help_text.exit_code == 0 and "--qdrant-url" in help_text.output and "--watch" in help_text.output
+    assert "--max-file-mb" in help_text.output and "--max-file-chunks" in help_text.output
+    assert "130 interrupted" in " ".join(help_text.output.split())
 
 
 def test_json_report_and_exit_1_when_a_file_fails(tmp_path, tiny_model_dir):
@@ -58,8 +60,39 @@ def test_locked_embedded_store_says_which_path_and_what_to_do(tmp_path, tiny_mod
         result = invoke(str(docs), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir))
     finally:
         holder.close()
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert str(tmp_path / "data" / "qdrant") in result.output and "--qdrant-url" in result.output
+
+
+def test_missing_model_and_fingerprint_mismatch_exit_3(tmp_path, tiny_model_dir):
+    from tests.tiny_model import save_tiny_model
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("text")
+    data = str(tmp_path / "data")
+    missing = invoke(str(docs), "--data-dir", data, "--model", str(tmp_path / "no-such-model"))
+    assert missing.exit_code == 3 and "cannot load model" in missing.output
+    too_big = invoke(str(docs), "--data-dir", data, "--model", str(tiny_model_dir), "--chunk-tokens", "9999")
+    assert too_big.exit_code == 2 and "--chunk-tokens 9999" in too_big.output  # a bad argument stays a usage error
+    assert invoke(str(docs), "--data-dir", data, "--model", str(tiny_model_dir)).exit_code == 0
+    other = save_tiny_model(tmp_path / "other-tiny")
+    mismatch = invoke(str(docs), "--data-dir", data, "--model", str(other))
+    assert mismatch.exit_code == 3 and "--collection" in mismatch.output
+
+
+def test_unexpected_error_exits_4_with_its_own_message(tmp_path, tiny_model_dir, monkeypatch):
+    import ingest.cli
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise TypeError("something nobody expected")
+
+    monkeypatch.setattr(ingest.cli, "ingest_paths", broken)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    result = invoke(str(docs), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir))
+    assert result.exit_code == 4
+    assert "internal error" in result.output and "TypeError: something nobody expected" in result.output
 
 
 def test_watch_syncs_new_files(tmp_path, tiny_embedder):
@@ -157,3 +190,43 @@ def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path, tiny_mo
     assert killed_state == clean_state  # same ids, same payloads: no duplicates, no orphans
     resumed_report = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert resumed_report["chunks"] <= len(clean_state) - at_kill + 2  # only what was missing got embedded
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_finishes_the_batch_prints_the_report_and_exits_130(tmp_path, tiny_model_dir):
+    docs = tmp_path / "docs"
+    _corpus(docs)
+    (docs / "bad.pdf").write_bytes(b"not a pdf at all")  # the smallest file: handled (and failed) first
+    data = tmp_path / "data"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(_command(docs, data, tiny_model_dir), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 200
+    while _rows(data) < 6 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted: make the corpus bigger"
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+
+    assert proc.returncode == 130, err[-2000:]
+    assert "finishing the batch in flight" in err and "Traceback" not in err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["interrupted"] is True and report["unfinished"] > 0
+    assert [f["reason"] for f in report["files"] if f["status"] == "failed"][0].startswith("corrupt")
+    added = {f["source"] for f in report["files"] if f["status"] == "added"}
+    assert added and report["counts"]["added"] + report["counts"]["failed"] + report["unfinished"] == 37
+
+    rerun = subprocess.run(_command(docs, data, tiny_model_dir), cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=200)
+    assert rerun.returncode == 1, rerun.stderr[-2000:]  # bad.pdf still fails
+    again = json.loads(rerun.stdout.strip().splitlines()[-1])
+    unchanged = {f["source"] for f in again["files"] if f["status"] == "unchanged"}
+    assert added <= unchanged  # complete stays complete (a file stored just as Ctrl-C came may be unreported)
+    assert again["counts"]["added"] == 36 - len(unchanged) and not again["interrupted"]
+    state = _state(data)
+    per_file: dict[str, set[int]] = {}
+    for source, index, _, n_chunks in state.values():
+        per_file.setdefault(source, set()).add(index)
+        assert n_chunks > 0
+    assert len(per_file) == 36
+    assert all(indices == set(range(len(indices))) for indices in per_file.values())  # no duplicates, no gaps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +149,20 @@ async def test_concurrent_async_calls_give_the_sequential_results(tiny_embedder:
     np.testing.assert_allclose(results[0], emb.embed_documents(DOCS), atol=1e-6)
     np.testing.assert_allclose(results[1], emb.embed_query(DOCS[1]), atol=1e-6)
     np.testing.assert_allclose(results[2], emb.embed_documents(DOCS[::-1]), atol=1e-6)
+
+
+@pytest.mark.parametrize("vector", ["echo", "classical"])
+def test_truncation_warns_once_per_call_with_the_count_and_the_budget(tiny_embedder: Embedder, vector: str) -> None:
+    emb = EchoEmbeddings(embedder=tiny_embedder, vector=vector)
+    texts = ["x " * 50_000, "short text", "y" * 100_000]  # 100,000 characters: far past the budget
+    with pytest.warns(UserWarning) as caught:
+        emb.embed_documents(texts)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages
+    budget = tiny_embedder.max_text_tokens
+    assert f"2 of 3 text(s) were longer than the model's budget of {budget} tokens" in messages[0]
+    with pytest.warns(UserWarning, match="1 of 1 text"):
+        emb.embed_query("z" * 100_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        emb.embed_documents(["short text"])  # no warning when nothing is cut

@@ -136,7 +136,7 @@ def upload_through_the_sidebar(page, tmp_path: Path) -> None:  # noqa: ANN001 - 
     page.get_by_role("button", name="Ingest").click()
     expect(page.get_by_text("1 added")).to_be_visible(timeout=120_000)
     expect(page.locator("[data-testid='stSidebar']").get_by_text("7 files")).to_be_visible()
-    assert (tmp_path / "data" / "uploads" / "Kettle_care_v2.md").exists()
+    assert (tmp_path / "data" / "uploads" / "Kettle care (v2).md").exists()  # the name is kept
 
 
 @pytest.mark.slow

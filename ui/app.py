@@ -102,17 +102,19 @@ def render_upload(backend: Backend) -> None:
     if not files or not st.button("Ingest", type="primary"):
         return
     try:
-        paths = [uploads.save_upload(f.name, f.getvalue(), uploads.upload_dir(), limit) for f in files]
+        folder = uploads.upload_dir()
+        saved = [(f.name, uploads.save_upload(f.name, f.getvalue(), folder, limit)) for f in files]
         bar = st.progress(0.0, text="Ingesting…")
 
         def show_progress(p: IngestProgress) -> None:
             bar.progress(*progress_state(p))
 
-        report = backend.ingest(paths, progress=show_progress)
+        report = backend.ingest([path for _, path in saved], progress=show_progress)
     except Exception as exc:  # the same errors `ingest` reports: unsupported, too big, store problems
         show_error(exc)
         return
-    st.session_state["upload_report"] = (report.ok, report.summary())
+    stored = f"Stored in `{folder}`: " + ", ".join(uploads.stored_as(name, path) for name, path in saved)
+    st.session_state["upload_report"] = (report.ok, f"{report.summary()}\n{stored}")
     st.session_state["upload_round"] = round_ + 1
     st.rerun()
 
