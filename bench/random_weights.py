@@ -26,7 +26,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig,
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from embedder import Embedder  # noqa: E402
-from embedder.device import default_batch_tokens  # noqa: E402
+from embedder.device import default_attention, default_batch_tokens  # noqa: E402
 from embedder.loading import resolve  # noqa: E402
 from embedder.presets import preset_for  # noqa: E402
 from embedder.templates import PromptTokenizer  # noqa: E402
@@ -53,14 +53,15 @@ def build(
     tokenizer_dir: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     dtype: torch.dtype = torch.bfloat16,
-    attn_implementation: str = "sdpa",
+    attn_implementation: str | None = None,
 ) -> tuple[PreTrainedModel, PromptTokenizer, str]:
     """A randomly initialised base model (no LM head) of `shape`, made directly on `device`, and its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or resolve(None)[0])
     config = load_config(shape, len(tokenizer))
     torch.manual_seed(0)
+    attn = attn_implementation or default_attention(torch.device(device), config)
     with torch.device(device):
-        model = AutoModel.from_config(config, dtype=dtype, attn_implementation=attn_implementation)
+        model = AutoModel.from_config(config, dtype=dtype, attn_implementation=attn)
     model.eval().requires_grad_(False)
     return model, PromptTokenizer(tokenizer), f"random-{Path(shape).stem}"
 
@@ -71,7 +72,7 @@ def random_embedder(
     device: str = "cpu",
     dtype: torch.dtype = torch.bfloat16,
     batch_tokens: int | None = None,
-    attn_implementation: str = "sdpa",
+    attn_implementation: str | None = None,
 ) -> Embedder:
     """An `Embedder` over a random-weight model of `shape` (zero-shot templates, mean pooling)."""
     model, prompt, name = build(shape, tokenizer_dir, device, dtype, attn_implementation)

@@ -82,6 +82,7 @@ class Embedder:
         *,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
+        attn_implementation: str | None = None,
         pooling: Pooling | None = None,
         document_template: Template | str | None = None,
         query_template: Template | str | None = None,
@@ -99,13 +100,19 @@ class Embedder:
         `Write a paragraph: {text}`, fair on both sides), "first_span" (free, from the first `{text}` of the echo
         pass; only fair when both sides share the prefix before it) or "none". `compute_matched` halves the
         tokens of every `{text}` in the echo pass (each text keeps its first half), so an echo pass costs what a
-        classical pass over the whole text costs.
+        classical pass over the whole text costs. `attn_implementation` ("sdpa", "eager", ...) defaults to the
+        kernel measured fastest for the device and model (`embedder.device.default_attention`).
         """
         dev = pick_device(device)
         if dev.type == "cpu":
             keep_blas_off_model_cores()
         loaded = on_model_thread(
-            loading.load, model, device=dev, dtype=pick_dtype(dev, dtype), allow_download=allow_download
+            loading.load,
+            model,
+            device=dev,
+            dtype=pick_dtype(dev, dtype),
+            attn_implementation=attn_implementation,
+            allow_download=allow_download,
         )
         preset = preset_for(str(model) if model is not None else loaded.name).with_overrides(
             pooling=pooling, document=document_template, query=query_template, symmetric=symmetric_template

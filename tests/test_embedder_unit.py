@@ -216,3 +216,21 @@ def test_without_classical_skips_its_pass(tiny_embedder: Embedder) -> None:
     assert echo_only.classical is None
     np.testing.assert_allclose(echo_only.echo, both.echo, atol=1e-6)
     assert echo_only.tokens < both.tokens
+
+
+def test_attention_default_follows_device_and_model(tiny_model_dir) -> None:  # noqa: ANN001
+    """Eager attention on CUDA for sliding-window models (SDPA falls back to its math kernel there), else SDPA."""
+    import torch
+    from transformers import Gemma3TextConfig, LlamaConfig
+
+    from embedder.device import default_attention
+
+    gemma, llama = Gemma3TextConfig(num_hidden_layers=6), LlamaConfig()
+    assert default_attention(torch.device("cuda"), gemma) == "eager"
+    assert default_attention(torch.device("cuda"), llama) == "sdpa"
+    assert default_attention(torch.device("cpu"), gemma) == "sdpa"
+    eager = Embedder.from_pretrained(tiny_model_dir, device="cpu", dtype="float32", attn_implementation="eager")
+    assert eager.model.config._attn_implementation == "eager"
+    default = Embedder.from_pretrained(tiny_model_dir, device="cpu", dtype="float32")
+    assert default.model.config._attn_implementation == "sdpa"
+    np.testing.assert_allclose(eager.encode(TEXTS).echo, default.encode(TEXTS).echo, atol=1e-5)
