@@ -20,6 +20,16 @@ from search.store import StoreError
 
 DEFAULT_COMMAND = "query"
 
+# Exit statuses, shared with `ingest` (which also uses 1: some files failed); usage errors exit 2 (click's own).
+EXIT_UNAVAILABLE = 3  # the store or model refused or is unavailable
+EXIT_INTERNAL = 4  # an unexpected error: a bug
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_STATUS_HELP = (
+    "Exit status: 0 ok; 2 usage error (bad arguments); 3 the store or model refused or is unavailable (store "
+    "locked by another process, server unreachable, collection missing, fingerprint mismatch, model not found, "
+    "service refused); 4 unexpected internal error; 130 interrupted."
+)
+
 
 class SearchMode(str, Enum):
     both = "both"
@@ -35,6 +45,20 @@ class QueryFirstGroup(TyperGroup):
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        """Every command: Ctrl-C exits 130, an unexpected error exits 4 with a one-line message, no traceback."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # exit statuses and usage errors, as they are
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (a bug: please report it with the "
+                      "command you ran)", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
 
 app = typer.Typer(
     cls=QueryFirstGroup,
@@ -48,6 +72,7 @@ app = typer.Typer(
         "search serve --port 8000                        HTTP query service\n\n"
         "search info                                     what the collection holds"
     ),
+    epilog=EXIT_STATUS_HELP,
 )
 app.add_typer(eval_app, name="eval")
 
@@ -58,14 +83,14 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Store and model problems end the command with their message and exit status 1, not a traceback."""
+    """Store and model problems end the command with their message and exit status 3, not a traceback."""
     from embedder import ModelNotFoundError
 
     try:
         yield
     except (StoreError, ModelNotFoundError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 
 def _open_searcher(collection: str | None, qdrant_url: str | None, qdrant_api_key: str | None,
