@@ -186,6 +186,18 @@ def serve(
                                                  help="Under load, how long to gather concurrent queries "
                                                       "(a lone one never waits).")] = 5.0,
     cache_size: Annotated[int, typer.Option("--cache-size", min=0, help="Answers kept in the LRU cache.")] = 1024,
+    max_query_tokens: Annotated[int | None, typer.Option(
+        "--max-query-tokens", envvar="SEARCH_MAX_QUERY_TOKENS", min=16,
+        help="Tokens one query's echo prompt (query twice and instruction) may take; more gets 422. [default: 1024]",
+    )] = None,
+    batch_tokens: Annotated[int | None, typer.Option(
+        "--batch-tokens", envvar="SEARCH_BATCH_TOKENS", min=16,
+        help="Prompt tokens one batch of queries may take. [default: 4096]",
+    )] = None,
+    max_body_bytes: Annotated[int | None, typer.Option(
+        "--max-body-bytes", envvar="SEARCH_MAX_BODY_BYTES", min=1024,
+        help="Largest request body; more gets 413 before it is read. [default: 65536]",
+    )] = None,
     threads: Annotated[int | None, typer.Option("--threads", envvar="SEARCH_THREADS", min=1,
                                                 help="CPU threads for the model (default: torch's choice; 1 is "
                                                      "often faster on a busy machine).")] = None,
@@ -202,8 +214,9 @@ def serve(
     from search.service import ServiceSettings
     from search.service import serve as run_service
 
+    limits = {"max_query_tokens": max_query_tokens, "batch_tokens": batch_tokens, "max_body_bytes": max_body_bytes}
     settings = ServiceSettings(host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
-                               cache_size=cache_size)
+                               cache_size=cache_size).model_copy(update={k: v for k, v in limits.items() if v})
     if threads:
         import torch
 
