@@ -9,7 +9,7 @@ library docstrings) are embedded with the model; the rest are copies of their ve
 (cosine about 0.96 to the original) under synthetic source names, because embedding 10,000 chunks on 2 cores
 takes too long. Then starts `search serve` as a subprocess on 127.0.0.1 and runs: one client in a loop, then
 `--clients` concurrent clients for `--seconds`, then a short repeated-query phase that shows the cache, then
-`--heavy-seconds` of one client sending heavy questions (about 2,000 characters, near the token limit) in a loop
+`--heavy-seconds` of one client sending heavy questions (1,600 characters, near the token limit) in a loop
 beside one client sending light ones: the light client's latency shows whether heavy requests starve it. Last, one
 over-budget request (2,000 rare characters of query and of instruction) that must be refused at once. Every
 request of the first two phases asks a distinct question (no cache hits). Prints p50/p95/p99 latency, requests/s,
@@ -203,8 +203,8 @@ async def concurrent_clients(url: str, qs: list[str], seconds: float, clients: i
     return phase
 
 
-def heavy_questions(chunks: list[tuple[str, str]], n: int, chars: int = 1990, seed: int = 2) -> list[str]:
-    """Distinct questions of about `chars` characters (the service takes 2,000), made of the chunks' words."""
+def heavy_questions(chunks: list[tuple[str, str]], n: int, chars: int = 1600, seed: int = 2) -> list[str]:
+    """Distinct questions of `chars` characters of the chunks' words: long, but within the default token budget."""
     rng = random.Random(seed)
     words = [w for _, text in chunks for w in text.split()]
     out = []
@@ -217,7 +217,7 @@ def heavy_questions(chunks: list[tuple[str, str]], n: int, chars: int = 1990, se
 
 async def heavy_and_light(url: str, heavy: list[str], light: list[str], seconds: float, k: int) -> list[Phase]:
     """One client in a loop with heavy questions and one with light ones, side by side."""
-    phases = [Phase("heavy client (about 2,000 characters a question)"), Phase("light client beside it")]
+    phases = [Phase("heavy client (1,600 characters a question)"), Phase("light client beside it")]
     start = time.perf_counter()
 
     async def client_loop(client: httpx.AsyncClient, phase: Phase, qs: list[str]) -> None:

@@ -109,7 +109,8 @@ def test_a_light_query_waits_for_at_most_the_heavy_batch_that_is_running(url: st
         light_s, light = pool.submit(ask, "where is the kettle?").result()
         second.result(), first.result()
     assert light_s < heavy_s + 0.6, f"light query took {light_s:.2f} s; one heavy batch is {heavy_s:.1f} s"
-    assert light["timings"]["queue_ms"] > (heavy_s - 0.4) * 1000  # it did wait, and says so
+    # queue_ms counts from arrival: all of the light query's time but its own (short) forward is queueing
+    assert light_s * 1000 - light["timings"]["queue_ms"] < 500, (light_s, light["timings"])
 
 
 def test_a_body_over_the_limit_gets_413(url: str) -> None:
