@@ -220,8 +220,13 @@ class Store:
         self._bump()
 
     def _bump(self) -> None:
-        """After the write, never before: a reader that sees the new generation must also see the write."""
-        self.client.update_collection(self.collection, metadata={GENERATION: _next_generation(self.generation())})
+        """After the write, never before: a reader that sees the new generation must also see the write.
+
+        Sends the whole metadata (fingerprint and embedder too), so that it is right whether the server merges
+        metadata updates (local mode does) or replaces the metadata."""
+        meta = dict(self.client.get_collection(self.collection).config.metadata or {})
+        meta[GENERATION] = _next_generation(int(meta.get(GENERATION) or 0))
+        self.client.update_collection(self.collection, metadata=meta)
 
     def info(self) -> CollectionInfo:
         if not self.exists():
