@@ -1,14 +1,17 @@
 """Load test of `search serve` on loopback over a 10,000-chunk embedded collection.
 
     python bench/search.py [--chunks 10000] [--real 300] [--seconds 60] [--single-seconds 30] [--clients 16]
-                           [--data-dir DIR] [--threads N] [--batch-wait-ms MS]
+                           [--heavy-seconds 30] [--data-dir DIR] [--threads N] [--batch-wait-ms MS]
                            [--model NAME]
 
 Builds the collection (or reuses one in --data-dir): `--real` chunks of real English prose (Python standard
 library docstrings) are embedded with the model; the rest are copies of their vectors with Gaussian noise added
 (cosine about 0.96 to the original) under synthetic source names, because embedding 10,000 chunks on 2 cores
 takes too long. Then starts `search serve` as a subprocess on 127.0.0.1 and runs: one client in a loop, then
-`--clients` concurrent clients for `--seconds`, then a short repeated-query phase that shows the cache. Every
+`--clients` concurrent clients for `--seconds`, then a short repeated-query phase that shows the cache, then
+`--heavy-seconds` of one client sending heavy questions (1,600 characters, near the token limit) in a loop
+beside one client sending light ones: the light client's latency shows whether heavy requests starve it. Last, one
+over-budget request (2,000 rare characters of query and of instruction) that must be refused at once. Every
 request of the first two phases asks a distinct question (no cache hits). Prints p50/p95/p99 latency, requests/s,
 errors, the server's own timing split (embed, search, queue, batch size) and the server's RSS over time.
 """
@@ -200,6 +203,50 @@ async def concurrent_clients(url: str, qs: list[str], seconds: float, clients: i
     return phase
 
 
+def heavy_questions(chunks: list[tuple[str, str]], n: int, chars: int = 1600, seed: int = 2) -> list[str]:
+    """Distinct questions of `chars` characters of the chunks' words: long, but within the default token budget."""
+    rng = random.Random(seed)
+    words = [w for _, text in chunks for w in text.split()]
+    out = []
+    for _ in range(n):
+        start = rng.randrange(len(words))
+        text = " ".join(words[start:] + words[:start])
+        out.append(f"{rng.randrange(10**6)} {text}"[:chars])
+    return out
+
+
+async def heavy_and_light(url: str, heavy: list[str], light: list[str], seconds: float, k: int) -> list[Phase]:
+    """One client in a loop with heavy questions and one with light ones, side by side."""
+    phases = [Phase("heavy client (1,600 characters a question)"), Phase("light client beside it")]
+    start = time.perf_counter()
+
+    async def client_loop(client: httpx.AsyncClient, phase: Phase, qs: list[str]) -> None:
+        for q in qs:
+            if time.perf_counter() - start >= seconds:
+                return
+            t = time.perf_counter()
+            try:
+                phase.record(t, await client.post("/search", json={"query": q, "k": k}))
+            except httpx.HTTPError as exc:
+                phase.record(t, None, type(exc).__name__)
+
+    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+        await asyncio.gather(*(client_loop(client, p, qs) for p, qs in zip(phases, (heavy, light), strict=True)))
+    for phase in phases:
+        phase.seconds = time.perf_counter() - start
+    return phases
+
+
+def over_budget(url: str) -> str:
+    """One request over the token budget: its status, how fast the refusal came, and the message."""
+    rare = "\U0002a6d6\u0f00\U0001d11e"  # characters that take several tokens each
+    body = {"query": (rare * 700)[:2000], "instruction": (rare * 700)[:2000]}
+    t = time.perf_counter()
+    response = httpx.post(f"{url}/search", json=body, timeout=300)
+    ms = (time.perf_counter() - t) * 1000
+    return f"over-budget request: HTTP {response.status_code} in {ms:.0f} ms: {response.json().get('detail')}"
+
+
 def free_port() -> int:
     import socket
 
@@ -215,6 +262,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60, help="duration of the concurrent phase")
     parser.add_argument("--single-seconds", type=float, default=30, help="duration of the single-client phase")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--heavy-seconds", type=float, default=30, help="duration of the heavy + light phase")
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--data-dir", type=Path, help="keep (and reuse) the built collection here")
     parser.add_argument("--threads", type=int, help="torch threads in the server (`search serve --threads`)")
@@ -275,6 +323,11 @@ def main() -> None:
         print(f"    throughput {ratio:.2f}x the single client's", flush=True)
         cached = single_client(url, [q for q in qs[:20] for _ in range(10)], 10, args.k, "repeated (cache)")
         print(cached.report(), flush=True)
+        used += len(conc.latencies) + sum(conc.errors.values())
+        heavy = heavy_questions(prose_chunks(args.real), 2_000)
+        for phase in asyncio.run(heavy_and_light(url, heavy, qs[used:], args.heavy_seconds, args.k)):
+            print(phase.report(), flush=True)
+        print(over_budget(url), flush=True)
     finally:
         stop.set()
         server.terminate()

@@ -146,6 +146,15 @@ class Embedder:
         """Tokens of `text` under this model's tokenizer (what `max_text_tokens` counts)."""
         return self.prompt.count(text)
 
+    def prompt_tokens(self, text: str, kind: Kind = "query", instruction: str = DEFAULT_INSTRUCTION) -> int:
+        """Tokens of the echo prompt that `encode([text], kind, instruction=...)` runs through the model (the text
+        cut to `max_text_tokens`, the instruction whole): the cost of one text, to bound before embedding it.
+        Safe to call on any thread."""
+        enc = self.prompt.encode(
+            self.template_for(kind), text, self.max_text_tokens, instruction, halve=self.compute_matched
+        )
+        return len(enc.ids)
+
     def describe(self) -> dict[str, object]:
         """Everything that decides the vectors: recorded with a collection so mismatches can be refused."""
         return {

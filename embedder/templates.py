@@ -67,8 +67,13 @@ class PromptTokenizer:
         self.tokenizer = tokenizer
         self.special_prefix: list[int] = list(tokenizer("")["input_ids"])  # BOS as the model really expects it
         self._literal_cache: dict[str, list[int]] = {}
+        self._backend = getattr(tokenizer, "backend_tokenizer", None)
 
     def _piece(self, text: str) -> list[int]:
+        """Ids of `text` without special tokens. A fast tokenizer's Rust backend `encode` only reads, so any thread
+        may encode (the HTTP service counts a request's tokens while the model thread embeds)."""
+        if self._backend is not None:
+            return list(self._backend.encode(text, add_special_tokens=False).ids)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _literal(self, text: str) -> list[int]:

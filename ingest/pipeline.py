@@ -122,7 +122,7 @@ def _delete(store: Store, source: str, keep: Sequence[models.ExtendedPointId] | 
     selector = models.Filter(
         must=[models.FieldCondition(key=SOURCE, match=models.MatchValue(value=source))], must_not=must_not
     )
-    store.client.delete(store.collection, points_selector=models.FilterSelector(filter=selector), wait=True)
+    store.delete(selector)
 
 
 def file_hash(path: Path) -> str:
@@ -339,7 +339,7 @@ class _Run:
         self.progress.current = result.source
 
     def _upsert(self, points: list[models.PointStruct], current: str) -> None:
-        self.store.client.upsert(self.store.collection, points=points, wait=True)  # deletes must come after
+        self.store.upsert(points)  # deletes must come after
         self.report.chunks += len(points)
         self.progress.chunks_done += len(points)
         self.progress.current = current
@@ -351,7 +351,7 @@ class _Run:
         if file.source in self.state:  # a new file has no other points: skip the (local mode: O(n)) delete
             _delete(self.store, file.source, keep=keep)
         if file.provisional or file.done:
-            self.store.client.set_payload(self.store.collection, payload={N_CHUNKS: n}, points=keep, wait=True)
+            self.store.set_payload({N_CHUNKS: n}, keep)
         self.report.files.append(FileResult(file.source, file.status, chunks=n))
         self.progress.files_done += 1
         self.progress.bytes_done += file.size

@@ -27,6 +27,8 @@ class Query:
     mode: Mode = "both"
     filter: FilterSpec = None
     instruction: str | None = None
+    tokens: int = 0
+    """Tokens of its prompt: what the model computes for it (the batch budget counts these); not in the keys."""
 
     def filter_key(self) -> Hashable:
         """A hashable form of the filter: equal filters give equal keys."""
@@ -37,8 +39,9 @@ class Query:
         sources = [self.filter] if isinstance(self.filter, str) else self.filter
         return ("sources", tuple(sorted(set(sources))))
 
-    def cache_key(self) -> Hashable:
-        return (self.query, self.k, self.mode, self.filter_key(), self.instruction)
+    def cache_key(self, generation: int) -> Hashable:
+        """Equal for equal requests against the same collection contents (`Store.generation()`)."""
+        return (generation, self.query, self.k, self.mode, self.filter_key(), self.instruction)
 
     def group_key(self) -> Hashable:
         """Queries with the same group key can share one `search_many` call (k is cut per query afterwards)."""
@@ -88,6 +91,8 @@ class _Pending:
     query: Query
     future: asyncio.Future[Answer]
     arrived: float
+    generation: int
+    passed_over: bool = False
 
 
 @dataclass
@@ -98,22 +103,27 @@ class MicroBatcher:
     come together, or the previous batch held several, the worker waits up to `max_wait_ms` for the rest, so
     that clients answered by the last batch get into the next one instead of trailing behind it.
 
-    All model and store work runs on one worker thread, so the (not thread-safe) embedded store and the model
-    are never used concurrently; `run` lets other endpoints use that same thread. Cached answers are dropped
-    when the collection's point count changes (checked at most every `recheck_s` seconds).
+    A batch holds queries of similar cost (prompt tokens within a factor of 2) and at most `batch_tokens` tokens,
+    cheapest first; a query passed over once goes first next time. So a light query waits for at most the batch
+    that is running when it arrives, never for heavy ones queued before it, and a heavy one waits at most one
+    extra batch.
+
+    All model and store work of searches runs on one worker thread, so the (not thread-safe) embedded store and
+    the model are never used concurrently; `run` lets other endpoints use that same thread. Every search reads
+    the collection's write generation first (off that thread) and caches its answer under it, so no answer
+    from before a write is ever served, whichever process wrote.
     """
 
     searcher: Searcher
     max_batch: int = 32
     max_wait_ms: float = 5.0
     cache_size: int = 1024
-    recheck_s: float = 1.0
+    batch_tokens: int = 4096
     cache: LRUCache = field(init=False)
-    _queue: asyncio.Queue[_Pending] = field(init=False)
+    _pending: list[_Pending] = field(init=False, default_factory=list)
+    _arrived: asyncio.Event = field(init=False)
     _executor: ThreadPoolExecutor = field(init=False)
     _worker: asyncio.Task[None] | None = field(default=None, init=False)
-    _points: int | None = field(default=None, init=False)
-    _checked_at: float = field(default=float("-inf"), init=False)
 
     def __post_init__(self) -> None:
         self.cache = LRUCache(self.cache_size)
@@ -121,7 +131,7 @@ class MicroBatcher:
 
     async def start(self) -> None:
         """Start the batching worker (call from the running event loop)."""
-        self._queue = asyncio.Queue()
+        self._arrived = asyncio.Event()
         self._worker = asyncio.create_task(self._work(), name="search-batcher")
 
     async def stop(self) -> None:
@@ -130,54 +140,72 @@ class MicroBatcher:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
-        while not self._queue.empty():
-            self._queue.get_nowait().future.cancel()
+        for pending in self._pending:
+            pending.future.cancel()
+        self._pending.clear()
         self._executor.shutdown(wait=True)
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the worker thread (for store calls outside of searches)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    async def search(self, query: Query) -> Answer:
-        """Answer one query: from the cache, or batched with whatever else arrives within the wait window."""
-        await self._check_collection()
-        hit = self.cache.get(query.cache_key())
+    async def search(self, query: Query, arrived: float | None = None) -> Answer:
+        """Answer one query: from the cache when the collection has not changed since, else batched with whatever
+        else arrives within the wait window. `arrived` (a `time.perf_counter()` value, default now) is when the
+        request came in: `queue_ms` counts from there."""
+        arrived = time.perf_counter() if arrived is None else arrived
+        generation = await asyncio.to_thread(self.searcher.generation)
+        hit = self.cache.get(query.cache_key(generation))
         if hit is not None:
-            return Answer(hit, cached=True, batch_size=0)
+            return Answer(hit, cached=True, batch_size=0, queue_ms=(time.perf_counter() - arrived) * 1000)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(query, future, time.perf_counter()))
+        self._pending.append(_Pending(query, future, arrived, generation))
+        self._arrived.set()
         return await future
-
-    async def _check_collection(self) -> None:
-        now = time.perf_counter()
-        if now - self._checked_at < self.recheck_s:
-            return
-        self._checked_at = now
-        points = await self.run(lambda: self.searcher.info().points)
-        if points != self._points:
-            self.cache.clear()
-            self._points = points
 
     async def _work(self) -> None:
         previous = 0
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            if previous > 1 or len(batch) > 1:  # under load: gather the requests that are on their way
+            while not self._pending:
+                self._arrived.clear()
+                await self._arrived.wait()
+            if previous > 1 or len(self._pending) > 1:  # under load: gather the requests that are on their way
                 deadline = time.perf_counter() + self.max_wait_ms / 1000
-                while len(batch) < self.max_batch and (remaining := deadline - time.perf_counter()) > 0:
+                while len(self._pending) < self.max_batch and (remaining := deadline - time.perf_counter()) > 0:
+                    self._arrived.clear()
                     try:
-                        batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                        await asyncio.wait_for(self._arrived.wait(), remaining)
                     except asyncio.TimeoutError:
                         break
+            batch = self._take()
             previous = len(batch)
             groups: dict[Hashable, list[_Pending]] = {}
             for pending in batch:
-                if not pending.future.cancelled():
-                    groups.setdefault(pending.query.group_key(), []).append(pending)
+                groups.setdefault(pending.query.group_key(), []).append(pending)
             for group in groups.values():
                 await self._answer(group)
+
+    def _take(self) -> list[_Pending]:
+        """Remove and return the next batch (see the class docstring); the rest stay queued, marked passed over."""
+        live = [p for p in self._pending if not p.future.done()]  # a client that went away cancelled its future
+        if not live:
+            self._pending.clear()
+            return []
+        order = sorted(live, key=lambda p: (not p.passed_over, 0 if p.passed_over else p.query.tokens, p.arrived))
+        first = order[0]
+        batch, tokens = [first], first.query.tokens
+        for p in order[1:]:
+            if len(batch) == self.max_batch:
+                break
+            similar = p.query.tokens <= 2 * max(first.query.tokens, 1) and first.query.tokens <= 2 * p.query.tokens
+            if similar and tokens + p.query.tokens <= self.batch_tokens:
+                batch.append(p)
+                tokens += p.query.tokens
+        taken = {id(p) for p in batch}
+        self._pending = [p for p in live if id(p) not in taken]
+        for p in self._pending:
+            p.passed_over = True
+        return batch
 
     async def _answer(self, group: list[_Pending]) -> None:
         first = group[0].query
@@ -195,6 +223,6 @@ class MicroBatcher:
             return
         for p, result in zip(group, results, strict=True):
             result = replace(result, echo=result.echo[: p.query.k], classical=result.classical[: p.query.k])
-            self.cache.put(p.query.cache_key(), result)
+            self.cache.put(p.query.cache_key(p.generation), result)
             if not p.future.done():
                 p.future.set_result(Answer(result, batch_size=len(group), queue_ms=(started - p.arrived) * 1000))

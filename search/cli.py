@@ -20,6 +20,16 @@ from search.store import StoreError
 
 DEFAULT_COMMAND = "query"
 
+# Exit statuses, shared with `ingest` (which also uses 1: some files failed); usage errors exit 2 (click's own).
+EXIT_UNAVAILABLE = 3  # the store or model refused or is unavailable
+EXIT_INTERNAL = 4  # an unexpected error: a bug
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_STATUS_HELP = (
+    "Exit status: 0 ok; 2 usage error (bad arguments); 3 the store or model refused or is unavailable (store "
+    "locked by another process, server unreachable, collection missing, fingerprint mismatch, model not found, "
+    "service refused); 4 unexpected internal error; 130 interrupted."
+)
+
 
 class SearchMode(str, Enum):
     both = "both"
@@ -35,6 +45,20 @@ class QueryFirstGroup(TyperGroup):
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        """Every command: Ctrl-C exits 130, an unexpected error exits 4 with a one-line message, no traceback."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # exit statuses and usage errors, as they are
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (a bug: please report it with the "
+                      "command you ran)", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
 
 app = typer.Typer(
     cls=QueryFirstGroup,
@@ -48,6 +72,7 @@ app = typer.Typer(
         "search serve --port 8000                        HTTP query service\n\n"
         "search info                                     what the collection holds"
     ),
+    epilog=EXIT_STATUS_HELP,
 )
 app.add_typer(eval_app, name="eval")
 
@@ -58,14 +83,14 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Store and model problems end the command with their message and exit status 1, not a traceback."""
+    """Store and model problems end the command with their message and exit status 3, not a traceback."""
     from embedder import ModelNotFoundError
 
     try:
         yield
     except (StoreError, ModelNotFoundError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 
 def _open_searcher(collection: str | None, qdrant_url: str | None, qdrant_api_key: str | None,
@@ -161,6 +186,18 @@ def serve(
                                                  help="Under load, how long to gather concurrent queries "
                                                       "(a lone one never waits).")] = 5.0,
     cache_size: Annotated[int, typer.Option("--cache-size", min=0, help="Answers kept in the LRU cache.")] = 1024,
+    max_query_tokens: Annotated[int | None, typer.Option(
+        "--max-query-tokens", envvar="SEARCH_MAX_QUERY_TOKENS", min=16,
+        help="Tokens one query's echo prompt (query twice and instruction) may take; more gets 422. [default: 1024]",
+    )] = None,
+    batch_tokens: Annotated[int | None, typer.Option(
+        "--batch-tokens", envvar="SEARCH_BATCH_TOKENS", min=16,
+        help="Prompt tokens one batch of queries may take. [default: 4096]",
+    )] = None,
+    max_body_bytes: Annotated[int | None, typer.Option(
+        "--max-body-bytes", envvar="SEARCH_MAX_BODY_BYTES", min=1024,
+        help="Largest request body; more gets 413 before it is read. [default: 65536]",
+    )] = None,
     threads: Annotated[int | None, typer.Option("--threads", envvar="SEARCH_THREADS", min=1,
                                                 help="CPU threads for the model (default: torch's choice; 1 is "
                                                      "often faster on a busy machine).")] = None,
@@ -177,8 +214,9 @@ def serve(
     from search.service import ServiceSettings
     from search.service import serve as run_service
 
+    limits = {"max_query_tokens": max_query_tokens, "batch_tokens": batch_tokens, "max_body_bytes": max_body_bytes}
     settings = ServiceSettings(host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
-                               cache_size=cache_size)
+                               cache_size=cache_size).model_copy(update={k: v for k, v in limits.items() if v})
     if threads:
         import torch
 

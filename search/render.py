@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from search.searcher import Hit, SearchResult
 from search.store import CollectionInfo
@@ -27,8 +28,14 @@ def _snippet(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _where(hit: Hit) -> str:
-    return f"{Path(hit.source).name}#{hit.chunk_index}"
+def printable(text: str) -> str:
+    """`text` with control characters (newline, tab, escape, ...) written as escapes, e.g. `\\n`: one table cell
+    stays one line, and a file name cannot move the cursor or recolour the terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _where(hit: Hit) -> Text:
+    return Text(f"{printable(Path(hit.source).name)}#{hit.chunk_index}")
 
 
 def result_table(result: SearchResult, mode: str) -> Table:
@@ -42,10 +49,10 @@ def result_table(result: SearchResult, mode: str) -> Table:
         table.add_column("snippet", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
     columns = [getattr(result, kind) for kind in kinds]
     for i in range(max(len(c) for c in columns)):
-        row = [str(i + 1)]
+        row: list[str | Text] = [str(i + 1)]
         for hits in columns:
             hit = hits[i] if i < len(hits) else None
-            row += [f"{hit.score:.3f}", _where(hit), _snippet(hit.text, 300)] if hit else ["", "", ""]
+            row += [f"{hit.score:.3f}", _where(hit), Text(_snippet(hit.text, 300))] if hit else ["", "", ""]
         table.add_row(*row)
     ms = result.timings
     table.caption = f"embed {ms.get('embed_ms', 0):.0f} ms, search {ms.get('search_ms', 0):.0f} ms"

@@ -99,6 +99,11 @@ class Searcher:
         with store_errors(self.store.location):
             return self.store.info()
 
+    def generation(self) -> int:
+        """The collection's write generation (`Store.generation`): it changes whenever any process writes."""
+        with store_errors(self.store.location):
+            return self.store.generation()
+
     def sources(self) -> list[str]:
         """The distinct source paths in the collection, sorted (empty when nothing is ingested)."""
         return store_sources(self.store)

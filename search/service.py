@@ -1,29 +1,36 @@
 """The HTTP query service (`search serve`): FastAPI app over one `Searcher`, micro-batched and cached.
 
-Endpoints: `POST /search`, `GET /health`, `GET /collection`, and the OpenAPI docs at `/docs`. With an API key
-configured, every endpoint but `/health` and the docs needs it (`X-API-Key: KEY` or `Authorization: Bearer KEY`).
+Endpoints: `POST /search`, `GET /health`, `GET /collection`, and the OpenAPI docs at `/docs` (Swagger UI served
+from the `fastapi-offline` package, no CDN). With an API key configured, every endpoint but `/health` and the docs
+needs it (`X-API-Key: KEY` or `Authorization: Bearer KEY`), checked before the request body is read. Bodies over
+`max_body_bytes` get 413 unread (by `Content-Length`, or once a chunked body passes the limit); a query whose
+prompt exceeds `max_query_tokens` gets 422 before it reaches the model.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from qdrant_client import models
+from starlette.exceptions import HTTPException
 
+from embedder.templates import DEFAULT_INSTRUCTION
 from search.batching import MicroBatcher, Query
 from search.searcher import Hit, Searcher
+from search.service_guard import ApiKeyGuard, BodyLimit
 from search.store import (
     CollectionNotFoundError,
     FingerprintMismatchError,
@@ -46,6 +53,9 @@ class ServiceSettings(BaseSettings):
     max_batch: int = Field(default=32, ge=1, le=256)
     batch_wait_ms: float = Field(default=5.0, ge=0)
     cache_size: int = Field(default=1024, ge=0)
+    max_query_tokens: int = Field(default=1024, ge=16, description="Echo-prompt tokens one query may take.")
+    batch_tokens: int = Field(default=4096, ge=16, description="Prompt tokens one batch of queries may take.")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
 
 
 class SearchRequest(BaseModel):
@@ -103,8 +113,8 @@ class HitModel(BaseModel):
 class Timings(BaseModel):
     embed_ms: float = Field(description="Model forward time per query (a batched forward is shared out).")
     search_ms: float = Field(description="Nearest-neighbour search in Qdrant for this query.")
-    queue_ms: float = Field(description="Wait in the micro-batch window.")
-    total_ms: float = Field(description="Server time from request to response.")
+    queue_ms: float = Field(description="From the request's arrival until its forward started (or the cache answered).")
+    total_ms: float = Field(description="Server time from the request's arrival to the response.")
     batch_size: int = Field(description="Queries in this forward; 0 for a cached answer.")
 
 
@@ -159,33 +169,17 @@ def _readable(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)
-_BEARER = HTTPBearer(auto_error=False)
-
-
-def _auth(api_key: str | None):  # noqa: ANN202 - a FastAPI dependency
-    async def check(
-        key: Annotated[str | None, Depends(_KEY_HEADER)],
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
-    ) -> None:
-        if api_key is None:
-            return
-        given = key or (credentials.credentials if credentials else None)
-        if given is None or not secrets.compare_digest(given.encode(), api_key.encode()):
-            raise _Unauthorized()
-
-    return check
-
-
-class _Unauthorized(Exception):
-    pass
+# The key is checked by `ApiKeyGuard` before the body is read; these only declare the schemes in the OpenAPI document.
+_SCHEMES = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
+_PROTECTED = ("/search", "/collection")
 
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> FastAPI:
     """The service over an opened `searcher` (the model and store are loaded once, before serving)."""
     settings = settings or ServiceSettings()
     batcher = MicroBatcher(
-        searcher, max_batch=settings.max_batch, max_wait_ms=settings.batch_wait_ms, cache_size=settings.cache_size
+        searcher, max_batch=settings.max_batch, max_wait_ms=settings.batch_wait_ms, cache_size=settings.cache_size,
+        batch_tokens=settings.batch_tokens,
     )
 
     @asynccontextmanager
@@ -196,30 +190,34 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         finally:
             await batcher.stop()
 
-    app = FastAPI(
+    app: FastAPI = FastAPIOffline(
         title="echo-search",
         summary="Search a document collection with echo and classical embeddings, side by side.",
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.api_key:  # added last, so it runs first
+        app.add_middleware(ApiKeyGuard, api_key=settings.api_key, protected=_PROTECTED)
     app.state.batcher = batcher
-    auth = [Depends(_auth(settings.api_key or None))]
+    auth = _SCHEMES if settings.api_key else []
     errors: dict[int | str, dict[str, Any]] = {
-        code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 503)
+        code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 422, 503)
     }
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _readable(exc), "error": "ValidationError"}, status_code=422)
 
-    @app.exception_handler(_Unauthorized)
-    async def _unauthorized(_: Request, __: _Unauthorized) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "missing or wrong API key: send it as 'X-API-Key: KEY' or 'Authorization: Bearer KEY'",
-             "error": "Unauthorized"},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's own refusals in our error shape; a body that cannot be decoded (400) is a 422 like bad JSON."""
+        if exc.status_code == 400:
+            return _error(422, RuntimeError(f"body: {exc.detail}"), "ValidationError")
+        if exc.status_code == 413:
+            return _error(413, RuntimeError(str(exc.detail)), "ContentTooLarge")
+        return JSONResponse({"detail": str(exc.detail), "error": type(exc).__name__}, status_code=exc.status_code,
+                            headers=exc.headers)
 
     @app.exception_handler(StoreError)
     async def _store(_: Request, exc: StoreError) -> JSONResponse:
@@ -237,8 +235,16 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     @app.post("/search", response_model=SearchResponse, dependencies=auth, responses=errors)
     async def search(body: SearchRequest) -> SearchResponse:
         """Rank chunks for a question with echo and/or classical vectors."""
-        started = time.perf_counter()
-        answer = await batcher.search(Query(body.query, body.k, body.mode, body.filter, body.instruction))
+        arrived = time.perf_counter()
+        instruction = body.instruction or DEFAULT_INSTRUCTION
+        tokens = searcher.embedder.prompt_tokens(body.query, "query", instruction=instruction)
+        if tokens > settings.max_query_tokens:
+            raise ValueError(
+                f"query: the query and instruction make a {tokens}-token prompt; the limit is "
+                f"{settings.max_query_tokens} tokens (SEARCH_MAX_QUERY_TOKENS)"
+            )
+        query = Query(body.query, body.k, body.mode, body.filter, body.instruction, tokens=tokens)
+        answer = await batcher.search(query, arrived=arrived)
         result = answer.result
         cached = answer.cached
         return SearchResponse(
@@ -248,7 +254,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
                 embed_ms=0.0 if cached else result.timings.get("embed_ms", 0.0),
                 search_ms=0.0 if cached else result.timings.get("search_ms", 0.0),
                 queue_ms=answer.queue_ms,
-                total_ms=(time.perf_counter() - started) * 1000,
+                total_ms=(time.perf_counter() - arrived) * 1000,
                 batch_size=answer.batch_size,
             ),
             cached=cached,
@@ -256,10 +262,10 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
 
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
     async def health() -> JSONResponse:
-        """Model loaded and store reachable: 200, else 503 with the reason."""
+        """Model loaded and store reachable: 200, else 503 with the reason. Never waits for the model."""
         model = searcher.embedder.model_name
         try:
-            exists = await batcher.run(searcher.store.exists)
+            exists = await asyncio.to_thread(searcher.store.exists)
         except Exception as exc:  # any transport failure means "not reachable"
             body = HealthResponse(status="unavailable", model_loaded=True, model=model, store_reachable=False,
                                   collection_exists=False, detail=f"cannot reach the store: {exc}")

@@ -6,7 +6,9 @@ This is the one place the collection layout is defined; `ingest` writes through 
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ TEXT = "text"  # the chunk text that was embedded
 CONTENT_HASH = "content_hash"  # sha256 of the whole source file: unchanged files are skipped
 TITLE = "title"  # section title the chunk sits under, when known
 PAGE = "page"  # page number, when known
+
+# Collection metadata: a number that changes on every write through `Store`, so that every process (a service
+# next to an `ingest --watch`) can tell that answers it cached are stale, even when the point count stays the same.
+GENERATION = "generation"
 
 DEFAULT_COLLECTION = "docs"
 _ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b0a-4c53-9d5e-2f8f6a3f0e11")
@@ -61,6 +67,14 @@ def default_data_dir() -> Path:
 def _env_int(name: str) -> int | None:
     value = os.environ.get(name)
     return int(value) if value else None
+
+
+def _next_generation(current: int) -> int:
+    """A new generation: the clock in nanoseconds, and always above `current`.
+
+    Not `current + 1`: two writers that read the same value would write the same next one, and a slow writer
+    could set a value that a reader already saw again. Clock values never repeat that way."""
+    return max(time.time_ns(), current + 1)
 
 
 def point_id(source: str, chunk_index: int, content_hash: str) -> str:
@@ -148,7 +162,7 @@ class Store:
                 },
                 shard_number=_env_int("ECHO_SEARCH_SHARDS"),
                 replication_factor=_env_int("ECHO_SEARCH_REPLICAS"),
-                metadata={"fingerprint": fingerprint, "embedder": embedder},
+                metadata={"fingerprint": fingerprint, "embedder": embedder, GENERATION: _next_generation(0)},
             )
         except (UnexpectedResponse, ValueError):
             if not self.exists():
@@ -176,6 +190,43 @@ class Store:
                 "Use the same model and templates, or choose another collection "
                 "with --collection / ECHO_SEARCH_COLLECTION."
             )
+
+    def generation(self) -> int:
+        """The collection's write generation: it changes on every `upsert`, `delete` and `set_payload` through any
+        `Store` in any process, so equal generations mean equal contents. 0 when the collection does not exist.
+
+        One metadata read: a dictionary lookup in local mode, one small GET from a server."""
+        try:
+            meta = self.client.get_collection(self.collection).config.metadata or {}
+        except (UnexpectedResponse, ValueError):  # server: 404; local mode: ValueError("... not found")
+            if self.exists():
+                raise
+            return 0
+        return int(meta.get(GENERATION) or 0)
+
+    def upsert(self, points: Sequence[models.PointStruct]) -> None:
+        """Write `points` (waiting until they are searchable), then bump the generation."""
+        self.client.upsert(self.collection, points=list(points), wait=True)
+        self._bump()
+
+    def delete(self, selector: models.Filter) -> None:
+        """Delete the points matching `selector` (waiting until done), then bump the generation."""
+        self.client.delete(self.collection, points_selector=models.FilterSelector(filter=selector), wait=True)
+        self._bump()
+
+    def set_payload(self, payload: dict[str, Any], points: Sequence[models.ExtendedPointId]) -> None:
+        """Set payload fields of `points` (waiting until done), then bump the generation."""
+        self.client.set_payload(self.collection, payload=payload, points=list(points), wait=True)
+        self._bump()
+
+    def _bump(self) -> None:
+        """After the write, never before: a reader that sees the new generation must also see the write.
+
+        Sends the whole metadata (fingerprint and embedder too), so that it is right whether the server merges
+        metadata updates (local mode does) or replaces the metadata."""
+        meta = dict(self.client.get_collection(self.collection).config.metadata or {})
+        meta[GENERATION] = _next_generation(int(meta.get(GENERATION) or 0))
+        self.client.update_collection(self.collection, metadata=meta)
 
     def info(self) -> CollectionInfo:
         if not self.exists():

@@ -45,7 +45,7 @@ def fill(store: Store, embedder, docs: dict[str, list[str]] = DOCS) -> int:
                 vector["classical"] = vectors.classical[i].tolist()
             payload = {SOURCE: source, CHUNK_INDEX: i, TEXT: text, CONTENT_HASH: digest}
             points.append(models.PointStruct(id=point_id(source, i, digest), vector=vector, payload=payload))
-    store.client.upsert(store.collection, points=points)
+    store.upsert(points)
     return len(points)
 
 

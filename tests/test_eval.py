@@ -151,7 +151,7 @@ def test_cli_toy_json_and_errors(tiny_model_dir: Path) -> None:
     md = runner.invoke(eval_app, ["toy", "--methods", "echo", "--markdown", *args])
     assert md.exit_code == 0 and md.stdout.startswith("| method | early | late | all |")
     bad = runner.invoke(eval_app, ["toy", "--methods", "nope", *args])
-    assert bad.exit_code == 1 and "unknown method 'nope'" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "unknown method 'nope'" in bad.output and "Traceback" not in bad.output
 
 
 def test_cli_sts_table_and_plot(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_cli_retrieval_reports_missing_collection(tiny_model_dir: Path, tmp_path
     result = CliRunner().invoke(eval_app, [
         "retrieval", "--queries", str(EXAMPLE_DIR / "queries.jsonl"), "--qrels", str(EXAMPLE_DIR / "qrels.tsv"),
         "--data-dir", str(tmp_path), "--collection", "nothing", "--model", str(tiny_model_dir), "--device", "cpu"])
-    assert result.exit_code == 1 and "ingest" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 3 and "ingest" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.slow

@@ -86,20 +86,20 @@ def test_usage_errors_exit_2(run, args: tuple[str, ...]) -> None:
     assert result.exit_code == 2, result.output
 
 
-def test_missing_collection_exits_1_with_the_store_message(run) -> None:
+def test_missing_collection_exits_3_with_the_store_message(run) -> None:
     result = run("anything", "--collection", "nothing-here")
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "does not exist" in result.output and "ingest" in result.output
     assert "Traceback" not in result.output
 
 
-def test_locked_store_exits_1_with_the_store_message(run, tmp_path: Path) -> None:
+def test_locked_store_exits_3_with_the_store_message(run, tmp_path: Path) -> None:
     holder = Store.open(path=tmp_path / "qdrant")
     try:
         result = run("info", "--data-dir", str(tmp_path))
     finally:
         holder.close()
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "in use by another process" in result.output
     assert "Traceback" not in result.output
 
@@ -107,5 +107,42 @@ def test_locked_store_exits_1_with_the_store_message(run, tmp_path: Path) -> Non
 def test_help_names_the_subcommands(run) -> None:
     result = run("--help")
     assert result.exit_code == 0
-    for word in ("query", "serve", "info", "eval", 'search "how do I'):
+    for word in ("query", "serve", "info", "eval", 'search "how do I', "Exit status", "130 interrupted"):
         assert word in result.output
+
+
+def test_unexpected_errors_exit_4_and_interrupts_130_without_a_traceback(
+    run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import search.cli
+
+    class Failing:
+        def __init__(self, error: BaseException) -> None:
+            self.error = error
+
+        def search(self, *_: object, **__: object) -> None:
+            raise self.error
+
+    for error, status, message in ((RuntimeError("boom"), 4, "RuntimeError: boom"), (KeyboardInterrupt(), 130, "")):
+        monkeypatch.setattr(search.cli, "_open_searcher", lambda *_, error=error: Failing(error))
+        result = run("kettle")
+        assert result.exit_code == status, result.output
+        assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_control_character_in_a_file_name_stays_inside_its_table_row(run, monkeypatch) -> None:
+    import search.cli
+    from search.searcher import Hit, SearchResult
+
+    class Fixed:
+        def search(self, *_: object, **__: object) -> SearchResult:
+            hit = Hit(rank=1, score=0.5, text="text [red]not markup[/red]", source="/docs/evil\nname\x1b[31m.md",
+                      chunk_index=0, id="x")
+            return SearchResult([hit], [hit], {})
+
+    monkeypatch.setattr(search.cli, "_open_searcher", lambda *_: Fixed())
+    result = run("kettle", "-k", "1")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if "evil" in line]
+    assert len(rows) == 1 and "\\n" in rows[0] and "\x1b" not in result.output
+    assert "text [red]" in rows[0]  # shown as typed, not taken as markup

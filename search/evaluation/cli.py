@@ -44,16 +44,20 @@ PlotOut = Annotated[Path | None, typer.Option("--plot", help="Also write a group
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Data, store and model problems end the command with their message and exit status 1."""
+    """Problems end the command with their message, not a traceback: bad data files or arguments with exit status 2,
+    store and model problems with 3 (the `search` command's convention)."""
     from embedder import ModelNotFoundError
     from search.evaluation.data import DataError
     from search.store import StoreError
 
     try:
         yield
-    except (DataError, StoreError, ModelNotFoundError, ValueError) as exc:
+    except (DataError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None
+    except (StoreError, ModelNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(3) from None
 
 
 def _embedder(model: str | None, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy import of torch

@@ -1,0 +1,54 @@
+"""No cached answer outlives a write: the store's write generation, read by the service on every request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from qdrant_client import QdrantClient, models
+
+from ingest import ingest_paths
+from search.searcher import Searcher
+from search.service import ServiceSettings, create_app
+from search.store import SOURCE, Store
+from tests.search_helpers import fill, running
+
+
+def test_every_write_changes_the_generation(tiny_embedder) -> None:
+    store = Store(client=QdrantClient(":memory:"), collection="docs", location=":memory:")
+    assert store.generation() == 0  # no collection yet
+    fill(store, tiny_embedder)
+    seen = [store.generation()]
+    store.set_payload({"extra": 1}, [p.id for p in store.client.scroll(store.collection, limit=1)[0]])
+    seen.append(store.generation())
+    store.delete(models.Filter(must=[models.FieldCondition(key=SOURCE, match=models.MatchValue(value="/docs/x"))]))
+    seen.append(store.generation())
+    assert 0 < seen[0] < seen[1] < seen[2]
+    assert store.info().fingerprint == tiny_embedder.fingerprint  # the fingerprint metadata is kept
+
+
+def test_reingesting_a_changed_file_with_the_same_chunk_count_is_never_answered_from_the_cache(
+    tmp_path: Path, tiny_embedder
+) -> None:
+    """`ingest` and `search serve` as two clients of one Qdrant: the point count does not change, the text does."""
+    client = QdrantClient(":memory:")
+    writer = Store(client=client, collection="docs", location=":memory:")
+    reader = Store(client=client, collection="docs", location=":memory:")
+    doc = tmp_path / "docs" / "notes.txt"
+    doc.parent.mkdir()
+    doc.write_text("The kettle is descaled with white vinegar every month.\n")
+    ingest_paths([doc.parent], writer, tiny_embedder)
+    body = {"query": "how is the kettle descaled?", "k": 1, "mode": "echo"}
+    with running(create_app(Searcher(store=reader, embedder=tiny_embedder), ServiceSettings())) as url:
+        first = httpx.post(f"{url}/search", json=body).json()
+        assert "white vinegar" in first["echo"][0]["text"] and not first["cached"]
+        assert httpx.post(f"{url}/search", json=body).json()["cached"]  # the cache works while nothing changes
+
+        points = reader.info().points
+        doc.write_text("The kettle is descaled with citric acid twice a year.\n")
+        report = ingest_paths([doc.parent], writer, tiny_embedder)
+        assert report.count("updated") == 1 and reader.info().points == points
+
+        again = httpx.post(f"{url}/search", json=body).json()
+        assert not again["cached"]
+        assert "citric acid" in again["echo"][0]["text"]
