@@ -76,6 +76,12 @@ class PromptTokenizer:
             return list(self._backend.encode(text, add_special_tokens=False).ids)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def _pieces(self, texts: list[str]) -> list[list[int]]:
+        """`_piece` of many texts in one call (the Rust backend spreads a batch over the cores)."""
+        if self._backend is not None:
+            return [list(e.ids) for e in self._backend.encode_batch(texts, add_special_tokens=False)]
+        return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
     def _literal(self, text: str) -> list[int]:
         if text not in self._literal_cache:
             self._literal_cache[text] = self._piece(text) if text else []
@@ -111,10 +117,7 @@ class PromptTokenizer:
         """`encode` for many texts, tokenized in one batch call (a fast tokenizer spreads it over the cores)."""
         literals = template.format.replace(INSTRUCTION_SLOT, instruction).split(TEXT_SLOT)
         spaces = {not last and literal.endswith(" ") for literal, last in self._slots(literals)}
-        pieces = {
-            space: self.tokenizer([" " + t if space else t for t in texts], add_special_tokens=False)["input_ids"]
-            for space in spaces
-        }
+        pieces = {space: self._pieces([" " + t if space else t for t in texts]) for space in spaces}
         out = []
         for n in range(len(texts)):
             ids = list(self.special_prefix)
