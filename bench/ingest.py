@@ -33,6 +33,7 @@ from embedder import Embedder  # noqa: E402
 from ingest import ingest_paths  # noqa: E402
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, tokenizer_chunker  # noqa: E402
 from ingest.parse import parse_file  # noqa: E402
+from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE  # noqa: E402
 from search.store import TEXT, Store  # noqa: E402
 
 TOPICS = ["solar power", "river ecology", "tax forms", "bread baking", "network routing", "chess openings",
@@ -88,7 +89,7 @@ def main() -> None:
     parser.add_argument("--format", choices=("notes", "passages"), default="notes")
     parser.add_argument("--chunks-per-file", type=int, default=20, help="passages per file (--format passages)")
     parser.add_argument("--model", default=None)
-    parser.add_argument("--batch-size", type=int, default=32, help="chunks per embedding and upsert batch")
+    parser.add_argument("--batch-size", type=int, help="chunks per embedding and upsert batch (default: ingest's)")
     parser.add_argument("--json", action="store_true", help="end with the figures as one JSON line")
     args = parser.parse_args()
 
@@ -97,7 +98,8 @@ def main() -> None:
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"CPU {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")
     print(f"model: {embedder.fingerprint} on {where}, {str(embedder.dtype).replace('torch.', '')}", flush=True)
-    fig: dict[str, object] = {"format": args.format, "files": args.files, "batch_size": args.batch_size}
+    batch_size = args.batch_size or (GPU_BATCH_SIZE if device.type == "cuda" else DEFAULT_BATCH_SIZE)
+    fig: dict[str, object] = {"format": args.format, "files": args.files, "batch_size": batch_size}
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / "docs"
         if args.format == "notes":
@@ -105,13 +107,13 @@ def main() -> None:
         else:
             write_passages(docs, args.files, args.chunks_per_file)
         store = Store.open(path=Path(tmp) / "qdrant")
-        first = ingest_paths([docs], store, embedder, batch_size=args.batch_size)
+        first = ingest_paths([docs], store, embedder, batch_size=batch_size)
         e2e = first.chunks / first.seconds
         print(f"first ingest: {args.files} files, {first.chunks} chunks in {first.seconds:.1f} s "
               f"= {e2e:.1f} chunks/s end-to-end (failed: {first.count('failed')})", flush=True)
 
         t0 = time.perf_counter()
-        again = ingest_paths([docs], store, embedder, batch_size=args.batch_size)
+        again = ingest_paths([docs], store, embedder, batch_size=batch_size)
         rerun = time.perf_counter() - t0
         print(f"unchanged re-run: {again.count('unchanged')} unchanged, {again.chunks} chunks embedded, "
               f"{rerun:.2f} s", flush=True)
@@ -125,8 +127,8 @@ def main() -> None:
         parse_rate = parsed / (time.perf_counter() - t0)
 
         t0 = time.perf_counter()
-        for i in range(0, len(texts), args.batch_size):
-            embedder.encode(texts[i: i + args.batch_size], kind="document")
+        for i in range(0, len(texts), batch_size):
+            embedder.encode(texts[i: i + batch_size], kind="document")
         if device.type == "cuda":
             torch.cuda.synchronize()
         embed_rate = len(texts) / (time.perf_counter() - t0)
@@ -134,10 +136,9 @@ def main() -> None:
         fresh = Store.open(path=Path(tmp) / "qdrant-store-only")
         fresh.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
         t0 = time.perf_counter()
-        for i in range(0, len(points), args.batch_size):
-            batch = points[i: i + args.batch_size]
-            fresh.client.upsert(fresh.collection, points=[
-                models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in batch])
+        for i in range(0, len(points), batch_size):
+            batch = points[i: i + batch_size]
+            fresh.upsert([models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in batch])
         store_rate = len(points) / (time.perf_counter() - t0)
         fresh.close()
 

@@ -18,7 +18,7 @@ import typer
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
 from ingest.chunking import DEFAULT_CHUNK_TOKENS
 from ingest.discover import Shard
-from ingest.pipeline import DEFAULT_BATCH_SIZE, ingest_paths
+from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
@@ -63,8 +63,10 @@ def run(
                                                    "(stable hash of the path).")] = None,
     chunk_tokens: Annotated[int, typer.Option(min=8, help="Token budget of a chunk (the model's tokens; echo "
                                                           "feeds each chunk twice).")] = DEFAULT_CHUNK_TOKENS,
-    batch_size: Annotated[int, typer.Option(min=1, help="Chunks per embedding and upsert batch.")
-                          ] = DEFAULT_BATCH_SIZE,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Chunks per embedding and upsert batch "
+                                                        f"[default: {DEFAULT_BATCH_SIZE} on CPU, "
+                                                        f"{GPU_BATCH_SIZE} on a GPU]", show_default=False)
+                          ] = None,
     max_file_mb: Annotated[float, typer.Option(min=0, help="Skip (as failed, too large) a file bigger than this "
                                                            "many MB; 0 for no limit.")] = DEFAULT_MAX_FILE_MB,
     max_file_chunks: Annotated[int, typer.Option(min=0, help="Skip (as failed, too large) a file of more chunks "
