@@ -180,6 +180,15 @@ def single_client(url: str, qs: list[str], seconds: float, k: int, name: str) ->
     return phase
 
 
+async def timed_search(client: httpx.AsyncClient, phase: Phase, q: str, k: int) -> None:
+    """One `/search` request, its latency or error recorded in `phase`."""
+    t = time.perf_counter()
+    try:
+        phase.record(t, await client.post("/search", json={"query": q, "k": k}))
+    except httpx.HTTPError as exc:
+        phase.record(t, None, type(exc).__name__)
+
+
 async def concurrent_clients(url: str, qs: list[str], seconds: float, clients: int, k: int) -> Phase:
     phase = Phase(f"{clients} concurrent clients")
     pending = iter(qs)
@@ -190,11 +199,7 @@ async def concurrent_clients(url: str, qs: list[str], seconds: float, clients: i
             q = next(pending, None)
             if q is None:
                 return
-            t = time.perf_counter()
-            try:
-                phase.record(t, await client.post("/search", json={"query": q, "k": k}))
-            except httpx.HTTPError as exc:
-                phase.record(t, None, type(exc).__name__)
+            await timed_search(client, phase, q, k)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
@@ -224,11 +229,7 @@ async def heavy_and_light(url: str, heavy: list[str], light: list[str], seconds:
         for q in qs:
             if time.perf_counter() - start >= seconds:
                 return
-            t = time.perf_counter()
-            try:
-                phase.record(t, await client.post("/search", json={"query": q, "k": k}))
-            except httpx.HTTPError as exc:
-                phase.record(t, None, type(exc).__name__)
+            await timed_search(client, phase, q, k)
 
     async with httpx.AsyncClient(base_url=url, timeout=300) as client:
         await asyncio.gather(*(client_loop(client, p, qs) for p, qs in zip(phases, (heavy, light), strict=True)))
