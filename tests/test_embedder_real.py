@@ -80,6 +80,28 @@ def test_cached_instruction_prefix_gives_the_uncached_vectors_fp32(fp32_embedder
     assert float(np.min((cached.echo * full.echo).sum(1))) >= 0.99999
 
 
+@pytest.mark.parametrize("kind", ["document", "query"])
+def test_pooled_vector_equals_a_plain_forward_over_the_second_copy_fp32(fp32_embedder: Embedder, kind: str) -> None:
+    """The reference: one unbatched, uncached, unpadded forward of the prompt, averaged over the last copy of the
+    text, whose ids are found independently (the text tokenized after a space, at the end of the prompt). A span
+    error shared by every batched path cannot pass this."""
+    import torch
+
+    emb = fp32_embedder
+    texts = ["Where do rivers meet the sea?", "Qdrant stores named vectors.",
+             " ".join(["the river runs down the mountain to the sea"] * 30)]
+    batched = emb.encode(texts, kind=kind, with_classical=False)  # type: ignore[arg-type]
+    for text, vector in zip(texts, batched.echo, strict=True):
+        ids = emb.prompt.encode(emb.template_for(kind), text, emb.max_text_tokens).ids  # type: ignore[arg-type]
+        own = list(emb.tokenizer(" " + text, add_special_tokens=False)["input_ids"])
+        assert ids[-len(own):] == own
+        with torch.inference_mode():
+            hidden = emb.model(input_ids=torch.tensor([ids])).last_hidden_state[0]
+        reference = hidden[-len(own):].float().mean(0).numpy()
+        reference /= np.linalg.norm(reference)
+        assert float(vector @ reference) >= 0.9999
+
+
 def test_bf16_is_close_to_fp32(real_embedder: Embedder, fp32_embedder: Embedder) -> None:
     emb32 = fp32_embedder
     texts = ["Echo embeddings repeat the input.", "Qdrant stores vectors with payloads."]
