@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 from typer.testing import CliRunner
 
 from embedder import CLASSICAL, SYMMETRIC, Embedder
 from search.evaluation.bidirectional import BidirectionalModel, real_tokens, supports_bidirectional
 from search.evaluation.cli import eval_app
-from search.evaluation.data import EXAMPLE_DIR
+from search.evaluation.data import EXAMPLE_DIR, load_qrels, load_queries, load_sts, load_toy
 from search.evaluation.methods import METHODS, pick_methods
 from search.evaluation.report import markdown, plot
 from search.evaluation.tasks import run_retrieval, run_sts, run_toy
@@ -86,9 +87,16 @@ def test_toy_task_end_to_end(tiny_embedder: Embedder) -> None:
     report = run_toy(tiny_embedder, pick_methods("echo,classical,classical-bidirectional"))
     assert [r.method for r in report.rows] == ["echo", "classical", "classical-bidirectional"]
     assert report.metrics == ["early", "late", "all"] and report.size == 40
-    for row in report.rows:
-        assert all(0 <= v <= 100 for v in row.scores.values())
-        assert row.scores["all"] == pytest.approx((row.scores["early"] + row.scores["late"]) / 2)  # 20 + 20 rows
+    toy = load_toy()
+    for row in report.rows[:2]:  # the causal methods, recomputed by hand from the embedder
+        method = next(m for m in METHODS if m.name == row.method)
+        vec = method.embed(tiny_embedder, [t for r in toy for t in (r.query, r.positive, r.negative)], "symmetric", 0)
+        q, pos, neg = vec[0::3], vec[1::3], vec[2::3]
+        wins = (q * pos).sum(1) > (q * neg).sum(1)
+        early = np.array([r.structure == "early" for r in toy])
+        assert row.scores["early"] == pytest.approx(100 * wins[early].mean())
+        assert row.scores["late"] == pytest.approx(100 * wins[~early].mean())
+        assert row.scores["all"] == pytest.approx(100 * wins.mean())
 
 
 def test_prompt_sensitivity_reports_mean_and_spread(tiny_embedder: Embedder) -> None:
@@ -107,7 +115,12 @@ def test_report_outputs(tiny_embedder: Embedder, tmp_path: Path) -> None:
     data = json.loads(report.to_json())
     assert data["task"] == "sts" and data["size"] == 20
     assert [r["method"] for r in data["rows"]] == ["echo", "classical"]
-    assert -100 <= data["rows"][0]["scores"]["spearman"] <= 100
+    pairs = load_sts("dev")[:20]
+    echo = next(m for m in METHODS if m.name == "echo")
+    firsts = echo.embed(tiny_embedder, [p.first for p in pairs], "symmetric", 0)
+    seconds = echo.embed(tiny_embedder, [p.second for p in pairs], "symmetric", 0)
+    expected = 100 * scipy.stats.spearmanr((firsts * seconds).sum(1), [p.score for p in pairs]).statistic
+    assert data["rows"][0]["scores"]["spearman"] == pytest.approx(expected, abs=1e-6)
     plot(report, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -125,20 +138,35 @@ def _ingest_example(embedder: Embedder, folder: Path):  # noqa: ANN202 - a Searc
 
 def test_retrieval_on_an_ingested_collection(tiny_embedder: Embedder, tmp_path: Path) -> None:
     searcher = _ingest_example(tiny_embedder, tmp_path / "qdrant")
+    queries, qrels = load_queries(EXAMPLE_DIR / "queries.jsonl"), load_qrels(EXAMPLE_DIR / "qrels.tsv")
     try:
         report = run_retrieval(searcher, EXAMPLE_DIR / "queries.jsonl", EXAMPLE_DIR / "qrels.tsv",
                                reembed=pick_methods("echo,classical", retrieval=True))
+        # nDCG@10 and MRR@10 of the collection's own rankings, recomputed by hand from the search hits.
+        expected: dict[str, tuple[float, float]] = {}
+        for mode in ("echo", "classical"):
+            ndcg, mrr = [], []
+            for qid, text in queries.items():
+                grades = qrels[qid]
+                result = searcher.search(text, k=100, mode=mode)  # type: ignore[arg-type]
+                top = list(dict.fromkeys(Path(h.source).name for h in getattr(result, mode)))[:10]
+                dcg = sum(grades.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(top, start=1))
+                ideal = sorted(grades.values(), reverse=True)[:10]
+                ndcg.append(dcg / sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1)))
+                mrr.append(next((1 / rank for rank, doc in enumerate(top, start=1) if grades.get(doc, 0)), 0.0))
+            expected[f"{mode} (collection)"] = (100 * float(np.mean(ndcg)), 100 * float(np.mean(mrr)))
     finally:
         searcher.store.close()
     rows = {r.method: r for r in report.rows}
     assert list(rows) == ["echo (collection)", "classical (collection)", "echo", "classical"]
     assert report.size == 8 and report.notes == []
+    for name, (ndcg, mrr) in expected.items():
+        assert rows[name].scores["nDCG@10"] == pytest.approx(ndcg)
+        assert rows[name].scores["MRR@10"] == pytest.approx(mrr)
     # Re-embedding the chunks with the product's own templates must reproduce the stored vectors' rankings.
     for stored, fresh in (("echo (collection)", "echo"), ("classical (collection)", "classical")):
         for metric in report.metrics:
             assert rows[stored].scores[metric] == pytest.approx(rows[fresh].scores[metric], abs=1e-6)
-    assert all(0 <= v <= 100 for r in report.rows for v in r.scores.values())
-    assert rows["echo"].scores["Recall@10"] == 100.0  # only 8 documents: all are in the top 10
 
 
 def test_cli_toy_json_and_errors(tiny_model_dir: Path) -> None:
