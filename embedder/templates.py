@@ -70,14 +70,12 @@ class PromptTokenizer:
         self._backend = getattr(tokenizer, "backend_tokenizer", None)
 
     def _piece(self, text: str) -> list[int]:
-        """Ids of `text` without special tokens. A fast tokenizer's Rust backend `encode` only reads, so any thread
-        may encode (the HTTP service counts a request's tokens while the model thread embeds)."""
-        if self._backend is not None:
-            return list(self._backend.encode(text, add_special_tokens=False).ids)
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return self._pieces([text])[0]
 
     def _pieces(self, texts: list[str]) -> list[list[int]]:
-        """`_piece` of many texts in one call (the Rust backend spreads a batch over the cores)."""
+        """Ids of each text without special tokens, in one call (the Rust backend spreads a batch over the cores).
+        A fast tokenizer's Rust backend only reads while it encodes, so any thread may call this (the HTTP service
+        counts a request's tokens while the model thread embeds)."""
         if self._backend is not None:
             return [list(e.ids) for e in self._backend.encode_batch(texts, add_special_tokens=False)]
         return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
