@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from qdrant_client import models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,7 +33,7 @@ from ingest import ingest_paths  # noqa: E402
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, tokenizer_chunker  # noqa: E402
 from ingest.parse import parse_file  # noqa: E402
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE  # noqa: E402
-from search.store import TEXT, Store  # noqa: E402
+from search.store import CLASSICAL, ECHO, TEXT, ChunkPoint, Collection  # noqa: E402
 
 TOPICS = ["solar power", "river ecology", "tax forms", "bread baking", "network routing", "chess openings",
           "bird migration", "database indexes", "volcano safety", "violin practice"]
@@ -64,23 +63,10 @@ def write_passages(folder: Path, n: int, per_file: int, words: int = 150, seed: 
         (sub / f"file{i}.json").write_text(json.dumps(passages))
 
 
-def stored_texts(store: Store) -> list[str]:
-    texts, offset = [], None
-    while True:
-        page, offset = store.client.scroll(store.collection, limit=1000, offset=offset, with_payload=[TEXT])
-        texts += [str(p.payload[TEXT]) for p in page if p.payload]
-        if offset is None:
-            return texts
-
-
-def stored_points(store: Store) -> list[models.Record]:
-    points, offset = [], None
-    while True:
-        page, offset = store.client.scroll(store.collection, limit=1000, offset=offset, with_payload=True,
-                                           with_vectors=True)
-        points += page
-        if offset is None:
-            return points
+def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """`n` random L2-normalised rows: stand-ins for vectors where only the store's speed is measured."""
+    rows = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 def main() -> None:
@@ -106,7 +92,7 @@ def main() -> None:
             write_notes(docs, args.files)
         else:
             write_passages(docs, args.files, args.chunks_per_file)
-        store = Store.open(path=Path(tmp) / "qdrant")
+        store = Collection.open(path=Path(tmp) / "qdrant")
         first = ingest_paths([docs], store, embedder, batch_size=batch_size)
         e2e = first.chunks / first.seconds
         print(f"first ingest: {args.files} files, {first.chunks} chunks in {first.seconds:.1f} s "
@@ -118,7 +104,8 @@ def main() -> None:
         print(f"unchanged re-run: {again.count('unchanged')} unchanged, {again.chunks} chunks embedded, "
               f"{rerun:.2f} s", flush=True)
 
-        texts, points = stored_texts(store), stored_points(store)
+        payloads = dict(store.payloads())
+        texts = [str(p[TEXT]) for p in payloads.values()]
         store.close()
 
         chunker = tokenizer_chunker(embedder.tokenizer, DEFAULT_CHUNK_TOKENS)
@@ -133,12 +120,15 @@ def main() -> None:
             torch.cuda.synchronize()
         embed_rate = len(texts) / (time.perf_counter() - t0)
 
-        fresh = Store.open(path=Path(tmp) / "qdrant-store-only")
-        fresh.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
+        fresh = Collection.open(path=Path(tmp) / "qdrant-store-only")
+        fresh.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
+        ids = list(payloads)
+        echo, classical = unit_rows(len(ids), embedder.dim, 1), unit_rows(len(ids), embedder.dim, 2)
+        points = [ChunkPoint(pid, {ECHO: echo[i], CLASSICAL: classical[i]}, payloads[pid]) for i, pid in enumerate(ids)]
         t0 = time.perf_counter()
         for i in range(0, len(points), batch_size):
-            batch = points[i: i + batch_size]
-            fresh.upsert([models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in batch])
+            fresh.upsert(points[i: i + batch_size])
+        fresh.optimize()
         store_rate = len(points) / (time.perf_counter() - t0)
         fresh.close()
 

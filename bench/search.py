@@ -25,6 +25,7 @@ import inspect
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,23 +88,24 @@ def questions(chunks: list[tuple[str, str]], n: int, seed: int = 1) -> list[str]
 
 def build_collection(data_dir: Path, total: int, real: int, model: str | None) -> str:
     """Fill `data_dir` with `total` points (reused when it already holds them); returns a description."""
-    from qdrant_client import models
-
     from embedder import Embedder
-    from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, Store, point_id
+    from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, ChunkPoint, Collection, point_id
 
     emb = Embedder.from_pretrained(model)
-    store = Store.open(path=data_dir / "qdrant")
+    store = Collection.open(path=data_dir / "qdrant")
+    if store.exists() and store.info().points == total and store.fingerprint() == emb.fingerprint:
+        store.close()
+        return f"reused {total} points in {data_dir}"
+    if store.exists():
+        store.close()
+        shutil.rmtree(data_dir / "qdrant")
+        store = Collection.open(path=data_dir / "qdrant")
     try:
-        if store.exists() and store.info().points == total and store.fingerprint() == emb.fingerprint:
-            return f"reused {total} points in {data_dir}"
-        if store.exists():
-            store.client.delete_collection(store.collection)
         chunks = prose_chunks(real)
         t0 = time.perf_counter()
         vectors = emb.encode([text for _, text in chunks], kind="document")
         embed_s = time.perf_counter() - t0
-        store.ensure_collection(emb.fingerprint, emb.describe(), emb.dim)
+        store.ensure(emb.fingerprint, emb.describe(), emb.dim)
         rng = np.random.default_rng(0)
         points = []
         for j in range(total):
@@ -115,13 +117,13 @@ def build_collection(data_dir: Path, total: int, real: int, model: str | None) -
                 echo = echo + rng.standard_normal(emb.dim).astype(np.float32) * 0.3 / np.sqrt(emb.dim)
                 classical = classical + rng.standard_normal(emb.dim).astype(np.float32) * 0.3 / np.sqrt(emb.dim)
             payload = {SOURCE: source, CHUNK_INDEX: j, TEXT: text, CONTENT_HASH: "bench"}
-            points.append(models.PointStruct(
-                id=point_id(source, j, "bench"), vector={"echo": echo.tolist(), "classical": classical.tolist()},
-                payload=payload))
+            points.append(ChunkPoint(point_id(source, j, "bench"), {"echo": echo, "classical": classical}, payload))
         t1 = time.perf_counter()
-        store.client.upload_points(store.collection, points, batch_size=500)
+        for start in range(0, len(points), 500):
+            store.upsert(points[start: start + 500])
+        store.optimize()
         return (f"built {total} points in {data_dir}: {len(chunks)} real chunks embedded in {embed_s:.0f} s, "
-                f"{total - len(chunks)} noise-perturbed copies; upsert {time.perf_counter() - t1:.0f} s")
+                f"{total - len(chunks)} noise-perturbed copies; upsert and index {time.perf_counter() - t1:.0f} s")
     finally:
         store.close()
 

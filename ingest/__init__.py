@@ -3,10 +3,10 @@
 The Python API (what the CLI and the UI call)::
 
     from ingest import ingest_paths
-    from search.store import Store
+    from search.store import Collection
     from embedder import Embedder
 
-    report = ingest_paths(["./docs"], Store.open(), Embedder.from_pretrained(), progress=print)
+    report = ingest_paths(["./docs"], Collection.open(), Embedder.from_pretrained(), progress=print)
     report.files  # [FileResult(source, status, chunks, reason)], status: added/updated/unchanged/removed/failed
 
 `budget=FileBudget(max_mb, max_chunks)` sets the per-file limit (a bigger file fails as "too large"), and

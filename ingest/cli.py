@@ -21,8 +21,9 @@ from ingest.discover import Shard
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
+from search import store as stores
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
-from search.store import Store, StoreError
+from search.store import StoreError
 
 OK, FILES_FAILED, USAGE_ERROR, UNAVAILABLE, INTERNAL_ERROR, INTERRUPTED = 0, 1, 2, 3, 4, 130
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
@@ -90,7 +91,7 @@ def run(
     budget = FileBudget(max_file_mb, max_file_chunks)
     try:
         def sync(force_now: bool) -> IngestReport:
-            with progress_display(enabled=not as_json and sys.stderr.isatty()) as progress, \
+            with progress_display("bar" if sys.stderr.isatty() and not as_json else "lines") as progress, \
                     _stop_on_ctrl_c() as stop:
                 return ingest_paths(paths, store, embedder, force=force_now, progress=progress,
                                     chunk_tokens=chunk_tokens, batch_size=batch_size, shard=share, budget=budget,
@@ -144,11 +145,11 @@ def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
     hf_logging.disable_progress_bar()
 
     try:
-        store = Store.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, data_dir=data_dir)
+        store = stores.Collection.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, data_dir=data_dir)
     except StoreError as exc:
         raise Fatal(str(exc), UNAVAILABLE) from None
     where = "Qdrant server" if qdrant_url else "embedded store (data folder)"
-    _err(f"{where}: {store.location}  collection: {store.collection}")
+    _err(f"{where}: {store.location}  collection: {store.name}")
     try:
         try:
             embedder = Embedder.from_pretrained(model)

@@ -32,16 +32,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from qdrant_client import models
-
 from embedder import Embedder
 from ingest.budget import FileBudget, smallest_first
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, Chunk, tokenizer_chunker
 from ingest.discover import Discovery, Shard, discover
 from ingest.parse import ParseError, parse_file
-from ingest.report import FileResult, IngestProgress, IngestReport, Status
-from ingest.state import CHUNKER, N_CHUNKS, StoredFile, load_state
-from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, PAGE, SOURCE, TEXT, TITLE, Store, point_id
+from ingest.report import INDEXING, FileResult, IngestProgress, IngestReport, Status
+from ingest.state import StoredFile, load_state
+from search.store import (
+    CHUNK_INDEX,
+    CHUNKER,
+    CLASSICAL,
+    CONTENT_HASH,
+    ECHO,
+    N_CHUNKS,
+    PAGE,
+    SOURCE,
+    TEXT,
+    TITLE,
+    ChunkPoint,
+    Collection,
+    point_id,
+)
 
 DEFAULT_BATCH_SIZE = 32
 """Chunks per embedding and upsert batch on CPU."""
@@ -70,7 +82,7 @@ _END = object()
 
 def ingest_paths(
     paths: Sequence[str | Path],
-    store: Store,
+    store: Collection,
     embedder: Embedder,
     *,
     force: bool = False,
@@ -95,12 +107,12 @@ def ingest_paths(
     if not 8 <= chunk_tokens <= embedder.max_text_tokens:
         raise ValueError(f"chunk_tokens must be between 8 and the embedder's {embedder.max_text_tokens}")
     found = discover([Path(p) for p in paths], shard)
-    store.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
+    store.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
     state = load_state(store)
-    report = IngestReport(collection=store.collection, location=store.location, ignored=found.ignored)
+    report = IngestReport(collection=store.name, location=store.location, ignored=found.ignored)
     report.files += [FileResult(source, "failed", reason=reason) for source, reason in found.problems.items()]
     for source in _removed(found, state, shard):
-        _delete(store, source)
+        store.delete_source(source)
         report.files.append(FileResult(source, "removed"))
     batch_size = batch_size or (GPU_BATCH_SIZE if embedder.device.type == "cuda" else DEFAULT_BATCH_SIZE)
     run = _Run(store, embedder, found, state, force, chunk_tokens, batch_size, progress, report,
@@ -108,6 +120,13 @@ def ingest_paths(
     run.execute()
     if report.interrupted:
         report.unfinished = run.progress.files_total - run.progress.files_done
+    else:
+        run.progress.current = INDEXING
+        if progress is not None:
+            progress(run.progress)
+        t_index = time.perf_counter()
+        store.optimize()  # only segments that need it: a small incremental run does not rebuild the index
+        report.index_seconds = time.perf_counter() - t_index
     report.files.sort(key=lambda f: f.source)
     report.seconds = time.perf_counter() - start
     return report
@@ -119,15 +138,6 @@ def _removed(found: Discovery, state: dict[str, StoredFile], shard: Shard | None
         if found.covers(source) and source not in found.files and source not in found.problems
         and (shard is None or shard.owns(source))
     ]
-
-
-def _delete(store: Store, source: str, keep: Sequence[models.ExtendedPointId] | None = None) -> None:
-    """Delete the points of `source`, except the ids in `keep`."""
-    must_not: list[models.Condition] = [models.HasIdCondition(has_id=list(keep))] if keep else []
-    selector = models.Filter(
-        must=[models.FieldCondition(key=SOURCE, match=models.MatchValue(value=source))], must_not=must_not
-    )
-    store.delete(selector)
 
 
 def file_hash(path: Path) -> str:
@@ -147,7 +157,7 @@ class _Run:
     The progress callback is called on this thread (UI toolkits such as Streamlit need their own thread).
     """
 
-    def __init__(self, store: Store, embedder: Embedder, found: Discovery, state: dict[str, StoredFile],
+    def __init__(self, store: Collection, embedder: Embedder, found: Discovery, state: dict[str, StoredFile],
                  force: bool, chunk_tokens: int, batch_size: int,
                  progress: Callable[[IngestProgress], None] | None, report: IngestReport, budget: FileBudget,
                  cancel: threading.Event) -> None:
@@ -312,16 +322,15 @@ class _Run:
         points = []
         for file, chunk in items:
             i = row[chunk.text]
-            vector = {ECHO: vectors.echo[i].tolist()}
+            vector = {ECHO: vectors.echo[i]}
             if vectors.classical is not None:
-                vector[CLASSICAL] = vectors.classical[i].tolist()
+                vector[CLASSICAL] = vectors.classical[i]
             payload = {
                 SOURCE: file.source, CHUNK_INDEX: chunk.index, TEXT: chunk.text, CONTENT_HASH: file.content_hash,
                 TITLE: chunk.title, PAGE: chunk.page, N_CHUNKS: file.n_chunks if file.n_chunks is not None else -1,
                 CHUNKER: self.chunker_id,
             }
-            points.append(models.PointStruct(id=point_id(file.source, chunk.index, file.content_hash),
-                                             vector=vector, payload=payload))
+            points.append(ChunkPoint(point_id(file.source, chunk.index, file.content_hash), vector, payload))
         self._write(self._upsert, points, items[-1][0].source)
 
     def _complete_submitted(self, finished: list[_File], batch: list[tuple[_File, Chunk]]) -> list[_File]:
@@ -338,12 +347,12 @@ class _Run:
     # -- writer thread ----------------------------------------------------------------------------------------
     def _record(self, result: FileResult) -> None:
         if result.status == "removed":
-            _delete(self.store, result.source)
+            self.store.delete_source(result.source)
         self.report.files.append(result)
         self.progress.files_done += 1
         self.progress.current = result.source
 
-    def _upsert(self, points: list[models.PointStruct], current: str) -> None:
+    def _upsert(self, points: list[ChunkPoint], current: str) -> None:
         self.store.upsert(points)  # deletes must come after
         self.report.chunks += len(points)
         self.progress.chunks_done += len(points)
@@ -352,9 +361,9 @@ class _Run:
     def _complete(self, file: _File) -> None:
         """All chunks of `file` are stored: drop its old points, mark it complete, report it."""
         n = file.n_chunks or 0
-        keep: list[models.ExtendedPointId] = [point_id(file.source, i, file.content_hash) for i in range(n)]
-        if file.source in self.state:  # a new file has no other points: skip the (local mode: O(n)) delete
-            _delete(self.store, file.source, keep=keep)
+        keep = [point_id(file.source, i, file.content_hash) for i in range(n)]
+        if file.source in self.state:  # a new file has no other points: skip the delete
+            self.store.delete_source(file.source, keep=keep)
         if file.provisional or file.done:
             self.store.set_payload({N_CHUNKS: n}, keep)
         self.report.files.append(FileResult(file.source, file.status, chunks=n))

@@ -19,6 +19,10 @@ class FileResult:
     reason: str = ""
 
 
+INDEXING = "building the search index"
+"""`IngestProgress.current` while the store builds its index at the end of a run."""
+
+
 @dataclass
 class IngestProgress:
     """Passed to the `progress` callback, on the calling thread, as batches are stored and files finished."""
@@ -43,6 +47,8 @@ class IngestReport:
     chunks: int = 0
     """Chunks embedded in this run."""
     seconds: float = 0.0
+    index_seconds: float = 0.0
+    """Of `seconds`, the time the store took to build its search index at the end (embedded store)."""
     ignored: int = 0
     """Files skipped because of their type."""
     interrupted: bool = False
@@ -71,6 +77,7 @@ class IngestReport:
             "counts": {status: self.count(status) for status in STATUSES},
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
+            "index_seconds": round(self.index_seconds, 3),
             "ignored": self.ignored,
             "interrupted": self.interrupted,
             "unfinished": self.unfinished,
@@ -81,7 +88,8 @@ class IngestReport:
         """Human-readable lines: totals, then each failure with its reason."""
         counts = ", ".join(f"{self.count(s)} {s}" for s in STATUSES)
         rate = f" ({self.chunks / self.seconds:.1f} chunks/s)" if self.chunks and self.seconds > 0 else ""
-        lines = [f"files: {counts}; chunks embedded: {self.chunks}{rate}; {self.seconds:.1f} s"]
+        index = f" (search index {self.index_seconds:.1f} s)" if self.index_seconds >= 0.05 else ""
+        lines = [f"files: {counts}; chunks embedded: {self.chunks}{rate}; {self.seconds:.1f} s{index}"]
         if self.ignored:
             lines.append(f"ignored {self.ignored} file(s) of unsupported types")
         lines += [f"  failed: {f.source}: {f.reason}" for f in self.failed]

@@ -10,12 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from qdrant_client import models
+from search.store import CHUNK_INDEX, CHUNKER, CONTENT_HASH, N_CHUNKS, SOURCE, Collection, point_id
 
-from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, Store, point_id
-
-N_CHUNKS = "n_chunks"  # payload: how many chunks the file's content has
-CHUNKER = "chunker"  # payload: chunking settings, e.g. "v1/200": other settings mean the file is re-chunked
 _FIELDS = [SOURCE, CONTENT_HASH, CHUNK_INDEX, N_CHUNKS, CHUNKER]
 
 
@@ -43,23 +39,15 @@ class StoredFile:
         return len(self.points) == n and self.done(content_hash, chunker) == set(range(n))
 
 
-def load_state(store: Store, page: int = 2048) -> dict[str, StoredFile]:
-    """All sources of the collection with their points' bookkeeping payloads (scrolls without vectors)."""
+def load_state(store: Collection) -> dict[str, StoredFile]:
+    """All sources of the collection with their points' bookkeeping payloads (no vectors are read)."""
     files: dict[str, StoredFile] = defaultdict(lambda: StoredFile(""))
-    offset = None
-    while True:
-        points, offset = store.client.scroll(
-            store.collection, limit=page, offset=offset, with_payload=models.PayloadSelectorInclude(include=_FIELDS),
-            with_vectors=False,
+    for pid, payload in store.payloads(_FIELDS):
+        source = str(payload.get(SOURCE, ""))
+        entry = files[source]
+        entry.source = source
+        entry.points[pid] = (
+            str(payload.get(CONTENT_HASH, "")), int(payload.get(CHUNK_INDEX, -1)),
+            int(payload.get(N_CHUNKS, -1)), str(payload.get(CHUNKER, "")),
         )
-        for p in points:
-            payload = p.payload or {}
-            source = str(payload.get(SOURCE, ""))
-            entry = files[source]
-            entry.source = source
-            entry.points[str(p.id)] = (
-                str(payload.get(CONTENT_HASH, "")), int(payload.get(CHUNK_INDEX, -1)),
-                int(payload.get(N_CHUNKS, -1)), str(payload.get(CHUNKER, "")),
-            )
-        if offset is None:
-            return dict(files)
+    return dict(files)

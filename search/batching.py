@@ -10,12 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from qdrant_client import models
-
 from search.searcher import Mode, Searcher, SearchResult
+from search.store import QueryFilter
 
 T = TypeVar("T")
-FilterSpec = models.Filter | list[str] | str | None
 
 
 @dataclass(frozen=True)
@@ -25,27 +23,18 @@ class Query:
     query: str
     k: int = 10
     mode: Mode = "both"
-    filter: FilterSpec = None
+    filter: QueryFilter | None = None
     instruction: str | None = None
     tokens: int = 0
     """Tokens of its prompt: what the model computes for it (the batch budget counts these); not in the keys."""
 
-    def filter_key(self) -> Hashable:
-        """A hashable form of the filter: equal filters give equal keys."""
-        if self.filter is None or self.filter == [] or self.filter == "":
-            return None
-        if isinstance(self.filter, models.Filter):
-            return ("qdrant", self.filter.model_dump_json(exclude_none=True))
-        sources = [self.filter] if isinstance(self.filter, str) else self.filter
-        return ("sources", tuple(sorted(set(sources))))
-
     def cache_key(self, generation: int) -> Hashable:
-        """Equal for equal requests against the same collection contents (`Store.generation()`)."""
-        return (generation, self.query, self.k, self.mode, self.filter_key(), self.instruction)
+        """Equal for equal requests against the same collection contents (`Collection.generation()`)."""
+        return (generation, self.query, self.k, self.mode, self.filter, self.instruction)
 
     def group_key(self) -> Hashable:
         """Queries with the same group key can share one `search_many` call (k is cut per query afterwards)."""
-        return (self.mode, self.filter_key(), self.instruction)
+        return (self.mode, self.filter, self.instruction)
 
 
 @dataclass

@@ -156,17 +156,14 @@ def info(
     data_dir: DataDir = None,
 ) -> None:
     """What the collection holds: chunks, files and the embedder that built it (no model is loaded)."""
+    from search import store as stores
     from search.render import info_table
-    from search.searcher import store_sources
-    from search.store import Store
 
-    with _user_errors():
-        store = Store.open(url=qdrant_url, api_key=qdrant_api_key, data_dir=data_dir, collection=collection)
-        try:
-            collection_info = store.info()
-            sources = store_sources(store)
-        finally:
-            store.close()
+    with _user_errors(), stores.Collection.open(
+        url=qdrant_url, api_key=qdrant_api_key, data_dir=data_dir, collection=collection
+    ) as store:
+        collection_info = store.info()
+        sources = store.sources()
     if json_out:
         typer.echo(json.dumps({**asdict(collection_info), "files": len(sources), "sources": sources}, indent=2))
     else:
@@ -229,6 +226,38 @@ def serve(
         err.print(f"[yellow]warning:[/yellow] serving on {host} without SEARCH_API_KEY: anyone who can reach it "
                   "can query your documents")
     run_service(searcher, settings)
+
+
+@app.command()
+def migrate(
+    data_dir: DataDir = None,
+    path: Annotated[Path | None, typer.Option(
+        "--path", help="The embedded store folder itself (default: qdrant/ under the data folder).")] = None,
+) -> None:
+    """Move an embedded store written by an earlier echo-search (qdrant-client's local mode) to Qdrant's engine.
+
+    Every collection is copied with its vectors, payloads and fingerprint, and indexed; the old folder is kept
+    beside it as `<folder>.local-mode-backup` until you delete it. Nothing is embedded again.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from search.store import embedded_folder
+    from search.store.migrate import BACKUP_SUFFIX, migrate_folder
+
+    folder = embedded_folder(path, data_dir)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with _user_errors(), Progress(*columns, console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"collection {name}", total=total)
+            bar.update(tasks[name], completed=done)
+
+        copied = migrate_folder(folder, progress)
+    for name, points in copied.items():
+        err.print(f"migrated collection {name!r}: {points} points")
+    err.print(f"{folder} now uses Qdrant's engine; the old folder is {folder}{BACKUP_SUFFIX}")
 
 
 def main() -> None:

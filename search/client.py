@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from qdrant_client import models
 
 from search.searcher import Hit, Mode, SearchResult
 from search.store import (
     CollectionInfo,
     CollectionNotFoundError,
+    FilterLike,
     FingerprintMismatchError,
+    QueryFilter,
     StoreError,
     StoreLockedError,
     StoreUnavailableError,
@@ -44,15 +45,13 @@ class HttpSearcher:
         query: str,
         k: int = 10,
         mode: Mode = "both",
-        filter: models.Filter | list[str] | str | None = None,
+        filter: FilterLike = None,
         instruction: str | None = None,
     ) -> SearchResult:
         """Rank chunks for `query`; `filter` is a Qdrant filter or source path(s)."""
         body: dict[str, Any] = {"query": query, "k": k, "mode": mode, "instruction": instruction}
-        if isinstance(filter, models.Filter):
-            body["filter"] = filter.model_dump(mode="json", exclude_none=True)
-        else:
-            body["filter"] = filter
+        where = QueryFilter.parse(filter)
+        body["filter"] = where.to_json() if where else None
         data = self._request("POST", "/search", json=body)
         timings = {name: float(value) for name, value in data["timings"].items()}
         return SearchResult(
@@ -64,7 +63,7 @@ class HttpSearcher:
         queries: list[str],
         k: int = 10,
         mode: Mode = "both",
-        filter: models.Filter | list[str] | str | None = None,
+        filter: FilterLike = None,
         instruction: str | None = None,
     ) -> list[SearchResult]:
         """One request per query (the service batches concurrent requests itself)."""
@@ -72,7 +71,8 @@ class HttpSearcher:
 
     def info(self) -> CollectionInfo:
         data = self._request("GET", "/collection")
-        return CollectionInfo(data["name"], data["location"], data["points"], data["fingerprint"], data["embedder"])
+        return CollectionInfo(data["name"], data["location"], data["points"], data["fingerprint"], data["embedder"],
+                              data["index"], data["indexed_vectors"], data["segments"])
 
     def sources(self) -> list[str]:
         """The distinct source paths in the collection, sorted."""

@@ -9,14 +9,11 @@ from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, Callba
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables.config import run_in_executor
-from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr, SecretStr, model_validator
-from qdrant_client import models
+from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr, SecretStr, field_validator, model_validator
 
 from embedder import Embedder
 from search.searcher import Hit, Searcher
-from search.store import TEXT
-
-Filter = models.Filter | list[str] | str | None
+from search.store import TEXT, FilterLike, QueryFilter
 
 
 class EchoRetriever(BaseRetriever):
@@ -46,13 +43,18 @@ class EchoRetriever(BaseRetriever):
     """How many documents to return."""
     mode: Literal["echo", "classical"] = "echo"
     """Which vector ranks the chunks."""
-    filter: InstanceOf[models.Filter] | list[str] | str | None = None
-    """Source path(s) to search within, or a Qdrant filter."""
+    filter: InstanceOf[QueryFilter] | None = None
+    """Source path(s) to search within, or a Qdrant filter (a dict or a qdrant-client `Filter`)."""
     instruction: str | None = None
     """Task instruction of the query template; None for the default."""
 
     _opened: Searcher | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @field_validator("filter", mode="before")
+    @classmethod
+    def _parse_filter(cls, value: Any) -> QueryFilter | None:
+        return QueryFilter.parse(value)
 
     @model_validator(mode="after")
     def _searcher_or_opening_args(self) -> EchoRetriever:
@@ -83,7 +85,7 @@ class EchoRetriever(BaseRetriever):
         *,
         run_manager: CallbackManagerForRetrieverRun,
         k: int | None = None,
-        filter: Filter = None,
+        filter: FilterLike = None,
     ) -> list[Document]:
         result = self.get_searcher().search(
             query,
@@ -100,7 +102,7 @@ class EchoRetriever(BaseRetriever):
         *,
         run_manager: AsyncCallbackManagerForRetrieverRun,
         k: int | None = None,
-        filter: Filter = None,
+        filter: FilterLike = None,
     ) -> list[Document]:
         return await run_in_executor(
             None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(), k=k, filter=filter

@@ -68,6 +68,9 @@ def info_table(info: CollectionInfo, files: int) -> Table:
     table.add_row("location", info.location)
     table.add_row("chunks", str(info.points))
     table.add_row("files", str(files))
+    if info.points:
+        table.add_row("index", f"{info.index}: {info.indexed_vectors} of {info.points * 2} vectors in an HNSW graph, "
+                               f"{info.segments} segment(s)")
     table.add_row("fingerprint", info.fingerprint or "(empty: nothing ingested)")
     for key, value in info.embedder.items():
         table.add_row(f"  {key}", str(value))

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from qdrant_client import models
-from qdrant_client.http.exceptions import ResponseHandlingException
+import numpy as np
 
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
-from search.store import CHUNK_INDEX, CLASSICAL, ECHO, SOURCE, TEXT, CollectionInfo, Store, StoreUnavailableError
+from search.store import (
+    CHUNK_INDEX,
+    CLASSICAL,
+    ECHO,
+    SOURCE,
+    TEXT,
+    Collection,
+    CollectionInfo,
+    FilterLike,
+    QueryFilter,
+    StoredHit,
+)
 
 Mode = Literal["echo", "classical", "both"]
 
@@ -31,6 +39,12 @@ class Hit:
     id: str
     payload: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_stored(cls, rank: int, hit: StoredHit) -> Hit:
+        return cls(rank=rank, score=hit.score, text=str(hit.payload.get(TEXT, "")),
+                   source=str(hit.payload.get(SOURCE, "")), chunk_index=int(hit.payload.get(CHUNK_INDEX, 0)),
+                   id=hit.id, payload=hit.payload)
+
 
 @dataclass
 class SearchResult:
@@ -40,40 +54,14 @@ class SearchResult:
     """Milliseconds: embed_ms, search_ms."""
 
 
-def source_filter(sources: list[str] | str | None) -> models.Filter | None:
-    """A Qdrant filter keeping chunks of the given source path(s)."""
-    if not sources:
-        return None
-    values = [sources] if isinstance(sources, str) else list(sources)
-    return models.Filter(must=[models.FieldCondition(key=SOURCE, match=models.MatchAny(any=values))])
-
-
-@contextmanager
-def store_errors(location: str) -> Iterator[None]:
-    """Turn a Qdrant transport failure (server down, network) into a `StoreUnavailableError` with a readable message."""
-    try:
-        yield
-    except ResponseHandlingException as exc:
-        raise StoreUnavailableError(
-            f"cannot reach the Qdrant server at {location}: {exc}. Is it running?"
-        ) from exc
-
-
-def store_sources(store: Store) -> list[str]:
-    """The distinct source paths in the store's collection, sorted (empty when nothing is ingested)."""
-    with store_errors(store.location):
-        if not store.exists():
-            return []
-        hits = store.client.facet(store.collection, key=SOURCE, limit=1_000_000, exact=True).hits
-    return sorted(str(h.value) for h in hits)
-
-
 @dataclass
 class Searcher:
     """Embeds questions with the instructed echo query template and searches one collection."""
 
-    store: Store
+    store: Collection
     embedder: Embedder
+    _checked: bool = field(default=False, repr=False)
+    """The collection's fingerprint was found equal to the embedder's: it is not read again on every query."""
 
     @classmethod
     def open(
@@ -89,31 +77,36 @@ class Searcher:
         """The embedded store by default, or a Qdrant server at `url`; refuses a collection of another embedder.
 
         `path` is the embedded store's Qdrant folder; `data_dir` the data folder that holds it (`qdrant/`)."""
-        store = Store.open(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir)
-        emb = embedder or Embedder.from_pretrained(model)
-        if store.exists():
-            store.check_fingerprint(emb.fingerprint)
+        store = Collection.open(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir)
+        try:
+            emb = embedder or Embedder.from_pretrained(model)
+            if store.exists():
+                store.check_fingerprint(emb.fingerprint)
+        except BaseException:
+            store.close()  # never keep the embedded store's lock for a searcher that was not made
+            raise
         return cls(store=store, embedder=emb)
 
     def info(self) -> CollectionInfo:
-        with store_errors(self.store.location):
-            return self.store.info()
+        return self.store.info()
 
     def generation(self) -> int:
-        """The collection's write generation (`Store.generation`): it changes whenever any process writes."""
-        with store_errors(self.store.location):
-            return self.store.generation()
+        """The collection's write generation (`Collection.generation`): it changes whenever any process writes."""
+        return self.store.generation()
 
     def sources(self) -> list[str]:
         """The distinct source paths in the collection, sorted (empty when nothing is ingested)."""
-        return store_sources(self.store)
+        return self.store.sources()
+
+    def close(self) -> None:
+        self.store.close()
 
     def search(
         self,
         query: str,
         k: int = 10,
         mode: Mode = "both",
-        filter: models.Filter | list[str] | str | None = None,
+        filter: FilterLike = None,
         instruction: str | None = None,
     ) -> SearchResult:
         """Rank chunks for `query`; `filter` is a Qdrant filter or source path(s)."""
@@ -124,7 +117,7 @@ class Searcher:
         queries: list[str],
         k: int = 10,
         mode: Mode = "both",
-        filter: models.Filter | list[str] | str | None = None,
+        filter: FilterLike = None,
         instruction: str | None = None,
     ) -> list[SearchResult]:
         """Several queries in one model forward (what the HTTP service's micro-batching calls)."""
@@ -132,48 +125,38 @@ class Searcher:
             raise ValueError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
         if not 1 <= k <= 100:
             raise ValueError(f"k must be between 1 and 100, got {k}")
-        with store_errors(self.store.location):
-            return self._search_many(queries, k, mode, filter, instruction)
+        return self._search_many(queries, k, mode, filter, instruction)
 
     def _search_many(
         self,
         queries: list[str],
         k: int,
         mode: Mode,
-        filter: models.Filter | list[str] | str | None,
+        filter: FilterLike,
         instruction: str | None,
     ) -> list[SearchResult]:
-        self.store.check_fingerprint(self.embedder.fingerprint)
-        qfilter = filter if isinstance(filter, models.Filter) or filter is None else source_filter(filter)
+        if not self._checked:
+            self.store.check_fingerprint(self.embedder.fingerprint)
+            self._checked = True
+        where = QueryFilter.parse(filter)
         t0 = time.perf_counter()
         vectors = self.embedder.encode(
             queries, kind="query", instruction=instruction or DEFAULT_INSTRUCTION, with_classical=mode != "echo"
         )
         embed_ms = (time.perf_counter() - t0) * 1000 / len(queries)
-        results = []
-        for i in range(len(queries)):
-            t1 = time.perf_counter()
-            echo = self._query(ECHO, vectors.echo[i].tolist(), k, qfilter) if mode != "classical" else []
-            classical: list[Hit] = []
-            if mode != "echo" and vectors.classical is not None:
-                classical = self._query(CLASSICAL, vectors.classical[i].tolist(), k, qfilter)
-            search_ms = (time.perf_counter() - t1) * 1000
-            results.append(SearchResult(echo, classical, {"embed_ms": embed_ms, "search_ms": search_ms}))
-        return results
+        wanted: dict[str, np.ndarray] = {}
+        if mode != "classical":
+            wanted[ECHO] = vectors.echo
+        if mode != "echo" and vectors.classical is not None:
+            wanted[CLASSICAL] = vectors.classical
+        t1 = time.perf_counter()
+        found = self.store.query(wanted, k, where)
+        search_ms = (time.perf_counter() - t1) * 1000 / len(queries)
 
-    def _query(self, using: str, vector: list[float], k: int, qfilter: models.Filter | None) -> list[Hit]:
-        points = self.store.client.query_points(
-            self.store.collection, query=vector, using=using, limit=k, query_filter=qfilter, with_payload=True
-        ).points
+        def hits(name: str, i: int) -> list[Hit]:
+            return [Hit.from_stored(rank, h) for rank, h in enumerate(found[name][i], start=1)] if name in found else []
+
         return [
-            Hit(
-                rank=rank,
-                score=float(p.score),
-                text=str((p.payload or {}).get(TEXT, "")),
-                source=str((p.payload or {}).get(SOURCE, "")),
-                chunk_index=int((p.payload or {}).get(CHUNK_INDEX, 0)),
-                id=str(p.id),
-                payload=dict(p.payload or {}),
-            )
-            for rank, p in enumerate(points, start=1)
+            SearchResult(hits(ECHO, i), hits(CLASSICAL, i), {"embed_ms": embed_ms, "search_ms": search_ms})
+            for i in range(len(queries))
         ]

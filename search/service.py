@@ -21,10 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from qdrant_client import models
 from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
@@ -33,7 +32,9 @@ from search.searcher import Hit, Searcher
 from search.service_guard import ApiKeyGuard, BodyLimit
 from search.store import (
     CollectionNotFoundError,
+    FilterError,
     FingerprintMismatchError,
+    QueryFilter,
     StoreError,
 )
 
@@ -64,7 +65,7 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
     k: int = Field(10, ge=1, le=100, description="Hits per vector kind.")
     mode: Literal["echo", "classical", "both"] = "both"
-    filter: str | list[str] | models.Filter | None = Field(
+    filter: str | list[str] | dict[str, Any] | None = Field(
         None, description="Source path(s) to search within, or a Qdrant filter object."
     )
     instruction: str | None = Field(
@@ -82,18 +83,11 @@ class SearchRequest(BaseModel):
     @classmethod
     def _filter(cls, value: Any) -> Any:
         """Parse a filter object here so that a bad one gets one short message, not one per union member."""
-        if value is None or isinstance(value, str | list | models.Filter):
-            return value
-        if not isinstance(value, dict):
-            raise PydanticCustomError("filter", "filter must be a source path, a list of them, or a Qdrant filter")
         try:
-            return models.Filter.model_validate(value)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise PydanticCustomError(
-                "filter", "not a valid Qdrant filter ({where}: {msg})", {"where": where, "msg": first["msg"]}
-            ) from None
+            QueryFilter.parse(value)
+        except FilterError as exc:
+            raise PydanticCustomError("filter", str(exc)) from None
+        return value
 
 
 class HitModel(BaseModel):
@@ -142,6 +136,10 @@ class CollectionResponse(BaseModel):
     sources: list[str]
     fingerprint: str | None
     embedder: dict[str, Any]
+    index: str = Field(description='"hnsw", "partial" (recent writes not indexed yet), "exact" (small: full scan), '
+                                   '"server" (a Qdrant server manages it) or "none" (no collection).')
+    indexed_vectors: int
+    segments: int
 
 
 class ErrorResponse(BaseModel):
@@ -243,7 +241,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
                 f"query: the query and instruction make a {tokens}-token prompt; the limit is "
                 f"{settings.max_query_tokens} tokens (SEARCH_MAX_QUERY_TOKENS)"
             )
-        query = Query(body.query, body.k, body.mode, body.filter, body.instruction, tokens=tokens)
+        query = Query(body.query, body.k, body.mode, QueryFilter.parse(body.filter), body.instruction, tokens=tokens)
         answer = await batcher.search(query, arrived=arrived)
         result = answer.result
         cached = answer.cached
@@ -281,7 +279,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         sources = await batcher.run(searcher.sources)
         return CollectionResponse(
             name=info.name, location=info.location, points=info.points, files=len(sources), sources=sources,
-            fingerprint=info.fingerprint, embedder=info.embedder,
+            fingerprint=info.fingerprint, embedder=info.embedder, index=info.index,
+            indexed_vectors=info.indexed_vectors, segments=info.segments,
         )
 
     return app

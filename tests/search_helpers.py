@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
-from qdrant_client import models
 
-from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, Store, point_id
+from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, ChunkPoint, Collection, point_id
 
 DOCS: dict[str, list[str]] = {
     "/docs/garden.md": [
@@ -32,26 +31,26 @@ DOCS: dict[str, list[str]] = {
 }
 
 
-def fill(store: Store, embedder, docs: dict[str, list[str]] = DOCS) -> int:
+def fill(store: Collection, embedder, docs: dict[str, list[str]] = DOCS) -> int:
     """Write every chunk of `docs` with both vectors, as `ingest` would; returns the number of points."""
-    store.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
+    store.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
     points = []
     for source, chunks in docs.items():
         digest = hashlib.sha256("\n".join(chunks).encode()).hexdigest()
         vectors = embedder.encode(chunks, kind="document")
         for i, text in enumerate(chunks):
-            vector = {"echo": vectors.echo[i].tolist()}
+            vector = {"echo": vectors.echo[i]}
             if vectors.classical is not None:
-                vector["classical"] = vectors.classical[i].tolist()
+                vector["classical"] = vectors.classical[i]
             payload = {SOURCE: source, CHUNK_INDEX: i, TEXT: text, CONTENT_HASH: digest}
-            points.append(models.PointStruct(id=point_id(source, i, digest), vector=vector, payload=payload))
+            points.append(ChunkPoint(point_id(source, i, digest), vector, payload))
     store.upsert(points)
     return len(points)
 
 
 def fill_path(path: Path, embedder, docs: dict[str, list[str]] = DOCS, collection: str = "docs") -> int:
     """Fill the embedded store at `path` and close it again (so another process can open it)."""
-    store = Store.open(path=path, collection=collection)
+    store = Collection.open(path=path, collection=collection)
     try:
         return fill(store, embedder, docs)
     finally:

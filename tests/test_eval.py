@@ -128,9 +128,9 @@ def test_report_outputs(tiny_embedder: Embedder, tmp_path: Path) -> None:
 def _ingest_example(embedder: Embedder, folder: Path):  # noqa: ANN202 - a Searcher
     from ingest.pipeline import ingest_paths
     from search.searcher import Searcher
-    from search.store import Store
+    from search.store import Collection
 
-    store = Store.open(path=folder)
+    store = Collection.open(path=folder)
     report = ingest_paths([EXAMPLE_DIR / "corpus"], store, embedder)
     assert not [f for f in report.files if f.status == "failed"]
     return Searcher(store=store, embedder=embedder)

@@ -11,25 +11,20 @@ from ingest import Shard, ingest_paths
 from ingest.chunking import tokenizer_chunker
 from ingest.parse import Element, parse_file
 from ingest.state import N_CHUNKS
-from search.store import CHUNK_INDEX, PAGE, SOURCE, TEXT, TITLE, FingerprintMismatchError, Store, point_id
+from search.store import CHUNK_INDEX, PAGE, SOURCE, TEXT, TITLE, Collection, FingerprintMismatchError, point_id
 from tests.fixtures_docs import write_blank_pdf, write_corpus
 
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Store.open(path=tmp_path / "qdrant")
+    s = Collection.open(path=tmp_path / "qdrant")
     yield s
     s.close()
 
 
-def points(store: Store) -> dict[str, dict]:
+def points(store: Collection) -> dict[str, dict]:
     """id -> payload of every point."""
-    out, offset = {}, None
-    while True:
-        page, offset = store.client.scroll(store.collection, limit=1000, offset=offset, with_payload=True)
-        out.update({str(p.id): p.payload for p in page})
-        if offset is None:
-            return out
+    return dict(store.payloads())
 
 
 def by_status(report) -> dict[str, set[str]]:
@@ -113,7 +108,7 @@ def test_interrupted_file_is_finished_reembedding_only_missing_chunks(tmp_path, 
     complete = points(store)
     assert len(complete) > 5
     lost = sorted(complete)[:3]  # as if the run had been killed before these were stored
-    store.client.delete(store.collection, points_selector=lost)
+    store.delete_source(str(docs / "long.txt"), keep=sorted(set(complete) - set(lost)))
     report = ingest_paths([docs], store, tiny_embedder, chunk_tokens=100)
     assert report.chunks == 3 and report.count("updated") == 1
     assert set(points(store)) == set(complete)
@@ -222,7 +217,7 @@ def test_point_ids_are_deterministic(tmp_path, tiny_embedder):
     write_corpus(docs)
     ids = []
     for run in range(2):
-        s = Store.open(path=tmp_path / f"q{run}")
+        s = Collection.open(path=tmp_path / f"q{run}")
         ingest_paths([docs], s, tiny_embedder, batch_size=3 + run)
         ids.append(set(points(s)))
         payloads = points(s).values()

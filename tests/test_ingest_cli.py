@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ingest.cli import app
-from search.store import CHUNK_INDEX, SOURCE, TEXT, Store
+from search.store import CHUNK_INDEX, SOURCE, TEXT, Collection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def test_locked_embedded_store_says_which_path_and_what_to_do(tmp_path, tiny_mod
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("text")
-    holder = Store.open(path=tmp_path / "data" / "qdrant")
+    holder = Collection.open(path=tmp_path / "data" / "qdrant")
     try:
         result = invoke(str(docs), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir))
     finally:
@@ -101,7 +101,7 @@ def test_watch_syncs_new_files(tmp_path, tiny_embedder):
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    store = Store.open(path=tmp_path / "q")
+    store = Collection.open(path=tmp_path / "q")
     stop = threading.Event()
     reports = []
     thread = threading.Thread(
@@ -118,7 +118,7 @@ def test_watch_syncs_new_files(tmp_path, tiny_embedder):
         stop.set()
         thread.join(timeout=10)
     assert reports and reports[0].count("added") == 1
-    assert store.client.count(store.collection).count == 1
+    assert store.count() == 1
     store.close()
 
 
@@ -136,27 +136,22 @@ def _command(docs: Path, data: Path, model: Path) -> list[str]:
             "--batch-size", "2", "--chunk-tokens", "60", "--json"]
 
 
-def _rows(data: Path) -> int:
-    db = data / "qdrant" / "collection" / "docs" / "storage.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
-            return int(con.execute("select count(*) from points").fetchone()[0])
-    except sqlite3.Error:
-        return 0
+def _stored(data: Path) -> int:
+    """Points in the embedded store under `data` (opened after the writer is gone: one process at a time)."""
+    with Collection.open(path=data / "qdrant") as store:
+        return store.count()
+
+
+def _chunks_reported(line: str) -> int:
+    """Chunks stored so far, from a progress line `ingest: files 3/36, 12 chunks (...)` (0 for other lines)."""
+    match = re.match(r"ingest: files \d+/\d+, (\d+) chunks", line)
+    return int(match.group(1)) if match else 0
 
 
 def _state(data: Path) -> dict[str, tuple]:
-    store = Store.open(path=data / "qdrant")
+    store = Collection.open(path=data / "qdrant")
     try:
-        found, offset = {}, None
-        while True:
-            page, offset = store.client.scroll(store.collection, limit=1000, offset=offset, with_payload=True)
-            found.update({str(p.id): (p.payload[SOURCE], p.payload[CHUNK_INDEX], p.payload[TEXT],
-                                      p.payload["n_chunks"]) for p in page})
-            if offset is None:
-                return found
+        return {pid: (p[SOURCE], p[CHUNK_INDEX], p[TEXT], p["n_chunks"]) for pid, p in store.payloads()}
     finally:
         store.close()
 
@@ -168,14 +163,16 @@ def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path, tiny_mo
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     killed_data = tmp_path / "killed"
     proc = subprocess.Popen(_command(docs, killed_data, tiny_model_dir), cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 200
-    while _rows(killed_data) < 12 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the progress lines a run writes when stderr is not a terminal
+        if _chunks_reported(line) >= 12:
+            break
     assert proc.poll() is None, "the run finished before it could be killed: make the corpus bigger"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    at_kill = _rows(killed_data)
+    proc.stderr.close()
+    at_kill = _stored(killed_data)
 
     resumed = subprocess.run(_command(docs, killed_data, tiny_model_dir), cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=200)
@@ -201,9 +198,10 @@ def test_ctrl_c_finishes_the_batch_prints_the_report_and_exits_130(tmp_path, tin
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(_command(docs, data, tiny_model_dir), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 200
-    while _rows(data) < 6 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if _chunks_reported(line) >= 6:
+            break
     assert proc.poll() is None, "the run finished before it could be interrupted: make the corpus bigger"
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)

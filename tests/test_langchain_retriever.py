@@ -17,8 +17,8 @@ from embedder import Embedder
 from ingest.chunking import DEFAULT_CHUNK_TOKENS
 from ingest.pipeline import ingest_paths
 from search.langchain import EchoRetriever
-from search.searcher import Searcher, source_filter
-from search.store import CONTENT_HASH, TEXT, TITLE, CollectionNotFoundError, Store
+from search.searcher import Searcher
+from search.store import CONTENT_HASH, SOURCE, TEXT, TITLE, Collection, CollectionNotFoundError
 
 FIXTURE_FILES = {
     "baking/sourdough.md": (
@@ -59,7 +59,7 @@ def write_fixture_folder(folder: Path) -> Path:
 def build_collection(root: Path, embedder: Embedder, chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> Path:
     """Ingest the fixture folder `root/docs` into collection "docs" of the embedded store `root/qdrant`."""
     write_fixture_folder(root / "docs")
-    store = Store.open(path=root / "qdrant", collection="docs")
+    store = Collection.open(path=root / "qdrant", collection="docs")
     try:
         report = ingest_paths([root / "docs"], store, embedder, chunk_tokens=chunk_tokens)
     finally:
@@ -70,7 +70,7 @@ def build_collection(root: Path, embedder: Embedder, chunk_tokens: int = DEFAULT
 
 def chunks_of(searcher: Searcher, source: str) -> int:
     """How many chunks the collection holds for `source`."""
-    return searcher.store.client.count(searcher.store.collection, count_filter=source_filter(source)).count
+    return sum(1 for _, payload in searcher.store.payloads([SOURCE]) if payload[SOURCE] == source)
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,16 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from qdrant_client import models
 
 from search.batching import LRUCache, MicroBatcher, Query, _Pending
 from search.searcher import Searcher
-from search.store import CollectionNotFoundError, Store
+from search.store import Collection, CollectionNotFoundError, QueryFilter
 from tests.search_helpers import fill
 
 
 @pytest.fixture
 def searcher(tmp_path: Path, tiny_embedder) -> Searcher:
-    store = Store.open(path=tmp_path / "qdrant")
+    store = Collection.open(path=tmp_path / "qdrant")
     fill(store, tiny_embedder)
     yield Searcher(store=store, embedder=tiny_embedder)
     store.close()
@@ -33,10 +32,11 @@ def test_lru_cache_forgets_the_least_recently_used() -> None:
 
 
 def test_equal_filters_give_equal_keys() -> None:
-    assert Query("q", filter=["b", "a"]).cache_key(0) == Query("q", filter=["a", "b", "a"]).cache_key(0)
-    assert Query("q", filter="a").cache_key(0) == Query("q", filter=["a"]).cache_key(0)
-    assert Query("q", filter=[]).cache_key(0) == Query("q").cache_key(0)
-    qfilter = models.Filter(must=[models.FieldCondition(key="chunk_index", match=models.MatchValue(value=1))])
+    parse = QueryFilter.parse
+    assert Query("q", filter=parse(["b", "a"])).cache_key(0) == Query("q", filter=parse(["a", "b", "a"])).cache_key(0)
+    assert Query("q", filter=parse("a")).cache_key(0) == Query("q", filter=parse(["a"])).cache_key(0)
+    assert Query("q", filter=parse([])).cache_key(0) == Query("q").cache_key(0)
+    qfilter = QueryFilter.parse({"must": [{"key": "chunk_index", "match": {"value": 1}}]})
     assert Query("q", filter=qfilter).cache_key(0) != Query("q").cache_key(0)
     assert Query("q").cache_key(1) != Query("q").cache_key(2)
     assert Query("q", tokens=5).cache_key(0) == Query("q", tokens=9).cache_key(0)
@@ -64,7 +64,7 @@ async def test_batches_concurrent_queries_and_invalidates_the_cache_on_every_wri
 
 
 async def test_a_failed_batch_fails_every_request_in_it(tmp_path: Path, tiny_embedder) -> None:
-    store = Store.open(path=tmp_path / "qdrant", collection="never-ingested")
+    store = Collection.open(path=tmp_path / "qdrant", collection="never-ingested")
     batcher = MicroBatcher(Searcher(store=store, embedder=tiny_embedder), max_wait_ms=50)
     await batcher.start()
     try:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from search.cli import app
-from search.store import Store
+from search.store import Collection
 from tests.search_helpers import DOCS, fill_path
 
 
@@ -94,7 +94,7 @@ def test_missing_collection_exits_3_with_the_store_message(run) -> None:
 
 
 def test_locked_store_exits_3_with_the_store_message(run, tmp_path: Path) -> None:
-    holder = Store.open(path=tmp_path / "qdrant")
+    holder = Collection.open(path=tmp_path / "qdrant")
     try:
         result = run("info", "--data-dir", str(tmp_path))
     finally:

@@ -13,9 +13,9 @@ from tests.search_helpers import DOCS, fill, free_port, running
 
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Searcher:
-    from search.store import Store
+    from search.store import Collection
 
-    store = Store.open(path=tmp_path_factory.mktemp("client") / "qdrant")
+    store = Collection.open(path=tmp_path_factory.mktemp("client") / "qdrant")
     fill(store, tiny_embedder)
     yield Searcher(store=store, embedder=tiny_embedder)
     store.close()

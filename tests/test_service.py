@@ -11,7 +11,8 @@ from qdrant_client import QdrantClient
 
 from search.searcher import Searcher
 from search.service import MAX_QUERY_CHARS, ServiceSettings, create_app
-from search.store import Store
+from search.store import Collection
+from search.store.server import ServerCollection
 from tests.search_helpers import DOCS, fill, free_port, running
 
 KEY = "test-key-123"
@@ -19,7 +20,7 @@ KEY = "test-key-123"
 
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Searcher:
-    store = Store.open(path=tmp_path_factory.mktemp("service") / "qdrant")
+    store = Collection.open(path=tmp_path_factory.mktemp("service") / "qdrant")
     fill(store, tiny_embedder)
     yield Searcher(store=store, embedder=tiny_embedder)
     store.close()
@@ -147,7 +148,7 @@ def test_api_key_accepted_in_either_header_and_health_is_open(keyed_url: str) ->
 
 def test_unreachable_qdrant_gives_503_with_a_readable_message(tiny_embedder) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    store = Store(client=QdrantClient(url=dead, timeout=2), collection="docs", location=dead)
+    store = ServerCollection(QdrantClient(url=dead, timeout=2), "docs", dead)  # connect() would refuse it
     with running(create_app(Searcher(store=store, embedder=tiny_embedder))) as base:
         response = httpx.post(f"{base}/search", json={"query": "kettle"})
         assert response.status_code == 503
@@ -159,7 +160,7 @@ def test_unreachable_qdrant_gives_503_with_a_readable_message(tiny_embedder) -> 
 
 
 def test_missing_collection_gives_404_saying_to_ingest(tmp_path: Path, tiny_embedder) -> None:
-    store = Store.open(path=tmp_path / "qdrant", collection="empty")
+    store = Collection.open(path=tmp_path / "qdrant", collection="empty")
     try:
         with running(create_app(Searcher(store=store, embedder=tiny_embedder))) as base:
             response = httpx.post(f"{base}/search", json={"query": "kettle"})

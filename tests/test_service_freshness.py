@@ -5,23 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from qdrant_client import QdrantClient, models
+from qdrant_client import QdrantClient
 
 from ingest import ingest_paths
 from search.searcher import Searcher
 from search.service import ServiceSettings, create_app
-from search.store import SOURCE, Store
+from search.store import Collection
+from search.store.server import ServerCollection
 from tests.search_helpers import fill, running
 
 
-def test_every_write_changes_the_generation(tiny_embedder) -> None:
-    store = Store(client=QdrantClient(":memory:"), collection="docs", location=":memory:")
+def test_every_write_changes_the_generation(tmp_path: Path, tiny_embedder) -> None:
+    for store in (Collection.open(url=":memory:"), Collection.open(path=tmp_path / "embedded")):
+        _check_generations(store, tiny_embedder)
+        store.close()
+
+
+def _check_generations(store: Collection, tiny_embedder) -> None:
     assert store.generation() == 0  # no collection yet
     fill(store, tiny_embedder)
     seen = [store.generation()]
-    store.set_payload({"extra": 1}, [p.id for p in store.client.scroll(store.collection, limit=1)[0]])
+    store.set_payload({"extra": 1}, [next(store.payloads())[0]])
     seen.append(store.generation())
-    store.delete(models.Filter(must=[models.FieldCondition(key=SOURCE, match=models.MatchValue(value="/docs/x"))]))
+    store.delete_source("/docs/x")
     seen.append(store.generation())
     assert 0 < seen[0] < seen[1] < seen[2]
     assert store.info().fingerprint == tiny_embedder.fingerprint  # the fingerprint metadata is kept
@@ -32,8 +38,8 @@ def test_reingesting_a_changed_file_with_the_same_chunk_count_is_never_answered_
 ) -> None:
     """`ingest` and `search serve` as two clients of one Qdrant: the point count does not change, the text does."""
     client = QdrantClient(":memory:")
-    writer = Store(client=client, collection="docs", location=":memory:")
-    reader = Store(client=client, collection="docs", location=":memory:")
+    writer = ServerCollection(client, "docs", ":memory:")
+    reader = ServerCollection(client, "docs", ":memory:")
     doc = tmp_path / "docs" / "notes.txt"
     doc.parent.mkdir()
     doc.write_text("The kettle is descaled with white vinegar every month.\n")

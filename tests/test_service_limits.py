@@ -13,7 +13,7 @@ import pytest
 
 from search.searcher import Searcher
 from search.service import ServiceSettings, create_app
-from search.store import Store
+from search.store import Collection
 from tests.search_helpers import fill, running
 
 KEY = "limits-key"
@@ -29,21 +29,21 @@ class SlowSearcher(Searcher):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Iterator[Store]:
-    store = Store.open(path=tmp_path_factory.mktemp("limits") / "qdrant")
+def store(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Iterator[Collection]:
+    store = Collection.open(path=tmp_path_factory.mktemp("limits") / "qdrant")
     fill(store, tiny_embedder)
     yield store
     store.close()
 
 
 @pytest.fixture(scope="module")
-def url(store: Store, tiny_embedder) -> Iterator[str]:
+def url(store: Collection, tiny_embedder) -> Iterator[str]:
     with running(create_app(SlowSearcher(store=store, embedder=tiny_embedder), ServiceSettings())) as base:
         yield base
 
 
 @pytest.fixture(scope="module")
-def keyed_url(store: Store, tiny_embedder) -> Iterator[str]:
+def keyed_url(store: Collection, tiny_embedder) -> Iterator[str]:
     settings = ServiceSettings(api_key=KEY)
     with running(create_app(Searcher(store=store, embedder=tiny_embedder), settings)) as base:
         yield base

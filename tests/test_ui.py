@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from search.store import Store
+from search.store import Collection
 from tests.ui_fixtures import (  # noqa: F401 - fixtures
     CLASSICAL_MARKERS,
     ECHO_MARKERS,
@@ -124,8 +124,8 @@ def test_empty_collection_shows_how_to_ingest(ui_env: Path) -> None:
 
 
 def test_fingerprint_mismatch_is_an_error_message(ui_env: Path, tiny_embedder) -> None:
-    store = Store.open(path=ui_env / "qdrant", collection="ui-test")
-    store.ensure_collection("some-other-model/echo-mean/dim64/abc", {"model": "other"}, tiny_embedder.dim)
+    store = Collection.open(path=ui_env / "qdrant", collection="ui-test")
+    store.ensure("some-other-model/echo-mean/dim64/abc", {"model": "other"}, tiny_embedder.dim)
     store.close()
     at = run_app()
     assert len(at.error) == 1
@@ -133,7 +133,7 @@ def test_fingerprint_mismatch_is_an_error_message(ui_env: Path, tiny_embedder) -
 
 
 def test_locked_store_is_an_error_message_then_recovers(built: Path) -> None:
-    holder = Store.open(path=built / "qdrant", collection="ui-test")  # another client holds the embedded store
+    holder = Collection.open(path=built / "qdrant", collection="ui-test")  # another client holds the embedded store
     try:
         at = run_app()
         assert len(at.error) == 1 and "in use by another process" in at.error[0].value

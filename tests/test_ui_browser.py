@@ -16,9 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from qdrant_client import models
 
-from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, SOURCE, TEXT, Store, point_id
+from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, SOURCE, TEXT, ChunkPoint, Collection, point_id
 from tests.search_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,20 +66,17 @@ def find_chromium() -> Path | None:
 def build_collection(data: Path, docs: Path, embedder) -> None:
     """Write DOCS as files and their paragraphs as chunks embedded by the real model."""
     docs.mkdir(parents=True)
-    store = Store.open(path=data / "qdrant", collection="browser")
+    store = Collection.open(path=data / "qdrant", collection="browser")
     try:
-        store.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
+        store.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
         for name, paragraphs in DOCS.items():
             path = docs / name
             path.write_text("\n\n".join(paragraphs))
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             vectors = embedder.encode(paragraphs, kind="document")
-            store.client.upsert("browser", [
-                models.PointStruct(
-                    id=point_id(str(path), i, digest),
-                    vector={ECHO: vectors.echo[i].tolist(), CLASSICAL: vectors.classical[i].tolist()},
-                    payload={SOURCE: str(path), CHUNK_INDEX: i, TEXT: text, CONTENT_HASH: digest},
-                )
+            store.upsert([
+                ChunkPoint(point_id(str(path), i, digest), {ECHO: vectors.echo[i], CLASSICAL: vectors.classical[i]},
+                           {SOURCE: str(path), CHUNK_INDEX: i, TEXT: text, CONTENT_HASH: digest})
                 for i, text in enumerate(paragraphs)
             ])
     finally:

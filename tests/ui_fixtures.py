@@ -10,12 +10,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
-from qdrant_client import models
 from streamlit.testing.v1 import AppTest
 
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
-from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, SOURCE, TEXT, TITLE, Store, point_id
+from search.store import (
+    CHUNK_INDEX,
+    CLASSICAL,
+    CONTENT_HASH,
+    ECHO,
+    SOURCE,
+    TEXT,
+    TITLE,
+    ChunkPoint,
+    Collection,
+    point_id,
+)
 
 APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 
@@ -59,9 +69,9 @@ def build_collection(folder: Path, collection: str, embedder: Embedder, docs_dir
     assert query.classical is not None
     q_echo, q_classical = query.echo[0], query.classical[0]
     rng = np.random.default_rng(0)
-    store = Store.open(path=folder, collection=collection)
+    store = Collection.open(path=folder, collection=collection)
     try:
-        store.ensure_collection(embedder.fingerprint, embedder.describe(), embedder.dim)
+        store.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
         points = []
         for chunk in CHUNKS:
             source = str(docs_dir / chunk.name)
@@ -69,8 +79,8 @@ def build_collection(folder: Path, collection: str, embedder: Embedder, docs_dir
             vectors = {ECHO: _with_cosine(q_echo, chunk.echo_cos, rng),
                        CLASSICAL: _with_cosine(q_classical, chunk.classical_cos, rng)}
             payload = {SOURCE: source, CHUNK_INDEX: 0, TEXT: chunk.text, CONTENT_HASH: digest, TITLE: "Birds"}
-            points.append(models.PointStruct(id=point_id(source, 0, digest), vector=vectors, payload=payload))
-        store.client.upsert(collection, points)
+            points.append(ChunkPoint(point_id(source, 0, digest), vectors, payload))
+        store.upsert(points)
     finally:
         store.close()
 

@@ -15,7 +15,6 @@ from ingest.pipeline import ingest_paths
 from ingest.report import IngestProgress, IngestReport
 from search.client import HttpSearcher
 from search.searcher import Searcher, SearchResult
-from search.store import Store
 
 
 @dataclass(frozen=True)
@@ -101,10 +100,7 @@ class Backend:
 
     def close(self) -> None:
         with self._exclusive():
-            if isinstance(self.searcher, HttpSearcher):
-                self.searcher.close()
-            else:
-                self.searcher.store.close()
+            self.searcher.close()
 
 
 def load_embedder(model: str | None) -> Embedder:
@@ -135,11 +131,4 @@ def open_embedded(config: BackendConfig, embedder: Embedder) -> Backend:
 
     On a refusal the store is closed at once, so that the embedded store's lock is not held by a half-open client.
     """
-    store = Store.open(url=config.qdrant_url, collection=config.collection)
-    try:
-        if store.exists():
-            store.check_fingerprint(embedder.fingerprint)
-    except BaseException:
-        store.close()
-        raise
-    return Backend(Searcher(store=store, embedder=embedder), config)
+    return Backend(Searcher.open(url=config.qdrant_url, collection=config.collection, embedder=embedder), config)

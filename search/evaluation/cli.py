@@ -179,5 +179,5 @@ def retrieval(
             report = run_retrieval(searcher, queries, qrels, reembed=extra, k=k, instruction=instruction,
                                    progress=_progress)
         finally:
-            searcher.store.close()
+            searcher.close()
     _emit(report, json_out, markdown_out, plot_path)

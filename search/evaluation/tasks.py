@@ -129,18 +129,8 @@ def _dedupe(sources: Sequence[str], mapping: dict[str, str], k: int) -> list[str
 
 def _chunks(searcher: Searcher) -> tuple[list[str], list[str]]:
     """Texts and sources of every chunk in the collection (payloads only)."""
-    store = searcher.store
-    texts: list[str] = []
-    sources: list[str] = []
-    offset = None
-    while True:
-        points, offset = store.client.scroll(store.collection, limit=512, offset=offset,
-                                             with_payload=[TEXT, SOURCE], with_vectors=False)
-        for p in points:
-            texts.append(str((p.payload or {}).get(TEXT, "")))
-            sources.append(str((p.payload or {}).get(SOURCE, "")))
-        if offset is None:
-            return texts, sources
+    payloads = [payload for _, payload in searcher.store.payloads([TEXT, SOURCE], page=512)]
+    return [str(p.get(TEXT, "")) for p in payloads], [str(p.get(SOURCE, "")) for p in payloads]
 
 
 def run_retrieval(
@@ -188,7 +178,7 @@ def run_retrieval(
                 row.description += " (instructed query, document prompt)"
             rows.append(row)
 
-    report = Report("retrieval", emb.model_name, f"{Path(queries_path).name} on {searcher.store.collection!r}",
+    report = Report("retrieval", emb.model_name, f"{Path(queries_path).name} on {searcher.store.name!r}",
                     len(qids), [f"nDCG@{k}", f"Recall@{k}", f"MRR@{k}"], rows)
     unmatched = {c for judged in qrels.values() for c, r in judged.items() if r > 0} - set(mapping.values())
     if unmatched:

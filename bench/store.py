@@ -1,0 +1,361 @@
+"""The embedded store at scale: Qdrant's engine in-process (the default) beside qdrant-client's local mode (before).
+
+    python bench/store.py --points N [--local-max 100000] [--queries 200] [--dim 640] [--json]
+
+The data are SYNTHETIC: clustered unit vectors (1,000 random centres plus Gaussian noise), two named vectors of
+`--dim` dimensions per point (echo and classical, as the product stores them) and a payload like a chunk's: an
+800-byte text, its source path (one source per 50 points) and chunk index. No model is involved.
+
+Each store runs in its own subprocess, so that its peak RSS is its own: insert (upserts of 256 points, as ingest
+writes them) with the points/s rate, index build (the engine's own, reported apart from the upserts: see
+`search.store.edge.SEGMENT_POINTS`), reopen (close, then open again and count), one-vector queries with k=10 for
+echo and for classical, without and with a source filter (1 % of the sources): p50/p95 latency and recall@10
+against exact search (brute force in numpy, kept while the points are generated), peak RSS (VmHWM, which counts
+the memory-mapped files the process touched, and the anonymous part alone), and disk. Local mode runs up to
+`--local-max` points (it holds every point in memory: about 80 GB at 1M).
+
+With --json the last line of output is one JSON object with the default store's figures: points, upsert_per_s,
+index_build_s, reopen_s, query_p50_ms, query_p95_ms, recall_at_10, peak_rss_mb (plus the rest, and `local_mode`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# This file is bench/store.py: drop its folder from the path so `import search` finds the package, not itself.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+BATCH = 256
+CENTRES = 1000
+PER_SOURCE = 50
+TEXT = "x" * 800
+FILTER_SHARE = 0.01
+
+
+class Data:
+    """The synthetic points, generated batch by batch from a seed, with exact top-10 kept for the query set."""
+
+    def __init__(self, points: int, dim: int, queries: int, seed: int = 0) -> None:
+        self.points, self.dim = points, dim
+        rng = np.random.default_rng(seed)
+        self.centres = {name: rng.standard_normal((CENTRES, dim)).astype(np.float32) for name in ("echo", "classical")}
+        self.queries = {name: self._rows(rng, name, queries) for name in ("echo", "classical")}
+        sources = max(points // PER_SOURCE, 1)
+        self.filter_sources = sorted({int(s) for s in rng.choice(sources, max(int(sources * FILTER_SHARE), 1),
+                                                                 replace=False)})
+        self.seed = seed
+
+    def _rows(self, rng: np.random.Generator, name: str, n: int) -> np.ndarray:
+        x = self.centres[name][rng.integers(0, CENTRES, n)] + 0.6 * rng.standard_normal((n, self.dim))
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    def batches(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """(first index, {name: (n, dim) rows}) for every batch, always the same for the same seed."""
+        rng = np.random.default_rng(self.seed + 1)
+        for start in range(0, self.points, BATCH):
+            n = min(BATCH, self.points - start)
+            yield start, {name: self._rows(rng, name, n) for name in ("echo", "classical")}
+
+    @staticmethod
+    def source(i: int) -> str:
+        return f"/docs/folder{i // PER_SOURCE // 100:04d}/file{i // PER_SOURCE:07d}.md"
+
+
+class TopK:
+    """Exact top-10 of each query, updated batch by batch (no need to hold all vectors)."""
+
+    def __init__(self, queries: np.ndarray, k: int = 10) -> None:
+        self.queries, self.k = queries, k
+        self.scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        self.ids = np.full((len(queries), k), -1, dtype=np.int64)
+
+    def add(self, start: int, rows: np.ndarray, keep: np.ndarray | None = None) -> None:
+        scores = self.queries @ rows.T
+        if keep is not None:
+            scores[:, ~keep] = -np.inf
+        ids = np.broadcast_to(np.arange(start, start + len(rows)), scores.shape)
+        all_scores = np.concatenate([self.scores, scores], axis=1)
+        all_ids = np.concatenate([self.ids, ids], axis=1)
+        order = np.argsort(-all_scores, axis=1, kind="stable")[:, : self.k]
+        self.scores = np.take_along_axis(all_scores, order, axis=1)
+        self.ids = np.take_along_axis(all_ids, order, axis=1)
+
+
+def rss_mb() -> dict[str, float]:
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
+
+
+class AnonPeak(threading.Thread):
+    """Samples the anonymous RSS every 50 ms (VmHWM mixes in the memory-mapped files the process touched)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            self.peak = max(self.peak, rss_mb()["RssAnon"])
+
+
+def disk_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def percentiles(seconds: list[float]) -> tuple[float, float]:
+    ms = np.array(seconds) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+
+
+# -- one store, in a child process -------------------------------------------------------------------------------
+class EdgeBackend:
+    """The product's default store, through its own API (`search.store.Collection`)."""
+
+    def __init__(self, folder: Path, dim: int, hnsw: str | None = None) -> None:
+        from search.store import Collection, edge
+
+        if hnsw:  # a sweep: other index settings than the product's (module constants, read at creation and query)
+            edge.HNSW_M, edge.HNSW_EF_CONSTRUCT, edge.HNSW_EF = (int(v) for v in hnsw.split(","))
+        self.folder, self.dim = folder, dim
+        self.store = Collection.open(path=folder)
+        self.store.ensure("bench", {"model": "synthetic"}, dim)
+
+    def upsert(self, start: int, rows: dict[str, np.ndarray]) -> None:
+        from search.store import ChunkPoint, point_id
+
+        self.store.upsert([
+            ChunkPoint(point_id(Data.source(start + j), start + j, "bench"),
+                       {name: rows[name][j] for name in rows},
+                       {"source": Data.source(start + j), "chunk_index": start + j, "text": TEXT, "n": start + j})
+            for j in range(len(rows["echo"]))
+        ])
+
+    def finish(self) -> float:
+        """Build what is left of the index; returns all index-build seconds (also those inside `upsert`)."""
+        self.store.optimize()
+        return self.store.index_seconds
+
+    def reopen(self) -> None:
+        from search.store import Collection
+
+        self.store.close()
+        self.store = Collection.open(path=self.folder)
+        self.store.count()
+
+    def query(self, name: str, vector: np.ndarray, sources: list[str] | None) -> list[int]:
+        hits = self.store.query({name: vector[None]}, k=10, filter=sources)[name][0]
+        return [int(h.payload["n"]) for h in hits]
+
+    def info(self) -> dict[str, Any]:
+        info = self.store.info()
+        return {"index": info.index, "indexed_vectors": info.indexed_vectors, "segments": info.segments}
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class LocalModeBackend:
+    """qdrant-client's local mode, laid out as echo-search stored it before Qdrant's engine."""
+
+    def __init__(self, folder: Path, dim: int) -> None:
+        from qdrant_client import QdrantClient, models
+
+        self.folder, self.models = folder, models
+        self.client = QdrantClient(path=str(folder))
+        self.client.create_collection("docs", vectors_config={
+            n: models.VectorParams(size=dim, distance=models.Distance.DOT) for n in ("echo", "classical")})
+
+    def upsert(self, start: int, rows: dict[str, np.ndarray]) -> None:
+        self.client.upsert("docs", [
+            self.models.PointStruct(id=start + j, vector={name: rows[name][j].tolist() for name in rows},
+                                    payload={"source": Data.source(start + j), "chunk_index": start + j,
+                                             "text": TEXT, "n": start + j})
+            for j in range(len(rows["echo"]))
+        ])
+
+    def finish(self) -> float:
+        return 0.0  # local mode has no index: every query scans all points
+
+    def reopen(self) -> None:
+        from qdrant_client import QdrantClient
+
+        self.client.close()
+        self.client = QdrantClient(path=str(self.folder))
+        self.client.count("docs")
+
+    def query(self, name: str, vector: np.ndarray, sources: list[str] | None) -> list[int]:
+        m = self.models
+        flt = m.Filter(must=[m.FieldCondition(key="source", match=m.MatchAny(any=sources))]) if sources else None
+        points = self.client.query_points("docs", query=vector.tolist(), using=name, limit=10, query_filter=flt,
+                                          with_payload=True).points
+        return [int((p.payload or {})["n"]) for p in points]
+
+    def info(self) -> dict[str, Any]:
+        return {"index": "none (brute force)"}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def product_hnsw() -> str:
+    """m, ef_construct, ef as the store uses them (a --hnsw sweep has set them in this process)."""
+    from search.store import edge
+
+    return f"{edge.HNSW_M},{edge.HNSW_EF_CONSTRUCT},{edge.HNSW_EF}"
+
+
+def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path,
+            hnsw: str | None = None) -> dict[str, Any]:
+    """Insert, index, reopen, query and measure one store (runs in its own process)."""
+    peak = AnonPeak()
+    peak.start()
+    data = Data(points, dim, queries)
+    truth = {name: TopK(q) for name, q in data.queries.items()}
+    filtered = TopK(data.queries["echo"])
+    wanted = {Data.source(s * PER_SOURCE) for s in data.filter_sources}
+    backend = EdgeBackend(folder, dim, hnsw) if backend_name == "edge" else LocalModeBackend(folder, dim)
+    upsert_s = 0.0
+    for start, rows in data.batches():
+        t0 = time.perf_counter()
+        index_before = backend.store.index_seconds if isinstance(backend, EdgeBackend) else 0.0
+        backend.upsert(start, rows)
+        index_inside = (backend.store.index_seconds if isinstance(backend, EdgeBackend) else 0.0) - index_before
+        upsert_s += time.perf_counter() - t0 - index_inside
+        for name in rows:
+            truth[name].add(start, rows[name])
+        keep = np.array([Data.source(start + j) in wanted for j in range(len(rows["echo"]))])
+        filtered.add(start, rows["echo"], keep)
+        if start // BATCH % 400 == 0:
+            print(f"  {backend_name}: {start + len(rows['echo'])}/{points} points", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    index_s = backend.finish()
+    final_index_s = time.perf_counter() - t0
+    info = backend.info()
+    t0 = time.perf_counter()
+    backend.reopen()
+    reopen_s = time.perf_counter() - t0
+
+    result: dict[str, Any] = {
+        "store": backend_name, "points": points, "dim": dim, "upsert_per_s": points / upsert_s,
+        "hnsw": product_hnsw() if backend_name == "edge" else "", "index_build_s": index_s,
+        "index_build_last_s": final_index_s, "reopen_s": reopen_s, **info,
+    }
+    sources = sorted(wanted)
+    for label, name, flt, exact in (("echo", "echo", None, truth["echo"]),
+                                    ("classical", "classical", None, truth["classical"]),
+                                    ("echo_filtered", "echo", sources, filtered)):
+        for q in data.queries[name][:5]:  # warm-up, not timed
+            backend.query(name, q, flt)
+        seconds, recalls = [], []
+        for i, q in enumerate(data.queries[name]):
+            t0 = time.perf_counter()
+            found = backend.query(name, q, flt)
+            seconds.append(time.perf_counter() - t0)
+            recalls.append(len(set(found) & set(exact.ids[i].tolist())) / 10)
+        p50, p95 = percentiles(seconds)
+        result[f"{label}_p50_ms"], result[f"{label}_p95_ms"] = p50, p95
+        result[f"{label}_recall_at_10"] = float(np.mean(recalls))
+    backend.close()
+    peak.stop.set()
+    memory = rss_mb()
+    result["peak_rss_mb"] = memory["VmHWM"]
+    result["peak_anon_mb"] = max(peak.peak, memory["RssAnon"])
+    result["disk_mb"] = disk_mb(folder)
+    return result
+
+
+# -- the parent: runs the children, prints the table --------------------------------------------------------------
+def child(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", backend, "--points", str(args.points), "--dim", str(args.dim),
+           "--queries", str(args.queries), "--folder", str(tmp / backend)]
+    if args.hnsw and backend == "edge":
+        cmd += ["--hnsw", args.hnsw]
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def machine() -> str:
+    flags = Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split("\n", 1)[0] if Path("/proc/cpuinfo").exists() \
+        else ""
+    isa = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    return f"{os.cpu_count()} CPUs ({isa}), qdrant-edge-py {version('qdrant-edge-py')}, " \
+           f"qdrant-client {version('qdrant-client')}"
+
+
+def version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version(package)
+    except PackageNotFoundError:
+        return "?"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    columns = [("store", "{}"), ("hnsw", "{}"), ("points", "{:,}"), ("upsert_per_s", "{:,.0f}"),
+               ("index_build_s", "{:.1f}"),
+               ("reopen_s", "{:.2f}"), ("echo_p50_ms", "{:.2f}"), ("echo_p95_ms", "{:.2f}"),
+               ("echo_recall_at_10", "{:.3f}"), ("classical_p50_ms", "{:.2f}"), ("classical_recall_at_10", "{:.3f}"),
+               ("echo_filtered_p50_ms", "{:.2f}"), ("echo_filtered_p95_ms", "{:.2f}"),
+               ("echo_filtered_recall_at_10", "{:.3f}"), ("peak_rss_mb", "{:,.0f}"), ("peak_anon_mb", "{:,.0f}"),
+               ("disk_mb", "{:,.0f}")]
+    lines = ["| " + " | ".join(name for name, _ in columns) + " |", "|" + " ---: |" * len(columns)]
+    lines += ["| " + " | ".join(fmt.format(r[name]) if name in r else "" for name, fmt in columns) + " |"
+              for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=640, help="dimensions of each of the two named vectors")
+    parser.add_argument("--queries", type=int, default=200, help="query vectors per kind (echo, classical, filtered)")
+    parser.add_argument("--local-max", type=int, default=100_000,
+                        help="largest --points that local mode is also run at (it holds every point in memory)")
+    parser.add_argument("--hnsw", metavar="M,EF_CONSTRUCT,EF",
+                        help="index settings other than the product's, for a sweep (e.g. 32,200,128)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the default store's figures")
+    parser.add_argument("--child", choices=["edge", "local"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_one(args.child, args.points, args.dim, args.queries, args.folder, args.hnsw)))
+        return
+
+    print(f"bench/store.py: SYNTHETIC clustered vectors, {args.points:,} points x 2 x {args.dim}-d + 800-byte "
+          f"payload; {args.queries} queries per kind, k=10; {machine()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        rows = [child("edge", args, Path(tmp))]
+        shutil.rmtree(Path(tmp) / "edge")
+        if args.points <= args.local_max:
+            rows.append(child("local", args, Path(tmp)))
+    print(table(rows), flush=True)
+    edge = rows[0]
+    print(f"default store: index {edge['index']}, {edge.get('segments')} segments; index build "
+          f"{edge['index_build_s']:.1f} s in all ({edge['index_build_last_s']:.1f} s at the end), reported apart "
+          "from the upserts; peak RSS counts the memory-mapped files the process touched, peak anon does not")
+    if args.json:
+        summary = {**edge, "query_p50_ms": edge["echo_p50_ms"], "query_p95_ms": edge["echo_p95_ms"],
+                   "recall_at_10": edge["echo_recall_at_10"], "local_mode": rows[1] if len(rows) > 1 else None}
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The store: the only package that speaks Qdrant.
+
+`Collection.open(...)` gives the embedded default (Qdrant's engine in-process, `search.store.edge`) or a Qdrant
+server (`search.store.server`); everything else reads and writes chunks through the `Collection` API, with the
+payload layout of `search.store.schema` and filters as `QueryFilter`.
+"""
+
+from search.store.collection import Collection, default_data_dir, embedded_folder
+from search.store.errors import (
+    CollectionNotFoundError,
+    FilterError,
+    FingerprintMismatchError,
+    OldFormatError,
+    StoreError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
+from search.store.filters import FilterLike, QueryFilter
+from search.store.schema import (
+    CHUNK_INDEX,
+    CHUNKER,
+    CLASSICAL,
+    CONTENT_HASH,
+    DEFAULT_COLLECTION,
+    ECHO,
+    N_CHUNKS,
+    PAGE,
+    SOURCE,
+    TEXT,
+    TITLE,
+    VECTOR_NAMES,
+    ChunkPoint,
+    CollectionInfo,
+    StoredHit,
+    point_id,
+)
+
+__all__ = [
+    "CHUNKER", "CHUNK_INDEX", "CLASSICAL", "CONTENT_HASH", "DEFAULT_COLLECTION", "ECHO", "N_CHUNKS", "PAGE",
+    "SOURCE", "TEXT", "TITLE", "VECTOR_NAMES", "ChunkPoint", "Collection", "CollectionInfo",
+    "CollectionNotFoundError", "FilterError", "FilterLike", "FingerprintMismatchError", "OldFormatError",
+    "QueryFilter", "StoreError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "default_data_dir",
+    "embedded_folder", "point_id",
+]

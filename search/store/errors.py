@@ -1,0 +1,31 @@
+"""Store errors: each carries a message that says what to do, and is shown without a traceback."""
+
+from __future__ import annotations
+
+
+class StoreError(RuntimeError):
+    """A store problem with a message that says what to do; never shown as a traceback."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the embedded store."""
+
+
+class StoreUnavailableError(StoreError):
+    """The Qdrant server cannot be reached."""
+
+
+class CollectionNotFoundError(StoreError):
+    """The collection does not exist yet (nothing ingested)."""
+
+
+class FingerprintMismatchError(StoreError):
+    """The collection was made by another embedder configuration."""
+
+
+class OldFormatError(StoreError):
+    """The embedded folder was written by qdrant-client's local mode (echo-search before the Qdrant engine)."""
+
+
+class FilterError(ValueError):
+    """A filter the store cannot use: not a valid Qdrant filter, or a condition the backend lacks."""

@@ -1,0 +1,179 @@
+"""A collection on a Qdrant server (`--qdrant-url` / `$QDRANT_URL`), through qdrant-client.
+
+The server builds its own indexes. The write generation lives in the collection's metadata, so every process
+(a service next to an `ingest --watch` on another machine) sees every other one's writes.
+`ServerCollection.connect(":memory:", ...)` runs qdrant-client's in-process implementation of the same API: the
+tests use it, since no Qdrant server binary can be installed on the machines they run on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from search.store.collection import Collection, next_generation
+from search.store.errors import StoreUnavailableError
+from search.store.filters import FilterLike, QueryFilter, source_is
+from search.store.schema import GENERATION, SOURCE, VECTOR_NAMES, ChunkPoint, StoredHit
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+class ServerCollection(Collection):
+    """A collection on a Qdrant server (or qdrant-client's in-process server API, for ":memory:")."""
+
+    def __init__(self, client: QdrantClient, name: str, location: str) -> None:
+        self.client = client
+        self.name = name
+        self.location = location
+        self._fingerprint_checked: str | None = None
+
+    @classmethod
+    def connect(cls, url: str, api_key: str | None, name: str) -> ServerCollection:
+        """Connect and check that the server answers (`StoreUnavailableError` says what to check if not)."""
+        client = QdrantClient(location=":memory:") if url == ":memory:" else QdrantClient(url=url, api_key=api_key)
+        try:
+            client.get_collections()
+        except Exception as exc:  # qdrant-client raises several transport errors
+            raise StoreUnavailableError(
+                f"cannot reach the Qdrant server at {url}: {exc}. Is it running, and is QDRANT_API_KEY right?"
+            ) from exc
+        return cls(client, name, url)
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a client call; a transport failure becomes `StoreUnavailableError` with a readable message."""
+        try:
+            return fn(*args, **kwargs)
+        except ResponseHandlingException as exc:
+            raise StoreUnavailableError(
+                f"cannot reach the Qdrant server at {self.location}: {exc}. Is it running?"
+            ) from exc
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return bool(self._call(self.client.collection_exists, self.name))
+
+    def metadata(self) -> dict[str, Any]:
+        try:
+            return dict(self._call(self.client.get_collection, self.name).config.metadata or {})
+        except (UnexpectedResponse, ValueError):  # server: 404; in-process API: ValueError("... not found")
+            if self.exists():
+                raise
+            return {}
+
+    def ensure(self, fingerprint: str, embedder: dict[str, Any], dim: int) -> None:
+        """Create the collection, or check the existing one's fingerprint.
+
+        `$ECHO_SEARCH_SHARDS` and `$ECHO_SEARCH_REPLICAS` set the shard number and replication factor of a new
+        collection. Several workers may race to create it: the losers check the winner's fingerprint."""
+        if self.exists():
+            self.check_fingerprint(fingerprint)
+            return
+        try:
+            self._call(
+                self.client.create_collection, self.name,
+                vectors_config={
+                    name: models.VectorParams(size=dim, distance=models.Distance.DOT) for name in VECTOR_NAMES
+                },
+                shard_number=_env_int("ECHO_SEARCH_SHARDS"),
+                replication_factor=_env_int("ECHO_SEARCH_REPLICAS"),
+                metadata={"fingerprint": fingerprint, "embedder": embedder, GENERATION: next_generation(0)},
+            )
+        except (UnexpectedResponse, ValueError):
+            if not self.exists():
+                raise
+            self.check_fingerprint(fingerprint)
+            return
+        if "://" in self.location:  # the in-process API has no payload indexes (and warns)
+            self.client.create_payload_index(self.name, SOURCE, models.PayloadSchemaType.KEYWORD)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- writes -----------------------------------------------------------------------------------------------
+    def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        structs = [
+            models.PointStruct(id=p.id, vector={n: np.asarray(v, dtype=np.float32).tolist()
+                                                for n, v in p.vectors.items()}, payload=p.payload)
+            for p in points
+        ]
+        self._call(self.client.upsert, self.name, points=structs, wait=True)
+        self._bump()
+
+    def delete_source(self, source: str, keep: Sequence[str] = ()) -> None:
+        selector = models.FilterSelector(filter=source_is(source, keep))
+        self._call(self.client.delete, self.name, points_selector=selector, wait=True)
+        self._bump()
+
+    def set_payload(self, payload: dict[str, Any], ids: Sequence[str]) -> None:
+        self._call(self.client.set_payload, self.name, payload=payload, points=list(ids), wait=True)
+        self._bump()
+
+    def _bump(self) -> None:
+        """After the write, never before: a reader that sees the new generation must also see the write.
+
+        Sends the whole metadata (fingerprint and embedder too), so that it is right whether the server merges
+        metadata updates (the in-process API does) or replaces them."""
+        meta = self.metadata()
+        meta[GENERATION] = next_generation(int(meta.get(GENERATION) or 0))
+        self._call(self.client.update_collection, self.name, metadata=meta)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+    def generation(self) -> int:
+        """One metadata read: a dictionary lookup in-process, one small GET from a server."""
+        return int(self.metadata().get(GENERATION) or 0)
+
+    def count(self) -> int:
+        if not self.exists():
+            return 0
+        return int(self._call(self.client.count, self.name, exact=True).count)
+
+    def sources(self) -> list[str]:
+        if not self.exists():
+            return []
+        hits = self._call(self.client.facet, self.name, key=SOURCE, limit=1_000_000, exact=True).hits
+        return sorted(str(h.value) for h in hits)
+
+    def payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
+        if not self.exists():
+            return
+        offset = None
+        while True:
+            points, offset = self._call(
+                self.client.scroll, self.name, limit=page, offset=offset,
+                with_payload=models.PayloadSelectorInclude(include=list(fields)) if fields is not None else True,
+                with_vectors=False,
+            )
+            for p in points:
+                yield str(p.id), dict(p.payload or {})
+            if offset is None:
+                return
+
+    def query(
+        self, vectors: Mapping[str, np.ndarray], k: int, filter: FilterLike = None
+    ) -> dict[str, list[list[StoredHit]]]:
+        parsed = QueryFilter.parse(filter)
+        where = parsed.to_client() if parsed else None
+        names = list(vectors)
+        requests = [
+            models.QueryRequest(query=row.tolist(), using=name, limit=k, filter=where, with_payload=True)
+            for name in names for row in np.asarray(vectors[name], dtype=np.float32)
+        ]
+        answers = iter(self._call(self.client.query_batch_points, self.name, requests=requests) if requests else [])
+        return {
+            name: [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in next(answers).points]
+                   for _ in range(len(vectors[name]))]
+            for name in names
+        }
+
+    def index_info(self) -> tuple[str, int, int]:
+        info = self._call(self.client.get_collection, self.name)
+        return "server", int(info.indexed_vectors_count or 0), int(info.segments_count or 0)
