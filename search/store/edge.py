@@ -48,7 +48,7 @@ SEGMENT_POINTS = 100_000
 """Largest segment, in points. The engine has no background optimizer in-process: `upsert` builds the index of the
 points written since the last build once there are this many (about 27 s for 100k points of two 640-d vectors on
 2 cores), so a bulk ingest is indexed as it goes in bounded pieces, never one giant build at the end (a single
-1M-point segment build was killed for memory on a 24 GB machine)."""
+1M-point segment build died, killed without a message, on a 24 GB machine)."""
 
 
 def _config(dim: int) -> edge.EdgeConfig:
@@ -70,8 +70,6 @@ def _config(dim: int) -> edge.EdgeConfig:
         optimizers=edge.EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB, max_segment_size=segment_kb),
         payload_memory=edge.Memory.Cold,
     )
-
-
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
