@@ -133,11 +133,13 @@ def percentiles(seconds: list[float]) -> tuple[float, float]:
 class EdgeBackend:
     """The product's default store, through its own API (`search.store.Collection`)."""
 
-    def __init__(self, folder: Path, dim: int, hnsw: str | None = None) -> None:
+    def __init__(self, folder: Path, dim: int, hnsw: str | None = None, int8_memory: str | None = None) -> None:
         from search.store import Collection, edge
 
         if hnsw:  # a sweep: other index settings than the product's (module constants, read at creation and query)
             edge.HNSW_M, edge.HNSW_EF_CONSTRUCT, edge.HNSW_EF = (int(v) for v in hnsw.split(","))
+        if int8_memory:
+            edge.INT8_MEMORY = getattr(edge.edge.Memory, int8_memory.capitalize())
         self.folder, self.dim = folder, dim
         self.store = Collection.open(path=folder)
         self.store.ensure("bench", {"model": "synthetic"}, dim)
@@ -227,7 +229,7 @@ def product_hnsw() -> str:
 
 
 def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path,
-            hnsw: str | None = None) -> dict[str, Any]:
+            hnsw: str | None = None, int8_memory: str | None = None) -> dict[str, Any]:
     """Insert, index, reopen, query and measure one store (runs in its own process)."""
     peak = AnonPeak()
     peak.start()
@@ -235,7 +237,8 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
     truth = {name: TopK(q) for name, q in data.queries.items()}
     filtered = TopK(data.queries["echo"])
     wanted = {Data.source(s * PER_SOURCE) for s in data.filter_sources}
-    backend = EdgeBackend(folder, dim, hnsw) if backend_name == "edge" else LocalModeBackend(folder, dim)
+    backend = (EdgeBackend(folder, dim, hnsw, int8_memory) if backend_name == "edge"
+               else LocalModeBackend(folder, dim))
     upsert_s = 0.0
     for start, rows in data.batches():
         t0 = time.perf_counter()
@@ -259,7 +262,8 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
 
     result: dict[str, Any] = {
         "store": backend_name, "points": points, "dim": dim, "upsert_per_s": points / upsert_s,
-        "hnsw": product_hnsw() if backend_name == "edge" else "", "index_build_s": index_s,
+        "hnsw": product_hnsw() if backend_name == "edge" else "", "int8_memory": int8_memory or "cold",
+        "index_build_s": index_s,
         "index_build_last_s": final_index_s, "reopen_s": reopen_s, **info,
     }
     sources = sorted(wanted)
@@ -297,6 +301,8 @@ def child(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
            "--queries", str(args.queries), "--folder", str(tmp / backend)]
     if args.hnsw and backend == "edge":
         cmd += ["--hnsw", args.hnsw]
+    if args.int8_memory and backend == "edge":
+        cmd += ["--int8-memory", args.int8_memory]
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -344,12 +350,15 @@ def main() -> None:
                         help="largest --points that local mode is also run at (it holds every point in memory)")
     parser.add_argument("--hnsw", metavar="M,EF_CONSTRUCT,EF",
                         help="index settings other than the product's, for a sweep (e.g. 32,200,128)")
+    parser.add_argument("--int8-memory", choices=["cold", "cached", "pinned"],
+                        help="where the int8 copies live, other than the product's choice (memory-mapped: cold)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the default store's figures")
     parser.add_argument("--child", choices=["edge", "local"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.child, args.points, args.dim, args.queries, args.folder, args.hnsw)))
+        print(json.dumps(run_one(args.child, args.points, args.dim, args.queries, args.folder, args.hnsw,
+                                 args.int8_memory)))
         return
 
     print(f"bench/store.py: SYNTHETIC clustered vectors, {args.points:,} points x 2 x {args.dim}-d + 800-byte "

@@ -42,6 +42,8 @@ HNSW_EF = 128
 """Search-time candidate list (k is at most 100, so ef >= k always)."""
 OVERSAMPLING = 2.0
 """int8 candidates fetched per wanted hit, then rescored with the original float vectors."""
+INT8_MEMORY = edge.Memory.Cold
+"""Where the int8 copies live: memory-mapped and read on demand (`Cold`), or read into RAM at open (`Pinned`)."""
 INDEXING_THRESHOLD_KB = 10_000
 """Segments smaller than this (about 2,000 points of two 640-d vectors) stay unindexed and are scanned exactly."""
 SEGMENT_POINTS = 100_000
@@ -66,7 +68,7 @@ def _config(dim: int) -> edge.EdgeConfig:
         hnsw_config=edge.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT,
                                          full_scan_threshold=INDEXING_THRESHOLD_KB),
         quantization_config=edge.ScalarQuantizationConfig(type=edge.ScalarType.Int8, quantile=0.99,
-                                                          memory=edge.Memory.Cold),
+                                                          memory=INT8_MEMORY),
         optimizers=edge.EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB, max_segment_size=segment_kb),
         payload_memory=edge.Memory.Cold,
     )
