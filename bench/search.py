@@ -89,9 +89,10 @@ def build_collection(data_dir: Path, total: int, real: int, model: str | None) -
     """Fill `data_dir` with `total` points (reused when it already holds them); returns a description."""
     from qdrant_client import models
 
-    from embedder import Embedder
+    from embedder import Embedder, tune_process
     from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, Store, point_id
 
+    tune_process()
     emb = Embedder.from_pretrained(model)
     store = Store.open(path=data_dir / "qdrant")
     try:

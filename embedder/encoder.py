@@ -16,7 +16,7 @@ from transformers import PreTrainedModel
 from embedder import loading
 from embedder.batching import plan_batches
 from embedder.device import default_batch_tokens, pick_device, pick_dtype
-from embedder.model_thread import keep_blas_off_model_cores, on_model_thread
+from embedder.model_thread import on_model_thread
 from embedder.prefix_cache import Prefix, PrefixCache
 from embedder.presets import Preset, preset_for
 from embedder.templates import (
@@ -104,8 +104,6 @@ class Embedder:
         kernel measured fastest for the device and model (`embedder.device.default_attention`).
         """
         dev = pick_device(device)
-        if dev.type == "cpu":
-            keep_blas_off_model_cores()
         loaded = on_model_thread(
             loading.load,
             model,

@@ -18,6 +18,7 @@ import typer
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
 from ingest.chunking import DEFAULT_CHUNK_TOKENS
 from ingest.discover import Shard
+from ingest.offline import setup_offline
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
@@ -138,10 +139,12 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
 def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens):  # noqa: ANN001, ANN202
     from transformers.utils import logging as hf_logging
 
-    from embedder import Embedder
+    from embedder import Embedder, tune_process
 
     hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
     hf_logging.disable_progress_bar()
+    setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
+    tune_process()  # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
 
     try:
         store = Store.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, data_dir=data_dir)

@@ -95,8 +95,10 @@ def _user_errors() -> Iterator[None]:
 
 def _open_searcher(collection: str | None, qdrant_url: str | None, qdrant_api_key: str | None,
                    data_dir: Path | None, model: str | None) -> Any:
+    from embedder import tune_process
     from search.searcher import Searcher
 
+    tune_process()  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
     return Searcher.open(url=qdrant_url, api_key=qdrant_api_key, data_dir=data_dir, collection=collection,
                          model=model)
 
