@@ -75,13 +75,11 @@ def run(
                                ] = DEFAULT_MAX_FILE_CHUNKS,
 ) -> None:
     try:
-        share = Shard.parse(shard) if shard else None
+        share = _shard(shard)
         for path in paths:
             if not path.exists() and not path.is_symlink():
                 raise Fatal(f"no such file or folder: {path}", USAGE_ERROR)
         store, embedder = _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
-    except ValueError as exc:
-        raise _fail(str(exc), USAGE_ERROR) from None
     except Fatal as exc:
         raise _fail(str(exc), exc.code) from None
     except KeyboardInterrupt:
@@ -114,6 +112,14 @@ def run(
     finally:
         store.close()
     raise typer.Exit(OK if report.ok else FILES_FAILED)
+
+
+def _shard(spec: str | None) -> Shard | None:
+    """The `--shard i/N` option; a malformed one is a usage error."""
+    try:
+        return Shard.parse(spec) if spec else None
+    except ValueError as exc:
+        raise Fatal(str(exc), USAGE_ERROR) from None
 
 
 @contextmanager
@@ -150,6 +156,10 @@ def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
         store = Store.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, data_dir=data_dir)
     except StoreError as exc:
         raise Fatal(str(exc), UNAVAILABLE) from None
+    except ValueError as exc:  # qdrant-client's verdict on a malformed URL
+        if not qdrant_url:
+            raise
+        raise Fatal(f"invalid --qdrant-url {qdrant_url!r}: {exc}", USAGE_ERROR) from None
     where = "Qdrant server" if qdrant_url else "embedded store (data folder)"
     _err(f"{where}: {store.location}  collection: {store.collection}")
     try:

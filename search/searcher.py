@@ -15,6 +15,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.store import CHUNK_INDEX, CLASSICAL, ECHO, SOURCE, TEXT, CollectionInfo, Store, StoreUnavailableError
+from search.validation import InvalidRequestError, check_k
 
 Mode = Literal["echo", "classical", "both"]
 
@@ -129,9 +130,8 @@ class Searcher:
     ) -> list[SearchResult]:
         """Several queries in one model forward (what the HTTP service's micro-batching calls)."""
         if mode not in ("echo", "classical", "both"):
-            raise ValueError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
-        if not 1 <= k <= 100:
-            raise ValueError(f"k must be between 1 and 100, got {k}")
+            raise InvalidRequestError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
+        check_k(k)
         with store_errors(self.store.location):
             return self._search_many(queries, k, mode, filter, instruction)
 
