@@ -18,6 +18,7 @@ import streamlit as st
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
 from ingest.report import IngestProgress
+from search import snippets
 from search.searcher import Hit, SearchResult
 from search.validation import K_MAX, K_MIN
 from ui import compare, uploads
@@ -214,7 +215,7 @@ def render_hit(hit: Hit, marker: str, query: str, key: str) -> None:
     with st.container(border=True, key=key):
         st.markdown(f"**#{hit.rank}** · score `{hit.score:.3f}` · {marker_markdown(marker)}")
         st.caption(compare.source_label(hit.source, hit.payload) + f" · chunk {hit.chunk_index}")
-        snippet = compare.snippet(hit.text, query)
+        snippet = snippets.snippet(hit.text, query)
         st.markdown(f'<div class="hit-text">{compare.highlight(snippet, query)}</div>', unsafe_allow_html=True)
         if snippet != " ".join(hit.text.split()):  # the snippet is shorter than the chunk
             with st.expander("Full chunk text"):
