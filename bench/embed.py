@@ -38,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from embedder import CLASSICAL, Embedder, EncodeResult  # noqa: E402
+from embedder import CLASSICAL, Embedder, EncodeResult, tune_process  # noqa: E402
 from embedder.model_thread import on_model_thread  # noqa: E402
 from embedder.templates import PromptTokenizer, Template  # noqa: E402
 
@@ -277,6 +277,7 @@ def machine(device: torch.device) -> str:
 
 def load(args: argparse.Namespace) -> tuple[Embedder, str]:
     """The embedder under test and a note on its weights."""
+    tune_process(args.device)  # as the commands run it
     if args.random_weights:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from random_weights import RANDOM_NOTE, random_embedder

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from embed import WORDS  # noqa: E402 - bench/embed.py, beside this file
 
-from embedder import Embedder  # noqa: E402
-from ingest import ingest_paths  # noqa: E402
+from embedder import Embedder, tune_process  # noqa: E402
+from ingest import ingest_paths, setup_offline  # noqa: E402
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, tokenizer_chunker  # noqa: E402
 from ingest.parse import parse_file  # noqa: E402
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE  # noqa: E402
@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with the figures as one JSON line")
     args = parser.parse_args()
 
+    setup_offline()
+    tune_process()
     embedder = Embedder.from_pretrained(args.model)
     device = embedder.device
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"

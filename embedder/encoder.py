@@ -16,7 +16,7 @@ from transformers import PreTrainedModel
 from embedder import loading
 from embedder.batching import plan_batches
 from embedder.device import default_batch_tokens, pick_device, pick_dtype
-from embedder.model_thread import keep_blas_off_model_cores, on_model_thread
+from embedder.model_thread import on_model_thread
 from embedder.prefix_cache import Prefix, PrefixCache
 from embedder.presets import Preset, preset_for
 from embedder.templates import (
@@ -51,7 +51,6 @@ class EncodeResult:
 @dataclass(frozen=True)
 class _Job:
     text_index: int
-    slot: str  # "echo" or "classical"
     encoded: Encoded
     pools: tuple[tuple[str, int], ...]  # (output name, span index)
 
@@ -104,8 +103,6 @@ class Embedder:
         kernel measured fastest for the device and model (`embedder.device.default_attention`).
         """
         dev = pick_device(device)
-        if dev.type == "cpu":
-            keep_blas_off_model_cores()
         loaded = on_model_thread(
             loading.load,
             model,
@@ -151,7 +148,7 @@ class Embedder:
         cut to `max_text_tokens`, the instruction whole): the cost of one text, to bound before embedding it.
         Safe to call on any thread."""
         enc = self.prompt.encode(
-            self.template_for(kind), text, self.max_text_tokens, instruction, halve=self.compute_matched
+            self.template_for(kind), text, self.max_text_tokens, instruction, compute_matched=self.compute_matched
         )
         return len(enc.ids)
 
@@ -210,10 +207,10 @@ class Embedder:
             pools: tuple[tuple[str, int], ...] = (("echo", len(enc.spans) - 1),)
             if classical_mode == "first_span":
                 pools += (("classical", 0),)
-            jobs.append(_Job(i, "echo", enc, pools))
+            jobs.append(_Job(i, enc, pools))
         if classical_mode == "separate":
             classical_encs = self.prompt.encode_many(self.classical_template, items, self.max_text_tokens, instruction)
-            jobs += [_Job(i, "classical", enc, (("classical", 0),)) for i, enc in enumerate(classical_encs)]
+            jobs += [_Job(i, enc, (("classical", 0),)) for i, enc in enumerate(classical_encs)]
         vectors, tokens, padded = self._run(jobs, self.preset.pooling, show_progress)
         echo = vectors["echo"]
         classical = vectors.get("classical")
@@ -228,16 +225,16 @@ class Embedder:
         span: Literal["last", "first"] = "last",
         max_text_tokens: int | None = None,
         instruction: str = DEFAULT_INSTRUCTION,
-        halve: bool = False,
+        compute_matched: bool = False,
     ) -> np.ndarray:
         """Low-level: pool one span of any template (for evaluation of variants such as PromptEOL).
 
-        `halve` keeps the first half of each text's tokens (compute-matched echo)."""
+        `compute_matched` keeps the first half of each text's tokens."""
         items = validate_texts(texts)
         budget = max_text_tokens or self.max_text_tokens
-        encs = self.prompt.encode_many(template, items, budget, instruction, halve)
+        encs = self.prompt.encode_many(template, items, budget, instruction, compute_matched)
         jobs = [
-            _Job(i, "echo", enc, (("out", 0 if span == "first" else len(enc.spans) - 1),)) for i, enc in enumerate(encs)
+            _Job(i, enc, (("out", 0 if span == "first" else len(enc.spans) - 1),)) for i, enc in enumerate(encs)
         ]
         return self._run(jobs, pooling, False)[0]["out"]
 

@@ -31,17 +31,9 @@ class Template:
         if slots not in (1, 2):
             raise ValueError(f"a template needs one or two {TEXT_SLOT} slots, got {slots}: {self.format!r}")
 
-    @property
-    def is_echo(self) -> bool:
-        return self.format.count(TEXT_SLOT) == 2
-
     def prefix(self) -> str:
         """The prompt before the first `{text}`: two templates whose prefixes match give comparable first spans."""
         return self.format.split(TEXT_SLOT, 1)[0]
-
-    def render(self, text: str, instruction: str = DEFAULT_INSTRUCTION) -> str:
-        """The prompt as a plain string (for display; encoding never tokenizes this string whole)."""
-        return self.format.replace(INSTRUCTION_SLOT, instruction).replace(TEXT_SLOT, text)
 
 
 SYMMETRIC = Template("Rewrite the following paragraph: {text}\nThe rewritten paragraph: {text}")
@@ -95,14 +87,14 @@ class PromptTokenizer:
         text: str,
         max_text_tokens: int,
         instruction: str = DEFAULT_INSTRUCTION,
-        halve: bool = False,
+        compute_matched: bool = False,
     ) -> Encoded:
         """Ids and spans of `template` around `text`, the text cut to `max_text_tokens`.
 
-        `halve` keeps only the first half of the text's tokens (compute-matched echo: two half copies cost what
-        one whole copy costs in a classical pass).
+        `compute_matched` keeps only the first half of the text's tokens (two half copies cost what one whole copy
+        costs in a classical pass).
         """
-        return self.encode_many(template, [text], max_text_tokens, instruction, halve)[0]
+        return self.encode_many(template, [text], max_text_tokens, instruction, compute_matched)[0]
 
     def encode_many(
         self,
@@ -110,7 +102,7 @@ class PromptTokenizer:
         texts: Sequence[str],
         max_text_tokens: int,
         instruction: str = DEFAULT_INSTRUCTION,
-        halve: bool = False,
+        compute_matched: bool = False,
     ) -> list[Encoded]:
         """`encode` for many texts, tokenized in one batch call (a fast tokenizer spreads it over the cores)."""
         literals = template.format.replace(INSTRUCTION_SLOT, instruction).split(TEXT_SLOT)
@@ -128,7 +120,7 @@ class PromptTokenizer:
                     break
                 full = pieces[space][n]
                 truncated = truncated or len(full) > max_text_tokens
-                keep = min(max_text_tokens, (len(full) + 1) // 2 if halve else len(full))
+                keep = min(max_text_tokens, (len(full) + 1) // 2 if compute_matched else len(full))
                 spans.append((len(ids), len(ids) + keep))
                 ids += full[:keep]
             if template.pool_to_end:

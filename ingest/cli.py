@@ -18,6 +18,7 @@ import typer
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
 from ingest.chunking import DEFAULT_CHUNK_TOKENS
 from ingest.discover import Shard
+from ingest.offline import setup_offline
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
@@ -75,13 +76,11 @@ def run(
                                ] = DEFAULT_MAX_FILE_CHUNKS,
 ) -> None:
     try:
-        share = Shard.parse(shard) if shard else None
+        share = _shard(shard)
         for path in paths:
             if not path.exists() and not path.is_symlink():
                 raise Fatal(f"no such file or folder: {path}", USAGE_ERROR)
         store, embedder = _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
-    except ValueError as exc:
-        raise _fail(str(exc), USAGE_ERROR) from None
     except Fatal as exc:
         raise _fail(str(exc), exc.code) from None
     except KeyboardInterrupt:
@@ -116,6 +115,14 @@ def run(
     raise typer.Exit(OK if report.ok else FILES_FAILED)
 
 
+def _shard(spec: str | None) -> Shard | None:
+    """The `--shard i/N` option; a malformed one is a usage error."""
+    try:
+        return Shard.parse(spec) if spec else None
+    except ValueError as exc:
+        raise Fatal(str(exc), USAGE_ERROR) from None
+
+
 @contextmanager
 def _stop_on_ctrl_c() -> Iterator[threading.Event]:
     """While syncing, the first Ctrl-C sets the event (the run stops after the batch in flight and reports); a
@@ -139,15 +146,21 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
 def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens):  # noqa: ANN001, ANN202
     from transformers.utils import logging as hf_logging
 
-    from embedder import Embedder
+    from embedder import Embedder, tune_process
 
     hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
     hf_logging.disable_progress_bar()
+    setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
+    tune_process()  # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
 
     try:
         store = stores.Collection.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, data_dir=data_dir)
     except StoreError as exc:
         raise Fatal(str(exc), UNAVAILABLE) from None
+    except ValueError as exc:  # qdrant-client's verdict on a malformed URL
+        if not qdrant_url:
+            raise
+        raise Fatal(f"invalid --qdrant-url {qdrant_url!r}: {exc}", USAGE_ERROR) from None
     where = "Qdrant server" if qdrant_url else "embedded store (data folder)"
     _err(f"{where}: {store.location}  collection: {store.name}")
     try:

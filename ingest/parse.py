@@ -1,8 +1,8 @@
 """Files to a stream of text elements (title, body text, list item, table row) with page numbers where known.
 
-Everything goes through `unstructured` offline (see `ingest.offline`), except where a format is better served
-by the standard library: CSV/TSV rows and JSON values become one element per row/value. Plain text files are
-streamed in blocks, so a file of any size is parsed in bounded memory. A file that cannot be parsed raises
+Everything goes through `unstructured` (offline once `ingest.setup_offline()` has run), except where a format is
+better served by the standard library: CSV/TSV rows and JSON values become one element per row/value. Plain text
+files are streamed in blocks, so a file of any size is parsed in bounded memory. A file that cannot be parsed raises
 `ParseError` with a reason meant for the user.
 """
 
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.offline import setup_offline
 from ingest.text_io import NotTextError, detect_encoding, iter_blocks, read_text
 
 TEXT_SUFFIXES = {".txt", ".text", ".log"}
@@ -76,7 +75,6 @@ def _is_heading(category: str, text: str) -> bool:
 
 
 def _plain_text(path: Path) -> Iterator[Element]:
-    setup_offline()
     from unstructured.partition.text import partition_text
 
     for block in iter_blocks(path):
@@ -84,14 +82,12 @@ def _plain_text(path: Path) -> Iterator[Element]:
 
 
 def _markdown(path: Path) -> Iterator[Element]:
-    setup_offline()
     from unstructured.partition.md import partition_md
 
     yield from _from_unstructured(partition_md(text=read_text(path), languages=["eng"]))
 
 
 def _rst(path: Path) -> Iterator[Element]:
-    setup_offline()
     from docutils.core import publish_string
     from unstructured.partition.html import partition_html
 
@@ -101,14 +97,12 @@ def _rst(path: Path) -> Iterator[Element]:
 
 
 def _html(path: Path) -> Iterator[Element]:
-    setup_offline()
     from unstructured.partition.html import partition_html
 
     yield from _from_unstructured(partition_html(text=read_text(path), languages=["eng"]))
 
 
 def _pdf(path: Path) -> Iterator[Element]:
-    setup_offline()
     from pdfminer.pdfdocument import PDFDocument
     from pdfminer.pdfparser import PDFParser
     from unstructured.partition.pdf import partition_pdf
@@ -126,7 +120,6 @@ def _pdf(path: Path) -> Iterator[Element]:
 
 def _office(kind: str) -> Callable[[Path], Iterator[Element]]:
     def parse(path: Path) -> Iterator[Element]:
-        setup_offline()
         partition: Callable[..., list[Any]]
         if kind == "docx":
             from unstructured.partition.docx import partition_docx as partition

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
 from search.evaluation.cli import eval_app
 from search.store import StoreError
+from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 DEFAULT_COMMAND = "query"
 
@@ -95,8 +96,10 @@ def _user_errors() -> Iterator[None]:
 
 def _open_searcher(collection: str | None, qdrant_url: str | None, qdrant_api_key: str | None,
                    data_dir: Path | None, model: str | None) -> Any:
+    from embedder import tune_process
     from search.searcher import Searcher
 
+    tune_process()  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
     return Searcher.open(url=qdrant_url, api_key=qdrant_api_key, data_dir=data_dir, collection=collection,
                          model=model)
 
@@ -104,7 +107,7 @@ def _open_searcher(collection: str | None, qdrant_url: str | None, qdrant_api_ke
 @app.command(DEFAULT_COMMAND)
 def query(
     question: Annotated[list[str], typer.Argument(help="The question (quote it, or give it as several words).")],
-    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Hits per vector kind.")] = 5,
+    k: Annotated[int, typer.Option("-k", min=K_MIN, max=K_MAX, help="Hits per vector kind.")] = 5,
     mode: Annotated[SearchMode, typer.Option("--mode", "-m", help="Which vectors to rank with.")] = SearchMode.both,
     json_out: JsonOut = False,
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only chunks of this source path "
@@ -136,7 +139,7 @@ def query(
             searcher = _open_searcher(collection, qdrant_url, qdrant_api_key, data_dir, model)
         try:
             result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
-        except ValueError as exc:
+        except InvalidRequestError as exc:
             raise typer.BadParameter(str(exc)) from None
     if json_out:
         typer.echo(result_json(text, mode.value, result))

@@ -17,6 +17,7 @@ from search.store import (
     StoreLockedError,
     StoreUnavailableError,
 )
+from search.validation import InvalidRequestError
 
 _ERRORS: dict[str, type[StoreError]] = {
     cls.__name__: cls
@@ -31,8 +32,8 @@ class SearchServiceError(StoreError):
 class HttpSearcher:
     """Same `search()` / `search_many()` / `info()` / `sources()` as `Searcher`, answered by a running service.
 
-    Errors come back as the same exceptions: `ValueError` for an invalid request, `StoreError` subclasses for
-    store problems, `StoreUnavailableError` when the service cannot be reached.
+    Errors come back as the same exceptions: `InvalidRequestError` for an invalid request, `StoreError`
+    subclasses for store problems, `StoreUnavailableError` when the service cannot be reached.
     """
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0) -> None:
@@ -113,7 +114,7 @@ class HttpSearcher:
         except ValueError:
             detail, kind = response.text[:500], ""
         if response.status_code == 422:
-            raise ValueError(detail)
+            raise InvalidRequestError(detail)
         if response.status_code == 401:
             raise SearchServiceError(f"the search service at {self.url} refused the request: {detail}")
         error = _ERRORS.get(kind)

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from search.searcher import Hit, SearchResult
+from search.snippets import snippet
 from search.store import CollectionInfo
 
 
@@ -21,11 +22,6 @@ def result_json(query: str, mode: str, result: SearchResult) -> str:
          "classical": [asdict(h) for h in result.classical], "timings": result.timings},
         ensure_ascii=False, indent=2, default=str,
     )
-
-
-def _snippet(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def printable(text: str) -> str:
@@ -39,7 +35,8 @@ def _where(hit: Hit) -> Text:
 
 
 def result_table(result: SearchResult, mode: str) -> Table:
-    """Rank, score, source and snippet; echo and classical side by side when both were searched."""
+    """Rank, score, source and snippet (the passage's start: a table cell shows only its beginning); echo and
+    classical side by side when both were searched."""
     kinds = [name for name in ("echo", "classical") if mode in (name, "both")]
     table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
     table.add_column("#", justify="right", style="bold")
@@ -52,7 +49,7 @@ def result_table(result: SearchResult, mode: str) -> Table:
         row: list[str | Text] = [str(i + 1)]
         for hits in columns:
             hit = hits[i] if i < len(hits) else None
-            row += [f"{hit.score:.3f}", _where(hit), Text(_snippet(hit.text, 300))] if hit else ["", "", ""]
+            row += [f"{hit.score:.3f}", _where(hit), Text(snippet(hit.text, width=300))] if hit else ["", "", ""]
         table.add_row(*row)
     ms = result.timings
     table.caption = f"embed {ms.get('embed_ms', 0):.0f} ms, search {ms.get('search_ms', 0):.0f} ms"

@@ -23,6 +23,7 @@ from search.store import (
     QueryFilter,
     StoredHit,
 )
+from search.validation import InvalidRequestError, check_k
 
 Mode = Literal["echo", "classical", "both"]
 
@@ -122,9 +123,8 @@ class Searcher:
     ) -> list[SearchResult]:
         """Several queries in one model forward (what the HTTP service's micro-batching calls)."""
         if mode not in ("echo", "classical", "both"):
-            raise ValueError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
-        if not 1 <= k <= 100:
-            raise ValueError(f"k must be between 1 and 100, got {k}")
+            raise InvalidRequestError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
+        check_k(k)
         return self._search_many(queries, k, mode, filter, instruction)
 
     def _search_many(

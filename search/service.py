@@ -37,6 +37,7 @@ from search.store import (
     QueryFilter,
     StoreError,
 )
+from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 log = logging.getLogger("search.service")
 
@@ -63,7 +64,7 @@ class SearchRequest(BaseModel):
     """A question and how to search for it."""
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
-    k: int = Field(10, ge=1, le=100, description="Hits per vector kind.")
+    k: int = Field(10, ge=K_MIN, le=K_MAX, description="Hits per vector kind.")
     mode: Literal["echo", "classical", "both"] = "both"
     filter: str | list[str] | dict[str, Any] | None = Field(
         None, description="Source path(s) to search within, or a Qdrant filter object."
@@ -221,8 +222,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     async def _store(_: Request, exc: StoreError) -> JSONResponse:
         return _error(_store_status(exc), exc)
 
-    @app.exception_handler(ValueError)
-    async def _value(_: Request, exc: ValueError) -> JSONResponse:
+    @app.exception_handler(InvalidRequestError)
+    async def _invalid_request(_: Request, exc: InvalidRequestError) -> JSONResponse:
         return _error(422, exc, "ValidationError")
 
     @app.exception_handler(Exception)
@@ -237,7 +238,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         instruction = body.instruction or DEFAULT_INSTRUCTION
         tokens = searcher.embedder.prompt_tokens(body.query, "query", instruction=instruction)
         if tokens > settings.max_query_tokens:
-            raise ValueError(
+            raise InvalidRequestError(
                 f"query: the query and instruction make a {tokens}-token prompt; the limit is "
                 f"{settings.max_query_tokens} tokens (SEARCH_MAX_QUERY_TOKENS)"
             )

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from ingest.offline import setup_offline
 from tests.tiny_model import save_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+setup_offline()  # the tests parse in this process, as the `ingest` command and the UI do in theirs
 
 
 @pytest.fixture(scope="session")

@@ -119,7 +119,7 @@ def test_fingerprint_is_stable_and_sensitive(tiny_model_dir) -> None:
 
 def test_compute_matched_halves_each_text(tiny_model_dir) -> None:
     emb = Embedder.from_pretrained(tiny_model_dir, dtype="float32", compute_matched=True)
-    enc = emb.prompt.encode(emb.preset.document, "abcdefghij", 512, halve=True)
+    enc = emb.prompt.encode(emb.preset.document, "abcdefghij", 512, compute_matched=True)
     assert [emb.tokenizer.decode(enc.ids[s:e]).strip() for s, e in enc.spans] == ["abcde", "abcde"]
     full = Embedder.from_pretrained(tiny_model_dir, dtype="float32")
     out, ref = emb.encode(["abcdefghij"]), full.encode(["abcdefghij"])
@@ -178,12 +178,12 @@ def test_plan_batches_keeps_padding_small_under_a_large_budget() -> None:
 def test_encode_many_spans_hold_each_texts_own_tokens(tiny_embedder: Embedder) -> None:
     prompt = PromptTokenizer(tiny_embedder.tokenizer)
     texts = ["a short one", "  leading spaces and a longer text that gets cut " * 3, "é ü 漢字"]
-    for halve in (False, True):
-        many = prompt.encode_many(DOCUMENT, texts, 40, halve=halve)
+    for compute_matched in (False, True):
+        many = prompt.encode_many(DOCUMENT, texts, 40, compute_matched=compute_matched)
         assert [e.truncated for e in many] == [False, True, False]
         for enc, text in zip(many, texts, strict=True):
             own = prompt.text_ids(text, leading_space=True)  # each slot follows "...: "
-            keep = min(40, (len(own) + 1) // 2 if halve else len(own))
+            keep = min(40, (len(own) + 1) // 2 if compute_matched else len(own))
             assert [enc.ids[s:e] for s, e in enc.spans] == [own[:keep]] * 2
 
 

@@ -244,6 +244,8 @@ def test_fifty_megabyte_text_streams_in_bounded_memory(tmp_path, tiny_model_dir)
         "from transformers import AutoTokenizer\n"
         "from ingest.chunking import tokenizer_chunker\n"
         "from ingest.parse import parse_file\n"
+        "from ingest.offline import setup_offline\n"
+        "setup_offline()\n"
         f"tok = AutoTokenizer.from_pretrained({str(tiny_model_dir)!r})\n"
         "n = chars = 0\n"
         "for c in tokenizer_chunker(tok, 500).chunks(parse_file(Path(sys.argv[1]))):\n"

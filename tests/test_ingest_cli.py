@@ -95,6 +95,22 @@ def test_unexpected_error_exits_4_with_its_own_message(tmp_path, tiny_model_dir,
     assert "internal error" in result.output and "TypeError: something nobody expected" in result.output
 
 
+def test_a_library_value_error_while_opening_is_internal_but_a_malformed_url_is_usage(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+
+    malformed = invoke(str(tmp_path), "--qdrant-url", "http://host:notaport", "--model", str(tiny_model_dir))
+    assert malformed.exit_code == 2 and "invalid --qdrant-url" in malformed.output
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(Collection, "open", broken)
+    result = invoke(str(tmp_path), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir))
+    assert result.exit_code == 4, result.output
+    assert "internal error" in result.output and "ValueError: operands could not be broadcast" in result.output
+
+
 def test_watch_syncs_new_files(tmp_path, tiny_embedder):
     from ingest import ingest_paths
     from ingest.watch import watch_paths

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from search.cli import app
 from search.store import Collection
+from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill_path
 
 
@@ -123,7 +124,13 @@ def test_unexpected_errors_exit_4_and_interrupts_130_without_a_traceback(
         def search(self, *_: object, **__: object) -> None:
             raise self.error
 
-    for error, status, message in ((RuntimeError("boom"), 4, "RuntimeError: boom"), (KeyboardInterrupt(), 130, "")):
+    cases = (
+        (RuntimeError("boom"), 4, "RuntimeError: boom"),
+        (ValueError("operands could not be broadcast"), 4, "ValueError: operands"),  # a library's, not a usage error
+        (InvalidRequestError("k must be between 1 and 100, got 0"), 2, "k must be between"),  # the product's own
+        (KeyboardInterrupt(), 130, ""),
+    )
+    for error, status, message in cases:
         monkeypatch.setattr(search.cli, "_open_searcher", lambda *_, error=error: Failing(error))
         result = run("kettle")
         assert result.exit_code == status, result.output

@@ -8,6 +8,7 @@ from search.client import HttpSearcher, SearchServiceError
 from search.searcher import Searcher
 from search.service import ServiceSettings, create_app
 from search.store import StoreUnavailableError, point_id
+from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill, free_port, running
 
 
@@ -54,7 +55,7 @@ def test_info_and_sources(url: str, searcher: Searcher) -> None:
 
 
 def test_errors_map_to_the_searcher_exceptions(url: str) -> None:
-    with HttpSearcher(url, api_key="k3y") as remote, pytest.raises(ValueError, match="k:"):
+    with HttpSearcher(url, api_key="k3y") as remote, pytest.raises(InvalidRequestError, match="k:"):
         remote.search("q", k=0)
     with HttpSearcher(url, api_key="wrong") as remote, pytest.raises(SearchServiceError, match="API key"):
         remote.search("q")

@@ -13,6 +13,7 @@ from search.searcher import Searcher
 from search.service import MAX_QUERY_CHARS, ServiceSettings, create_app
 from search.store import Collection
 from search.store.server import ServerCollection
+from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill, free_port, running
 
 KEY = "test-key-123"
@@ -115,6 +116,27 @@ def test_malformed_json_gets_422(url: str) -> None:
     response = httpx.post(f"{url}/search", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert isinstance(response.json()["detail"], str)
+
+
+def test_only_the_products_own_validation_errors_get_422(
+    searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def raising(error: Exception):  # noqa: ANN202
+        def search_many(*args: object, **kwargs: object) -> None:
+            raise error
+
+        return search_many
+
+    with running(create_app(searcher)) as base:
+        monkeypatch.setattr(searcher, "search_many", raising(ValueError("operands could not be broadcast")))
+        bug = httpx.post(f"{base}/search", json={"query": "kettle"})
+        assert bug.status_code == 500 and bug.json()["error"] == "InternalError"
+        assert "broadcast" not in bug.text  # the details stay in the server log
+        monkeypatch.setattr(searcher, "search_many", raising(InvalidRequestError("mode must be 'echo', ...")))
+        refused = httpx.post(f"{base}/search", json={"query": "descale"})
+        assert refused.status_code == 422 and refused.json() == {
+            "detail": "mode must be 'echo', ...", "error": "ValidationError"
+        }
 
 
 def test_health_collection_and_docs(url: str, searcher: Searcher) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from search import snippets
 from search.store import Collection
+from search.validation import K_MAX, K_MIN
 from tests.ui_fixtures import (  # noqa: F401 - fixtures
     CLASSICAL_MARKERS,
     ECHO_MARKERS,
@@ -52,21 +54,24 @@ def test_overlap_and_rank_correlation() -> None:
     assert compare.rank_correlation(ranked("ABC"), ranked("ABC")) == pytest.approx(1.0)
     assert compare.rank_correlation(ranked("ABC"), ranked("CBA")) == pytest.approx(-1.0)
     assert compare.rank_correlation(ranked("AB"), ranked("AC")) is None
+    # shared A, B, C at ranks 2, 4, 6 and 3, 2, 1: the ranks among the shared chunks count, not the raw ones
+    assert compare.rank_correlation(ranked("XAYBZC"), ranked("CBA")) == pytest.approx(-1.0)
 
 
 def test_highlight_marks_query_words_and_escapes_html() -> None:
     out = compare.highlight("Herons <b>nest</b> in the heronry.", "Where do herons nest?")
     assert out == "<mark>Herons</mark> &lt;b&gt;<mark>nest</mark>&lt;/b&gt; in the heronry."
     assert compare.highlight("The nest", "the") == "The nest"  # stopwords are not highlighted
-    assert compare.query_terms("What is the Heron's nest?") == ["heron", "nest"]
+    assert snippets.query_terms("What is the Heron's nest?") == ["heron", "nest"]
 
 
 def test_snippet_centres_on_first_query_word() -> None:
     text = " ".join(["filler"] * 100) + " the heron nests here " + " ".join(["tail"] * 100)
-    snip = compare.snippet(text, "heron", width=80)
+    snip = snippets.snippet(text, "heron", width=80)
     assert "heron" in snip and snip.startswith("…") and snip.endswith("…")
     assert len(snip) <= 82
-    assert compare.snippet("short\n text", "x") == "short text"
+    assert snippets.snippet("short\n text", "x") == "short text"
+    assert snippets.snippet("alpha beta gamma delta " * 30, width=20) == "alpha beta gamma…"  # no query: the start
 
 
 def test_source_label() -> None:
@@ -80,6 +85,7 @@ def test_source_label() -> None:
 def test_results_render_in_both_columns_with_movement_markers(built: Path) -> None:
     at = run_app()
     assert not at.error
+    assert (at.number_input[0].min, at.number_input[0].max) == (K_MIN, K_MAX)  # the range every entry point checks
     at.text_input[0].input(QUERY)
     at.number_input[0].set_value(K)
     at.run()

@@ -18,7 +18,9 @@ import streamlit as st
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
 from ingest.report import IngestProgress
+from search import snippets
 from search.searcher import Hit, SearchResult
+from search.validation import K_MAX, K_MIN
 from ui import compare, uploads
 from ui.backend import Backend, BackendConfig, CollectionSummary, load_embedder, open_embedded, open_http
 
@@ -143,7 +145,7 @@ def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], 
     """The query box (Enter searches), k, and the advanced section; returns (query, k, sources, instruction)."""
     left, right = st.columns([5, 1], vertical_alignment="bottom")
     query = left.text_input("Question", placeholder="Ask a question about your documents, then press Enter")
-    k = right.number_input("k", min_value=1, max_value=50, value=10, step=1)
+    k = right.number_input("k", min_value=K_MIN, max_value=K_MAX, value=10, step=1)
     with st.expander("Advanced"):
         instruction = st.text_input("Instruction (query template)", value=DEFAULT_INSTRUCTION)
         chosen = st.multiselect("Only these sources", list(sources), format_func=lambda s: compare.source_label(s, {}))
@@ -213,7 +215,7 @@ def render_hit(hit: Hit, marker: str, query: str, key: str) -> None:
     with st.container(border=True, key=key):
         st.markdown(f"**#{hit.rank}** · score `{hit.score:.3f}` · {marker_markdown(marker)}")
         st.caption(compare.source_label(hit.source, hit.payload) + f" · chunk {hit.chunk_index}")
-        snippet = compare.snippet(hit.text, query)
+        snippet = snippets.snippet(hit.text, query)
         st.markdown(f'<div class="hit-text">{compare.highlight(snippet, query)}</div>', unsafe_allow_html=True)
         if snippet != " ".join(hit.text.split()):  # the snippet is shorter than the chunk
             with st.expander("Full chunk text"):

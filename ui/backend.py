@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from embedder import Embedder
+from embedder import Embedder, tune_process
+from ingest.offline import setup_offline
 from ingest.pipeline import ingest_paths
 from ingest.report import IngestProgress, IngestReport
 from search.client import HttpSearcher
@@ -95,6 +96,7 @@ class Backend:
         """Ingest files with the open store and model (the embedded store allows only this one client)."""
         if not isinstance(self.searcher, Searcher):
             raise RuntimeError("uploads need direct store access; with SEARCH_URL, run `ingest PATH` on the server")
+        setup_offline()  # this process parses uploads: unstructured with no telemetry and no spaCy download
         with self.lock:
             return ingest_paths(list(paths), self.searcher.store, self.searcher.embedder, progress=progress)
 
@@ -109,6 +111,7 @@ def load_embedder(model: str | None) -> Embedder:
     One warm-up query runs here, so the first real question does not pay the first forward's set-up
     (about 3 s against under 1 s for later ones with Gemma-3-270M on 2 CPU cores).
     """
+    tune_process()  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
     embedder = Embedder.from_pretrained(model)
     embedder.encode(["warm up"], kind="query")
     return embedder

@@ -1,20 +1,16 @@
-"""Pure functions behind the side-by-side view: rank movement, overlap, rank correlation, snippets, highlighting."""
+"""Pure functions behind the side-by-side view: rank movement, overlap, rank correlation, highlighting."""
 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Protocol
 
-# Words too common to be worth highlighting.
-STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "in", "is", "it",
-    "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "which", "who", "why", "with",
-    "you", "your",
-})
+from scipy.stats import spearmanr
+
+from search.snippets import query_terms, terms_pattern
 
 
 class RankedHit(Protocol):
@@ -68,53 +64,19 @@ def overlap(a: Sequence[RankedHit], b: Sequence[RankedHit]) -> int:
 
 
 def rank_correlation(a: Sequence[RankedHit], b: Sequence[RankedHit]) -> float | None:
-    """Spearman correlation of the ranks of the shared chunks (re-ranked 1..n within each list).
-
-    None when fewer than two chunks are shared (no correlation to speak of).
-    """
-    shared = {h.id for h in a} & {h.id for h in b}
-    n = len(shared)
-    if n < 2:
+    """Spearman correlation of the two lists' ranks of the chunks they share (None when fewer than two are shared:
+    no correlation to speak of)."""
+    rank_b = {h.id: h.rank for h in b}
+    pairs = [(h.rank, rank_b[h.id]) for h in a if h.id in rank_b]
+    if len(pairs) < 2:
         return None
-    order_a = [h.id for h in sorted(a, key=lambda h: h.rank) if h.id in shared]
-    order_b = {cid: i for i, cid in enumerate(h.id for h in sorted(b, key=lambda h: h.rank) if h.id in shared)}
-    d2 = sum((i - order_b[cid]) ** 2 for i, cid in enumerate(order_a))
-    return 1 - 6 * d2 / (n * (n * n - 1))
-
-
-def query_terms(query: str) -> list[str]:
-    """The words of `query` worth highlighting: lower-cased, no stopwords or single letters, longest first."""
-    words = {w.lower() for w in re.findall(r"\w+", query)}
-    return sorted((w for w in words if len(w) > 1 and w not in STOPWORDS), key=lambda w: (-len(w), w))
-
-
-def _terms_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
-    if not terms:
-        return None
-    return re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\w*", re.IGNORECASE)
-
-
-def snippet(text: str, query: str, width: int = 320) -> str:
-    """About `width` characters of `text` (whitespace collapsed) around the first query word, with '…' marks."""
-    flat = " ".join(text.split())
-    if len(flat) <= width:
-        return flat
-    pattern = _terms_pattern(query_terms(query))
-    match = pattern.search(flat) if pattern else None
-    start = 0 if match is None else max(0, match.start() - width // 3)
-    if start > 0:  # begin at a word boundary
-        space = flat.find(" ", start)
-        start = space + 1 if 0 <= space < match.start() else start  # type: ignore[union-attr]
-    end = min(len(flat), start + width)
-    if end < len(flat):
-        space = flat.rfind(" ", start, end)
-        end = space if space > start else end
-    return ("…" if start > 0 else "") + flat[start:end] + ("…" if end < len(flat) else "")
+    ranks_a, ranks_b = zip(*pairs, strict=True)
+    return float(spearmanr(ranks_a, ranks_b).statistic)
 
 
 def highlight(text: str, query: str) -> str:
     """`text` HTML-escaped, with words starting with a query word wrapped in <mark>."""
-    pattern = _terms_pattern(query_terms(query))
+    pattern = terms_pattern(query_terms(query))
     if pattern is None:
         return html.escape(text)
     out, last = [], 0

@@ -61,8 +61,9 @@ def _user_errors() -> Iterator[None]:
 
 
 def _embedder(model: str | None, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy import of torch
-    from embedder import Embedder
+    from embedder import Embedder, tune_process
 
+    tune_process(device)
     with err.status("loading the model..."):
         return Embedder.from_pretrained(model, device=device, dtype=dtype)
 

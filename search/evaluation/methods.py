@@ -73,7 +73,7 @@ class Method:
         # compute matching halves each text's own tokens: the echo prompt then costs what one whole copy costs
         return model.embed(
             list(texts), template, pooling=self.pooling, span=self.span, instruction=instruction,
-            halve=self.compute_matched,
+            compute_matched=self.compute_matched,
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from search.validation import InvalidRequestError
+
 
 class StoreError(RuntimeError):
     """A store problem with a message that says what to do; never shown as a traceback."""
@@ -27,5 +29,5 @@ class OldFormatError(StoreError):
     """The embedded folder was written by qdrant-client's local mode (echo-search before the Qdrant engine)."""
 
 
-class FilterError(ValueError):
+class FilterError(InvalidRequestError):
     """A filter the store cannot use: not a valid Qdrant filter, or a condition the backend lacks."""
