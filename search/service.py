@@ -91,20 +91,6 @@ class SearchRequest(BaseModel):
         return value
 
 
-class HitModel(BaseModel):
-    rank: int
-    score: float
-    text: str
-    source: str
-    chunk_index: int
-    id: str
-    payload: dict[str, Any]
-
-    @classmethod
-    def of(cls, hit: Hit) -> HitModel:
-        return cls(**vars(hit))
-
-
 class Timings(BaseModel):
     embed_ms: float = Field(description="Model forward time per query (a batched forward is shared out).")
     search_ms: float = Field(description="Nearest-neighbour search in Qdrant for this query.")
@@ -114,8 +100,8 @@ class Timings(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    echo: list[HitModel]
-    classical: list[HitModel]
+    echo: list[Hit]
+    classical: list[Hit]
     timings: Timings
     cached: bool
 
@@ -247,8 +233,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         result = answer.result
         cached = answer.cached
         return SearchResponse(
-            echo=[HitModel.of(h) for h in result.echo],
-            classical=[HitModel.of(h) for h in result.classical],
+            echo=result.echo,
+            classical=result.classical,
             timings=Timings(
                 embed_ms=0.0 if cached else result.timings.get("embed_ms", 0.0),
                 search_ms=0.0 if cached else result.timings.get("search_ms", 0.0),
