@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from search.store.errors import CollectionNotFoundError, FingerprintMismatchError
-from search.store.filters import FilterLike
+from search.store.filters import FilterLike, QueryFilter
 from search.store.schema import DEFAULT_COLLECTION, ChunkPoint, CollectionInfo, StoredHit
 
 
@@ -149,12 +149,19 @@ class Collection(ABC):
     def payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
         """(id, payload) of every point, restricted to `fields` when given, without vectors, page by page."""
 
-    @abstractmethod
     def query(
         self, vectors: Mapping[str, np.ndarray], k: int, filter: FilterLike = None
     ) -> dict[str, list[list[StoredHit]]]:
         """Nearest neighbours of each row of each named vector's matrix ({"echo": (n, d) array, ...}), best first,
-        at most `k` each: {name: one list of hits per row}. One round trip for the whole batch."""
+        at most `k` each: {name: one list of hits per row}. One engine call for the whole batch."""
+        where = QueryFilter.parse(filter)
+        asks = [(name, row) for name in vectors for row in np.asarray(vectors[name], dtype=np.float32)]
+        answers = iter(self._search(asks, k, where) if asks else [])
+        return {name: [next(answers) for _ in range(len(vectors[name]))] for name in vectors}
+
+    @abstractmethod
+    def _search(self, asks: list[tuple[str, np.ndarray]], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
+        """The hits of each (vector name, query vector) pair, best first, from one engine call."""
 
     @abstractmethod
     def index_info(self) -> tuple[str, int, int]:

@@ -18,7 +18,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,7 +27,7 @@ import qdrant_edge as edge
 
 from search.store.collection import Collection, next_generation
 from search.store.errors import CollectionNotFoundError, OldFormatError, StoreError, StoreLockedError
-from search.store.filters import FilterLike, QueryFilter, client_to_edge, source_is
+from search.store.filters import QueryFilter, client_to_edge, source_is
 from search.store.migrate import old_format_message
 from search.store.schema import SOURCE, VECTOR_NAMES, ChunkPoint, StoredHit
 
@@ -243,25 +243,14 @@ class EdgeCollection(Collection):
             if offset is None:
                 return
 
-    def query(
-        self, vectors: Mapping[str, np.ndarray], k: int, filter: FilterLike = None
-    ) -> dict[str, list[list[StoredHit]]]:
-        parsed = QueryFilter.parse(filter)
-        where = parsed.to_edge() if parsed else None
-        names = list(vectors)
+    def _search(self, asks: list[tuple[str, np.ndarray]], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
         params = edge.SearchParams(hnsw_ef=max(HNSW_EF, k), quantization=edge.QuantizationSearchParams(
             rescore=True, oversampling=OVERSAMPLING))
-        requests = [
-            edge.QueryRequest(limit=k, query=edge.Query.Nearest(row.tolist(), using=name), filter=where,
-                              with_payload=True, params=params)
-            for name in names for row in np.asarray(vectors[name], dtype=np.float32)
-        ]
-        answers = iter(self.shard.query_batch(edge.QueryBatchRequest(requests)) if requests else [])
-        return {
-            name: [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in next(answers)]
-                   for _ in range(len(vectors[name]))]
-            for name in names
-        }
+        flt = where.to_edge() if where else None
+        requests = [edge.QueryRequest(limit=k, query=edge.Query.Nearest(row.tolist(), using=name), filter=flt,
+                                      with_payload=True, params=params) for name, row in asks]
+        return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+                for points in self.shard.query_batch(edge.QueryBatchRequest(requests))]
 
     def index_info(self) -> tuple[str, int, int]:
         info = self.shard.info()

@@ -9,7 +9,7 @@ tests use it, since no Qdrant server binary can be installed on the machines the
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from search.store.collection import Collection, next_generation
 from search.store.errors import StoreUnavailableError
-from search.store.filters import FilterLike, QueryFilter, source_is
+from search.store.filters import QueryFilter, source_is
 from search.store.schema import GENERATION, SOURCE, VECTOR_NAMES, ChunkPoint, StoredHit
 
 
@@ -157,22 +157,12 @@ class ServerCollection(Collection):
             if offset is None:
                 return
 
-    def query(
-        self, vectors: Mapping[str, np.ndarray], k: int, filter: FilterLike = None
-    ) -> dict[str, list[list[StoredHit]]]:
-        parsed = QueryFilter.parse(filter)
-        where = parsed.to_client() if parsed else None
-        names = list(vectors)
-        requests = [
-            models.QueryRequest(query=row.tolist(), using=name, limit=k, filter=where, with_payload=True)
-            for name in names for row in np.asarray(vectors[name], dtype=np.float32)
-        ]
-        answers = iter(self._call(self.client.query_batch_points, self.name, requests=requests) if requests else [])
-        return {
-            name: [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in next(answers).points]
-                   for _ in range(len(vectors[name]))]
-            for name in names
-        }
+    def _search(self, asks: list[tuple[str, np.ndarray]], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
+        flt = where.to_client() if where else None
+        requests = [models.QueryRequest(query=row.tolist(), using=name, limit=k, filter=flt, with_payload=True)
+                    for name, row in asks]
+        return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in answer.points]
+                for answer in self._call(self.client.query_batch_points, self.name, requests=requests)]
 
     def index_info(self) -> tuple[str, int, int]:
         info = self._call(self.client.get_collection, self.name)
