@@ -22,7 +22,8 @@ from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
 from search import store as stores
-from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
+from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
+from search.settings import Settings
 from search.store import StoreError
 
 OK, FILES_FAILED, USAGE_ERROR, UNAVAILABLE, INTERNAL_ERROR, INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -79,8 +80,9 @@ def run(
         for path in paths:
             if not path.exists() and not path.is_symlink():
                 raise Fatal(f"no such file or folder: {path}", USAGE_ERROR)
-        store, embedder = _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
-    except ValueError as exc:
+        settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
+        store, embedder = _open(settings, chunk_tokens)
+    except (ValueError, typer.BadParameter) as exc:
         raise _fail(str(exc), USAGE_ERROR) from None
     except Fatal as exc:
         raise _fail(str(exc), exc.code) from None
@@ -136,7 +138,7 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens):  # noqa: ANN001, ANN202
+def _open(settings: Settings, chunk_tokens: int):  # noqa: ANN202
     from transformers.utils import logging as hf_logging
 
     from embedder import Embedder
@@ -144,17 +146,19 @@ def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
     hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
     hf_logging.disable_progress_bar()
 
+    where = settings.store
     try:
-        store = stores.Collection.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, data_dir=data_dir)
+        store = stores.Collection.open(url=where.qdrant_url, api_key=where.qdrant_api_key, collection=where.collection,
+                                       data_dir=where.data_dir())
     except StoreError as exc:
         raise Fatal(str(exc), UNAVAILABLE) from None
-    where = "Qdrant server" if qdrant_url else "embedded store (data folder)"
-    _err(f"{where}: {store.location}  collection: {store.name}")
+    kind = "Qdrant server" if where.qdrant_url else "embedded store (data folder)"
+    _err(f"{kind}: {store.location}  collection: {store.name}")
     try:
         try:
-            embedder = Embedder.from_pretrained(model)
+            embedder = Embedder.from_pretrained(**settings.embedder.load_options())
         except Exception as exc:
-            raise Fatal(f"cannot load model {model or '(default)'}: {exc}", UNAVAILABLE) from None
+            raise Fatal(f"cannot load model {settings.embedder.model}: {exc}", UNAVAILABLE) from None
         if chunk_tokens > embedder.max_text_tokens:
             raise Fatal(f"--chunk-tokens {chunk_tokens} exceeds the model budget of {embedder.max_text_tokens}",
                         USAGE_ERROR)
