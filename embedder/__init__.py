@@ -4,10 +4,16 @@ Importing or using it leaves the environment and thread pools of the process alo
 `tune_process()` once at start (the `ingest` and `search` commands and the UI do).
 """
 
-from embedder.encoder import Embedder, EncodeResult
-from embedder.loading import DEFAULT_MODEL, ModelNotFoundError
-from embedder.model_thread import tune_process
-from embedder.templates import CLASSICAL, DOCUMENT, PROMPT_EOL, QUERY, SYMMETRIC, Template
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from embedder.encoder import Embedder, EncodeResult
+    from embedder.loading import ModelNotFoundError
+    from embedder.model_thread import tune_process
+    from embedder.settings import DEFAULT_MODEL
+    from embedder.templates import CLASSICAL, DOCUMENT, PROMPT_EOL, QUERY, SYMMETRIC, Template
 
 __all__ = [
     "CLASSICAL",
@@ -22,3 +28,18 @@ __all__ = [
     "Template",
     "tune_process",
 ]
+
+_HOMES = {
+    "Embedder": "encoder", "EncodeResult": "encoder", "ModelNotFoundError": "loading", "DEFAULT_MODEL": "settings",
+    "tune_process": "model_thread",
+    **dict.fromkeys(("CLASSICAL", "DOCUMENT", "PROMPT_EOL", "QUERY", "SYMMETRIC", "Template"), "templates"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `embedder.settings` (read by every entry point, the UI's HTTP mode included) loads no torch.
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(f"embedder.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'embedder' has no attribute {name!r}")

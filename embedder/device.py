@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import torch
 from transformers import PretrainedConfig
+
+from embedder.settings import CPU_BATCH_TOKENS, GPU_BATCH_TOKENS, EmbedderSettings
 
 _DTYPES = {
     "float32": torch.float32,
@@ -30,14 +31,14 @@ def cpu_has_bf16() -> bool:
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """`device`, else `$ECHO_SEARCH_DEVICE`, else CUDA when present, else CPU."""
-    choice = device or os.environ.get("ECHO_SEARCH_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    """`device`, else the settings' (`$ECHO_SEARCH_DEVICE`), else CUDA when present, else CPU."""
+    choice = device or EmbedderSettings().device or ("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
 
 
 def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
-    """`dtype`, else `$ECHO_SEARCH_DTYPE`, else bf16 on CUDA and bf16-capable CPUs, fp32 otherwise."""
-    choice = dtype or os.environ.get("ECHO_SEARCH_DTYPE")
+    """`dtype`, else the settings' (`$ECHO_SEARCH_DTYPE`), else bf16 on CUDA and bf16-capable CPUs, fp32 otherwise."""
+    choice = dtype or EmbedderSettings().dtype
     if isinstance(choice, torch.dtype):
         return choice
     if choice:
@@ -51,10 +52,9 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
 
 
 def default_batch_tokens(device: torch.device) -> int:
-    """Padded tokens per forward pass: small on CPU (cache-friendly), large on a GPU."""
-    if env := os.environ.get("ECHO_SEARCH_BATCH_TOKENS"):
-        return int(env)
-    return 65536 if device.type == "cuda" else 4096
+    """Padded tokens per forward pass: the settings' (`$ECHO_SEARCH_BATCH_TOKENS`), else small on CPU
+    (cache-friendly), large on a GPU."""
+    return EmbedderSettings().batch_tokens or (GPU_BATCH_TOKENS if device.type == "cuda" else CPU_BATCH_TOKENS)
 
 
 def default_attention(device: torch.device, config: PretrainedConfig) -> str:

@@ -19,6 +19,7 @@ from embedder.device import default_batch_tokens, pick_device, pick_dtype
 from embedder.model_thread import on_model_thread
 from embedder.prefix_cache import Prefix, PrefixCache
 from embedder.presets import Preset, preset_for
+from embedder.settings import CPU_BATCH_TOKENS
 from embedder.templates import (
     CLASSICAL,
     DEFAULT_INSTRUCTION,
@@ -67,7 +68,7 @@ class Embedder:
     classical_template: Template = CLASSICAL
     max_text_tokens: int = 512
     compute_matched: bool = False
-    batch_tokens: int = 4096
+    batch_tokens: int = CPU_BATCH_TOKENS
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     _prefixes: PrefixCache = field(init=False, repr=False)
 

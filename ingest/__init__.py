@@ -15,10 +15,27 @@ The Python API (what the CLI and the UI call)::
 `stop=threading.Event()` ends a run early and cleanly when set (`report.interrupted`).
 """
 
-from ingest.budget import FileBudget
-from ingest.discover import Shard
-from ingest.offline import setup_offline
-from ingest.pipeline import ingest_paths
-from ingest.report import FileResult, IngestProgress, IngestReport
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ingest.budget import FileBudget
+    from ingest.discover import Shard
+    from ingest.offline import setup_offline
+    from ingest.pipeline import ingest_paths
+    from ingest.report import FileResult, IngestProgress, IngestReport
 
 __all__ = ["FileBudget", "FileResult", "IngestProgress", "IngestReport", "Shard", "ingest_paths", "setup_offline"]
+
+_HOMES = {"FileBudget": "budget", "Shard": "discover", "ingest_paths": "pipeline", "FileResult": "report",
+          "IngestProgress": "report", "IngestReport": "report", "setup_offline": "offline"}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `ingest.report` and `ingest.parse` (the UI's upload types) do not load the embedder and torch.
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(f"ingest.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'ingest' has no attribute {name!r}")

@@ -23,7 +23,8 @@ from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
 from search import store as stores
-from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
+from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
+from search.settings import Settings
 from search.store import StoreError
 
 OK, FILES_FAILED, USAGE_ERROR, UNAVAILABLE, INTERNAL_ERROR, INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -80,7 +81,10 @@ def run(
         for path in paths:
             if not path.exists() and not path.is_symlink():
                 raise Fatal(f"no such file or folder: {path}", USAGE_ERROR)
-        store, embedder = _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
+        settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
+        store, embedder = _open(settings, chunk_tokens)
+    except typer.BadParameter as exc:  # a setting or flag with a value that cannot be used
+        raise _fail(str(exc), USAGE_ERROR) from None
     except Fatal as exc:
         raise _fail(str(exc), exc.code) from None
     except KeyboardInterrupt:
@@ -143,7 +147,7 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens):  # noqa: ANN001, ANN202
+def _open(settings: Settings, chunk_tokens: int):  # noqa: ANN202
     from transformers.utils import logging as hf_logging
 
     from embedder import Embedder, tune_process
@@ -153,21 +157,23 @@ def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens)
     setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
     tune_process()  # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
 
+    where = settings.store
     try:
-        store = stores.Collection.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, data_dir=data_dir)
+        store = stores.Collection.open(url=where.qdrant_url, api_key=where.qdrant_api_key, collection=where.collection,
+                                       data_dir=where.data_dir())
     except StoreError as exc:
         raise Fatal(str(exc), UNAVAILABLE) from None
     except ValueError as exc:  # qdrant-client's verdict on a malformed URL
-        if not qdrant_url:
+        if not where.qdrant_url:
             raise
-        raise Fatal(f"invalid --qdrant-url {qdrant_url!r}: {exc}", USAGE_ERROR) from None
-    where = "Qdrant server" if qdrant_url else "embedded store (data folder)"
-    _err(f"{where}: {store.location}  collection: {store.name}")
+        raise Fatal(f"invalid --qdrant-url {where.qdrant_url!r}: {exc}", USAGE_ERROR) from None
+    kind = "Qdrant server" if where.qdrant_url else "embedded store (data folder)"
+    _err(f"{kind}: {store.location}  collection: {store.name}")
     try:
         try:
-            embedder = Embedder.from_pretrained(model)
+            embedder = Embedder.from_pretrained(**settings.embedder.load_options())
         except Exception as exc:
-            raise Fatal(f"cannot load model {model or '(default)'}: {exc}", UNAVAILABLE) from None
+            raise Fatal(f"cannot load model {settings.embedder.model}: {exc}", UNAVAILABLE) from None
         if chunk_tokens > embedder.max_text_tokens:
             raise Fatal(f"--chunk-tokens {chunk_tokens} exceeds the model budget of {embedder.max_text_tokens}",
                         USAGE_ERROR)

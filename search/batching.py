@@ -11,9 +11,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from search.searcher import Mode, Searcher, SearchResult
+from search.settings import ServiceSettings
 from search.store import QueryFilter
 
 T = TypeVar("T")
+_SERVICE = ServiceSettings.model_fields  # the defaults below are the service's (`search.settings`)
 
 
 @dataclass(frozen=True)
@@ -104,10 +106,10 @@ class MicroBatcher:
     """
 
     searcher: Searcher
-    max_batch: int = 32
-    max_wait_ms: float = 5.0
-    cache_size: int = 1024
-    batch_tokens: int = 4096
+    max_batch: int = _SERVICE["max_batch"].default
+    max_wait_ms: float = _SERVICE["batch_wait_ms"].default
+    cache_size: int = _SERVICE["cache_size"].default
+    batch_tokens: int = _SERVICE["batch_tokens"].default
     cache: LRUCache = field(init=False)
     _pending: list[_Pending] = field(init=False, default_factory=list)
     _arrived: asyncio.Event = field(init=False)

@@ -14,8 +14,9 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
+from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.evaluation.cli import eval_app
+from search.settings import ServiceSettings, Settings, SettingsError
 from search.store import StoreError
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
@@ -94,16 +95,6 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 
-def _open_searcher(collection: str | None, qdrant_url: str | None, qdrant_api_key: str | None,
-                   data_dir: Path | None, model: str | None) -> Any:
-    from embedder import tune_process
-    from search.searcher import Searcher
-
-    tune_process()  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
-    return Searcher.open(url=qdrant_url, api_key=qdrant_api_key, data_dir=data_dir, collection=collection,
-                         model=model)
-
-
 @app.command(DEFAULT_COMMAND)
 def query(
     question: Annotated[list[str], typer.Argument(help="The question (quote it, or give it as several words).")],
@@ -114,8 +105,8 @@ def query(
                                                      "(repeat for several).")] = None,
     instruction: Annotated[str | None, typer.Option("--instruction", help="Retrieval instruction of the query "
                                                     "template (default: the built-in one).")] = None,
-    service: Annotated[str | None, typer.Option("--service", envvar="SEARCH_URL",
-                                                help="URL of a running `search serve` to ask instead.")] = None,
+    service: Annotated[str | None, typer.Option("--service", show_default=False, help=setting_help(
+        "URL of a running `search serve` to ask instead.", ServiceSettings, "url"))] = None,
     collection: Collection = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
@@ -128,19 +119,20 @@ def query(
     text = " ".join(question).strip()
     if not text:
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
+                                   url=service)
     with _user_errors():
-        if service:
-            import os
+        from search.backend import open_backend
 
-            from search.client import HttpSearcher
+        if not settings.service.url:  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
+            from embedder import tune_process
 
-            searcher: Any = HttpSearcher(service, api_key=os.environ.get("SEARCH_API_KEY"))
-        else:
-            searcher = _open_searcher(collection, qdrant_url, qdrant_api_key, data_dir, model)
-        try:
-            result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
-        except InvalidRequestError as exc:
-            raise typer.BadParameter(str(exc)) from None
+            tune_process()
+        with open_backend(settings) as searcher:
+            try:
+                result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
+            except InvalidRequestError as exc:
+                raise typer.BadParameter(str(exc)) from None
     if json_out:
         typer.echo(result_json(text, mode.value, result))
         return
@@ -162,8 +154,9 @@ def info(
     from search import store as stores
     from search.render import info_table
 
+    where = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir).store
     with _user_errors(), stores.Collection.open(
-        url=qdrant_url, api_key=qdrant_api_key, data_dir=data_dir, collection=collection
+        url=where.qdrant_url, api_key=where.qdrant_api_key, data_dir=where.data_dir(), collection=where.collection
     ) as store:
         collection_info = store.info()
         sources = store.sources()
@@ -177,30 +170,38 @@ app.command("info")(info)
 app.command("collection", hidden=True)(info)
 
 
+def _service_option(field: str, text: str, *flags: str) -> Any:
+    """A `search serve` option for a `ServiceSettings` field: None when not given, help naming its variable."""
+    return typer.Option(*flags, show_default=False, help=setting_help(text, ServiceSettings, field))
+
+
+def _with_service_flags(settings: Settings, **given: Any) -> Settings:
+    """`settings` with the service options that were given; an unusable value is a usage error naming it."""
+    try:
+        return settings.override(service=given)
+    except SettingsError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option("--host", envvar="SEARCH_HOST", help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", envvar="SEARCH_PORT", min=1, max=65535)] = 8000,
-    max_batch: Annotated[int, typer.Option("--max-batch", min=1, max=256, help="Queries per model forward.")] = 32,
-    batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms", min=0,
-                                                 help="Under load, how long to gather concurrent queries "
-                                                      "(a lone one never waits).")] = 5.0,
-    cache_size: Annotated[int, typer.Option("--cache-size", min=0, help="Answers kept in the LRU cache.")] = 1024,
-    max_query_tokens: Annotated[int | None, typer.Option(
-        "--max-query-tokens", envvar="SEARCH_MAX_QUERY_TOKENS", min=16,
-        help="Tokens one query's echo prompt (query twice and instruction) may take; more gets 422. [default: 1024]",
-    )] = None,
-    batch_tokens: Annotated[int | None, typer.Option(
-        "--batch-tokens", envvar="SEARCH_BATCH_TOKENS", min=16,
-        help="Prompt tokens one batch of queries may take. [default: 4096]",
-    )] = None,
-    max_body_bytes: Annotated[int | None, typer.Option(
-        "--max-body-bytes", envvar="SEARCH_MAX_BODY_BYTES", min=1024,
-        help="Largest request body; more gets 413 before it is read. [default: 65536]",
-    )] = None,
-    threads: Annotated[int | None, typer.Option("--threads", envvar="SEARCH_THREADS", min=1,
-                                                help="CPU threads for the model (default: torch's choice; 1 is "
-                                                     "often faster on a busy machine).")] = None,
+    host: Annotated[str | None, _service_option("host", "Interface to bind.", "--host")] = None,
+    port: Annotated[int | None, _service_option("port", "Port.", "--port")] = None,
+    max_batch: Annotated[int | None, _service_option("max_batch", "Queries per model forward.", "--max-batch")] = None,
+    batch_wait_ms: Annotated[float | None, _service_option(
+        "batch_wait_ms", "Under load, how long to gather concurrent queries (a lone one never waits).",
+        "--batch-wait-ms")] = None,
+    cache_size: Annotated[int | None, _service_option("cache_size", "Answers kept in the LRU cache.",
+                                                      "--cache-size")] = None,
+    max_query_tokens: Annotated[int | None, _service_option(
+        "max_query_tokens", "Tokens one query's echo prompt (query twice and instruction) may take; more gets 422.",
+        "--max-query-tokens")] = None,
+    batch_tokens: Annotated[int | None, _service_option(
+        "batch_tokens", "Prompt tokens one batch of queries may take.", "--batch-tokens")] = None,
+    max_body_bytes: Annotated[int | None, _service_option(
+        "max_body_bytes", "Largest request body; more gets 413 before it is read.", "--max-body-bytes")] = None,
+    threads: Annotated[int | None, _service_option(
+        "threads", "CPU threads for the model (1 is often faster on a busy machine).", "--threads")] = None,
     collection: Collection = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
@@ -211,24 +212,30 @@ def serve(
 
     Set SEARCH_API_KEY to require that key on every request (header X-API-Key or Authorization: Bearer).
     """
-    from search.service import ServiceSettings
+    from search.backend import open_searcher
     from search.service import serve as run_service
 
-    limits = {"max_query_tokens": max_query_tokens, "batch_tokens": batch_tokens, "max_body_bytes": max_body_bytes}
-    settings = ServiceSettings(host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
-                               cache_size=cache_size).model_copy(update={k: v for k, v in limits.items() if v})
-    if threads:
+    settings = _with_service_flags(
+        settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
+        host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms, cache_size=cache_size,
+        max_query_tokens=max_query_tokens, batch_tokens=batch_tokens, max_body_bytes=max_body_bytes, threads=threads,
+    )
+    service = settings.service
+    from embedder import tune_process
+
+    tune_process()  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
+    if service.threads:
         import torch
 
         from embedder.model_thread import on_model_thread
 
-        on_model_thread(torch.set_num_threads, threads)
+        on_model_thread(torch.set_num_threads, service.threads)
     with _user_errors():
-        searcher = _open_searcher(collection, qdrant_url, qdrant_api_key, data_dir, model)
-    if host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
-        err.print(f"[yellow]warning:[/yellow] serving on {host} without SEARCH_API_KEY: anyone who can reach it "
-                  "can query your documents")
-    run_service(searcher, settings)
+        searcher = open_searcher(settings)
+    if service.host not in ("127.0.0.1", "localhost", "::1") and not service.api_key:
+        err.print(f"[yellow]warning:[/yellow] serving on {service.host} without SEARCH_API_KEY: anyone who can reach "
+                  "it can query your documents")
+    run_service(searcher, service)
 
 
 @app.command()
@@ -247,7 +254,7 @@ def migrate(
     from search.store import embedded_folder
     from search.store.migrate import BACKUP_SUFFIX, migrate_folder
 
-    folder = embedded_folder(path, data_dir)
+    folder = embedded_folder(path, settings_with_flags(data_dir=data_dir).store.data_dir())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with _user_errors(), Progress(*columns, console=err, transient=True) as bar:
         tasks: dict[str, Any] = {}

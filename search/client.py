@@ -1,4 +1,4 @@
-"""`HttpSearcher`: the `Searcher` interface over the HTTP query service (`search serve`), for thin clients."""
+"""`HttpSearcher`: the `SearchBackend` over the HTTP query service (`search serve`), for thin clients (no torch)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from search.searcher import Hit, Mode, SearchResult
+from search.results import Hit, Mode, SearchResult
 from search.store import (
     CollectionInfo,
     CollectionNotFoundError,
@@ -30,7 +30,7 @@ class SearchServiceError(StoreError):
 
 
 class HttpSearcher:
-    """Same `search()` / `search_many()` / `info()` / `sources()` as `Searcher`, answered by a running service.
+    """The `SearchBackend` answered by a running service: same calls and results as the in-process `Searcher`.
 
     Errors come back as the same exceptions: `InvalidRequestError` for an invalid request, `StoreError`
     subclasses for store problems, `StoreUnavailableError` when the service cannot be reached.
@@ -69,6 +69,11 @@ class HttpSearcher:
     ) -> list[SearchResult]:
         """One request per query (the service batches concurrent requests itself)."""
         return [self.search(q, k=k, mode=mode, filter=filter, instruction=instruction) for q in queries]
+
+    @property
+    def in_process(self) -> bool:
+        """Never: the service owns the store and the model (`SearchBackend.in_process`)."""
+        return False
 
     def info(self) -> CollectionInfo:
         data = self._request("GET", "/collection")

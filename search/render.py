@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from search.searcher import Hit, SearchResult
+from search.results import Hit, SearchResult
 from search.snippets import snippet
 from search.store import CollectionInfo
 

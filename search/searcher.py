@@ -5,54 +5,17 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
 import numpy as np
 
 from embedder import Embedder
+from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
-from search.store import (
-    CHUNK_INDEX,
-    CLASSICAL,
-    ECHO,
-    SOURCE,
-    TEXT,
-    Collection,
-    CollectionInfo,
-    FilterLike,
-    QueryFilter,
-    StoredHit,
-)
+from search.results import Hit, Mode, SearchResult
+from search.store import CLASSICAL, ECHO, Collection, CollectionInfo, FilterLike, QueryFilter
 from search.validation import InvalidRequestError, check_k
 
-Mode = Literal["echo", "classical", "both"]
-
-
-@dataclass
-class Hit:
-    """One ranked chunk."""
-
-    rank: int
-    score: float
-    text: str
-    source: str
-    chunk_index: int
-    id: str
-    payload: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_stored(cls, rank: int, hit: StoredHit) -> Hit:
-        return cls(rank=rank, score=hit.score, text=str(hit.payload.get(TEXT, "")),
-                   source=str(hit.payload.get(SOURCE, "")), chunk_index=int(hit.payload.get(CHUNK_INDEX, 0)),
-                   id=hit.id, payload=hit.payload)
-
-
-@dataclass
-class SearchResult:
-    echo: list[Hit]
-    classical: list[Hit]
-    timings: dict[str, float]
-    """Milliseconds: embed_ms, search_ms."""
+__all__ = ["Hit", "Mode", "SearchResult", "Searcher"]
 
 
 @dataclass
@@ -74,19 +37,27 @@ class Searcher:
         model: str | None = None,
         embedder: Embedder | None = None,
         data_dir: str | os.PathLike[str] | None = None,
+        embedder_settings: EmbedderSettings | None = None,
     ) -> Searcher:
         """The embedded store by default, or a Qdrant server at `url`; refuses a collection of another embedder.
 
-        `path` is the embedded store's Qdrant folder; `data_dir` the data folder that holds it (`qdrant/`)."""
+        `path` is the embedded store's Qdrant folder; `data_dir` the data folder that holds it (`qdrant/`). Without
+        `embedder`, the model `model` is loaded as `embedder_settings` say (default: `EmbedderSettings()`)."""
         store = Collection.open(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir)
         try:
-            emb = embedder or Embedder.from_pretrained(model)
+            options = (embedder_settings or EmbedderSettings()).override(model=model).load_options()
+            emb = embedder or Embedder.from_pretrained(**options)
             if store.exists():
                 store.check_fingerprint(emb.fingerprint)
         except BaseException:
             store.close()  # never keep the embedded store's lock for a searcher that was not made
             raise
         return cls(store=store, embedder=emb)
+
+    @property
+    def in_process(self) -> bool:
+        """Always: the store and the model are in this process (`SearchBackend.in_process`)."""
+        return True
 
     def info(self) -> CollectionInfo:
         return self.store.info()
@@ -101,6 +72,12 @@ class Searcher:
 
     def close(self) -> None:
         self.store.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def search(
         self,

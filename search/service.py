@@ -23,13 +23,13 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.batching import MicroBatcher, Query
 from search.searcher import Hit, Searcher
 from search.service_guard import ApiKeyGuard, BodyLimit
+from search.settings import ServiceSettings
 from search.store import (
     CollectionNotFoundError,
     FilterError,
@@ -42,22 +42,6 @@ from search.validation import K_MAX, K_MIN, InvalidRequestError
 log = logging.getLogger("search.service")
 
 MAX_QUERY_CHARS = 2000
-
-
-class ServiceSettings(BaseSettings):
-    """Service configuration from the environment (`SEARCH_API_KEY`, `SEARCH_HOST`, `SEARCH_PORT`, ...)."""
-
-    model_config = SettingsConfigDict(env_prefix="SEARCH_")
-
-    api_key: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_batch: int = Field(default=32, ge=1, le=256)
-    batch_wait_ms: float = Field(default=5.0, ge=0)
-    cache_size: int = Field(default=1024, ge=0)
-    max_query_tokens: int = Field(default=1024, ge=16, description="Echo-prompt tokens one query may take.")
-    batch_tokens: int = Field(default=4096, ge=16, description="Prompt tokens one batch of queries may take.")
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
 
 
 class SearchRequest(BaseModel):
@@ -160,7 +144,8 @@ _PROTECTED = ("/search", "/collection")
 
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> FastAPI:
-    """The service over an opened `searcher` (the model and store are loaded once, before serving)."""
+    """The service over an opened `searcher` (the model and store are loaded once, before serving); `settings`
+    default to `ServiceSettings()` (the `SEARCH_*` environment)."""
     settings = settings or ServiceSettings()
     batcher = MicroBatcher(
         searcher, max_batch=settings.max_batch, max_wait_ms=settings.batch_wait_ms, cache_size=settings.cache_size,

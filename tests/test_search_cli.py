@@ -112,12 +112,22 @@ def test_help_names_the_subcommands(run) -> None:
         assert word in result.output
 
 
+class Opened:
+    """A stand-in for an opened `SearchBackend`: a context manager that gives itself."""
+
+    def __enter__(self) -> Opened:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+
 def test_unexpected_errors_exit_4_and_interrupts_130_without_a_traceback(
     run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import search.cli
+    import search.backend
 
-    class Failing:
+    class Failing(Opened):
         def __init__(self, error: BaseException) -> None:
             self.error = error
 
@@ -131,23 +141,23 @@ def test_unexpected_errors_exit_4_and_interrupts_130_without_a_traceback(
         (KeyboardInterrupt(), 130, ""),
     )
     for error, status, message in cases:
-        monkeypatch.setattr(search.cli, "_open_searcher", lambda *_, error=error: Failing(error))
+        monkeypatch.setattr(search.backend, "open_backend", lambda *_, error=error: Failing(error))
         result = run("kettle")
         assert result.exit_code == status, result.output
         assert message in result.output and "Traceback" not in result.output
 
 
 def test_a_control_character_in_a_file_name_stays_inside_its_table_row(run, monkeypatch) -> None:
-    import search.cli
+    import search.backend
     from search.searcher import Hit, SearchResult
 
-    class Fixed:
+    class Fixed(Opened):
         def search(self, *_: object, **__: object) -> SearchResult:
             hit = Hit(rank=1, score=0.5, text="text [red]not markup[/red]", source="/docs/evil\nname\x1b[31m.md",
                       chunk_index=0, id="x")
             return SearchResult([hit], [hit], {})
 
-    monkeypatch.setattr(search.cli, "_open_searcher", lambda *_: Fixed())
+    monkeypatch.setattr(search.backend, "open_backend", lambda *_: Fixed())
     result = run("kettle", "-k", "1")
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if "evil" in line]

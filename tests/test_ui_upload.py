@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from search.settings import Settings, SettingsError
 from tests.ui_fixtures import run_app, ui_env_fixture  # noqa: F401 - fixture
 from ui import uploads
 
@@ -58,9 +59,10 @@ def test_a_different_upload_is_never_overwritten(tmp_path: Path) -> None:
 
 def test_upload_limit_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ECHO_SEARCH_UPLOAD_MB", "7")
-    assert uploads.upload_limit_mb() == 7
+    assert Settings.load().ui.upload_mb == 7
     monkeypatch.setenv("ECHO_SEARCH_UPLOAD_MB", "lots")
-    assert uploads.upload_limit_mb() == uploads.DEFAULT_LIMIT_MB
+    with pytest.raises(SettingsError, match="ECHO_SEARCH_UPLOAD_MB='lots'"):
+        Settings.load()
 
 
 def test_upload_ingests_into_the_empty_collection(ui_env: Path) -> None:

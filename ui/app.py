@@ -1,8 +1,8 @@
 """echo-search UI: one question, two ranked lists side by side (echo | classical), and where they differ.
 
-Start it with `search-ui` (or `streamlit run ui/app.py`). Configuration comes from the environment:
-SEARCH_URL (the HTTP query service), else QDRANT_URL or the embedded store under ECHO_SEARCH_DATA;
-ECHO_SEARCH_COLLECTION, ECHO_SEARCH_MODEL.
+Start it with `search-ui` (or `streamlit run ui/app.py`). Configuration comes from the environment, through
+`search.settings.Settings`: SEARCH_URL (the HTTP query service), else QDRANT_URL or the embedded store under
+ECHO_SEARCH_DATA; ECHO_SEARCH_COLLECTION, ECHO_SEARCH_MODEL, ECHO_SEARCH_UPLOAD_MB.
 """
 
 from __future__ import annotations
@@ -10,19 +10,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from embedder import Embedder
+from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
-from ingest.report import IngestProgress
 from search import snippets
-from search.searcher import Hit, SearchResult
+from search.results import Hit, SearchResult
+from search.settings import Settings
 from search.validation import K_MAX, K_MIN
 from ui import compare, uploads
-from ui.backend import Backend, BackendConfig, CollectionSummary, load_embedder, open_embedded, open_http
+from ui.backend import Backend, CollectionSummary, load_embedder, open_ui_backend
+
+if TYPE_CHECKING:
+    from embedder import Embedder
+    from ingest.report import IngestProgress
 
 log = logging.getLogger("echo_search.ui")
 
@@ -46,15 +51,13 @@ mark { background: #fff3a3; padding: 0 1px; border-radius: 2px; }
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def cached_embedder(model: str | None) -> Embedder:
-    return load_embedder(model)
+def cached_embedder(settings: EmbedderSettings) -> Embedder:
+    return load_embedder(settings)
 
 
 @st.cache_resource(max_entries=1, on_release=lambda backend: backend.close(), show_spinner="Opening the collection…")
-def cached_backend(config: BackendConfig) -> Backend:
-    if config.search_url:
-        return open_http(config)
-    return open_embedded(config, cached_embedder(config.model))
+def cached_backend(settings: Settings) -> Backend:
+    return open_ui_backend(settings, lambda: cached_embedder(settings.embedder))
 
 
 def show_error(exc: BaseException) -> None:
@@ -72,7 +75,7 @@ def render_collection(backend: Backend | None, info: CollectionSummary | None) -
         st.caption("not available")
         return
     st.markdown(f"**{info.name}** · {len(info.sources)} files · {info.chunks} chunks")
-    where = backend.config.search_url if backend.mode == "http" else info.location
+    where = backend.settings.service.url if backend.mode == "http" else info.location
     st.caption(f"{MODE_LABELS[backend.mode].capitalize()}: `{where}`")
     if info.embedder:
         e = info.embedder
@@ -94,17 +97,17 @@ def render_upload(backend: Backend) -> None:
     """Upload box: files are saved under the data folder and ingested with the open store and model."""
     st.header("Add documents")
     if not backend.can_upload:
-        st.info(f"Uploads are off: this page talks to the search service at {backend.config.search_url}, which "
+        st.info(f"Uploads are off: this page talks to the search service at {backend.settings.service.url}, which "
                 "owns the store. Add documents with `ingest PATH` where the service runs.")
         return
-    limit = uploads.upload_limit_mb()
+    limit = backend.settings.ui.upload_mb
     round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the box after an ingest
     files = st.file_uploader(f"Files (up to {limit} MB each)", type=uploads.accepted_types(),
                              accept_multiple_files=True, max_upload_size=limit, key=f"upload-{round_}")
     if not files or not st.button("Ingest", type="primary"):
         return
     try:
-        folder = uploads.upload_dir()
+        folder = uploads.upload_dir(backend.settings.store)
         saved = [(f.name, uploads.save_upload(f.name, f.getvalue(), folder, limit)) for f in files]
         bar = st.progress(0.0, text="Ingesting…")
 
@@ -248,7 +251,7 @@ def main() -> None:
     st.title("echo-search")
     st.caption("Echo and classical embeddings from the same model over the same collection, side by side.")
     try:
-        backend = cached_backend(BackendConfig.from_env())
+        backend = cached_backend(Settings.load())
         info = backend.summary()
     except Exception as exc:  # every failure becomes a message, never a traceback
         with st.sidebar:

@@ -1,45 +1,30 @@
-"""What the UI talks to: the embedded `Searcher` (in-process store and model) or the HTTP query service."""
+"""What the UI talks to: a `SearchBackend` chosen by the settings, the HTTP query service (`SEARCH_URL`) or the
+store and model in this process.
+
+In HTTP mode nothing here imports the embedder, `ingest` or torch: those imports happen only on the in-process path.
+"""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from embedder import Embedder, tune_process
-from ingest.offline import setup_offline
-from ingest.pipeline import ingest_paths
-from ingest.report import IngestProgress, IngestReport
-from search.client import HttpSearcher
-from search.searcher import Searcher, SearchResult
+from embedder.settings import EmbedderSettings
+from search.backend import SearchBackend, open_backend, open_searcher
+from search.results import SearchResult
+from search.settings import Settings
 
+if TYPE_CHECKING:
+    from embedder import Embedder
+    from ingest.report import IngestProgress, IngestReport
+    from search.searcher import Searcher
 
-@dataclass(frozen=True)
-class BackendConfig:
-    """Where the collection lives; read from the environment so `streamlit run` and `search-ui` agree.
-
-    `search_url` (SEARCH_URL, key SEARCH_API_KEY) selects the HTTP query service; otherwise the store is opened
-    in-process: a Qdrant server at `qdrant_url` (QDRANT_URL) or the embedded store under the data folder
-    (ECHO_SEARCH_DATA).
-    """
-
-    search_url: str | None = None
-    search_api_key: str | None = None
-    qdrant_url: str | None = None
-    collection: str | None = None
-    model: str | None = None
-
-    @classmethod
-    def from_env(cls) -> BackendConfig:
-        def env(name: str) -> str | None:
-            return os.environ.get(name) or None
-
-        return cls(env("SEARCH_URL"), env("SEARCH_API_KEY"), env("QDRANT_URL"), env("ECHO_SEARCH_COLLECTION"),
-                   env("ECHO_SEARCH_MODEL"))
+Uploader = Callable[[list[Path], "Callable[[IngestProgress], None] | None"], "IngestReport"]
+"""Ingests uploaded files into the open collection (`paths, progress -> report`)."""
 
 
 @dataclass
@@ -62,24 +47,25 @@ class Backend:
     client each (a search waits while an upload is being ingested). The HTTP service batches calls itself.
     """
 
-    searcher: Searcher | HttpSearcher
-    config: BackendConfig
+    searcher: SearchBackend
+    settings: Settings
+    uploader: Uploader | None = None
+    """Set when uploads can be ingested: only with the store and the model in this process."""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def mode(self) -> str:
         """'http' (query service), 'qdrant' (Qdrant server, model in this process) or 'embedded'."""
-        if isinstance(self.searcher, HttpSearcher):
+        if not self.searcher.in_process:
             return "http"
-        return "qdrant" if self.config.qdrant_url else "embedded"
+        return "qdrant" if self.settings.store.qdrant_url else "embedded"
 
     def _exclusive(self) -> AbstractContextManager[object]:
-        return nullcontext() if isinstance(self.searcher, HttpSearcher) else self.lock
+        return self.lock if self.searcher.in_process else nullcontext()
 
     @property
     def can_upload(self) -> bool:
-        """Uploads are ingested with this process's store and model, which the HTTP mode does not have."""
-        return isinstance(self.searcher, Searcher)
+        return self.uploader is not None
 
     def search(self, query: str, k: int, sources: list[str] | None, instruction: str | None) -> SearchResult:
         with self._exclusive():
@@ -94,44 +80,46 @@ class Backend:
 
     def ingest(self, paths: list[Path], progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
         """Ingest files with the open store and model (the embedded store allows only this one client)."""
-        if not isinstance(self.searcher, Searcher):
+        if self.uploader is None:
             raise RuntimeError("uploads need direct store access; with SEARCH_URL, run `ingest PATH` on the server")
-        setup_offline()  # this process parses uploads: unstructured with no telemetry and no spaCy download
         with self.lock:
-            return ingest_paths(list(paths), self.searcher.store, self.searcher.embedder, progress=progress)
+            return self.uploader(list(paths), progress)
 
     def close(self) -> None:
         with self._exclusive():
             self.searcher.close()
 
 
-def load_embedder(model: str | None) -> Embedder:
-    """The model questions are embedded with (slow: load it once per process); None for the default.
+def load_embedder(settings: EmbedderSettings) -> Embedder:
+    """The model questions are embedded with (slow: load it once per process).
 
     One warm-up query runs here, so the first real question does not pay the first forward's set-up
     (about 3 s against under 1 s for later ones with Gemma-3-270M on 2 CPU cores).
     """
+    from embedder import Embedder, tune_process
+
     tune_process()  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
-    embedder = Embedder.from_pretrained(model)
+    embedder = Embedder.from_pretrained(**settings.load_options())
     embedder.encode(["warm up"], kind="query")
     return embedder
 
 
-def open_http(config: BackendConfig) -> Backend:
-    """A client of the query service at `config.search_url`; checks it answers (`StoreUnavailableError` if not)."""
-    assert config.search_url
-    searcher = HttpSearcher(config.search_url, api_key=config.search_api_key)
-    try:
-        searcher.health()
-    except BaseException:
-        searcher.close()
-        raise
-    return Backend(searcher, config)
+def open_ui_backend(settings: Settings, embedder: Callable[[], Embedder]) -> Backend:
+    """The query service's client when `settings.service.url` is set (checked to answer), else a `Searcher` on the
+    store with the model `embedder()` returns (called only then). Store refusals raise `StoreError` subclasses whose
+    messages say what to do; the embedded store's lock is not kept by a half-open client."""
+    if settings.service.url:
+        return Backend(open_backend(settings), settings)
+    searcher = open_searcher(settings, embedder())
+    return Backend(searcher, settings, uploader=_uploader(searcher))
 
 
-def open_embedded(config: BackendConfig, embedder: Embedder) -> Backend:
-    """Open the store with `embedder`; raises `StoreError` subclasses whose messages say what to do.
+def _uploader(searcher: Searcher) -> Uploader:
+    from ingest.offline import setup_offline
+    from ingest.pipeline import ingest_paths
 
-    On a refusal the store is closed at once, so that the embedded store's lock is not held by a half-open client.
-    """
-    return Backend(Searcher.open(url=config.qdrant_url, collection=config.collection, embedder=embedder), config)
+    def ingest(paths: list[Path], progress: Callable[[IngestProgress], None] | None) -> IngestReport:
+        setup_offline()  # this process parses uploads: unstructured with no telemetry and no spaCy download
+        return ingest_paths(paths, searcher.store, searcher.embedder, progress=progress)
+
+    return ingest

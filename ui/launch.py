@@ -9,6 +9,10 @@ from typing import Annotated
 
 import typer
 
+from embedder.settings import EmbedderSettings
+from search.cli_options import setting_help
+from search.settings import ServiceSettings, StoreSettings, env_name
+
 APP = Path(__file__).with_name("app.py")
 
 
@@ -29,10 +33,11 @@ def app_environment(
     qdrant_url: str | None = None,
     search_url: str | None = None,
 ) -> dict[str, str]:
-    """The environment the app reads its configuration from: this process's, with the given values set."""
+    """The environment the app reads its settings from: this process's, with the given values set."""
     env = dict(os.environ)
-    chosen = {"ECHO_SEARCH_DATA": data, "ECHO_SEARCH_COLLECTION": collection, "ECHO_SEARCH_MODEL": model,
-              "QDRANT_URL": qdrant_url, "SEARCH_URL": search_url}
+    chosen = {env_name(StoreSettings, "data"): data, env_name(StoreSettings, "collection"): collection,
+              env_name(EmbedderSettings, "model"): model, env_name(StoreSettings, "qdrant_url"): qdrant_url,
+              env_name(ServiceSettings, "url"): search_url}
     env.update({name: value for name, value in chosen.items() if value})
     return env
 
@@ -41,11 +46,16 @@ def run(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 to share on the network).")] = "localhost",
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = False,
-    data: Annotated[str | None, typer.Option(help="Data folder of the embedded store [ECHO_SEARCH_DATA].")] = None,
-    collection: Annotated[str | None, typer.Option(help="Collection [ECHO_SEARCH_COLLECTION].")] = None,
-    model: Annotated[str | None, typer.Option(help="Model [ECHO_SEARCH_MODEL].")] = None,
-    qdrant_url: Annotated[str | None, typer.Option(help="Qdrant server [QDRANT_URL].")] = None,
-    search_url: Annotated[str | None, typer.Option(help="HTTP query service to use instead [SEARCH_URL].")] = None,
+    data: Annotated[str | None, typer.Option(
+        show_default=False, help=setting_help("Data folder of the embedded store.", StoreSettings, "data"))] = None,
+    collection: Annotated[str | None, typer.Option(
+        show_default=False, help=setting_help("Collection.", StoreSettings, "collection"))] = None,
+    model: Annotated[str | None, typer.Option(
+        show_default=False, help=setting_help("Model.", EmbedderSettings, "model"))] = None,
+    qdrant_url: Annotated[str | None, typer.Option(
+        show_default=False, help=setting_help("Qdrant server.", StoreSettings, "qdrant_url"))] = None,
+    search_url: Annotated[str | None, typer.Option(
+        show_default=False, help=setting_help("HTTP query service to use instead.", ServiceSettings, "url"))] = None,
 ) -> None:
     """Serve the side-by-side echo | classical search page (replaces this process with Streamlit)."""
     cmd = streamlit_command(port, address, headless)

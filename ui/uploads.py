@@ -9,9 +9,8 @@ import uuid
 from pathlib import Path, PurePosixPath
 
 from ingest.parse import SUFFIXES
-from search.store import default_data_dir
+from search.settings import StoreSettings
 
-DEFAULT_LIMIT_MB = 50
 _RESERVED = re.compile(r'[<>:"/\\|?*]')  # separators and what Windows refuses in a name
 _BIDI = {chr(c) for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
@@ -20,15 +19,9 @@ class UploadError(ValueError):
     """An upload that cannot be accepted; the message says why."""
 
 
-def upload_limit_mb() -> int:
-    """Largest accepted file in MB: `$ECHO_SEARCH_UPLOAD_MB`, else 50."""
-    value = os.environ.get("ECHO_SEARCH_UPLOAD_MB")
-    return int(value) if value and value.isdigit() and int(value) > 0 else DEFAULT_LIMIT_MB
-
-
-def upload_dir() -> Path:
+def upload_dir(store: StoreSettings) -> Path:
     """Uploads live under the data folder: `$ECHO_SEARCH_DATA/uploads`."""
-    return default_data_dir() / "uploads"
+    return store.data_dir() / "uploads"
 
 
 def accepted_types() -> list[str]:

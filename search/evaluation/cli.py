@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl
+from embedder.settings import EmbedderSettings
+from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.evaluation.methods import METHODS, RETRIEVAL_EXTRA, WORDINGS
 
 eval_app = typer.Typer(
@@ -30,8 +31,10 @@ class Split(str, Enum):
     train = "train"
 
 
-Device = Annotated[str | None, typer.Option("--device", envvar="ECHO_SEARCH_DEVICE", help="cpu, cuda, mps.")]
-Dtype = Annotated[str | None, typer.Option("--dtype", envvar="ECHO_SEARCH_DTYPE", help="bfloat16, float32, ...")]
+Device = Annotated[str | None, typer.Option(
+    "--device", show_default=False, help=setting_help("cpu, cuda, mps.", EmbedderSettings, "device"))]
+Dtype = Annotated[str | None, typer.Option(
+    "--dtype", show_default=False, help=setting_help("bfloat16, float32, ...", EmbedderSettings, "dtype"))]
 Methods = Annotated[str | None, typer.Option(
     "--methods", help="Comma-separated methods [default: all]: " + ", ".join(m.name for m in METHODS) + ".")]
 Prompts = Annotated[bool, typer.Option(
@@ -61,11 +64,13 @@ def _user_errors() -> Iterator[None]:
 
 
 def _embedder(model: str | None, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy import of torch
+    """The model the settings and the options `--model`, `--device`, `--dtype` name."""
     from embedder import Embedder, tune_process
 
-    tune_process(device)
+    settings = settings_with_flags(model=model).embedder.override(device=device, dtype=dtype)
+    tune_process(settings.device)
     with err.status("loading the model..."):
-        return Embedder.from_pretrained(model, device=device, dtype=dtype)
+        return Embedder.from_pretrained(**settings.load_options())
 
 
 def _emit(report, json_out: bool, markdown_out: bool, plot_path: Path | None) -> None:  # noqa: ANN001 - Report
@@ -167,15 +172,14 @@ def retrieval(
 ) -> None:
     """Retrieval on an ingested collection: nDCG@k, Recall@k and MRR@k of its echo and classical vectors, for
     your own queries and relevance judgements (documents are ranked by their best chunk)."""
+    from search.backend import open_searcher
     from search.evaluation.methods import pick_methods
     from search.evaluation.tasks import run_retrieval
-    from search.searcher import Searcher
 
     with _user_errors():
         extra = pick_methods(None if reembed == "all" else reembed, retrieval=True) if reembed else []
         emb = _embedder(model, device, dtype)
-        searcher = Searcher.open(url=qdrant_url, api_key=qdrant_api_key, collection=collection, embedder=emb,
-                                 data_dir=data_dir)
+        searcher = open_searcher(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir), emb)
         try:
             report = run_retrieval(searcher, queries, qrels, reembed=extra, k=k, instruction=instruction,
                                    progress=_progress)

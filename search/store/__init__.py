@@ -5,6 +5,7 @@ server (`search.store.server`); everything else reads and writes chunks through 
 payload layout of `search.store.schema` and filters as `QueryFilter`.
 """
 
+from search.settings import DEFAULT_COLLECTION
 from search.store.collection import Collection, default_data_dir, embedded_folder
 from search.store.errors import (
     CollectionNotFoundError,
@@ -21,7 +22,6 @@ from search.store.schema import (
     CHUNKER,
     CLASSICAL,
     CONTENT_HASH,
-    DEFAULT_COLLECTION,
     ECHO,
     N_CHUNKS,
     PAGE,

@@ -16,17 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from search.settings import StoreSettings
 from search.store.errors import CollectionNotFoundError, FingerprintMismatchError
 from search.store.filters import FilterLike, QueryFilter
-from search.store.schema import DEFAULT_COLLECTION, ChunkPoint, CollectionInfo, StoredHit
+from search.store.schema import ChunkPoint, CollectionInfo, StoredHit
 
 
 def default_data_dir() -> Path:
-    """`$ECHO_SEARCH_DATA`, else `$XDG_DATA_HOME/echo-search`, else ~/.local/share/echo-search."""
-    if env := os.environ.get("ECHO_SEARCH_DATA"):
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "echo-search"
+    """The settings' data folder (`StoreSettings.data_dir`: `$ECHO_SEARCH_DATA` or the XDG data folder)."""
+    return StoreSettings().data_dir()
 
 
 def next_generation(current: int) -> int:
@@ -58,20 +56,20 @@ class Collection(ABC):
         collection: str | None = None,
         data_dir: str | os.PathLike[str] | None = None,
     ) -> Collection:
-        """Connect to a server (`url`, `$QDRANT_URL`; ":memory:" is qdrant-client's in-process server API), or open
-        the embedded store: the folder `path`, else `qdrant/` under the data folder `data_dir`
-        (default `default_data_dir()`). Checked once here: the server answers, the folder is not in use and
-        is not in the old format (`OldFormatError` names the command that migrates it)."""
-        url = url or os.environ.get("QDRANT_URL") or None
-        api_key = api_key or os.environ.get("QDRANT_API_KEY") or None
-        name = collection or os.environ.get("ECHO_SEARCH_COLLECTION") or DEFAULT_COLLECTION
-        if url:
+        """Connect to a server (`url`; ":memory:" is qdrant-client's in-process server API), or open the embedded
+        store: the folder `path`, else `qdrant/` under the data folder `data_dir`. Arguments left at None come from
+        `StoreSettings` (`$QDRANT_URL`, `$ECHO_SEARCH_DATA`, ...). Checked once here: the server answers, the folder
+        is not in use and is not in the old format (`OldFormatError` names the command that migrates it)."""
+        where = StoreSettings().override(qdrant_url=url, qdrant_api_key=api_key, collection=collection,
+                                         data=data_dir)
+        if where.qdrant_url:
             from search.store.server import ServerCollection
 
-            return ServerCollection.connect(url, api_key, name)
+            return ServerCollection.connect(where.qdrant_url, where.qdrant_api_key, where.collection,
+                                            shards=where.shards, replicas=where.replicas)
         from search.store.edge import EdgeCollection
 
-        return EdgeCollection.open_folder(embedded_folder(path, data_dir), name)
+        return EdgeCollection.open_folder(embedded_folder(path, where.data_dir()), where.collection)
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @abstractmethod

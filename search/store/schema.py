@@ -27,7 +27,6 @@ PAGE = "page"  # page number, when known
 N_CHUNKS = "n_chunks"  # how many chunks the file's content has (ingest bookkeeping)
 CHUNKER = "chunker"  # chunking settings, e.g. "v1/200": other settings mean the file is re-chunked
 
-DEFAULT_COLLECTION = "docs"
 _ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b0a-4c53-9d5e-2f8f6a3f0e11")
 
 

@@ -8,7 +8,6 @@ tests use it, since no Qdrant server binary can be installed on the machines the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -22,23 +21,24 @@ from search.store.filters import QueryFilter, source_is
 from search.store.schema import GENERATION, SOURCE, VECTOR_NAMES, ChunkPoint, StoredHit
 
 
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name)
-    return int(value) if value else None
-
-
 class ServerCollection(Collection):
     """A collection on a Qdrant server (or qdrant-client's in-process server API, for ":memory:")."""
 
-    def __init__(self, client: QdrantClient, name: str, location: str) -> None:
+    def __init__(self, client: QdrantClient, name: str, location: str, shards: int | None = None,
+                 replicas: int | None = None) -> None:
         self.client = client
         self.name = name
         self.location = location
+        self.shards = shards
+        self.replicas = replicas
         self._fingerprint_checked: str | None = None
 
     @classmethod
-    def connect(cls, url: str, api_key: str | None, name: str) -> ServerCollection:
-        """Connect and check that the server answers (`StoreUnavailableError` says what to check if not)."""
+    def connect(cls, url: str, api_key: str | None, name: str, shards: int | None = None,
+                replicas: int | None = None) -> ServerCollection:
+        """Connect and check that the server answers (`StoreUnavailableError` says what to check if not).
+
+        `shards` and `replicas` (None: the server's default) shape the collection if `ensure` creates it."""
         client = QdrantClient(location=":memory:") if url == ":memory:" else QdrantClient(url=url, api_key=api_key)
         try:
             client.get_collections()
@@ -46,7 +46,7 @@ class ServerCollection(Collection):
             raise StoreUnavailableError(
                 f"cannot reach the Qdrant server at {url}: {exc}. Is it running, and is QDRANT_API_KEY right?"
             ) from exc
-        return cls(client, name, url)
+        return cls(client, name, url, shards, replicas)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a client call; a transport failure becomes `StoreUnavailableError` with a readable message."""
@@ -72,8 +72,8 @@ class ServerCollection(Collection):
     def ensure(self, fingerprint: str, embedder: dict[str, Any], dim: int) -> None:
         """Create the collection, or check the existing one's fingerprint.
 
-        `$ECHO_SEARCH_SHARDS` and `$ECHO_SEARCH_REPLICAS` set the shard number and replication factor of a new
-        collection. Several workers may race to create it: the losers check the winner's fingerprint."""
+        A new collection gets this object's `shards` and `replicas` (`$ECHO_SEARCH_SHARDS`, `$ECHO_SEARCH_REPLICAS`
+        through `Collection.open`). Several workers may race to create it: the losers check the winner's fingerprint."""
         if self.exists():
             self.check_fingerprint(fingerprint)
             return
@@ -83,8 +83,8 @@ class ServerCollection(Collection):
                 vectors_config={
                     name: models.VectorParams(size=dim, distance=models.Distance.DOT) for name in VECTOR_NAMES
                 },
-                shard_number=_env_int("ECHO_SEARCH_SHARDS"),
-                replication_factor=_env_int("ECHO_SEARCH_REPLICAS"),
+                shard_number=self.shards,
+                replication_factor=self.replicas,
                 metadata={"fingerprint": fingerprint, "embedder": embedder, GENERATION: next_generation(0)},
             )
         except (UnexpectedResponse, ValueError):

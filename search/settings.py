@@ -1,0 +1,248 @@
+"""echo-search's settings: one typed object, `Settings`, read from the environment, with every default written once.
+
+Layout. The packages depend one way (ui -> search, ingest -> embedder), so the settings come in sections, one per
+layer, composed here into one object:
+
+- `embedder` (`EmbedderSettings`, `ECHO_SEARCH_MODEL`, ...) lives in `embedder/settings.py`, so the embedder can be
+  configured on its own without knowing about Qdrant or HTTP;
+- `store`, `service` and `ui` are declared below. This module is the lowest one that every reader can import (the
+  `ingest` and `search` commands, the service, the UI) and imports nothing but pydantic-settings and the embedder's
+  section, so loading the settings loads neither torch nor Qdrant. The UI's one setting (the upload limit) is
+  declared here, beside the others, so that this one object documents all of them.
+
+Reading. `Settings.load()` reads the environment once (an empty variable counts as unset); a bad value raises
+`SettingsError` naming the variable. Entry points apply their flags explicitly with `Settings.override` (a flag left
+out keeps the environment's value or the default) and pass the values on. Library calls (`Embedder.from_pretrained`,
+`Collection.open`) take explicit arguments and fill the ones left at None from their own section.
+
+`python -m search.settings` prints the reference tables of docs/configuration.md, generated from the fields below;
+tests/test_settings.py checks that the file holds them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from embedder.settings import COMMON, EmbedderSettings, Section, doc_default
+
+DEFAULT_COLLECTION = "docs"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the environment variable."""
+
+
+class StoreSettings(Section):
+    """Where the collection lives: a Qdrant server, or the embedded store under the data folder."""
+
+    model_config = SettingsConfigDict(env_prefix="ECHO_SEARCH_", **COMMON)
+
+    qdrant_url: str | None = Field(
+        default=None, validation_alias="QDRANT_URL",
+        description="URL of a Qdrant server or cluster, e.g. `http://localhost:6333`",
+        json_schema_extra={"flag": "--qdrant-url", **doc_default("unset: embedded store")},
+    )
+    qdrant_api_key: str | None = Field(
+        default=None, validation_alias="QDRANT_API_KEY", description="API key sent to the Qdrant server",
+        json_schema_extra={"flag": "--qdrant-api-key"},
+    )
+    data: Path | None = Field(
+        default=None,
+        description="data folder: the embedded store (`qdrant/`, ignored with a server URL) and UI uploads "
+        "(`uploads/`)",
+        json_schema_extra={"flag": "--data-dir",
+                           **doc_default("`$XDG_DATA_HOME/echo-search`, else `~/.local/share/echo-search`")},
+    )
+    collection: str = Field(
+        default=DEFAULT_COLLECTION, min_length=1, description="the collection to write and search",
+        json_schema_extra={"flag": "--collection"},
+    )
+    shards: int | None = Field(
+        default=None, ge=1, description="shard number of a new collection on a server",
+        json_schema_extra=doc_default("Qdrant's (1)"),
+    )
+    replicas: int | None = Field(
+        default=None, ge=1, description="replication factor of a new collection on a server",
+        json_schema_extra=doc_default("Qdrant's (1)"),
+    )
+
+    def data_dir(self) -> Path:
+        """`data`, else `$XDG_DATA_HOME/echo-search`, else ~/.local/share/echo-search."""
+        if self.data is not None:
+            return self.data.expanduser()
+        return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "echo-search"
+
+
+class ServiceSettings(Section):
+    """The HTTP query service (`search serve`): where it listens, its key and limits, and where clients find it."""
+
+    model_config = SettingsConfigDict(env_prefix="SEARCH_", **COMMON)
+
+    url: str | None = Field(
+        default=None,
+        description="clients (`search`, the UI) ask the query service at this URL instead of opening the store (the UI "
+        "then loads no model and takes no uploads)",
+        json_schema_extra={"flag": "`search --service`, `search-ui --search-url`"},
+    )
+    api_key: str | None = Field(
+        default=None,
+        description="the service requires this key on every endpoint except `/health` and the API docs (`X-API-Key: "
+        "KEY` or `Authorization: Bearer KEY`, checked before the body is read); clients send it",
+    )
+    host: str = Field(
+        default="127.0.0.1", description="interface to bind; `0.0.0.0` to serve other machines (set an API key)",
+        json_schema_extra={"flag": "--host"},
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="port", json_schema_extra={"flag": "--port"})
+    threads: int | None = Field(
+        default=None, ge=1, description="CPU threads for the model (1 is often faster on a busy machine)",
+        json_schema_extra={"flag": "--threads", **doc_default("torch's choice")},
+    )
+    max_batch: int = Field(
+        default=32, ge=1, le=256, description="questions per model forward when requests arrive together",
+        json_schema_extra={"flag": "--max-batch"},
+    )
+    batch_wait_ms: float = Field(
+        default=5.0, ge=0,
+        description="under load, how long to gather concurrent requests into one forward (a lone request never waits)",
+        json_schema_extra={"flag": "--batch-wait-ms"},
+    )
+    cache_size: int = Field(
+        default=1024, ge=0, description="answers kept in the LRU cache (0 turns it off)",
+        json_schema_extra={"flag": "--cache-size"},
+    )
+    max_query_tokens: int = Field(
+        default=1024, ge=16,
+        description="tokens one query's echo prompt (the query twice, the instruction once) may take; more gets 422 "
+        "naming the limit, before the model runs",
+        json_schema_extra={"flag": "--max-query-tokens"},
+    )
+    batch_tokens: int = Field(
+        default=4096, ge=16,
+        description="prompt tokens one micro-batch may take (queries of similar cost are batched together)",
+        json_schema_extra={"flag": "--batch-tokens"},
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="largest request body; a larger one gets 413 without being read",
+        json_schema_extra={"flag": "--max-body-bytes"},
+    )
+
+
+class UiSettings(Section):
+    """The web UI."""
+
+    model_config = SettingsConfigDict(env_prefix="ECHO_SEARCH_", **COMMON)
+
+    upload_mb: int = Field(default=50, ge=1, description="size limit of one uploaded file, in MB")
+
+
+class Settings(BaseModel):
+    """All of echo-search's settings, by section; `Settings.load()` reads them from the environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
+
+    @classmethod
+    def load(cls) -> Settings:
+        """Read every section from the environment; `SettingsError` names a variable whose value is unusable."""
+        with _readable_errors():
+            return cls()
+
+    def override(self, **sections: Mapping[str, Any]) -> Settings:
+        """These settings with explicitly given values (flags) in place, e.g. `override(store={"collection": c})`;
+        a value of None means "not given". `SettingsError` names a flag whose value is unusable."""
+        with _readable_errors(sections):
+            return self.model_copy(update={name: getattr(self, name).override(**values)
+                                           for name, values in sections.items()})
+
+
+@contextmanager
+def _readable_errors(given: Mapping[str, Mapping[str, Any]] | None = None) -> Iterator[None]:
+    """Turn pydantic's `ValidationError` into a `SettingsError` naming, for each bad value, its flag when it was
+    `given` (as `Settings.override` takes them) and has one, else its environment variable."""
+    try:
+        yield
+    except ValidationError as exc:
+        name, section = next(((n, s) for n, s in SECTIONS.items() if s.__name__ == exc.title), ("", None))
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            label = field
+            if section is not None and field in section.model_fields:
+                flag = _extra(section, field).get("flag", "")
+                from_flag = (given or {}).get(name, {}).get(field) is not None and flag.startswith("--")
+                label = flag if from_flag else env_name(section, field)
+            problems.append(f"{label}={error.get('input')!r}: {error['msg']}")
+        raise SettingsError("bad setting: " + "; ".join(problems)) from None
+
+
+SECTIONS: dict[str, type[Section]] = {"embedder": EmbedderSettings, "store": StoreSettings,
+                                      "service": ServiceSettings, "ui": UiSettings}
+TITLES = {"embedder": "The model", "store": "The store", "service": "The query service", "ui": "The UI"}
+
+
+def env_name(section: type[Section], field: str) -> str:
+    """The environment variable of a field: its alias, else the section's prefix and the field's name."""
+    info = section.model_fields[field]
+    if isinstance(info.validation_alias, str):
+        return info.validation_alias
+    return f"{section.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def env_names() -> dict[str, tuple[type[Section], str]]:
+    """Every environment variable the settings read: {name: (section, field)}."""
+    return {env_name(section, field): (section, field)
+            for section in SECTIONS.values() for field in section.model_fields}
+
+
+def _extra(section: type[Section], field: str) -> dict[str, str]:
+    """A field's documentation extras: `flag` (the option that sets it), `doc_default` (a computed default)."""
+    extra = section.model_fields[field].json_schema_extra
+    return {key: str(value) for key, value in extra.items()} if isinstance(extra, dict) else {}
+
+
+def documented_default(section: type[Section], field: str) -> str:
+    """A field's default as the docs state it."""
+    info = section.model_fields[field]
+    extra = _extra(section, field)
+    if "doc_default" in extra:
+        return str(extra["doc_default"])
+    value = info.default
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, str):
+        return f"`{value}`"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _rows(section: type[Section]) -> Iterator[str]:
+    for field, info in section.model_fields.items():
+        flag = _extra(section, field).get("flag", "")
+        flag = flag if not flag or "`" in flag else f"`{flag}`"
+        yield f"| `{env_name(section, field)}` | {flag} | {documented_default(section, field)} | {info.description} |"
+
+
+def reference_markdown() -> str:
+    """The settings tables of docs/configuration.md: one per section, every variable with its flag and default."""
+    parts = []
+    for name, section in SECTIONS.items():
+        parts += [f"### {TITLES[name]}", "", "| variable | flag | default | meaning |", "| --- | --- | --- | --- |",
+                  *_rows(section), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")
