@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
+from embedder.window import piece_bounds
+
 TEXT_SLOT = "{text}"
 INSTRUCTION_SLOT = "{instruction}"
 
@@ -140,6 +142,36 @@ class PromptTokenizer:
     def _slots(literals: list[str]) -> list[tuple[str, bool]]:
         """Each literal piece of a template and whether it is the last (no `{text}` after it)."""
         return [(literal, i == len(literals) - 1) for i, literal in enumerate(literals)]
+
+    def echo_overhead(self, template: Template, instruction: str = DEFAULT_INSTRUCTION) -> int:
+        """Tokens from the first `{text}` span's start to the pooled span's end that are not text: the literal
+        between the two copies, plus the tail when the template pools to the end."""
+        if not template.is_echo:
+            raise ValueError(f"not an echo template (two {TEXT_SLOT} slots): {template.format!r}")
+        _, middle, tail = template.format.replace(INSTRUCTION_SLOT, instruction).split(TEXT_SLOT)
+        between = len(self._literal(middle[:-1] if middle.endswith(" ") else middle))
+        return between + (len(self._literal(tail)) if template.pool_to_end else 0)
+
+    def split_many(
+        self, texts: Sequence[str], max_tokens: int, budget: int, halve: bool = False
+    ) -> list[tuple[list[str], bool]]:
+        """Each text cut to its first `budget` tokens (or its first half with `halve`, as `encode_many` cuts) as
+        consecutive pieces of at most `max_tokens` tokens (`embedder.window.piece_bounds`), cut at token
+        boundaries and stripped, and whether it was longer than `budget`. A text that fits is one piece, itself."""
+        if self._backend is not None:
+            offsets = [list(e.offsets) for e in self._backend.encode_batch(list(texts), add_special_tokens=False)]
+        else:
+            offsets = [list(o) for o in self.tokenizer(list(texts), add_special_tokens=False,
+                                                       return_offsets_mapping=True)["offset_mapping"]]
+        out = []
+        for text, spans in zip(texts, offsets, strict=True):
+            n = min(budget, (len(spans) + 1) // 2 if halve else len(spans))
+            if n <= max_tokens:
+                out.append(([text], len(spans) > budget))
+                continue
+            pieces = [text[spans[a][0] : spans[b - 1][1]].strip() for a, b in piece_bounds(n, max_tokens)]
+            out.append(([p for p in pieces if p], len(spans) > budget))
+        return out
 
     def count(self, text: str) -> int:
         """Number of tokens of `text` alone (what the token budget counts)."""
