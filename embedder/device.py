@@ -50,6 +50,16 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
     return torch.float32
 
 
+def pick_quantization(device: torch.device, dtype: torch.dtype, quantize: str | None = None) -> str | None:
+    """`quantize` ("int8" or "none"), else `$ECHO_SEARCH_QUANTIZE`, else none: int8 is not adopted by default
+    (see docs/evaluation.md for its measured speed and quality cost)."""
+    choice = (quantize or os.environ.get("ECHO_SEARCH_QUANTIZE") or "none").lower()
+    if choice not in ("int8", "none"):
+        raise ValueError(f"unknown quantization {choice!r}; use 'int8' or 'none'")
+    del device, dtype  # the automatic choice does not depend on them while int8 is not adopted
+    return None if choice == "none" else choice
+
+
 def default_batch_tokens(device: torch.device) -> int:
     """Padded tokens per forward pass: small on CPU (cache-friendly), large on a GPU."""
     if env := os.environ.get("ECHO_SEARCH_BATCH_TOKENS"):

@@ -17,7 +17,7 @@ from transformers import PreTrainedModel
 from embedder import loading
 from embedder.batching import plan_batches
 from embedder.centering import Center, normalise
-from embedder.device import default_batch_tokens, pick_device, pick_dtype
+from embedder.device import default_batch_tokens, pick_device, pick_dtype, pick_quantization
 from embedder.model_thread import keep_blas_off_model_cores, on_model_thread
 from embedder.prefix_cache import Prefix, PrefixCache
 from embedder.presets import Preset, preset_for
@@ -75,6 +75,8 @@ class Embedder:
     compute_matched: bool = False
     batch_tokens: int = 4096
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    quantization: str | None = None
+    """"int8" when the linear layers run as dynamically quantized int8 (`pick_quantization`), else None."""
     layer: int = -1
     """Hidden state that is pooled: 0 is the token embeddings, 1..L the output of each layer, -1 (default) the
     last layer's (after the final norm)."""
@@ -109,6 +111,7 @@ class Embedder:
         allow_download: bool | None = None,
         layer: int = -1,
         center: Center | None = None,
+        quantize: str | None = None,
     ) -> Embedder:
         """Load a model: None for the packaged default, or a HF id, a local folder, or a .gguf file.
 
@@ -120,19 +123,23 @@ class Embedder:
         classical pass over the whole text costs. `attn_implementation` ("sdpa", "eager", ...) defaults to the
         kernel measured fastest for the device and model (`embedder.device.default_attention`). `layer` picks
         the pooled hidden state (0 = token embeddings, -1 = last layer); `center` subtracts corpus means
-        (`fit_center`). An echo text longer than the model's attention reach allows is embedded in pieces
+        (`fit_center`). `quantize` ("int8" or "none") defaults to `embedder.device.pick_quantization`.
+        An echo text longer than the model's attention reach allows is embedded in pieces
         (`embedder.window`).
         """
         dev = pick_device(device)
         if dev.type == "cpu":
             keep_blas_off_model_cores()
+        chosen_dtype = pick_dtype(dev, dtype)
+        quantization = pick_quantization(dev, chosen_dtype, quantize)
         loaded = on_model_thread(
             loading.load,
             model,
             device=dev,
-            dtype=pick_dtype(dev, dtype),
+            dtype=chosen_dtype,
             attn_implementation=attn_implementation,
             allow_download=allow_download,
+            quantize=quantization,
         )
         preset = preset_for(str(model) if model is not None else loaded.name).with_overrides(
             pooling=pooling, document=document_template, query=query_template, symmetric=symmetric_template
@@ -149,6 +156,7 @@ class Embedder:
             device=dev,
             layer=layer,
             center=center,
+            quantization=quantization,
         )
 
     @property
@@ -201,6 +209,7 @@ class Embedder:
             "max_text_tokens": self.max_text_tokens,
             "compute_matched": self.compute_matched,
             "echo_reach": self.reach,
+            "quantization": self.quantization,
             "layer": self.layer_index,
             "center": self.center.describe() if self.center else None,
         }
