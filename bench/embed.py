@@ -19,9 +19,9 @@ sdpa-math, eager. `--compile` adds a `torch.compile(dynamic=True)` row, its comp
 
 `--workloads docs,long` adds rows for real work, timed the same way and printed with the CPU capability, dtype
 and measured matmul peak: the chunks `ingest ./docs` produces (200-token budget), and 1,500-token passages
-cut from docs/*.md (echoed in pieces that fit the attention window). `--quantize int8` runs the linear layers
-as PyTorch's dynamically quantized int8 (CPU, float32; its FLOP rates are still measured against the float32
-matmul peak).
+cut from docs/*.md (the echo pass cut to what fits the attention window, the embedder's default).
+`--quantize int8` runs the linear layers as PyTorch's dynamically quantized int8 (CPU, float32; its FLOP rates
+are still measured against the float32 matmul peak).
 
 FLOPs counted: 2 per non-embedding weight per computed token, plus attention (QK^T and AV) over the key
 positions each query really attends to: causal, and within the sliding window on sliding-window layers.

@@ -6,9 +6,9 @@ SET is a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels.tsv; `bench/manp
 document is cut to each length in tokens of the model's tokenizer; queries are embedded once with the
 instructed query template. Echo variants for the documents:
 
-* `split`: the product (a text whose echo prompt would outgrow the attention window is echoed in pieces);
-* `unaware`: the whole text in one echo prompt, as before the window was taken into account;
-* `cut`: the text cut to what one echo prompt can hold within the window.
+* `cut` (the default, `long_texts="cut"`): the text cut to what one echo prompt holds within the window;
+* `split` (`long_texts="split"`): a text whose echo prompt would outgrow the window is echoed in pieces;
+* `unaware`: the whole text in one echo prompt, as before the window was taken into account.
 
 Classical (own pass, whole text) is the baseline. Prints nDCG@10 x 100 per length, with the CPU capability and
 dtype; `--json` for one JSON object.
@@ -82,15 +82,12 @@ def main() -> None:
         row: dict[str, object] = {"length": length, "mean_tokens": round(mean_tokens, 1),
                                   "classical": ndcg(q.classical, emb.embed(texts, CLASSICAL), qids, dids, qrels)}
         for variant in args.variants.split(","):
-            if variant == "split":
-                docs = emb.encode(texts, kind="document", with_classical=False).echo
+            if variant in ("split", "cut"):
+                docs = dataclasses.replace(emb, long_texts=variant).encode(texts, with_classical=False).echo
             elif variant == "unaware":
                 unaware = dataclasses.replace(emb)
                 unaware.reach = None
                 docs = unaware.encode(texts, kind="document", with_classical=False).echo
-            elif variant == "cut":
-                short = dataclasses.replace(emb, max_text_tokens=min(length, limit or length))
-                docs = short.encode(texts, kind="document", with_classical=False).echo
             else:
                 raise SystemExit(f"unknown variant {variant!r}")
             row[f"echo-{variant}"] = ndcg(q.echo, docs, qids, dids, qrels)

@@ -38,6 +38,7 @@ PIECE_MARGIN = 2
 space its template puts before it) never pushes it past the limit and cuts it."""
 Pooling = Literal["mean", "last"]
 ClassicalMode = Literal["separate", "first_span", "none"]
+LongTexts = Literal["cut", "split"]
 
 
 @dataclass
@@ -47,7 +48,8 @@ class EncodeResult:
     echo: np.ndarray
     classical: np.ndarray | None
     truncated: int = 0
-    """How many texts were longer than the token budget and were cut to it."""
+    """How many texts were longer than the token budget and were cut to it (for echo, the budget is also bounded by
+    what fits the attention window, `Embedder.echo_text_limit`, unless `long_texts="split"`)."""
     tokens: int = 0
     """Tokens the model computed, padding included (a cached prompt prefix is not computed again)."""
     padded_tokens: int = 0
@@ -75,6 +77,10 @@ class Embedder:
     compute_matched: bool = False
     batch_tokens: int = 4096
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    long_texts: LongTexts = "cut"
+    """What happens to an echo text longer than the attention window allows (`echo_text_limit`): "cut" to it
+    (counted in `truncated`), or "split" into pieces echoed on their own and pooled by tokens. "cut" was measured
+    better on long passages (docs/evaluation.md)."""
     quantization: str | None = None
     """"int8" when the linear layers run as dynamically quantized int8 (`pick_quantization`), else None."""
     layer: int = -1
@@ -109,9 +115,10 @@ class Embedder:
         compute_matched: bool = False,
         batch_tokens: int | None = None,
         allow_download: bool | None = None,
-        layer: int = -1,
+        layer: int | None = None,
         center: Center | None = None,
         quantize: str | None = None,
+        long_texts: LongTexts = "cut",
     ) -> Embedder:
         """Load a model: None for the packaged default, or a HF id, a local folder, or a .gguf file.
 
@@ -122,10 +129,11 @@ class Embedder:
         tokens of every `{text}` in the echo pass (each text keeps its first half), so an echo pass costs what a
         classical pass over the whole text costs. `attn_implementation` ("sdpa", "eager", ...) defaults to the
         kernel measured fastest for the device and model (`embedder.device.default_attention`). `layer` picks
-        the pooled hidden state (0 = token embeddings, -1 = last layer); `center` subtracts corpus means
+        the pooled hidden state (0 = token embeddings, -1 = last layer; default: the model preset's, measured per
+        packaged model); `center` subtracts corpus means
         (`fit_center`). `quantize` ("int8" or "none") defaults to `embedder.device.pick_quantization`.
-        An echo text longer than the model's attention reach allows is embedded in pieces
-        (`embedder.window`).
+        `long_texts` says what happens to an echo text longer than the model's attention window allows: "cut"
+        (default) or "split" into pieces (`embedder.window`).
         """
         dev = pick_device(device)
         if dev.type == "cpu":
@@ -154,9 +162,10 @@ class Embedder:
             compute_matched=compute_matched,
             batch_tokens=batch_tokens or default_batch_tokens(dev),
             device=dev,
-            layer=layer,
+            layer=preset.layer if layer is None else layer,
             center=center,
             quantization=quantization,
+            long_texts=long_texts,
         )
 
     @property
@@ -209,6 +218,7 @@ class Embedder:
             "max_text_tokens": self.max_text_tokens,
             "compute_matched": self.compute_matched,
             "echo_reach": self.reach,
+            "long_texts": self.long_texts,
             "quantization": self.quantization,
             "layer": self.layer_index,
             "center": self.center.describe() if self.center else None,
@@ -325,17 +335,17 @@ class Embedder:
     def _encode_pieces(
         self, template: Template, texts: list[str], budget: int, instruction: str, halve: bool
     ) -> tuple[list[Encoded], list[int], int]:
-        """Prompts of `template` for `texts`, the texts cut to `budget` tokens (or halved). An echo prompt whose
-        last pooled token would no longer attend to its first copy (`echo_text_limit`) is replaced by prompts of
-        consecutive pieces of the text. Returns the prompts, the index of the text each one belongs to, and how
-        many texts were cut."""
+        """Prompts of `template` for `texts`, the texts cut to `budget` tokens (or halved). An echo text longer than
+        its last pooled token can see back from (`echo_text_limit`) is cut to that limit (`long_texts="cut"`) or
+        echoed in consecutive pieces within it (`"split"`). Returns the prompts, the index of the text each one
+        belongs to, and how many texts were cut."""
         limit = self.echo_text_limit(template, instruction) if template.is_echo else None
-        if limit is None:
-            encs = self.prompt.encode_many(template, texts, budget, instruction, halve)
-            return encs, list(range(len(texts))), sum(enc.truncated for enc in encs)
-        if limit < 1 + PIECE_MARGIN:
+        if limit is not None and limit < 1 + PIECE_MARGIN:
             raise ValueError(f"this template's echo prompt leaves no room for text within the model's attention "
                              f"reach of {self.reach} tokens")
+        if limit is None or self.long_texts == "cut":
+            encs = self.prompt.encode_many(template, texts, min(budget, limit or budget), instruction, halve)
+            return encs, list(range(len(texts))), sum(enc.truncated for enc in encs)
         split = self.prompt.split_many(texts, limit - PIECE_MARGIN, budget, halve)
         whole = [n for n, (pieces, _) in enumerate(split) if len(pieces) == 1]
         whole_encs = self.prompt.encode_many(template, [texts[n] for n in whole], min(budget, limit), instruction,

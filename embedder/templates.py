@@ -129,8 +129,9 @@ class PromptTokenizer:
                 if is_last:
                     break
                 full = pieces[space][n]
-                truncated = truncated or len(full) > max_text_tokens
-                keep = min(max_text_tokens, (len(full) + 1) // 2 if halve else len(full))
+                wanted = (len(full) + 1) // 2 if halve else len(full)
+                keep = min(max_text_tokens, wanted)
+                truncated = truncated or keep < wanted
                 spans.append((len(ids), len(ids) + keep))
                 ids += full[:keep]
             if template.pool_to_end:

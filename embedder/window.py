@@ -1,10 +1,11 @@
-"""The model's attention reach, and long texts split so that each echo prompt stays inside it.
+"""The model's attention reach, and how long texts fit an echo prompt within it.
 
 An echo vector pools the second copy of a text, whose tokens are meant to have read the whole first copy. In a
 model with sliding-window layers (Gemma-3: 5 of every 6 layers see the last 512 positions only) that holds only
 while the last pooled token lies within the window of the first copy's first token. A longer text is therefore
-embedded in consecutive pieces, each echoed on its own and short enough to fit, and the pieces' pooled vectors
-are averaged weighted by their tokens (so the result is the mean over every pooled token, as for a short text).
+cut to what fits (the default), or embedded in consecutive pieces, each echoed on its own and short enough to
+fit, whose pooled vectors are averaged weighted by their tokens (the mean over every pooled token, as for a
+short text). On long passages, cutting measured better (docs/evaluation.md).
 """
 
 from __future__ import annotations

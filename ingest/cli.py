@@ -141,13 +141,13 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
 
 def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
     """A warning when a chunk of `chunk_tokens` tokens does not fit the model's attention window twice (the
-    document echo prompt), so such chunks are embedded in pieces; None when it fits."""
+    document echo prompt), so the echo vector of such a chunk cannot cover all of it; None when it fits."""
     limit = embedder.echo_text_limit(embedder.preset.document)
     if limit is None or chunk_tokens <= limit:
         return None
     return (f"warning: --chunk-tokens {chunk_tokens} is more than the {limit} tokens a document's echo prompt can "
-            f"hold within the model's {embedder.reach}-token attention window; longer chunks are echoed in pieces "
-            f"and pooled, which loses part of what echo adds. Use --chunk-tokens {limit} or less.")
+            f"hold within the model's {embedder.reach}-token attention window; the echo vector of a longer chunk "
+            f"covers only part of it (long_texts={embedder.long_texts!r}). Use --chunk-tokens {limit} or less.")
 
 
 def _open(collection, qdrant_url, qdrant_api_key, data_dir, model, chunk_tokens):  # noqa: ANN001, ANN202

@@ -1,14 +1,15 @@
-"""The attention window, `layer=` and centering, on tiny random models (fp32, CPU)."""
+"""The attention window, `layer=`, centering and int8 quantization, on tiny random models (fp32, CPU)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from embedder import DOCUMENT, QUERY, SYMMETRIC, Embedder
+from embedder import CLASSICAL, DOCUMENT, QUERY, SYMMETRIC, Embedder
 from embedder.centering import Center
 from embedder.window import attention_reach, piece_bounds
 from tests.tiny_model import save_tiny_gemma
@@ -24,7 +25,7 @@ def gemma_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def windowed(gemma_dir: Path) -> Embedder:
-    return Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32")
+    return Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32", long_texts="split")
 
 
 def test_reach_comes_from_the_sliding_window() -> None:
@@ -44,16 +45,30 @@ def test_piece_bounds_cover_the_text_in_near_equal_pieces() -> None:
     assert all(end == start for (_, end), (start, _) in zip(bounds, bounds[1:], strict=False))
 
 
+@pytest.mark.parametrize("long_texts", ["cut", "split"])
 @pytest.mark.parametrize("template", [DOCUMENT, QUERY, SYMMETRIC])
-def test_no_echo_span_outlives_its_first_copy(windowed: Embedder, template) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("halve", [False, True])
+def test_no_echo_span_outlives_its_first_copy(windowed: Embedder, template, long_texts: str, halve: bool) -> None:  # noqa: ANN001
     """The last pooled token of every echo prompt still attends to the first token of its first copy."""
-    assert windowed.reach == WINDOW
+    emb = dataclasses.replace(windowed, long_texts=long_texts)
+    assert emb.reach == WINDOW
     texts = ["short", LONG, LONG[:40], "x" * 5000]
-    encs, owners, _ = windowed._encode_pieces(template, texts, 512, "Find it", halve=False)
+    encs, owners, truncated = emb._encode_pieces(template, texts, 512, "Find it", halve=halve)
     assert sorted(set(owners)) == [0, 1, 2, 3]
     for enc in encs:
         (first, _), *_, (_, end) = enc.spans
         assert (end - 1) - first < WINDOW
+    if long_texts == "cut":
+        limit = emb.echo_text_limit(template, "Find it")
+        wanted = [len(emb.prompt.text_ids(t, leading_space=True)) for t in texts]
+        assert owners == [0, 1, 2, 3]
+        assert truncated == sum(((n + 1) // 2 if halve else n) > limit for n in wanted)
+
+
+def test_split_pieces_cover_the_text(windowed: Embedder) -> None:
+    texts = ["short", LONG]
+    encs, owners, truncated = windowed._encode_pieces(DOCUMENT, texts, 512, "", halve=False)
+    assert truncated == 0
     assert owners.count(1) > 1  # the long text was split, not silently cut
     pooled = [e.ids[e.spans[-1][0] : e.spans[-1][1]] for e, o in zip(encs, owners, strict=True) if o == 1]
     pieces = [windowed.tokenizer.decode(ids) for ids in pooled]
@@ -62,6 +77,7 @@ def test_no_echo_span_outlives_its_first_copy(windowed: Embedder, template) -> N
 
 def test_a_long_text_is_the_token_weighted_mean_of_its_pieces(windowed: Embedder) -> None:
     """Pieces are pooled as if their second copies were one span: a plain forward per piece, summed."""
+    assert windowed.long_texts == "split"
     out = windowed.encode([LONG], kind="document", with_classical=False)
     encs, _, truncated = windowed._encode_pieces(DOCUMENT, [LONG], 512, "", halve=False)
     assert truncated == 0 and len(encs) >= 3
@@ -75,8 +91,20 @@ def test_a_long_text_is_the_token_weighted_mean_of_its_pieces(windowed: Embedder
     assert float(out.echo[0] @ reference) >= 0.99999
 
 
+def test_cut_is_the_default_and_is_fingerprinted(gemma_dir: Path, windowed: Embedder) -> None:
+    cut = Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32")
+    assert cut.long_texts == "cut" and cut.fingerprint != windowed.fingerprint
+    limit = cut.echo_text_limit(cut.preset.document)
+    out = cut.encode([LONG, "short"], kind="document")
+    assert out.truncated == 1
+    assert cut.prompt_tokens(LONG, "document") == len(cut.prompt.encode(DOCUMENT, LONG, limit).ids)
+    classical = cut.embed([LONG], CLASSICAL)  # the classical pass keeps the whole budget
+    np.testing.assert_allclose(out.classical[:1], classical, atol=1e-6)
+    assert float(out.classical[0] @ cut.embed([LONG[:limit]], CLASSICAL)[0]) < 0.9999
+
+
 def test_budget_still_cuts_and_counts(gemma_dir: Path) -> None:
-    small = Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32", max_text_tokens=30)
+    small = Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32", max_text_tokens=30, long_texts="split")
     out = small.encode([LONG, "short"], kind="document")
     assert out.truncated == 1
     assert small.prompt_tokens(LONG, "document") > small.prompt_tokens("short", "document")
@@ -160,3 +188,16 @@ def test_centering_is_stored_with_the_collection(tmp_path: Path, tiny_embedder: 
         np.testing.assert_allclose(rebuilt.encode(["x y"]).echo, centered.encode(["x y"]).echo, atol=1e-6)
     finally:
         store.close()
+
+
+def test_int8_quantization_is_close_and_fingerprinted(gemma_dir: Path) -> None:
+    plain = Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32")
+    int8 = Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32", quantize="int8")
+    assert int8.quantization == "int8" and plain.quantization is None
+    assert int8.fingerprint != plain.fingerprint and int8.describe()["quantization"] == "int8"
+    texts = ["hello there friend", LONG]
+    assert float(np.min((plain.encode(texts).echo * int8.encode(texts).echo).sum(1))) >= 0.99
+    with pytest.raises(ValueError, match="float32"):
+        Embedder.from_pretrained(gemma_dir, device="cpu", dtype="bfloat16", quantize="int8")
+    with pytest.raises(ValueError, match="quantization"):
+        Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32", quantize="int4")
