@@ -169,17 +169,17 @@ def test_centering_subtracts_the_corpus_mean(tiny_embedder: Embedder) -> None:
 def test_centering_is_stored_with_the_collection(tmp_path: Path, tiny_embedder: Embedder, tiny_model_dir: Path) -> None:
     """A collection made by a centered embedder records its means; only an embedder rebuilt from them matches."""
     from ingest.pipeline import ingest_paths
-    from search.store import FingerprintMismatchError, Store
+    from search.store import Collection, FingerprintMismatchError
 
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Rivers carry stones to the sea.")
     (docs / "b.txt").write_text("The market closed higher on Friday.")
     centered = tiny_embedder.fit_center(["Rivers carry stones.", "Markets close.", "Cats sleep."])
-    store = Store.open(path=tmp_path / "q")
+    store = Collection.open(path=tmp_path / "q")
     try:
         ingest_paths([docs], store, centered)
-        stored = store.info().embedder
+        stored = store.metadata()["embedder"]
         with pytest.raises(FingerprintMismatchError):
             store.check_fingerprint(tiny_embedder.fingerprint)
         rebuilt = Embedder.from_pretrained(tiny_model_dir, device="cpu", dtype="float32",
