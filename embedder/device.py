@@ -50,13 +50,13 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
     return torch.float32
 
 
-def pick_quantization(device: torch.device, dtype: torch.dtype, quantize: str | None = None) -> str | None:
-    """`quantize` ("int8" or "none"), else `$ECHO_SEARCH_QUANTIZE`, else none: int8 is not adopted by default
-    (see docs/evaluation.md for its measured speed and quality cost)."""
+def pick_quantization(quantize: str | None = None) -> str | None:
+    """`quantize` ("int8" or "none"), else `$ECHO_SEARCH_QUANTIZE`, else none. int8 is not the default on any CPU:
+    on a CPU without bf16 it measured 1.05-1.32x the fp32 speed (docs/evaluation.md), short of the 1.5x aimed
+    at, and it changes the fingerprint, so a collection built on one machine would be refused on another."""
     choice = (quantize or os.environ.get("ECHO_SEARCH_QUANTIZE") or "none").lower()
     if choice not in ("int8", "none"):
         raise ValueError(f"unknown quantization {choice!r}; use 'int8' or 'none'")
-    del device, dtype  # the automatic choice does not depend on them while int8 is not adopted
     return None if choice == "none" else choice
 
 

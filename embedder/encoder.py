@@ -139,7 +139,7 @@ class Embedder:
         if dev.type == "cpu":
             keep_blas_off_model_cores()
         chosen_dtype = pick_dtype(dev, dtype)
-        quantization = pick_quantization(dev, chosen_dtype, quantize)
+        quantization = pick_quantization(quantize)
         loaded = on_model_thread(
             loading.load,
             model,
