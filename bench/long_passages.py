@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--variants", default="split,unaware,cut")
     parser.add_argument("--model", default=None)
     parser.add_argument("--dtype", default=None)
-    parser.add_argument("--layer", type=int, default=-1)
+    parser.add_argument("--layer", type=int, default=None, help="pooled hidden state [default: the model's]")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
