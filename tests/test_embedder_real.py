@@ -95,8 +95,10 @@ def test_pooled_vector_equals_a_plain_forward_over_the_second_copy_fp32(fp32_emb
              " ".join(["the river runs down the mountain to the sea"] * 30)]
     batched = emb.encode(texts, kind=kind, with_classical=False)  # type: ignore[arg-type]
     for text, vector in zip(texts, batched.echo, strict=True):
-        ids = emb.prompt.encode(emb.template_for(kind), text, emb.max_text_tokens).ids  # type: ignore[arg-type]
-        own = list(emb.tokenizer(" " + text, add_special_tokens=False)["input_ids"])
+        template = emb.template_for(kind)  # type: ignore[arg-type]
+        budget = min(emb.max_text_tokens, emb.echo_text_limit(template) or emb.max_text_tokens)  # the window's cut
+        ids = emb.prompt.encode(template, text, budget).ids
+        own = list(emb.tokenizer(" " + text, add_special_tokens=False)["input_ids"])[:budget]
         assert ids[-len(own):] == own
         with torch.inference_mode():
             hidden = emb.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[emb.layer][0]
