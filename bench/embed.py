@@ -17,6 +17,12 @@ shapes whose weights are not at hand; speed does not depend on weight values, an
 per forward and other attention kernels: sdpa (PyTorch picks), sdpa-flash, sdpa-efficient, sdpa-cudnn,
 sdpa-math, eager. `--compile` adds a `torch.compile(dynamic=True)` row, its compile time reported apart.
 
+`--workloads docs,long` adds rows for real work, timed the same way and printed with the CPU capability, dtype
+and measured matmul peak: the chunks `ingest ./docs` produces (200-token budget), and 1,500-token passages
+cut from docs/*.md (the echo pass cut to what fits the attention window, the embedder's default).
+`--quantize int8` runs the linear layers as PyTorch's dynamically quantized int8 (CPU, float32; its FLOP rates
+are still measured against the float32 matmul peak).
+
 FLOPs counted: 2 per non-embedding weight per computed token, plus attention (QK^T and AV) over the key
 positions each query really attends to: causal, and within the sliding window on sliding-window layers.
 """
@@ -294,8 +300,43 @@ def load(args: argparse.Namespace) -> tuple[Embedder, str]:
             args.batch_tokens,
         )
         return emb, RANDOM_NOTE
-    emb = Embedder.from_pretrained(args.model, device=args.device, dtype=args.dtype, batch_tokens=args.batch_tokens)
+    emb = Embedder.from_pretrained(args.model, device=args.device, dtype=args.dtype, batch_tokens=args.batch_tokens,
+                                   quantize=args.quantize)
     return emb, "trained weights"
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def docs_chunks(emb: Embedder, chunk_tokens: int = 200) -> list[str]:
+    """The chunk texts `ingest ./docs` embeds (the same discovery, parsing and chunking, no store)."""
+    from ingest.chunking import tokenizer_chunker
+    from ingest.discover import discover
+    from ingest.parse import parse_file
+
+    chunker = tokenizer_chunker(emb.tokenizer, chunk_tokens)
+    files = sorted(discover([DOCS]).files.values())
+    return [c.text for f in files for c in chunker.chunks(parse_file(f))]
+
+
+def long_passages(emb: Embedder, tokens: int = 1500) -> list[str]:
+    """Consecutive passages of `tokens` tokens cut from the text of every docs/ file long enough for one."""
+    out = []
+    for path in sorted(DOCS.glob("*.md")):
+        text = path.read_text()
+        offsets = emb.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        for start in range(0, len(offsets) - tokens + 1, tokens):
+            out.append(text[offsets[start][0] : offsets[start + tokens - 1][1]])
+    return out
+
+
+def workload_row(emb: Embedder, name: str, texts: list[str], peak: float) -> dict[str, object]:
+    """A real workload timed like the main run (echo + classical documents), with what ran it."""
+    emb.encode(texts[:8], kind="document")  # warm-up of this workload's shapes
+    row = sweep_row(emb, texts, peak, {"workload": name, "texts": len(texts),
+                                      "text_tokens": sum(emb.count_tokens(t) for t in texts)})
+    return {**row, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "dtype": str(emb.dtype)[6:],
+            "quantization": emb.quantization, "matmul_peak_gflops": round(peak, 1)}
 
 
 def sweep_row(emb: Embedder, texts: list[str], peak: float, label: dict[str, object]) -> dict[str, object]:
@@ -332,6 +373,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(dynamic=True)")
     parser.add_argument("--peak-tflops", type=float, help="MFU roofline (default on CUDA: 790, bf16 H100/H200)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--quantize", choices=["int8", "none"], default=None, help="int8 linear layers (CPU, fp32)")
+    parser.add_argument("--workloads", default="", help="comma-separated real workloads to time after the main run: "
+                        "docs (the chunks `ingest ./docs` makes), long (1,500-token passages of docs/*.md)")
     args = parser.parse_args()
     lo, hi = (int(x) for x in args.lengths.split("-"))
 
@@ -363,6 +407,7 @@ def main() -> None:
         "machine": machine(emb.device),
         "device": str(emb.device),
         "dtype": str(emb.dtype).replace("torch.", ""),
+        "quantization": emb.quantization,
         "attention": args.attn,
         "batch_tokens": emb.batch_tokens,
         "texts": len(texts),
@@ -413,6 +458,11 @@ def main() -> None:
         progress(rows[-1])
     if args.compile:
         rows.append(compiled_row(emb, texts, peak, args.attn))
+    workloads = {"docs": docs_chunks, "long": long_passages}
+    for name in filter(None, args.workloads.split(",")):
+        with attention(emb.model, args.attn):
+            rows.append(workload_row(emb, name, workloads[name](emb), peak))
+        progress(rows[-1])
     if rows:
         report["sweep"] = rows
     print_report(report, args.json)

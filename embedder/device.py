@@ -51,6 +51,17 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
     return torch.float32
 
 
+def pick_quantization(quantize: str | None = None) -> str | None:
+    """`quantize` ("int8" or "none"), else the settings' (`$ECHO_SEARCH_QUANTIZE`), else none. int8 is not the
+    default on any CPU:
+    on a CPU without bf16 it measured 1.05-1.32x the fp32 speed (docs/evaluation.md), short of the 1.5x aimed
+    at, and it changes the fingerprint, so a collection built on one machine would be refused on another."""
+    choice = (quantize or EmbedderSettings().quantize or "none").lower()
+    if choice not in ("int8", "none"):
+        raise ValueError(f"unknown quantization {choice!r}; use 'int8' or 'none'")
+    return None if choice == "none" else choice
+
+
 def default_batch_tokens(device: torch.device) -> int:
     """Padded tokens per forward pass: the settings' (`$ECHO_SEARCH_BATCH_TOKENS`), else small on CPU
     (cache-friendly), large on a GPU."""

@@ -112,10 +112,12 @@ def load(
     dtype: torch.dtype,
     attn_implementation: str | None = None,
     allow_download: bool | None = None,
+    quantize: str | None = None,
 ) -> LoadedModel:
     """Load tokenizer and base model (no LM head) for a model reference; offline unless allowed.
 
-    `attn_implementation` ("sdpa", "eager", ...) defaults to what was measured fastest (`default_attention`)."""
+    `attn_implementation` ("sdpa", "eager", ...) defaults to what was measured fastest (`default_attention`).
+    `quantize="int8"` replaces the linear layers by PyTorch's dynamically quantized int8 ones (CPU, float32)."""
     source, name = resolve(model)
     if allow_download is None:
         allow_download = EmbedderSettings().allow_download
@@ -134,5 +136,11 @@ def load(
     base.set_attn_implementation(attn_implementation or default_attention(device, base.config))
     base = base.to(device).eval()
     base.requires_grad_(False)
+    if quantize == "int8":
+        if device.type != "cpu" or dtype != torch.float32:
+            raise ValueError(f"int8 quantization runs on the CPU in float32, not on {device.type} in {dtype}")
+        torch.ao.quantization.quantize_dynamic(base, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    elif quantize is not None:
+        raise ValueError(f"unknown quantization {quantize!r}; use 'int8' or None")
     return LoadedModel(model=base, tokenizer=tokenizer, name=name)
 

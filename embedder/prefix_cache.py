@@ -39,15 +39,21 @@ class PrefixCache:
         start = encoded.spans[0][0]
         return tuple(encoded.ids[:start]) if self.enabled and start >= MIN_PREFIX_TOKENS else ()
 
-    def forward(self, ids: torch.Tensor, prefix: Prefix) -> torch.Tensor:
-        """Last hidden states of `ids` (rows of tokens that follow `prefix`), shape (rows, len, hidden)."""
-        if not prefix:
-            return self.model(input_ids=ids).last_hidden_state
-        cache = DynamicCache(config=self.model.config)
-        for layer, (keys, values) in enumerate(self._prefix_states(prefix, ids.device)):
-            cache.update(keys.expand(ids.shape[0], -1, -1, -1), values.expand(ids.shape[0], -1, -1, -1), layer)
-        out = self.model(input_ids=ids, use_cache=True, **{self._cache_arg: cache})
-        return out.last_hidden_state
+    def forward(self, ids: torch.Tensor, prefix: Prefix, layers: tuple[int, ...] = (-1,)) -> torch.Tensor:
+        """Hidden states of `ids` (rows of tokens that follow `prefix`) at `layers` (indices into the model's
+        hidden states: 0 the embeddings, -1 the last layer's), shape (len(layers), rows, len, hidden)."""
+        last = int(self.model.config.num_hidden_layers)
+        deep = any(layer % (last + 1) != last for layer in layers)
+        kwargs: dict[str, Any] = {"output_hidden_states": True} if deep else {}
+        if prefix:
+            cache = DynamicCache(config=self.model.config)
+            for layer, (keys, values) in enumerate(self._prefix_states(prefix, ids.device)):
+                cache.update(keys.expand(ids.shape[0], -1, -1, -1), values.expand(ids.shape[0], -1, -1, -1), layer)
+            kwargs.update({"use_cache": True, self._cache_arg: cache})
+        out = self.model(input_ids=ids, **kwargs)
+        if not deep:
+            return out.last_hidden_state[None]
+        return torch.stack([out.hidden_states[layer] for layer in layers])
 
     def _prefix_states(self, prefix: Prefix, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if prefix not in self._states:

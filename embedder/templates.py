@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the UI imports DEFAULT_INSTRUCTION from here, without loading transformers
     from transformers import PreTrainedTokenizerBase
 
+from embedder.window import piece_bounds
+
 TEXT_SLOT = "{text}"
 INSTRUCTION_SLOT = "{instruction}"
 
@@ -32,6 +34,11 @@ class Template:
         slots = self.format.count(TEXT_SLOT)
         if slots not in (1, 2):
             raise ValueError(f"a template needs one or two {TEXT_SLOT} slots, got {slots}: {self.format!r}")
+
+    @property
+    def is_echo(self) -> bool:
+        """True for a template with two `{text}` slots (the text is repeated)."""
+        return self.format.count(TEXT_SLOT) == 2
 
     def prefix(self) -> str:
         """The prompt before the first `{text}`: two templates whose prefixes match give comparable first spans."""
@@ -121,8 +128,9 @@ class PromptTokenizer:
                 if is_last:
                     break
                 full = pieces[space][n]
-                truncated = truncated or len(full) > max_text_tokens
-                keep = min(max_text_tokens, (len(full) + 1) // 2 if compute_matched else len(full))
+                wanted = (len(full) + 1) // 2 if compute_matched else len(full)
+                keep = min(max_text_tokens, wanted)
+                truncated = truncated or keep < wanted
                 spans.append((len(ids), len(ids) + keep))
                 ids += full[:keep]
             if template.pool_to_end:
@@ -134,6 +142,37 @@ class PromptTokenizer:
     def _slots(literals: list[str]) -> list[tuple[str, bool]]:
         """Each literal piece of a template and whether it is the last (no `{text}` after it)."""
         return [(literal, i == len(literals) - 1) for i, literal in enumerate(literals)]
+
+    def echo_overhead(self, template: Template, instruction: str = DEFAULT_INSTRUCTION) -> int:
+        """Tokens from the first `{text}` span's start to the pooled span's end that are not text: the literal
+        between the two copies, plus the tail when the template pools to the end."""
+        if not template.is_echo:
+            raise ValueError(f"not an echo template (two {TEXT_SLOT} slots): {template.format!r}")
+        _, middle, tail = template.format.replace(INSTRUCTION_SLOT, instruction).split(TEXT_SLOT)
+        between = len(self._literal(middle[:-1] if middle.endswith(" ") else middle))
+        return between + (len(self._literal(tail)) if template.pool_to_end else 0)
+
+    def split_many(
+        self, texts: Sequence[str], max_tokens: int, budget: int, compute_matched: bool = False
+    ) -> list[tuple[list[str], bool]]:
+        """Each text cut to its first `budget` tokens (or its first half with `compute_matched`, as `encode_many`
+        cuts) as
+        consecutive pieces of at most `max_tokens` tokens (`embedder.window.piece_bounds`), cut at token
+        boundaries and stripped, and whether it was longer than `budget`. A text that fits is one piece, itself."""
+        if self._backend is not None:
+            offsets = [list(e.offsets) for e in self._backend.encode_batch(list(texts), add_special_tokens=False)]
+        else:
+            offsets = [list(o) for o in self.tokenizer(list(texts), add_special_tokens=False,
+                                                       return_offsets_mapping=True)["offset_mapping"]]
+        out = []
+        for text, spans in zip(texts, offsets, strict=True):
+            n = min(budget, (len(spans) + 1) // 2 if compute_matched else len(spans))
+            if n <= max_tokens:
+                out.append(([text], len(spans) > budget))
+                continue
+            pieces = [text[spans[a][0] : spans[b - 1][1]].strip() for a, b in piece_bounds(n, max_tokens)]
+            out.append(([p for p in pieces if p], len(spans) > budget))
+        return out
 
     def count(self, text: str) -> int:
         """Number of tokens of `text` alone (what the token budget counts)."""

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +26,9 @@ from search import store as stores
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
 from search.settings import Settings
 from search.store import StoreError
+
+if TYPE_CHECKING:
+    from embedder import Embedder
 
 OK, FILES_FAILED, USAGE_ERROR, UNAVAILABLE, INTERNAL_ERROR, INTERRUPTED = 0, 1, 2, 3, 4, 130
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
@@ -147,6 +150,17 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
+    """A warning when a chunk of `chunk_tokens` tokens does not fit the model's attention window twice (the
+    document echo prompt), so the echo vector of such a chunk cannot cover all of it; None when it fits."""
+    limit = embedder.echo_text_limit(embedder.preset.document)
+    if limit is None or chunk_tokens <= limit:
+        return None
+    return (f"warning: --chunk-tokens {chunk_tokens} is more than the {limit} tokens a document's echo prompt can "
+            f"hold within the model's {embedder.reach}-token attention window; the echo vector of a longer chunk "
+            f"covers only part of it (long_texts={embedder.long_texts!r}). Use --chunk-tokens {limit} or less.")
+
+
 def _open(settings: Settings, chunk_tokens: int):  # noqa: ANN202
     from transformers.utils import logging as hf_logging
 
@@ -177,6 +191,8 @@ def _open(settings: Settings, chunk_tokens: int):  # noqa: ANN202
         if chunk_tokens > embedder.max_text_tokens:
             raise Fatal(f"--chunk-tokens {chunk_tokens} exceeds the model budget of {embedder.max_text_tokens}",
                         USAGE_ERROR)
+        if warning := window_warning(chunk_tokens, embedder):
+            _err(warning)
         if store.exists():
             store.check_fingerprint(embedder.fingerprint)
     except StoreError as exc:

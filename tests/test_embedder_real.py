@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -67,8 +68,10 @@ def test_vector_does_not_depend_on_its_batch_fp32(fp32_embedder: Embedder) -> No
 
 
 def test_cached_instruction_prefix_gives_the_uncached_vectors_fp32(fp32_embedder: Embedder) -> None:
-    """Also past Gemma's 512-token sliding window: a 500-token query makes a prompt of about 1,020 tokens."""
-    emb = fp32_embedder
+    """Also past Gemma's 512-token sliding window: a 500-token query makes a prompt of about 1,020 tokens (with the
+    window limit lifted: the embedder itself never builds such an echo prompt)."""
+    emb = dataclasses.replace(fp32_embedder)
+    emb.reach = None
     texts = ["where is the sea?", " ".join(["rivers run down the mountains to the sea"] * 60)]
     cached = emb.encode(texts, kind="query", with_classical=False)
     emb._prefixes.enabled = False
@@ -92,11 +95,13 @@ def test_pooled_vector_equals_a_plain_forward_over_the_second_copy_fp32(fp32_emb
              " ".join(["the river runs down the mountain to the sea"] * 30)]
     batched = emb.encode(texts, kind=kind, with_classical=False)  # type: ignore[arg-type]
     for text, vector in zip(texts, batched.echo, strict=True):
-        ids = emb.prompt.encode(emb.template_for(kind), text, emb.max_text_tokens).ids  # type: ignore[arg-type]
-        own = list(emb.tokenizer(" " + text, add_special_tokens=False)["input_ids"])
+        template = emb.template_for(kind)  # type: ignore[arg-type]
+        budget = min(emb.max_text_tokens, emb.echo_text_limit(template) or emb.max_text_tokens)  # the window's cut
+        ids = emb.prompt.encode(template, text, budget).ids
+        own = list(emb.tokenizer(" " + text, add_special_tokens=False)["input_ids"])[:budget]
         assert ids[-len(own):] == own
         with torch.inference_mode():
-            hidden = emb.model(input_ids=torch.tensor([ids])).last_hidden_state[0]
+            hidden = emb.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[emb.layer][0]
         reference = hidden[-len(own):].float().mean(0).numpy()
         reference /= np.linalg.norm(reference)
         assert float(vector @ reference) >= 0.9999
@@ -132,3 +137,16 @@ def test_gemma_prompt_starts_with_bos() -> None:
     enc = PromptTokenizer(tokenizer).encode(DOCUMENT, "x", 8)
     assert enc.ids[0] == tokenizer.bos_token_id
     assert enc.ids.count(tokenizer.bos_token_id) == 1
+
+
+def test_gemma_defaults_window_and_layer(real_embedder: Embedder) -> None:
+    """The packaged Gemma pools layer 17 of 18 (measured, docs/evaluation.md) and keeps every echo prompt inside
+    its 512-token sliding window: a 600-token text is cut to what fits, and counted."""
+    assert real_embedder.reach == 512 and real_embedder.layer_index == 17
+    assert "/layer17/" in real_embedder.fingerprint
+    text = " ".join(["rivers run down the mountains to the sea"] * 75)
+    limit = real_embedder.echo_text_limit(real_embedder.preset.document)
+    assert limit == 254
+    encs, _, truncated = real_embedder._encode_pieces(real_embedder.preset.document, [text], 512, "", False)
+    (first, _), (_, end) = encs[0].spans
+    assert truncated == 1 and end - first <= 512 and end - first == 2 * limit + 4

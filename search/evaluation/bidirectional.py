@@ -27,7 +27,9 @@ class BidirectionalModel(torch.nn.Module):
         self.config = inner.config
         self.pad_id = pad_id
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):  # noqa: ANN201
+    def forward(  # noqa: ANN201
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, output_hidden_states: bool = False
+    ):
         if attention_mask is None:  # right padding: the real tokens end at the last non-pad id of each row
             attention_mask = real_tokens(input_ids, self.pad_id)
         dtype = next(self.inner.parameters()).dtype
@@ -35,7 +37,7 @@ class BidirectionalModel(torch.nn.Module):
         hidden = ~attention_mask.bool()[:, None, None, :].expand(rows, 1, width, width)
         mask = torch.zeros((rows, 1, width, width), dtype=dtype, device=attention_mask.device)
         mask = mask.masked_fill(hidden, torch.finfo(dtype).min)
-        return self.inner(input_ids=input_ids, attention_mask=mask)
+        return self.inner(input_ids=input_ids, attention_mask=mask, output_hidden_states=output_hidden_states)
 
 
 def real_tokens(input_ids: torch.Tensor, pad_id: int) -> torch.Tensor:

@@ -186,3 +186,43 @@ def retrieval(
         finally:
             searcher.close()
     _emit(report, json_out, markdown_out, plot_path)
+
+
+@eval_app.command()
+def layers(
+    split: Annotated[Split, typer.Option("--split", help="STS-B split (the test split is not offered).")] = Split.dev,
+    limit: Annotated[int | None, typer.Option("--limit", min=2, help="Only the first N STS pairs.")] = None,
+    corpus: Annotated[Path | None, typer.Option("--corpus", help="Also retrieval: a BEIR corpus.jsonl held in "
+                                                "memory ({\"_id\", \"title\", \"text\"} per line); needs --queries "
+                                                "and --qrels.")] = None,
+    queries: Annotated[Path | None, typer.Option("--queries", help="BEIR queries.jsonl of --corpus.")] = None,
+    qrels: Annotated[Path | None, typer.Option("--qrels", help="BEIR qrels.tsv of --corpus (corpus ids).")] = None,
+    max_text_tokens: Annotated[int, typer.Option("--max-text-tokens", min=1, help="Cut every text to this many "
+                                                 "tokens.")] = 512,
+    model: Model = None,
+    json_out: JsonOut = False,
+    device: Device = None,
+    dtype: Dtype = None,
+) -> None:
+    """Echo and classical at every hidden layer, plain and centered (one forward per text gives all layers):
+    STS-B Spearman, and nDCG@10 on an in-memory BEIR corpus with --corpus/--queries/--qrels."""
+    import dataclasses
+    import json
+
+    from search.evaluation.data import load_sts
+    from search.evaluation.sweep import markdown, run_layer_sweep
+
+    with _user_errors():
+        given = [p for p in (corpus, queries, qrels) if p is not None]
+        if given and len(given) != 3:
+            raise ValueError("retrieval needs all of --corpus, --queries and --qrels")
+        emb = dataclasses.replace(_embedder(model, device, dtype), max_text_tokens=max_text_tokens)
+        pairs = load_sts(split.value)[:limit] if limit else load_sts(split.value)  # type: ignore[arg-type]
+        _progress(f"{len(pairs)} STS-B {split.value} pairs" + (f" and {corpus}" if corpus else ""))
+        rows = run_layer_sweep(emb, pairs, retrieval=(corpus, queries, qrels) if corpus and queries and qrels else None)
+    if json_out:
+        typer.echo(json.dumps({"model": emb.model_name, "dtype": str(emb.dtype), "sts_split": split.value,
+                               "sts_pairs": len(pairs), "corpus": str(corpus) if corpus else None,
+                               "rows": [{"layer": r.layer, **r.scores} for r in rows]}))
+        return
+    typer.echo(markdown(rows))
