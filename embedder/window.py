@@ -11,8 +11,10 @@ short text). On long passages, cutting measured better (docs/evaluation.md).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from transformers import PretrainedConfig
+if TYPE_CHECKING:  # the UI imports embedder.templates (which uses this module) without loading transformers
+    from transformers import PretrainedConfig
 
 
 def attention_reach(config: PretrainedConfig) -> int | None:

@@ -92,6 +92,7 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
     import embedder
     import ingest.cli
     import ui.backend
+    from embedder.settings import EmbedderSettings
     from search.cli import app as search_app
     from search.store import Collection, StoreUnavailableError
 
@@ -113,8 +114,7 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
     assert calls == ["tune", "open"]
 
     calls.clear()
-    monkeypatch.setattr(ui.backend, "tune_process", _recorder(calls, "tune"))
-    monkeypatch.setattr(ui.backend.Embedder, "from_pretrained", refuse)
+    monkeypatch.setattr(embedder.Embedder, "from_pretrained", refuse)  # tune_process is patched above
     with pytest.raises(StoreUnavailableError):
-        ui.backend.load_embedder(None)
+        ui.backend.load_embedder(EmbedderSettings())
     assert calls == ["tune", "open"]
