@@ -206,8 +206,8 @@ def test_real_model_echo_beats_classical_where_the_deciding_words_come_late(real
 
 @pytest.mark.slow
 def test_real_model_sts_slice(real_embedder: Embedder) -> None:
-    # Measured on the first 200 dev pairs (Gemma-3-270M bf16, last layer): echo 79.1, classical 55.4; the default
-    # layer 17 scores higher on the whole split (docs/evaluation.md). Loose bounds: a span
+    # Measured on the first 200 dev pairs (Gemma-3-270M bf16, last layer, the default): echo 79.1, classical 55.4.
+    # Loose bounds: a span
     # or BOS bug costs far more than that.
     report = run_sts(real_embedder, pick_methods("echo,classical"), limit=200)
     echo, classical = (r.scores["spearman"] for r in report.rows)
