@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
@@ -24,48 +25,32 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def save_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """Write a 2-layer, hidden-64 Llama with random weights and the byte tokenizer into `folder`."""
+_SHAPE = {
+    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "num_key_value_heads": 2, "max_position_embeddings": 2048, "bos_token_id": 1, "eos_token_id": 2,
+    "pad_token_id": 0,
+}
+"""The shape every tiny test model shares: 2 layers, hidden size 64, the byte tokenizer's special ids."""
+
+
+def _save(folder: Path, seed: int, model_class: Any, config_class: Any, **extra: Any) -> Path:
+    """Write a model of `config_class` with `_SHAPE` (plus `extra`), random weights from `seed` and the byte
+    tokenizer into `folder`."""
     tokenizer = build_tokenizer()
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model_class(config_class(vocab_size=len(tokenizer), **_SHAPE, **extra)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """Write a 2-layer, hidden-64 Llama with random weights and the byte tokenizer into `folder`."""
+    return _save(folder, seed, LlamaForCausalLM, LlamaConfig)
 
 
 def save_tiny_gemma(folder: Path, sliding_window: int = 64, seed: int = 0) -> Path:
     """A 2-layer, hidden-64 Gemma-3 whose layers all attend to the last `sliding_window` positions only."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    tokenizer = build_tokenizer()
-    torch.manual_seed(seed)
-    config = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=2048,
-        sliding_window=sliding_window,
-        layer_types=["sliding_attention", "sliding_attention"],
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    )
-    Gemma3ForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return _save(folder, seed, Gemma3ForCausalLM, Gemma3TextConfig, head_dim=16, sliding_window=sliding_window,
+                 layer_types=["sliding_attention", "sliding_attention"])
