@@ -154,10 +154,15 @@ class EdgeBackend:
             for j in range(len(rows["echo"]))
         ])
 
-    def finish(self) -> float:
-        """Build what is left of the index; returns all index-build seconds (also those inside `upsert`)."""
-        self.store.optimize()
+    @property
+    def index_seconds(self) -> float:
+        """Index-build seconds so far, those inside `upsert` included."""
         return self.store.index_seconds
+
+    def finish(self) -> float:
+        """Build what is left of the index; returns all index-build seconds."""
+        self.store.optimize()
+        return self.index_seconds
 
     def reopen(self) -> None:
         from search.store import Collection
@@ -181,6 +186,8 @@ class EdgeBackend:
 class LocalModeBackend:
     """qdrant-client's local mode, laid out as echo-search stored it before Qdrant's engine."""
 
+    index_seconds = 0.0  # local mode has no index: every query scans all points
+
     def __init__(self, folder: Path, dim: int) -> None:
         from qdrant_client import QdrantClient, models
 
@@ -198,7 +205,7 @@ class LocalModeBackend:
         ])
 
     def finish(self) -> float:
-        return 0.0  # local mode has no index: every query scans all points
+        return self.index_seconds
 
     def reopen(self) -> None:
         from qdrant_client import QdrantClient
@@ -242,10 +249,9 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
     upsert_s = 0.0
     for start, rows in data.batches():
         t0 = time.perf_counter()
-        index_before = backend.store.index_seconds if isinstance(backend, EdgeBackend) else 0.0
+        index_before = backend.index_seconds
         backend.upsert(start, rows)
-        index_inside = (backend.store.index_seconds if isinstance(backend, EdgeBackend) else 0.0) - index_before
-        upsert_s += time.perf_counter() - t0 - index_inside
+        upsert_s += time.perf_counter() - t0 - (backend.index_seconds - index_before)
         for name in rows:
             truth[name].add(start, rows[name])
         keep = np.array([Data.source(start + j) in wanted for j in range(len(rows["echo"]))])
