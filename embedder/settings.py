@@ -80,6 +80,11 @@ class EmbedderSettings(Section):
         default=None, description="`int8`: linear layers as dynamically quantized int8 on the CPU (fp32); `none`",
         json_schema_extra=doc_default("none (int8 measured 1.05-1.32x on an AVX2 CPU at a 4-11 point quality cost)"),
     )
+    layer: int | None = Field(
+        default=None, description="hidden state pooled: 0 the token embeddings, 1..L each layer's output, -1 the "
+        "last (after the final norm); part of the fingerprint, so a collection keeps the layer it was made with",
+        json_schema_extra=doc_default("the model preset's (layer 17 of 18 for the packaged Gemma-3-270M)"),
+    )
     allow_download: bool = Field(
         default=False,
         description="`1`, `true` or `yes` lets a Hugging Face id be downloaded; otherwise only local files are used",
@@ -94,4 +99,4 @@ class EmbedderSettings(Section):
     def load_options(self) -> dict[str, Any]:
         """The keyword arguments of `Embedder.from_pretrained` these settings decide."""
         return {"model": self.model, "device": self.device, "dtype": self.dtype, "batch_tokens": self.batch_tokens,
-                "allow_download": self.allow_download}
+                "layer": self.layer, "allow_download": self.allow_download}

@@ -63,6 +63,9 @@ def run(
     data_dir: DataDir = None,
     model: Model = None,
     force: Annotated[bool, typer.Option("--force", help="Re-embed every file, changed or not.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Delete the collection first, then ingest PATHs into a "
+                                          "new one made by this embedder (what a fingerprint mismatch asks for "
+                                          "after a model or default change).")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Keep running and sync changes as they happen.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable report on stdout.")] = False,
     shard: Annotated[str | None, typer.Option(help="Handle only share i of N workers, e.g. 0/4 "
@@ -81,11 +84,14 @@ def run(
 ) -> None:
     try:
         share = _shard(shard)
+        if rebuild and share:
+            raise Fatal("--rebuild deletes the whole collection: run it once, without --shard, before the workers",
+                        USAGE_ERROR)
         for path in paths:
             if not path.exists() and not path.is_symlink():
                 raise Fatal(f"no such file or folder: {path}", USAGE_ERROR)
         settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
-        store, embedder = _open(settings, chunk_tokens)
+        store, embedder = _open(settings, chunk_tokens, rebuild)
     except typer.BadParameter as exc:  # a setting or flag with a value that cannot be used
         raise _fail(str(exc), USAGE_ERROR) from None
     except Fatal as exc:
@@ -161,7 +167,7 @@ def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
             f"covers only part of it (long_texts={embedder.long_texts!r}). Use --chunk-tokens {limit} or less.")
 
 
-def _open(settings: Settings, chunk_tokens: int):  # noqa: ANN202
+def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa: ANN202
     from transformers.utils import logging as hf_logging
 
     from embedder import Embedder, tune_process
@@ -193,6 +199,9 @@ def _open(settings: Settings, chunk_tokens: int):  # noqa: ANN202
                         USAGE_ERROR)
         if warning := window_warning(chunk_tokens, embedder):
             _err(warning)
+        if rebuild and store.exists():
+            _err(f"--rebuild: deleting collection {store.name!r} ({store.count()} points)")
+            store.drop()
         if store.exists():
             store.check_fingerprint(embedder.fingerprint)
     except StoreError as exc:

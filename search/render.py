@@ -10,6 +10,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from search.calibration import strength
 from search.results import Hit, SearchResult
 from search.snippets import snippet
 from search.store import CollectionInfo
@@ -34,6 +35,11 @@ def _where(hit: Hit) -> Text:
     return Text(f"{printable(Path(hit.source).name)}#{hit.chunk_index}")
 
 
+def score_cell(hit: Hit) -> str:
+    """The cosine, and the calibrated z with its word where there is one ("0.962 z 4.1 strong")."""
+    return f"{hit.score:.3f}" + (f" z {hit.z:.1f} {strength(hit.z)}" if hit.z is not None else "")
+
+
 def result_table(result: SearchResult, mode: str) -> Table:
     """Rank, score, source and snippet (the passage's start: a table cell shows only its beginning); echo and
     classical side by side when both were searched."""
@@ -49,7 +55,7 @@ def result_table(result: SearchResult, mode: str) -> Table:
         row: list[str | Text] = [str(i + 1)]
         for hits in columns:
             hit = hits[i] if i < len(hits) else None
-            row += [f"{hit.score:.3f}", _where(hit), Text(snippet(hit.text, width=300))] if hit else ["", "", ""]
+            row += [score_cell(hit), _where(hit), Text(snippet(hit.text, width=300))] if hit else ["", "", ""]
         table.add_row(*row)
     ms = result.timings
     table.caption = f"embed {ms.get('embed_ms', 0):.0f} ms, search {ms.get('search_ms', 0):.0f} ms"

@@ -25,12 +25,15 @@ class Hit:
     chunk_index: int
     id: str
     payload: dict[str, Any] = field(default_factory=dict)
+    z: float | None = None
+    """The score in standard deviations above this query's mean score over a sample of the collection's chunks
+    (`search.calibration`): near 0 for a typical chunk, 4 and more for a strong match; None where not calibrated."""
 
     @classmethod
-    def from_stored(cls, rank: int, hit: StoredHit) -> Hit:
+    def from_stored(cls, rank: int, hit: StoredHit, z: float | None = None) -> Hit:
         return cls(rank=rank, score=hit.score, text=str(hit.payload.get(TEXT, "")),
                    source=str(hit.payload.get(SOURCE, "")), chunk_index=int(hit.payload.get(CHUNK_INDEX, 0)),
-                   id=hit.id, payload=hit.payload)
+                   id=hit.id, payload=hit.payload, z=z)
 
 
 @dataclass

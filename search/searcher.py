@@ -11,6 +11,7 @@ import numpy as np
 from embedder import Embedder
 from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
+from search.calibration import SAMPLE_SIZE, Background
 from search.results import Hit, Mode, SearchResult
 from search.store import CLASSICAL, ECHO, Collection, CollectionInfo, FilterLike, QueryFilter
 from search.validation import InvalidRequestError, check_k
@@ -26,6 +27,8 @@ class Searcher:
     embedder: Embedder
     _checked: bool = field(default=False, repr=False)
     """The collection's fingerprint was found equal to the embedder's: it is not read again on every query."""
+    _background: Background | None = field(default=None, repr=False)
+    """The calibration sample (`search.calibration`), taken again after any write."""
 
     @classmethod
     def open(
@@ -53,6 +56,13 @@ class Searcher:
             store.close()  # never keep the embedded store's lock for a searcher that was not made
             raise
         return cls(store=store, embedder=emb)
+
+    def _calibration(self) -> Background:
+        """The background sample of the collection's vectors, taken once per write generation."""
+        generation = self.store.generation()
+        if self._background is None or self._background.generation != generation:
+            self._background = Background(self.store.sample_vectors((ECHO, CLASSICAL), SAMPLE_SIZE), generation)
+        return self._background
 
     @property
     def in_process(self) -> bool:
@@ -130,8 +140,13 @@ class Searcher:
         found = self.store.query(wanted, k, where)
         search_ms = (time.perf_counter() - t1) * 1000 / len(queries)
 
+        background = self._calibration()
+
         def hits(name: str, i: int) -> list[Hit]:
-            return [Hit.from_stored(rank, h) for rank, h in enumerate(found[name][i], start=1)] if name in found else []
+            if name not in found:
+                return []
+            z = background.z_scores(name, wanted[name][i], [h.score for h in found[name][i]])
+            return [Hit.from_stored(rank, h, z[rank - 1]) for rank, h in enumerate(found[name][i], start=1)]
 
         return [
             SearchResult(hits(ECHO, i), hits(CLASSICAL, i), {"embed_ms": embed_ms, "search_ms": search_ms})

@@ -81,6 +81,28 @@ def test_missing_model_and_fingerprint_mismatch_exit_3(tmp_path, tiny_model_dir)
     assert mismatch.exit_code == 3 and "--collection" in mismatch.output
 
 
+def test_a_changed_default_layer_is_refused_naming_rebuild_which_re_embeds_in_place(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Bees make honey in the summer.")
+    (docs / "b.txt").write_text("Kubernetes rolls back a bad release.")
+    data = str(tmp_path / "data")
+    assert invoke(str(docs), "--data-dir", data, "--model", str(tiny_model_dir)).exit_code == 0
+    (docs / "b.txt").unlink()
+    monkeypatch.setenv("ECHO_SEARCH_LAYER", "1")  # what an upgrade that moves the default layer looks like
+    refused = invoke(str(docs), "--data-dir", data, "--model", str(tiny_model_dir))
+    assert refused.exit_code == 3 and "ingest PATH... --rebuild" in " ".join(refused.output.split())
+    assert invoke(str(docs), "--rebuild", "--shard", "0/2", "--data-dir", data).exit_code == 2
+    rebuilt = invoke(str(docs), "--data-dir", data, "--model", str(tiny_model_dir), "--rebuild", "--json")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "deleting collection 'docs' (2 points)" in rebuilt.output
+    with Collection.open(path=tmp_path / "data" / "qdrant") as store:
+        assert store.sources() == [str((docs / "a.txt").resolve())]
+        assert store.metadata()["embedder"]["layer"] == 1
+
+
 def test_unexpected_error_exits_4_with_its_own_message(tmp_path, tiny_model_dir, monkeypatch):
     import ingest.cli
 

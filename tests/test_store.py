@@ -145,6 +145,28 @@ def test_writes_bookkeeping_and_sources(store: Collection) -> None:
     assert "/docs/0.md" not in store.sources()
 
 
+def test_a_vector_sample_is_the_stored_vectors_of_the_first_points_in_id_order(store: Collection) -> None:
+    points = make_points(40)
+    store.upsert(points)
+    sample = store.sample_vectors(("echo", "classical"), 8)
+    assert sample["echo"].shape == (8, DIM) and sample["classical"].shape == (8, DIM)
+    by_id = {p.id: p for p in points}
+    first = sorted(by_id)[:8]
+    assert np.allclose(sample["echo"], [by_id[i].vectors["echo"] for i in first], atol=1e-6)
+    assert np.allclose(sample["classical"], [by_id[i].vectors["classical"] for i in first], atol=1e-6)
+    assert store.sample_vectors(("echo",), 1000)["echo"].shape == (40, DIM)
+
+
+def test_drop_deletes_the_collection_and_ensure_makes_a_new_one(store: Collection) -> None:
+    store.upsert(make_points(12))
+    before = store.generation()
+    store.drop()
+    assert not store.exists() and store.count() == 0 and store.metadata() == {} and store.generation() != before
+    store.drop()  # dropping a missing collection is a no-op
+    store.ensure("another-fp", {"model": "other"}, DIM)
+    assert store.exists() and store.fingerprint() == "another-fp" and store.count() == 0
+
+
 def test_an_index_is_built_after_the_threshold_and_a_small_write_does_not_rebuild_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

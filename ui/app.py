@@ -19,6 +19,7 @@ import streamlit as st
 from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search import snippets
+from search.calibration import strength
 from search.results import Hit, SearchResult
 from search.settings import Settings
 from search.validation import K_MAX, K_MIN
@@ -216,7 +217,8 @@ def marker_markdown(marker: str) -> str:
 
 def render_hit(hit: Hit, marker: str, query: str, key: str) -> None:
     with st.container(border=True, key=key):
-        st.markdown(f"**#{hit.rank}** · score `{hit.score:.3f}` · {marker_markdown(marker)}")
+        z = f" · z `{hit.z:.1f}` {strength(hit.z)}" if hit.z is not None else ""
+        st.markdown(f"**#{hit.rank}** · score `{hit.score:.3f}`{z} · {marker_markdown(marker)}")
         st.caption(compare.source_label(hit.source, hit.payload) + f" · chunk {hit.chunk_index}")
         snippet = snippets.snippet(hit.text, query)
         st.markdown(f'<div class="hit-text">{compare.highlight(snippet, query)}</div>', unsafe_allow_html=True)

@@ -192,6 +192,8 @@ def retrieval(
 def layers(
     split: Annotated[Split, typer.Option("--split", help="STS-B split (the test split is not offered).")] = Split.dev,
     limit: Annotated[int | None, typer.Option("--limit", min=2, help="Only the first N STS pairs.")] = None,
+    sts: Annotated[bool, typer.Option("--sts/--no-sts", help="Score STS-B (--no-sts: only the --corpus "
+                                      "retrieval set).")] = True,
     corpus: Annotated[Path | None, typer.Option("--corpus", help="Also retrieval: a BEIR corpus.jsonl held in "
                                                 "memory ({\"_id\", \"title\", \"text\"} per line); needs --queries "
                                                 "and --qrels.")] = None,
@@ -217,7 +219,9 @@ def layers(
         if given and len(given) != 3:
             raise ValueError("retrieval needs all of --corpus, --queries and --qrels")
         emb = dataclasses.replace(_embedder(model, device, dtype), max_text_tokens=max_text_tokens)
-        pairs = load_sts(split.value)[:limit] if limit else load_sts(split.value)  # type: ignore[arg-type]
+        if not sts and not corpus:
+            raise ValueError("--no-sts needs a retrieval set (--corpus, --queries, --qrels)")
+        pairs = (load_sts(split.value)[:limit] if limit else load_sts(split.value)) if sts else []  # type: ignore[arg-type]
         _progress(f"{len(pairs)} STS-B {split.value} pairs" + (f" and {corpus}" if corpus else ""))
         rows = run_layer_sweep(emb, pairs, retrieval=(corpus, queries, qrels) if corpus and queries and qrels else None)
     if json_out:

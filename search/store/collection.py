@@ -85,6 +85,10 @@ class Collection(ABC):
         """The collection's metadata: `fingerprint`, `embedder` (empty when it does not exist)."""
 
     @abstractmethod
+    def drop(self) -> None:
+        """Delete the collection with every point and its metadata (`ingest --rebuild`); a no-op when missing."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the store (the embedded folder's lock, the server connection)."""
 
@@ -108,7 +112,9 @@ class Collection(ABC):
         if stored != fingerprint:
             raise FingerprintMismatchError(
                 f"collection {self.name!r} was built by embedder {stored!r}, but this one is {fingerprint!r}. "
-                "Use the same model and templates, or choose another collection "
+                "Rebuild it with this embedder: `ingest PATH... --rebuild` (deletes the collection and embeds PATH "
+                "again; needed after an upgrade that changed a model's default layer). Or keep it: use the "
+                "embedder that made it (its model, ECHO_SEARCH_LAYER for its layer), or choose another collection "
                 "with --collection / ECHO_SEARCH_COLLECTION."
             )
 
@@ -146,6 +152,12 @@ class Collection(ABC):
     @abstractmethod
     def payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
         """(id, payload) of every point, restricted to `fields` when given, without vectors, page by page."""
+
+    @abstractmethod
+    def sample_vectors(self, names: Sequence[str], n: int) -> dict[str, np.ndarray]:
+        """Up to `n` points' vectors of each name in `names`, as (m, dim) float32 matrices with rows in the same
+        point order. The points are the first `n` in id order; ids are hashes (`point_id`), so they are a fair
+        sample of the collection."""
 
     def query(
         self, vectors: Mapping[str, np.ndarray], k: int, filter: FilterLike = None

@@ -174,6 +174,17 @@ class EdgeCollection(Collection):
         _write_json(self._meta_path, meta)
         self._meta, self._shard = meta, shard
 
+    def drop(self) -> None:
+        with self._write_lock:
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+            self._meta = {}
+            self._unindexed = 0
+            if self._dir.exists():
+                shutil.rmtree(self._dir)
+            self._generation = next_generation(self._generation)
+
     def close(self) -> None:
         if self._shard is not None:
             self._shard.close()
@@ -242,6 +253,12 @@ class EdgeCollection(Collection):
                 yield str(r.id), dict(r.payload or {})
             if offset is None:
                 return
+
+    def sample_vectors(self, names: Sequence[str], n: int) -> dict[str, np.ndarray]:
+        records = self.shard.scroll(edge.ScrollRequest(limit=n, with_payload=False, with_vector=list(names)))[0] \
+            if self.exists() and n > 0 else []
+        return {name: np.asarray([r.vector[name] for r in records], dtype=np.float32).reshape(len(records), -1)
+                for name in names}
 
     def _search(self, asks: list[tuple[str, np.ndarray]], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
         params = edge.SearchParams(hnsw_ef=max(HNSW_EF, k), quantization=edge.QuantizationSearchParams(

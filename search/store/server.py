@@ -95,6 +95,10 @@ class ServerCollection(Collection):
         if "://" in self.location:  # the in-process API has no payload indexes (and warns)
             self.client.create_payload_index(self.name, SOURCE, models.PayloadSchemaType.KEYWORD)
 
+    def drop(self) -> None:
+        if self.exists():
+            self._call(self.client.delete_collection, self.name)
+
     def close(self) -> None:
         self.client.close()
 
@@ -156,6 +160,12 @@ class ServerCollection(Collection):
                 yield str(p.id), dict(p.payload or {})
             if offset is None:
                 return
+
+    def sample_vectors(self, names: Sequence[str], n: int) -> dict[str, np.ndarray]:
+        records = self._call(self.client.scroll, self.name, limit=n, with_payload=False,
+                             with_vectors=list(names))[0] if self.exists() and n > 0 else []
+        return {name: np.asarray([r.vector[name] for r in records], dtype=np.float32).reshape(len(records), -1)
+                for name in names}
 
     def _search(self, asks: list[tuple[str, np.ndarray]], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
         flt = where.to_client() if where else None
