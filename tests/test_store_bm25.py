@@ -29,8 +29,8 @@ from search.store import edge as edge_store
 from search.store.schema import BM25_META
 
 DIM = 16
-WORDS = ("river stone garden window paper orange engine violin coffee lantern harbor meadow pencil silver "
-         "thunder basket candle mirror forest rocket").split()
+WORDS = ["river", "stone", "garden", "window", "paper", "orange", "engine", "violin", "coffee", "lantern", "harbor",
+         "meadow", "pencil", "silver", "thunder", "basket", "candle", "mirror", "forest", "rocket"]
 
 
 def unit(rows: np.ndarray) -> np.ndarray:

@@ -120,6 +120,6 @@ def _uploader(searcher: Searcher) -> Uploader:
 
     def ingest(paths: list[Path], progress: Callable[[IngestProgress], None] | None) -> IngestReport:
         setup_offline()  # this process parses uploads: unstructured with no telemetry and no spaCy download
-        return ingest_paths(paths, searcher.store, searcher.embedder, progress=progress)
+        return ingest_paths(paths, searcher.store, searcher.model, progress=progress)
 
     return ingest
