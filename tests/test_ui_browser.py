@@ -170,7 +170,7 @@ def test_question_in_a_real_browser(server: str, tmp_path: Path) -> None:
             page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
             assert not page.locator("[data-testid='stException']").count()
             # the right column can show the hybrid ranking (echo and BM25 fused) instead of classical
-            page.get_by_label("Right column").click()
+            page.get_by_role("combobox", name="Right column").click()
             page.get_by_role("option", name="Hybrid").click()
             expect(page.locator(f".st-key-hit-hybrid-{K}")).to_be_visible(timeout=60_000)
             assert not page.locator(".st-key-hit-classical-1").count()
