@@ -72,6 +72,11 @@ def test_a_keyword_only_query_is_found_by_bm25_and_needs_no_vector(kind: str, tm
         assert store.query({}, 5, texts=["the of and"], rankings=[BM25])[BM25] == [[]]  # stopwords only: no hit
         with pytest.raises(ValueError, match="needs the query texts"):
             store.query({}, 5, rankings=[BM25])
+        store.upsert(chunk_points(["another quokka, elsewhere"], "/docs/b.md"))
+        qvec = unit(np.ones((1, DIM)))
+        only_b = store.query({ECHO: qvec}, 5, "/docs/b.md", texts=["quokka"], rankings=[BM25, HYBRID])
+        assert [h.payload[TEXT] for h in only_b[BM25][0]] == ["another quokka, elsewhere"]
+        assert [h.payload[SOURCE] for h in only_b[HYBRID][0]] == ["/docs/b.md"]  # the filter holds in both prefetches
 
 
 def test_idf_follows_deletes_and_updates(kind: str, tmp_path: Path) -> None:
