@@ -2,7 +2,7 @@
 
     python bench/search.py [--chunks 10000] [--real 300] [--seconds 60] [--single-seconds 30] [--clients 16]
                            [--heavy-seconds 30] [--data-dir DIR] [--threads N] [--batch-wait-ms MS]
-                           [--model NAME]
+                           [--model NAME] [--mode both|echo|classical|bm25|hybrid|all]
 
 Builds the collection (or reuses one in --data-dir): `--real` chunks of real English prose (Python standard
 library docstrings) are embedded with the model; the rest are copies of their vectors with Gaussian noise added
@@ -14,6 +14,10 @@ beside one client sending light ones: the light client's latency shows whether h
 over-budget request (2,000 rare characters of query and of instruction) that must be refused at once. Every
 request of the first two phases asks a distinct question (no cache hits). Prints p50/p95/p99 latency, requests/s,
 errors, the server's own timing split (embed, search, queue, batch size) and the server's RSS over time.
+
+`--mode` is the ranking every request asks for (the service's `mode`; default `both`, echo and classical). The
+server inherits the environment, so `ECHO_SEARCH_FUSION=rrf` (and the other fusion settings) choose how `hybrid`
+fuses. After building, the collection's disk use per point is printed (the embedded store's folder).
 """
 
 from __future__ import annotations
@@ -167,6 +171,10 @@ class Phase:
         )
 
 
+MODE = "both"
+"""The `mode` of every request (`--mode`)."""
+
+
 def single_client(url: str, qs: list[str], seconds: float, k: int, name: str) -> Phase:
     phase = Phase(name)
     with httpx.Client(base_url=url, timeout=60) as client:
@@ -176,7 +184,7 @@ def single_client(url: str, qs: list[str], seconds: float, k: int, name: str) ->
                 break
             t = time.perf_counter()
             try:
-                phase.record(t, client.post("/search", json={"query": q, "k": k}))
+                phase.record(t, client.post("/search", json={"query": q, "k": k, "mode": MODE}))
             except httpx.HTTPError as exc:
                 phase.record(t, None, type(exc).__name__)
         phase.seconds = time.perf_counter() - start
@@ -187,7 +195,7 @@ async def timed_search(client: httpx.AsyncClient, phase: Phase, q: str, k: int) 
     """One `/search` request, its latency or error recorded in `phase`."""
     t = time.perf_counter()
     try:
-        phase.record(t, await client.post("/search", json={"query": q, "k": k}))
+        phase.record(t, await client.post("/search", json={"query": q, "k": k, "mode": MODE}))
     except httpx.HTTPError as exc:
         phase.record(t, None, type(exc).__name__)
 
@@ -272,11 +280,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads in the server (`search serve --threads`)")
     parser.add_argument("--batch-wait-ms", type=float, help="the server's `--batch-wait-ms` (default: its own)")
     parser.add_argument("--model", help="model of the collection and the server (default: packaged default)")
+    parser.add_argument("--mode", default="both", choices=["both", "echo", "classical", "bm25", "hybrid", "all"],
+                        help="the ranking every request asks for")
     args = parser.parse_args()
+    global MODE
+    MODE = args.mode
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-search-"))
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
     print(build_collection(data_dir, args.chunks, args.real, args.model), flush=True)
+    disk = sum(f.stat().st_size for f in (data_dir / "qdrant").rglob("*") if f.is_file())
+    print(f"disk: {disk / 1e6:.0f} MB, {disk / args.chunks:,.0f} bytes per point; requests ask mode {MODE!r}",
+          flush=True)
     qs = questions(prose_chunks(args.real), 20_000)
 
     port = free_port()

@@ -1,6 +1,7 @@
 """The embedded store at scale: Qdrant's engine in-process (the default) beside qdrant-client's local mode (before).
 
     python bench/store.py --points N [--local-max 100000] [--queries 200] [--dim 640] [--json]
+                          [--mode dense|hybrid] [--texts constant|words]
 
 The data are SYNTHETIC: clustered unit vectors (1,000 random centres plus Gaussian noise), two named vectors of
 `--dim` dimensions per point (echo and classical, as the product stores them) and a payload like a chunk's: an
@@ -17,7 +18,15 @@ the memory-mapped files the process touched, and the anonymous part alone), and 
 `--local-max` points (it holds every point in memory: about 80 GB at 1M).
 
 With --json the last line of output is one JSON object with the default store's figures: points, upsert_per_s,
-index_build_s, reopen_s, query_p50_ms, query_p95_ms, recall_at_10, peak_rss_mb (plus the rest, and `local_mode`).
+index_build_s, reopen_s, query_p50_ms, query_p95_ms, recall_at_10, peak_rss_mb, disk_bytes_per_point (plus the
+rest, and `local_mode`).
+
+Every point also gets its BM25 vector, computed by the store from the payload text at upsert. `--texts words`
+makes each point's text 800 bytes of words drawn from a Zipf-distributed synthetic vocabulary (the default,
+`constant`, is one repeated character, as before BM25, so that older figures stay comparable; BM25 is then cheap and
+meaningless). `--mode hybrid` (implies `--texts words`, default store only) also times `--queries` BM25 queries and
+hybrid queries (echo and BM25 fused, with the fusion of `ECHO_SEARCH_FUSION`, ...) of 2 to 6 such words: p50/p95
+latency, no recall (there is no exact answer to compare with).
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ BATCH = 256
 CENTRES = 1000
 PER_SOURCE = 50
 TEXT = "x" * 800
+VOCABULARY = 20_000
+"""Synthetic words of `--texts words`: word r (from 1) is drawn with probability proportional to 1 / r (Zipf)."""
 FILTER_SHARE = 0.01
 WARMUP = 1000
 """Queries (not measured, not repeated later) run between the cold pass and the measured ones, as a service that
@@ -54,9 +65,12 @@ has answered a few questions since it started; the cold pass is reported apart."
 class Data:
     """The synthetic points, generated batch by batch from a seed, with exact top-10 kept for the query set."""
 
-    def __init__(self, points: int, dim: int, queries: int, seed: int = 0) -> None:
-        self.points, self.dim = points, dim
+    def __init__(self, points: int, dim: int, queries: int, seed: int = 0, words: bool = False) -> None:
+        self.points, self.dim, self.words = points, dim, words
         rng = np.random.default_rng(seed)
+        weights = 1 / np.arange(1, VOCABULARY + 1)
+        self.zipf = weights / weights.sum()
+        self.query_texts = [self._words(rng, int(rng.integers(2, 7))) for _ in range(2 * queries)]
         self.centres = {name: rng.standard_normal((CENTRES, dim)).astype(np.float32) for name in ("echo", "classical")}
         # Rows [0, n) are asked right after the reopen (cold), rows [n, 2n) after the warm-up (the figures).
         self.queries = {name: self._rows(rng, name, 2 * queries) for name in ("echo", "classical")}
@@ -70,12 +84,17 @@ class Data:
         x = self.centres[name][rng.integers(0, CENTRES, n)] + 0.6 * rng.standard_normal((n, self.dim))
         return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
-    def batches(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-        """(first index, {name: (n, dim) rows}) for every batch, always the same for the same seed."""
+    def _words(self, rng: np.random.Generator, n: int) -> str:
+        return " ".join(f"w{r}" for r in rng.choice(VOCABULARY, size=n, p=self.zipf))
+
+    def batches(self) -> Iterator[tuple[int, dict[str, np.ndarray], list[str]]]:
+        """(first index, {name: (n, dim) rows}, texts) for every batch, always the same for the same seed."""
         rng = np.random.default_rng(self.seed + 1)
+        texts = np.random.default_rng(self.seed + 2)
         for start in range(0, self.points, BATCH):
             n = min(BATCH, self.points - start)
-            yield start, {name: self._rows(rng, name, n) for name in ("echo", "classical")}
+            rows = {name: self._rows(rng, name, n) for name in ("echo", "classical")}
+            yield start, rows, [self._words(texts, 130)[:800] if self.words else TEXT for _ in range(n)]
 
     @staticmethod
     def source(i: int) -> str:
@@ -144,13 +163,13 @@ class EdgeBackend:
         self.store = Collection.open(path=folder)
         self.store.ensure("bench", {"model": "synthetic"}, dim)
 
-    def upsert(self, start: int, rows: dict[str, np.ndarray]) -> None:
+    def upsert(self, start: int, rows: dict[str, np.ndarray], texts: list[str]) -> None:
         from search.store import ChunkPoint, point_id
 
         self.store.upsert([
             ChunkPoint(point_id(Data.source(start + j), start + j, "bench"),
                        {name: rows[name][j] for name in rows},
-                       {"source": Data.source(start + j), "chunk_index": start + j, "text": TEXT, "n": start + j})
+                       {"source": Data.source(start + j), "chunk_index": start + j, "text": texts[j], "n": start + j})
             for j in range(len(rows["echo"]))
         ])
 
@@ -171,8 +190,11 @@ class EdgeBackend:
         self.store = Collection.open(path=self.folder)
         self.store.count()
 
-    def query(self, name: str, vector: np.ndarray, sources: list[str] | None) -> list[int]:
-        hits = self.store.query({name: vector[None]}, k=10, filter=sources)[name][0]
+    def query(self, name: str, vector: np.ndarray, sources: list[str] | None, text: str | None = None) -> list[int]:
+        """Ranking `name` ("echo", "classical", "bm25", "hybrid") for the query vector (echo's for hybrid) and text."""
+        dense = {"echo": vector[None]} if name == "hybrid" else {} if name == "bm25" else {name: vector[None]}
+        texts = [text or ""] if name in ("bm25", "hybrid") else None
+        hits = self.store.query(dense, k=10, filter=sources, texts=texts, rankings=[name])[name][0]
         return [int(h.payload["n"]) for h in hits]
 
     def info(self) -> dict[str, Any]:
@@ -196,11 +218,11 @@ class LocalModeBackend:
         self.client.create_collection("docs", vectors_config={
             n: models.VectorParams(size=dim, distance=models.Distance.DOT) for n in ("echo", "classical")})
 
-    def upsert(self, start: int, rows: dict[str, np.ndarray]) -> None:
+    def upsert(self, start: int, rows: dict[str, np.ndarray], texts: list[str]) -> None:
         self.client.upsert("docs", [
             self.models.PointStruct(id=start + j, vector={name: rows[name][j].tolist() for name in rows},
                                     payload={"source": Data.source(start + j), "chunk_index": start + j,
-                                             "text": TEXT, "n": start + j})
+                                             "text": texts[j], "n": start + j})
             for j in range(len(rows["echo"]))
         ])
 
@@ -214,7 +236,7 @@ class LocalModeBackend:
         self.client = QdrantClient(path=str(self.folder))
         self.client.count("docs")
 
-    def query(self, name: str, vector: np.ndarray, sources: list[str] | None) -> list[int]:
+    def query(self, name: str, vector: np.ndarray, sources: list[str] | None, text: str | None = None) -> list[int]:
         m = self.models
         flt = m.Filter(must=[m.FieldCondition(key="source", match=m.MatchAny(any=sources))]) if sources else None
         points = self.client.query_points("docs", query=vector.tolist(), using=name, limit=10, query_filter=flt,
@@ -236,21 +258,22 @@ def product_hnsw() -> str:
 
 
 def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path,
-            hnsw: str | None = None, int8_memory: str | None = None) -> dict[str, Any]:
+            hnsw: str | None = None, int8_memory: str | None = None, words: bool = False,
+            hybrid: bool = False) -> dict[str, Any]:
     """Insert, index, reopen, query and measure one store (runs in its own process)."""
     peak = AnonPeak()
     peak.start()
-    data = Data(points, dim, queries)
+    data = Data(points, dim, queries, words=words or hybrid)
     truth = {name: TopK(q) for name, q in data.queries.items()}
     filtered = TopK(data.queries["echo"])
     wanted = {Data.source(s * PER_SOURCE) for s in data.filter_sources}
     backend = (EdgeBackend(folder, dim, hnsw, int8_memory) if backend_name == "edge"
                else LocalModeBackend(folder, dim))
     upsert_s = 0.0
-    for start, rows in data.batches():
+    for start, rows, texts in data.batches():
         t0 = time.perf_counter()
         index_before = backend.index_seconds
-        backend.upsert(start, rows)
+        backend.upsert(start, rows, texts)
         upsert_s += time.perf_counter() - t0 - (backend.index_seconds - index_before)
         for name in rows:
             truth[name].add(start, rows[name])
@@ -267,7 +290,8 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
     reopen_s = time.perf_counter() - t0
 
     result: dict[str, Any] = {
-        "store": backend_name, "points": points, "dim": dim, "upsert_per_s": points / upsert_s,
+        "store": backend_name, "points": points, "dim": dim, "texts": "words" if data.words else "constant",
+        "upsert_per_s": points / upsert_s,
         "hnsw": product_hnsw() if backend_name == "edge" else "", "int8_memory": int8_memory or "cold",
         "index_build_s": index_s,
         "index_build_last_s": final_index_s, "reopen_s": reopen_s, **info,
@@ -292,12 +316,21 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
                                     ("classical", "classical", None, truth["classical"]),
                                     ("echo_filtered", "echo", sources, filtered)):
         measure(label, name, flt, exact, range(queries, 2 * queries))
+    if hybrid:  # latency only: BM25 has no exact answer computed here
+        for name in ("bm25", "hybrid"):
+            seconds = []
+            for i in range(queries, 2 * queries):
+                t0 = time.perf_counter()
+                backend.query(name, data.queries["echo"][i], None, data.query_texts[i])
+                seconds.append(time.perf_counter() - t0)
+            result[f"{name}_p50_ms"], result[f"{name}_p95_ms"] = percentiles(seconds)
     backend.close()
     peak.stop.set()
     memory = rss_mb()
     result["peak_rss_mb"] = memory["VmHWM"]
     result["peak_anon_mb"] = max(peak.peak, memory["RssAnon"])
     result["disk_mb"] = disk_mb(folder)
+    result["disk_bytes_per_point"] = result["disk_mb"] * 1e6 / points
     return result
 
 
@@ -309,6 +342,7 @@ def child(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         cmd += ["--hnsw", args.hnsw]
     if args.int8_memory and backend == "edge":
         cmd += ["--int8-memory", args.int8_memory]
+    cmd += ["--texts", args.texts] + (["--mode", args.mode] if backend == "edge" else [])
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -338,8 +372,9 @@ def table(rows: list[dict[str, Any]]) -> str:
                ("echo_p50_ms", "{:.2f}"), ("echo_p95_ms", "{:.2f}"),
                ("echo_recall_at_10", "{:.3f}"), ("classical_p50_ms", "{:.2f}"), ("classical_recall_at_10", "{:.3f}"),
                ("echo_filtered_p50_ms", "{:.2f}"), ("echo_filtered_p95_ms", "{:.2f}"),
-               ("echo_filtered_recall_at_10", "{:.3f}"), ("peak_rss_mb", "{:,.0f}"), ("peak_anon_mb", "{:,.0f}"),
-               ("disk_mb", "{:,.0f}")]
+               ("echo_filtered_recall_at_10", "{:.3f}"), ("bm25_p50_ms", "{:.2f}"), ("bm25_p95_ms", "{:.2f}"),
+               ("hybrid_p50_ms", "{:.2f}"), ("hybrid_p95_ms", "{:.2f}"), ("peak_rss_mb", "{:,.0f}"),
+               ("peak_anon_mb", "{:,.0f}"), ("disk_mb", "{:,.0f}"), ("disk_bytes_per_point", "{:,.0f}")]
     lines = ["| " + " | ".join(name for name, _ in columns) + " |", "|" + " ---: |" * len(columns)]
     lines += ["| " + " | ".join(fmt.format(r[name]) if name in r else "" for name, fmt in columns) + " |"
               for r in rows]
@@ -359,20 +394,26 @@ def main() -> None:
     parser.add_argument("--int8-memory", choices=["cold", "cached", "pinned"],
                         help="where the int8 copies live, other than the product's choice (memory-mapped: cold)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the default store's figures")
+    parser.add_argument("--mode", choices=["dense", "hybrid"], default="dense",
+                        help="hybrid: also time BM25 and hybrid queries (default store only; implies --texts words)")
+    parser.add_argument("--texts", choices=["constant", "words"], default="constant",
+                        help="payload text of each point: one repeated character, or Zipf-distributed words")
     parser.add_argument("--child", choices=["edge", "local"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_one(args.child, args.points, args.dim, args.queries, args.folder, args.hnsw,
-                                 args.int8_memory)))
+                                 args.int8_memory, words=args.texts == "words", hybrid=args.mode == "hybrid")))
         return
+    if args.mode == "hybrid":
+        args.texts = "words"
 
     print(f"bench/store.py: SYNTHETIC clustered vectors, {args.points:,} points x 2 x {args.dim}-d + 800-byte "
           f"payload; {args.queries} queries per kind, k=10; {machine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         rows = [child("edge", args, Path(tmp))]
         shutil.rmtree(Path(tmp) / "edge")
-        if args.points <= args.local_max:
+        if args.points <= args.local_max and args.mode == "dense":
             rows.append(child("local", args, Path(tmp)))
     print(table(rows), flush=True)
     edge = rows[0]

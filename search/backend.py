@@ -64,9 +64,10 @@ class SearchBackend(Protocol):
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None: ...
 
 
-def open_backend(settings: Settings, embedder: Embedder | None = None) -> SearchBackend:
+def open_backend(settings: Settings, embedder: Embedder | None = None, load_model: bool = True) -> SearchBackend:
     """The HTTP client of the service at `settings.service.url` when set (checked to answer), else a `Searcher` on the
-    store of `settings.store` with `embedder` (default: loaded from `settings.embedder`)."""
+    store of `settings.store` with `embedder` (default: loaded from `settings.embedder`, unless `load_model` is
+    False: then it searches mode "bm25" only)."""
     if settings.service.url:
         from search.client import HttpSearcher
 
@@ -77,13 +78,16 @@ def open_backend(settings: Settings, embedder: Embedder | None = None) -> Search
             client.close()
             raise
         return client
-    return open_searcher(settings, embedder)
+    return open_searcher(settings, embedder, load_model)
 
 
-def open_searcher(settings: Settings, embedder: Embedder | None = None) -> Searcher:
-    """A `Searcher` on the store of `settings.store` with `embedder` (default: loaded from `settings.embedder`)."""
+def open_searcher(settings: Settings, embedder: Embedder | None = None, load_model: bool = True) -> Searcher:
+    """A `Searcher` on the store of `settings.store` (its fusion too) with `embedder` (default: loaded from
+    `settings.embedder` unless `load_model` is False)."""
     from search.searcher import Searcher
+    from search.store import Fusion
 
     store = settings.store
     return Searcher.open(url=store.qdrant_url, api_key=store.qdrant_api_key, collection=store.collection,
-                         data_dir=store.data_dir(), embedder=embedder, embedder_settings=settings.embedder)
+                         data_dir=store.data_dir(), embedder=embedder, embedder_settings=settings.embedder,
+                         load_model=load_model, fusion=Fusion.from_settings(store))

@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from search.searcher import Mode, Searcher, SearchResult
@@ -35,8 +35,9 @@ class Query:
         return (generation, self.query, self.k, self.mode, self.filter, self.instruction)
 
     def group_key(self) -> Hashable:
-        """Queries with the same group key can share one `search_many` call (k is cut per query afterwards)."""
-        return (self.mode, self.filter, self.instruction)
+        """Queries with the same group key can share one `search_many` call (k is cut per query afterwards, except
+        for a hybrid ranking, whose fusion depends on k: those share a call only with the same k)."""
+        return (self.mode, self.filter, self.instruction, self.k if self.mode in ("hybrid", "all") else None)
 
 
 @dataclass
@@ -213,7 +214,7 @@ class MicroBatcher:
                     p.future.set_exception(exc)
             return
         for p, result in zip(group, results, strict=True):
-            result = replace(result, echo=result.echo[: p.query.k], classical=result.classical[: p.query.k])
+            result = result.cut(p.query.k)
             self.cache.put(p.query.cache_key(p.generation), result)
             if not p.future.done():
                 p.future.set_result(Answer(result, batch_size=len(group), queue_ms=(started - p.arrived) * 1000))

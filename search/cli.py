@@ -37,6 +37,8 @@ class SearchMode(str, Enum):
     both = "both"
     echo = "echo"
     classical = "classical"
+    bm25 = "bm25"
+    hybrid = "hybrid"
 
 
 class QueryFirstGroup(TyperGroup):
@@ -98,8 +100,10 @@ def _user_errors() -> Iterator[None]:
 @app.command(DEFAULT_COMMAND)
 def query(
     question: Annotated[list[str], typer.Argument(help="The question (quote it, or give it as several words).")],
-    k: Annotated[int, typer.Option("-k", min=K_MIN, max=K_MAX, help="Hits per vector kind.")] = 5,
-    mode: Annotated[SearchMode, typer.Option("--mode", "-m", help="Which vectors to rank with.")] = SearchMode.both,
+    k: Annotated[int, typer.Option("-k", min=K_MIN, max=K_MAX, help="Hits per ranking.")] = 5,
+    mode: Annotated[SearchMode, typer.Option("--mode", "-m", help=(
+        "What to rank with: echo and classical side by side (both), one of them, bm25 (the question's words; loads "
+        "no model), or hybrid (echo and BM25 fused in the engine, ECHO_SEARCH_FUSION)."))] = SearchMode.both,
     json_out: JsonOut = False,
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only chunks of this source path "
                                                      "(repeat for several).")] = None,
@@ -113,7 +117,7 @@ def query(
     data_dir: DataDir = None,
     model: Model = None,
 ) -> None:
-    """Rank chunks for a question with echo and classical embeddings (the default command)."""
+    """Rank chunks for a question with echo and classical embeddings, BM25 or hybrid (the default command)."""
     from search.render import result_json, result_table
 
     text = " ".join(question).strip()
@@ -124,11 +128,12 @@ def query(
     with _user_errors():
         from search.backend import open_backend
 
-        if not settings.service.url:  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
+        needs_model = mode is not SearchMode.bm25
+        if not settings.service.url and needs_model:  # this process runs the model: OpenBLAS off its cores, ...
             from embedder import tune_process
 
             tune_process()
-        with open_backend(settings) as searcher:
+        with open_backend(settings) if needs_model else open_backend(settings, load_model=False) as searcher:
             try:
                 result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
             except InvalidRequestError as exc:
@@ -137,7 +142,7 @@ def query(
         typer.echo(result_json(text, mode.value, result))
         return
     console = Console()
-    if not result.echo and not result.classical:
+    if not any((result.echo, result.classical, result.bm25, result.hybrid)):
         console.print("no hits: the collection is empty (run `ingest PATH`) or the filter matched nothing")
         return
     console.print(result_table(result, mode.value))

@@ -56,7 +56,8 @@ class HttpSearcher:
         data = self._request("POST", "/search", json=body)
         timings = {name: float(value) for name, value in data["timings"].items()}
         return SearchResult(
-            echo=[Hit(**h) for h in data["echo"]], classical=[Hit(**h) for h in data["classical"]], timings=timings
+            echo=[Hit(**h) for h in data["echo"]], classical=[Hit(**h) for h in data["classical"]], timings=timings,
+            bm25=[Hit(**h) for h in data.get("bm25", [])], hybrid=[Hit(**h) for h in data.get("hybrid", [])],
         )
 
     def search_many(

@@ -1,4 +1,4 @@
-"""LangChain retriever over a collection made by `ingest`: echo (or classical) search as `Document`s."""
+"""LangChain retriever over a collection made by `ingest`: echo, classical, BM25 or hybrid search as `Document`s."""
 
 from __future__ import annotations
 
@@ -41,8 +41,10 @@ class EchoRetriever(BaseRetriever):
     embedder: InstanceOf[Embedder] | None = Field(default=None, exclude=True, repr=False)
     k: int = Field(default=4, ge=1, le=100)
     """How many documents to return."""
-    mode: Literal["echo", "classical"] = "echo"
-    """Which vector ranks the chunks."""
+    mode: Literal["echo", "classical", "bm25", "hybrid"] = "echo"
+    """What ranks the chunks: a stored vector (`echo`, `classical`), the query's words (`bm25`: the model is not
+    loaded when this retriever opens the searcher), or echo and BM25 fused in the engine (`hybrid`, with the
+    fusion of the settings, `ECHO_SEARCH_FUSION`)."""
     filter: InstanceOf[QueryFilter] | None = None
     """Source path(s) to search within, or a Qdrant filter (a dict or a qdrant-client `Filter`)."""
     instruction: str | None = None
@@ -76,6 +78,7 @@ class EchoRetriever(BaseRetriever):
                     collection=self.collection,
                     model=self.model,
                     embedder=self.embedder,
+                    load_model=self.mode != "bm25",
                 )
             return self._opened
 
@@ -94,7 +97,7 @@ class EchoRetriever(BaseRetriever):
             filter=filter if filter is not None else self.filter,
             instruction=self.instruction,
         )
-        return [self._document(hit) for hit in (result.echo if self.mode == "echo" else result.classical)]
+        return [self._document(hit) for hit in result.ranking(self.mode)]
 
     async def _aget_relevant_documents(
         self,

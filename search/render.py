@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from search.calibration import strength
-from search.results import Hit, SearchResult
+from search.results import RANKINGS_OF, Hit, SearchResult
 from search.snippets import snippet
 from search.store import CollectionInfo
 
@@ -20,7 +20,8 @@ def result_json(query: str, mode: str, result: SearchResult) -> str:
     """The result as JSON for scripts (same shape as the HTTP service's answer)."""
     return json.dumps(
         {"query": query, "mode": mode, "echo": [asdict(h) for h in result.echo],
-         "classical": [asdict(h) for h in result.classical], "timings": result.timings},
+         "classical": [asdict(h) for h in result.classical], "bm25": [asdict(h) for h in result.bm25],
+         "hybrid": [asdict(h) for h in result.hybrid], "timings": result.timings},
         ensure_ascii=False, indent=2, default=str,
     )
 
@@ -40,17 +41,20 @@ def score_cell(hit: Hit) -> str:
     return f"{hit.score:.3f}" + (f" z {hit.z:.1f} {strength(hit.z)}" if hit.z is not None else "")
 
 
+STYLES = {"echo": "cyan", "classical": "magenta", "bm25": "green", "hybrid": "yellow"}
+
+
 def result_table(result: SearchResult, mode: str) -> Table:
     """Rank, score, source and snippet (the passage's start: a table cell shows only its beginning); echo and
     classical side by side when both were searched."""
-    kinds = [name for name in ("echo", "classical") if mode in (name, "both")]
+    kinds = list(RANKINGS_OF[mode])
     table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
     table.add_column("#", justify="right", style="bold")
     for kind in kinds:
-        table.add_column(kind, justify="right", style="cyan" if kind == "echo" else "magenta", no_wrap=True)
+        table.add_column(kind, justify="right", style=STYLES[kind], no_wrap=True)
         table.add_column("source", no_wrap=True, overflow="ellipsis", max_width=24)
         table.add_column("snippet", no_wrap=True, overflow="ellipsis", ratio=1, min_width=12)
-    columns = [getattr(result, kind) for kind in kinds]
+    columns = [result.ranking(kind) for kind in kinds]
     for i in range(max(len(c) for c in columns)):
         row: list[str | Text] = [str(i + 1)]
         for hits in columns:

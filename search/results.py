@@ -7,11 +7,19 @@ embedder, and with it torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from search.store import CHUNK_INDEX, SOURCE, TEXT, StoredHit
+from search.store import BM25, CHUNK_INDEX, CLASSICAL, ECHO, HYBRID, SOURCE, TEXT, StoredHit
 
-Mode = Literal["echo", "classical", "both"]
+Mode = Literal["echo", "classical", "both", "bm25", "hybrid", "all"]
+"""What to rank with: one ranking (`echo`, `classical`, `bm25`, `hybrid`: echo and BM25 fused in the engine),
+`both` (echo and classical, side by side) or `all` four."""
+MODES: tuple[str, ...] = get_args(Mode)
+RANKINGS_OF: dict[str, tuple[str, ...]] = {
+    "echo": (ECHO,), "classical": (CLASSICAL,), "both": (ECHO, CLASSICAL), "bm25": (BM25,), "hybrid": (HYBRID,),
+    "all": (ECHO, CLASSICAL, BM25, HYBRID),
+}
+"""The rankings each mode returns (the lists of `SearchResult` it fills)."""
 
 
 @dataclass
@@ -38,7 +46,22 @@ class Hit:
 
 @dataclass
 class SearchResult:
+    """One ranked list per ranking the mode asked for; the others are empty."""
+
     echo: list[Hit]
     classical: list[Hit]
     timings: dict[str, float]
     """Milliseconds: embed_ms, search_ms."""
+    bm25: list[Hit] = field(default_factory=list)
+    hybrid: list[Hit] = field(default_factory=list)
+
+    def ranking(self, name: str) -> list[Hit]:
+        """The hits of ranking `name` ("echo", "classical", "bm25" or "hybrid")."""
+        if name not in RANKINGS_OF["all"]:
+            raise ValueError(f"unknown ranking {name!r}")
+        hits: list[Hit] = getattr(self, name)
+        return hits
+
+    def cut(self, k: int) -> SearchResult:
+        """The same result with at most `k` hits per list."""
+        return SearchResult(self.echo[:k], self.classical[:k], self.timings, self.bm25[:k], self.hybrid[:k])

@@ -1,4 +1,4 @@
-"""Query-time search: embed a question, run nearest-neighbour search on the echo and classical vectors."""
+"""Query-time search: embed a question, rank the collection's chunks by echo, classical, BM25 or hybrid."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from embedder import Embedder
 from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.calibration import SAMPLE_SIZE, Background
-from search.results import Hit, Mode, SearchResult
-from search.store import CLASSICAL, ECHO, Collection, CollectionInfo, FilterLike, QueryFilter
+from search.results import MODES, RANKINGS_OF, Hit, Mode, SearchResult
+from search.store import BM25, CLASSICAL, ECHO, HYBRID, Collection, CollectionInfo, FilterLike, Fusion, QueryFilter
 from search.validation import InvalidRequestError, check_k
 
 __all__ = ["Hit", "Mode", "SearchResult", "Searcher"]
@@ -21,10 +21,13 @@ __all__ = ["Hit", "Mode", "SearchResult", "Searcher"]
 
 @dataclass
 class Searcher:
-    """Embeds questions with the instructed echo query template and searches one collection."""
+    """Embeds questions with the instructed echo query template and searches one collection.
+
+    Without a model (`embedder=None`, `Searcher.open(load_model=False)`) it answers mode "bm25" only, which needs
+    no query vector."""
 
     store: Collection
-    embedder: Embedder
+    embedder: Embedder | None
     _checked: bool = field(default=False, repr=False)
     """The collection's fingerprint was found equal to the embedder's: it is not read again on every query."""
     _background: Background | None = field(default=None, repr=False)
@@ -41,16 +44,23 @@ class Searcher:
         embedder: Embedder | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         embedder_settings: EmbedderSettings | None = None,
+        load_model: bool = True,
+        fusion: Fusion | None = None,
     ) -> Searcher:
         """The embedded store by default, or a Qdrant server at `url`; refuses a collection of another embedder.
 
         `path` is the embedded store's Qdrant folder; `data_dir` the data folder that holds it (`qdrant/`). Without
-        `embedder`, the model `model` is loaded as `embedder_settings` say (default: `EmbedderSettings()`)."""
-        store = Collection.open(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir)
+        `embedder`, the model `model` is loaded as `embedder_settings` say (default: `EmbedderSettings()`), unless
+        `load_model` is False: then only mode "bm25" can be searched. `fusion`: how "hybrid" fuses (default: the
+        settings')."""
+        store = Collection.open(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir,
+                                fusion=fusion)
         try:
-            options = (embedder_settings or EmbedderSettings()).override(model=model).load_options()
-            emb = embedder or Embedder.from_pretrained(**options)
-            if store.exists():
+            emb = embedder
+            if emb is None and load_model:
+                options = (embedder_settings or EmbedderSettings()).override(model=model).load_options()
+                emb = Embedder.from_pretrained(**options)
+            if emb is not None and store.exists():
                 store.check_fingerprint(emb.fingerprint)
         except BaseException:
             store.close()  # never keep the embedded store's lock for a searcher that was not made
@@ -63,6 +73,13 @@ class Searcher:
         if self._background is None or self._background.generation != generation:
             self._background = Background(self.store.sample_vectors((ECHO, CLASSICAL), SAMPLE_SIZE), generation)
         return self._background
+
+    @property
+    def model(self) -> Embedder:
+        """The embedder; `InvalidRequestError` when this searcher was opened without one."""
+        if self.embedder is None:
+            raise InvalidRequestError("this searcher was opened without a model: only mode 'bm25' can be searched")
+        return self.embedder
 
     @property
     def in_process(self) -> bool:
@@ -108,9 +125,11 @@ class Searcher:
         filter: FilterLike = None,
         instruction: str | None = None,
     ) -> list[SearchResult]:
-        """Several queries in one model forward (what the HTTP service's micro-batching calls)."""
-        if mode not in ("echo", "classical", "both"):
-            raise InvalidRequestError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
+        """Several queries in one model forward (what the HTTP service's micro-batching calls) and one engine call.
+
+        Mode "bm25" runs no model: it ranks by the query's words alone."""
+        if mode not in MODES:
+            raise InvalidRequestError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
         check_k(k)
         return self._search_many(queries, k, mode, filter, instruction)
 
@@ -122,33 +141,41 @@ class Searcher:
         filter: FilterLike,
         instruction: str | None,
     ) -> list[SearchResult]:
-        if not self._checked:
-            self.store.check_fingerprint(self.embedder.fingerprint)
-            self._checked = True
+        rankings = RANKINGS_OF[mode]
+        need_echo = ECHO in rankings or HYBRID in rankings
+        need_classical = CLASSICAL in rankings
         where = QueryFilter.parse(filter)
         t0 = time.perf_counter()
-        vectors = self.embedder.encode(
-            queries, kind="query", instruction=instruction or DEFAULT_INSTRUCTION, with_classical=mode != "echo"
-        )
-        embed_ms = (time.perf_counter() - t0) * 1000 / len(queries)
         wanted: dict[str, np.ndarray] = {}
-        if mode != "classical":
-            wanted[ECHO] = vectors.echo
-        if mode != "echo" and vectors.classical is not None:
-            wanted[CLASSICAL] = vectors.classical
+        if need_echo or need_classical:
+            model = self.model
+            if not self._checked:
+                self.store.check_fingerprint(model.fingerprint)
+                self._checked = True
+            vectors = model.encode(queries, kind="query", instruction=instruction or DEFAULT_INSTRUCTION,
+                                   with_classical=need_classical)
+            if need_echo:
+                wanted[ECHO] = vectors.echo
+            if need_classical and vectors.classical is not None:
+                wanted[CLASSICAL] = vectors.classical
+        embed_ms = (time.perf_counter() - t0) * 1000 / len(queries)
+        rankings = tuple(r for r in rankings if r != CLASSICAL or CLASSICAL in wanted)  # a model without classical
         t1 = time.perf_counter()
-        found = self.store.query(wanted, k, where)
+        found = self.store.query(wanted, k, where, texts=queries, rankings=rankings)
         search_ms = (time.perf_counter() - t1) * 1000 / len(queries)
 
-        background = self._calibration()
+        background = self._calibration() if wanted else None
 
         def hits(name: str, i: int) -> list[Hit]:
             if name not in found:
                 return []
-            z = background.z_scores(name, wanted[name][i], [h.score for h in found[name][i]])
-            return [Hit.from_stored(rank, h, z[rank - 1]) for rank, h in enumerate(found[name][i], start=1)]
+            stored = found[name][i]
+            z = background.z_scores(name, wanted[name][i], [h.score for h in stored]) \
+                if background and name in (ECHO, CLASSICAL) and name in wanted else [None] * len(stored)
+            return [Hit.from_stored(rank, h, z[rank - 1]) for rank, h in enumerate(stored, start=1)]
 
         return [
-            SearchResult(hits(ECHO, i), hits(CLASSICAL, i), {"embed_ms": embed_ms, "search_ms": search_ms})
+            SearchResult(hits(ECHO, i), hits(CLASSICAL, i), {"embed_ms": embed_ms, "search_ms": search_ms},
+                         bm25=hits(BM25, i), hybrid=hits(HYBRID, i))
             for i in range(len(queries))
         ]

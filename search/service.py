@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.batching import MicroBatcher, Query
+from search.results import Mode
 from search.searcher import Hit, Searcher
 from search.service_guard import ApiKeyGuard, BodyLimit
 from search.settings import ServiceSettings
@@ -48,8 +49,10 @@ class SearchRequest(BaseModel):
     """A question and how to search for it."""
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
-    k: int = Field(10, ge=K_MIN, le=K_MAX, description="Hits per vector kind.")
-    mode: Literal["echo", "classical", "both"] = "both"
+    k: int = Field(10, ge=K_MIN, le=K_MAX, description="Hits per ranking.")
+    mode: Mode = Field("both", description="What to rank with: `echo`, `classical`, `both` (echo and classical), "
+                       "`bm25` (the query's words; no model runs), `hybrid` (echo and BM25 fused in one engine "
+                       "query) or `all` four. Each ranking fills its own list of the answer.")
     filter: str | list[str] | dict[str, Any] | None = Field(
         None, description="Source path(s) to search within, or a Qdrant filter object."
     )
@@ -86,6 +89,8 @@ class Timings(BaseModel):
 class SearchResponse(BaseModel):
     echo: list[Hit]
     classical: list[Hit]
+    bm25: list[Hit] = Field(default_factory=list, description="Filled by mode `bm25` and `all`.")
+    hybrid: list[Hit] = Field(default_factory=list, description="Filled by mode `hybrid` and `all`.")
     timings: Timings
     cached: bool
 
@@ -204,10 +209,11 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
 
     @app.post("/search", response_model=SearchResponse, dependencies=auth, responses=errors)
     async def search(body: SearchRequest) -> SearchResponse:
-        """Rank chunks for a question with echo and/or classical vectors."""
+        """Rank chunks for a question by echo, classical, BM25 or hybrid (see `mode`)."""
         arrived = time.perf_counter()
         instruction = body.instruction or DEFAULT_INSTRUCTION
-        tokens = searcher.embedder.prompt_tokens(body.query, "query", instruction=instruction)
+        tokens = 0 if body.mode == "bm25" else searcher.model.prompt_tokens(body.query, "query",
+                                                                            instruction=instruction)
         if tokens > settings.max_query_tokens:
             raise InvalidRequestError(
                 f"query: the query and instruction make a {tokens}-token prompt; the limit is "
@@ -220,6 +226,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         return SearchResponse(
             echo=result.echo,
             classical=result.classical,
+            bm25=result.bm25,
+            hybrid=result.hybrid,
             timings=Timings(
                 embed_ms=0.0 if cached else result.timings.get("embed_ms", 0.0),
                 search_ms=0.0 if cached else result.timings.get("search_ms", 0.0),
@@ -233,7 +241,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
     async def health() -> JSONResponse:
         """Model loaded and store reachable: 200, else 503 with the reason. Never waits for the model."""
-        model = searcher.embedder.model_name
+        model = searcher.model.model_name
         try:
             exists = await asyncio.to_thread(searcher.store.exists)
         except Exception as exc:  # any transport failure means "not reachable"

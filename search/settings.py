@@ -25,7 +25,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import SettingsConfigDict
@@ -71,6 +71,24 @@ class StoreSettings(Section):
     replicas: int | None = Field(
         default=None, ge=1, description="replication factor of a new collection on a server",
         json_schema_extra=doc_default("Qdrant's (1)"),
+    )
+
+    fusion: Literal["dbsf", "rrf"] = Field(
+        default="dbsf",
+        description="how the `hybrid` ranking fuses the echo and BM25 rankings, in one engine query: `dbsf` "
+        "(distribution-based score fusion: each list's scores normalised by their spread, then summed) or `rrf` "
+        "(reciprocal rank fusion, see `ECHO_SEARCH_RRF_K`)",
+    )
+    rrf_k: int = Field(default=60, ge=1, description="the constant k of `rrf`: a hit at rank r (from 0) of a list "
+                       "adds 1 / (k + r) to its fused score (with a weight w: 1 / ((r + 1) / w + k - 1))")
+    rrf_weights: tuple[float, float] | None = Field(
+        default=None,
+        description="weights of the echo and the BM25 list in `rrf`, as JSON, e.g. `[1, 2]`",
+        json_schema_extra=doc_default("equal"),
+    )
+    hybrid_prefetch: int = Field(
+        default=5, ge=1, le=100,
+        description="`hybrid` fuses the top k x this many hits of echo and of BM25 (k: the hits asked for)",
     )
 
     def data_dir(self) -> Path:

@@ -144,7 +144,7 @@ def test_retrieval_on_an_ingested_collection(tiny_embedder: Embedder, tmp_path: 
                                reembed=pick_methods("echo,classical", retrieval=True))
         # nDCG@10 and MRR@10 of the collection's own rankings, recomputed by hand from the search hits.
         expected: dict[str, tuple[float, float]] = {}
-        for mode in ("echo", "classical"):
+        for mode in ("echo", "classical", "bm25", "hybrid"):
             ndcg, mrr = [], []
             for qid, text in queries.items():
                 grades = qrels[qid]
@@ -158,7 +158,9 @@ def test_retrieval_on_an_ingested_collection(tiny_embedder: Embedder, tmp_path: 
     finally:
         searcher.store.close()
     rows = {r.method: r for r in report.rows}
-    assert list(rows) == ["echo (collection)", "classical (collection)", "echo", "classical"]
+    assert list(rows) == ["echo (collection)", "classical (collection)", "bm25 (collection)", "hybrid (collection)",
+                          "echo", "classical"]
+    assert "dbsf" in rows["hybrid (collection)"].description  # the fusion that was measured is recorded
     assert report.size == 8 and report.notes == []
     for name, (ndcg, mrr) in expected.items():
         assert rows[name].scores["nDCG@10"] == pytest.approx(ndcg)

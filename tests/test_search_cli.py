@@ -163,3 +163,24 @@ def test_a_control_character_in_a_file_name_stays_inside_its_table_row(run, monk
     rows = [line for line in result.output.splitlines() if "evil" in line]
     assert len(rows) == 1 and "\\n" in rows[0] and "\x1b" not in result.output
     assert "text [red]" in rows[0]  # shown as typed, not taken as markup
+
+
+def test_mode_bm25_loads_no_model_and_hybrid_fuses(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedder import Embedder
+
+    hybrid = json.loads(run("vinegar kettle", "--mode", "hybrid", "-k", "3", "--json").stdout)
+    assert hybrid["mode"] == "hybrid" and hybrid["echo"] == hybrid["classical"] == hybrid["bm25"] == []
+    assert len(hybrid["hybrid"]) == 3 and hybrid["hybrid"][0]["source"] == "/docs/kitchen.md"
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("mode bm25 loaded the model")
+
+    monkeypatch.setattr(Embedder, "from_pretrained", no_model)
+    monkeypatch.setattr(Embedder, "encode", no_model)
+    result = run("white vinegar kettle", "--mode", "bm25", "-k", "3", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [h["source"] for h in data["bm25"]][:1] == ["/docs/kitchen.md"]
+    assert "descale the kettle" in data["bm25"][0]["text"] and data["echo"] == []
+    table = run("white vinegar kettle", "--mode", "bm25", "-k", "2")
+    assert table.exit_code == 0 and "bm25" in table.output and "kitchen.md" in table.output

@@ -30,7 +30,7 @@ def url(searcher: Searcher) -> str:
 
 def test_search_matches_the_in_process_searcher(url: str, searcher: Searcher) -> None:
     with HttpSearcher(url, api_key="k3y") as remote:
-        for mode in ("both", "echo", "classical"):
+        for mode in ("both", "echo", "classical", "bm25", "hybrid", "all"):
             got = remote.search("how do I oil a bike chain?", k=4, mode=mode, filter=["/docs/cycling.md",
                                                                                        "/docs/garden.md"])
             want = searcher.search("how do I oil a bike chain?", k=4, mode=mode,
@@ -38,6 +38,8 @@ def test_search_matches_the_in_process_searcher(url: str, searcher: Searcher) ->
             assert [(h.rank, h.id, h.source, h.chunk_index, h.text) for h in got.echo] == [
                 (h.rank, h.id, h.source, h.chunk_index, h.text) for h in want.echo]
             assert [h.id for h in got.classical] == [h.id for h in want.classical]
+            assert [h.id for h in got.bm25] == [h.id for h in want.bm25]
+            assert [(h.id, h.score) for h in got.hybrid] == [(h.id, h.score) for h in want.hybrid]
             assert got.timings["search_ms"] >= 0
         many = remote.search_many(["kettle", "compost"], k=1)
         assert [r.echo[0].id for r in many] == [searcher.search(q, k=1).echo[0].id for q in ("kettle", "compost")]

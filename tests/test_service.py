@@ -191,3 +191,27 @@ def test_missing_collection_gives_404_saying_to_ingest(tmp_path: Path, tiny_embe
             assert httpx.get(f"{base}/collection").json()["points"] == 0
     finally:
         store.close()
+
+
+def test_modes_bm25_hybrid_and_all_and_an_unknown_mode_is_422(url: str, searcher: Searcher) -> None:
+    bm25 = httpx.post(f"{url}/search", json={"query": "white vinegar kettle", "k": 2, "mode": "bm25"}).json()
+    assert bm25["echo"] == bm25["classical"] == bm25["hybrid"] == []
+    assert bm25["bm25"][0]["source"] == "/docs/kitchen.md" and bm25["timings"]["embed_ms"] < 1
+    hybrid = httpx.post(f"{url}/search", json={"query": "white vinegar kettle", "k": 3, "mode": "hybrid"}).json()
+    expected = searcher.search("white vinegar kettle", k=3, mode="hybrid")
+    assert [h["id"] for h in hybrid["hybrid"]] == [h.id for h in expected.hybrid] and hybrid["bm25"] == []
+    every = httpx.post(f"{url}/search", json={"query": "white vinegar kettle", "k": 3, "mode": "all"}).json()
+    assert all(len(every[kind]) == 3 for kind in ("echo", "classical", "hybrid"))
+    assert [h["id"] for h in every["bm25"]] == [h["id"] for h in bm25["bm25"]][:1]  # one chunk has these words
+    assert [h["id"] for h in every["hybrid"]] == [h["id"] for h in hybrid["hybrid"]]
+    bad = httpx.post(f"{url}/search", json={"query": "kettle", "mode": "sparse"})
+    assert bad.status_code == 422 and "mode" in bad.json()["detail"]
+
+
+def test_bm25_answers_without_a_model_and_hybrid_needs_one(tmp_path: Path, tiny_embedder) -> None:
+    with Collection.open(path=tmp_path / "qdrant") as store:
+        fill(store, tiny_embedder)
+        modelless = Searcher(store=store, embedder=None)
+        assert modelless.search("compost leaves", k=1, mode="bm25").bm25[0].source == "/docs/garden.md"
+        with pytest.raises(InvalidRequestError, match="without a model"):
+            modelless.search("compost leaves", k=1, mode="hybrid")

@@ -12,6 +12,7 @@ from search import snippets
 from search.store import Collection
 from search.validation import K_MAX, K_MIN
 from tests.ui_fixtures import (  # noqa: F401 - fixtures
+    CHUNKS,
     CLASSICAL_MARKERS,
     ECHO_MARKERS,
     QUERY,
@@ -157,3 +158,32 @@ def test_unreachable_qdrant_server_is_an_error_message(ui_env: Path, monkeypatch
     at = run_app()
     assert len(at.error) == 1
     assert "StoreUnavailableError" in at.error[0].value and "cannot reach the Qdrant server" in at.error[0].value
+
+
+def test_search_mode_asks_only_for_what_the_columns_show() -> None:
+    assert compare.search_mode("echo", "classical") == compare.search_mode("classical", "echo") == "both"
+    assert compare.search_mode("bm25", "bm25") == "bm25" and compare.search_mode("hybrid", "hybrid") == "hybrid"
+    assert compare.search_mode("echo", "hybrid") == compare.search_mode("bm25", "classical") == "all"
+
+
+def test_a_column_can_show_hybrid_or_bm25(built: Path) -> None:
+    at = run_app()
+    left, right = at.selectbox
+    assert (left.label, left.value, right.label, right.value) == ("Left column", "echo", "Right column", "classical")
+    assert "echo" not in right.options and "Echo" not in right.options  # a list is never beside itself
+    at.text_input[0].input(QUERY)
+    at.number_input[0].set_value(K)
+    right.set_value("hybrid")
+    at.run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    echo = markers_by_source(column_titled(at, "Echo"))
+    hybrid = markers_by_source(column_titled(at, "Hybrid"))
+    assert list(echo) == ["alpha.md", "bravo.md", "charlie.md", "delta.md"]
+    assert len(hybrid) == K and set(hybrid) <= {c.name for c in CHUNKS}
+    assert all("hybrid #" in marker or "only here" in marker for marker in echo.values())
+    at.selectbox[0].set_value("bm25")
+    at.run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    bm25 = markers_by_source(column_titled(at, "BM25"))
+    assert list(bm25)[0] in {"alpha.md", "bravo.md", "delta.md"}  # the chunks that say "heron(s)" or "nest"
+    assert "echo.md" not in bm25  # no word of the question: BM25 does not list it

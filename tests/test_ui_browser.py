@@ -169,6 +169,14 @@ def test_question_in_a_real_browser(server: str, tmp_path: Path) -> None:
             page.wait_for_timeout(500)  # let the charts finish drawing
             page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
             assert not page.locator("[data-testid='stException']").count()
+            # the right column can show the hybrid ranking (echo and BM25 fused) instead of classical
+            page.get_by_role("combobox", name="Right column").click()
+            page.get_by_role("option", name="Hybrid").click()
+            expect(page.locator(f".st-key-hit-hybrid-{K}")).to_be_visible(timeout=60_000)
+            assert not page.locator(".st-key-hit-classical-1").count()
+            hybrid = [page.locator(f".st-key-hit-hybrid-{rank}").inner_text() for rank in range(1, K + 1)]
+            assert "sourdough.md" in hybrid[0], hybrid  # both echo and the words "bake", "bread" point to it
+            assert not page.locator("[data-testid='stException']").count()
             upload_through_the_sidebar(page, tmp_path)
         finally:
             browser.close()

@@ -1,4 +1,5 @@
-"""echo-search UI: one question, two ranked lists side by side (echo | classical), and where they differ.
+"""echo-search UI: one question, two ranked lists side by side (echo | classical by default; either column can
+show echo, classical, BM25 or hybrid), and where they differ.
 
 Start it with `search-ui` (or `streamlit run ui/app.py`). Configuration comes from the environment, through
 `search.settings.Settings`: SEARCH_URL (the HTTP query service), else QDRANT_URL or the embedded store under
@@ -20,7 +21,7 @@ from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search import snippets
 from search.calibration import strength
-from search.results import Hit, SearchResult
+from search.results import Hit, Mode, SearchResult
 from search.settings import Settings
 from search.validation import K_MAX, K_MIN
 from ui import compare, uploads
@@ -36,12 +37,18 @@ LEGEND = (
     "▲ n: this list ranks the chunk n places higher than the other list · ▼ n: n places lower · "
     "= same rank · only here: not in the other list's top k"
 )
+RANKING_HELP = (
+    "Echo and Classical: the chunks nearest the question's echo or classical embedding. BM25: the question's words "
+    "(term frequencies and inverse document frequencies, no model). Hybrid: echo and BM25 fused in one Qdrant query."
+)
 TIMINGS = (
-    ("Embed query", "embed_ms", "Model forward for the question (echo and classical vectors)"),
-    ("Search", "search_ms", "Nearest-neighbour search of both vectors in Qdrant"),
+    ("Embed query", "embed_ms", "Model forward for the question (the vectors the shown rankings need)"),
+    ("Search", "search_ms", "The shown rankings' search in Qdrant, one query"),
     ("Total", "total_ms", "The whole search call, including any queueing or network"),
 )
 MARKER_COLORS = {"▲": "green", "▼": "red", "=": "gray", "●": "blue"}
+LIST_COLORS = {"Echo": "#e4572e", "Classical": "#4c78a8", "BM25": "#54a24b", "Hybrid": "#b279a2"}
+RANKINGS = list(compare.RANKING_LABELS)
 STYLE = """
 <style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
@@ -145,38 +152,47 @@ def render_empty_state(backend: Backend) -> None:
     )
 
 
-def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], str]:
-    """The query box (Enter searches), k, and the advanced section; returns (query, k, sources, instruction)."""
-    left, right = st.columns([5, 1], vertical_alignment="bottom")
-    query = left.text_input("Question", placeholder="Ask a question about your documents, then press Enter")
-    k = right.number_input("k", min_value=K_MIN, max_value=K_MAX, value=10, step=1)
+def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], str, tuple[str, str]]:
+    """The query box (Enter searches), k, the ranking of each column, and the advanced section; returns (query, k,
+    sources, instruction, (left ranking, right ranking))."""
+    ask, size, left_col, right_col = st.columns([5, 1, 1.4, 1.4], vertical_alignment="bottom")
+    query = ask.text_input("Question", placeholder="Ask a question about your documents, then press Enter")
+    k = size.number_input("k", min_value=K_MIN, max_value=K_MAX, value=10, step=1)
+    label = compare.RANKING_LABELS.__getitem__
+    left = left_col.selectbox("Left column", RANKINGS, index=0, format_func=label, help=RANKING_HELP)
+    others = [r for r in RANKINGS if r != left]  # a list beside itself shows nothing
+    right = right_col.selectbox("Right column", others, index=others.index("classical") if left != "classical" else 0,
+                                format_func=label, help=RANKING_HELP)
     with st.expander("Advanced"):
         instruction = st.text_input("Instruction (query template)", value=DEFAULT_INSTRUCTION)
         chosen = st.multiselect("Only these sources", list(sources), format_func=lambda s: compare.source_label(s, {}))
-    return (query or "").strip(), int(k), chosen, instruction.strip()
+    return (query or "").strip(), int(k), chosen, instruction.strip(), (str(left), str(right))
 
 
-def run_search(backend: Backend, query: str, k: int, sources: list[str], instruction: str, chunks: int) -> SearchResult:
-    """Search, remembering the last result so reruns that change nothing else do not embed again.
+def run_search(backend: Backend, query: str, k: int, sources: list[str], instruction: str, chunks: int,
+               shown: tuple[str, str] = ("echo", "classical")) -> SearchResult:
+    """Search for the rankings `shown`, remembering the last result so reruns that change nothing else do not embed
+    again.
 
     The result's timings gain `total_ms`, the time the whole call took as seen from here, when the backend did not
     report one.
     """
-    key = (query, k, tuple(sources), instruction, chunks)
+    mode: Mode = compare.search_mode(*shown)  # type: ignore[assignment]  # one of the modes, by construction
+    key = (query, k, tuple(sources), instruction, chunks, mode)
     memo = st.session_state.get("last_search")
     if memo is None or memo[0] != key:
         start = time.perf_counter()
-        result = backend.search(query, k, sources, instruction)
+        result = backend.search(query, k, sources, instruction, mode)
         result.timings.setdefault("total_ms", (time.perf_counter() - start) * 1000)
         memo = (key, result)
         st.session_state["last_search"] = memo
     return memo[1]
 
 
-def render_summary(result: SearchResult) -> None:
-    shared = compare.overlap(result.echo, result.classical)
-    rho = compare.rank_correlation(result.echo, result.classical)
-    k = max(len(result.echo), len(result.classical))
+def render_summary(left: list[Hit], right: list[Hit], result: SearchResult) -> None:
+    shared = compare.overlap(left, right)
+    rho = compare.rank_correlation(left, right)
+    k = max(len(left), len(right))
     cols = st.columns(5)
     cols[0].metric("Overlap of the top k", f"{shared}/{k}")
     cols[1].metric("Rank correlation (shared)", "n/a" if rho is None else f"{rho:+.2f}",
@@ -185,11 +201,12 @@ def render_summary(result: SearchResult) -> None:
         col.metric(label, f"{result.timings.get(name, 0):.0f} ms", help=hint)
 
 
-def render_charts(result: SearchResult) -> None:
-    rows = pd.DataFrame(compare.chart_rows(result.echo, result.classical))
+def render_charts(left: tuple[str, list[Hit]], right: tuple[str, list[Hit]]) -> None:
+    rows = pd.DataFrame(compare.chart_rows(left, right))
     if rows.empty:
         return
-    colors = alt.Scale(domain=["Echo", "Classical"], range=["#e4572e", "#4c78a8"])
+    names = [left[0], right[0]]
+    colors = alt.Scale(domain=names, range=[LIST_COLORS[n] for n in names])
     tooltip = [alt.Tooltip("list"), alt.Tooltip("rank"), alt.Tooltip("score", format=".3f"), alt.Tooltip("source")]
     scores = (
         alt.Chart(rows, title="Score by rank")
@@ -198,7 +215,7 @@ def render_charts(result: SearchResult) -> None:
                 color=alt.Color("list:N", scale=colors, title=None), tooltip=tooltip)
     )
     position = alt.Chart(rows, title="Where each chunk stands in each list").encode(
-        x=alt.X("list:N", sort=["Echo", "Classical"], title=None, axis=alt.Axis(labelAngle=0)),
+        x=alt.X("list:N", sort=names, title=None, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("rank:Q", scale=alt.Scale(reverse=True, domainMin=1), title="rank", axis=alt.Axis(tickMinStep=1)),
         detail="chunk:N",
         tooltip=tooltip,
@@ -206,9 +223,9 @@ def render_charts(result: SearchResult) -> None:
     moves = position.mark_line(color="#9aa0a6") + position.mark_circle(size=70).encode(
         color=alt.Color("list:N", scale=colors, legend=None)
     )
-    left, right = st.columns([3, 2])
-    left.altair_chart(scores.properties(height=220), width="stretch")
-    right.altair_chart(moves.properties(height=220), width="stretch")
+    score_col, move_col = st.columns([3, 2])
+    score_col.altair_chart(scores.properties(height=220), width="stretch")
+    move_col.altair_chart(moves.properties(height=220), width="stretch")
 
 
 def marker_markdown(marker: str) -> str:
@@ -236,15 +253,18 @@ def render_column(title: str, hits: list[Hit], other: list[Hit], other_name: str
         render_hit(hit, move.marker(other_name), query, key=f"hit-{title.lower()}-{hit.rank}")
 
 
-def render_results(result: SearchResult, query: str) -> None:
-    render_summary(result)
-    render_charts(result)
+def render_results(result: SearchResult, query: str, shown: tuple[str, str] = ("echo", "classical")) -> None:
+    left, right = shown
+    left_hits, right_hits = result.ranking(left), result.ranking(right)
+    left_title, right_title = compare.RANKING_LABELS[left], compare.RANKING_LABELS[right]
+    render_summary(left_hits, right_hits, result)
+    render_charts((left_title, left_hits), (right_title, right_hits))
     st.caption(LEGEND)
-    echo_col, classical_col = st.columns(2, gap="medium")
-    with echo_col:
-        render_column("Echo", result.echo, result.classical, "classical", query)
-    with classical_col:
-        render_column("Classical", result.classical, result.echo, "echo", query)
+    left_col, right_col = st.columns(2, gap="medium")
+    with left_col:
+        render_column(left_title, left_hits, right_hits, right, query)
+    with right_col:
+        render_column(right_title, right_hits, left_hits, left, query)
 
 
 def main() -> None:
@@ -267,16 +287,16 @@ def main() -> None:
     if info.chunks == 0:
         render_empty_state(backend)
         return
-    query, k, sources, instruction = render_query_controls(info.sources)
+    query, k, sources, instruction, shown = render_query_controls(info.sources)
     if not query:
         st.caption(f"{info.chunks} chunks from {len(info.sources)} files are ready to search.")
         return
     try:
-        result = run_search(backend, query, k, sources, instruction, info.chunks)
+        result = run_search(backend, query, k, sources, instruction, info.chunks, shown)
     except Exception as exc:
         show_error(exc)
         return
-    render_results(result, query)
+    render_results(result, query, shown)
 
 
 main()

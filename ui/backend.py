@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from embedder.settings import EmbedderSettings
 from search.backend import SearchBackend, open_backend, open_searcher
-from search.results import SearchResult
+from search.results import Mode, SearchResult
 from search.settings import Settings
 
 if TYPE_CHECKING:
@@ -67,9 +67,10 @@ class Backend:
     def can_upload(self) -> bool:
         return self.uploader is not None
 
-    def search(self, query: str, k: int, sources: list[str] | None, instruction: str | None) -> SearchResult:
+    def search(self, query: str, k: int, sources: list[str] | None, instruction: str | None,
+               mode: Mode = "both") -> SearchResult:
         with self._exclusive():
-            return self.searcher.search(query, k=k, mode="both", filter=sources or None,
+            return self.searcher.search(query, k=k, mode=mode, filter=sources or None,
                                         instruction=instruction or None)
 
     def summary(self) -> CollectionSummary:
@@ -120,6 +121,6 @@ def _uploader(searcher: Searcher) -> Uploader:
 
     def ingest(paths: list[Path], progress: Callable[[IngestProgress], None] | None) -> IngestReport:
         setup_offline()  # this process parses uploads: unstructured with no telemetry and no spaCy download
-        return ingest_paths(paths, searcher.store, searcher.embedder, progress=progress)
+        return ingest_paths(paths, searcher.store, searcher.model, progress=progress)
 
     return ingest

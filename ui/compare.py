@@ -98,10 +98,26 @@ def source_label(source: str, payload: dict[str, Any]) -> str:
     return label
 
 
-def chart_rows(echo: Sequence[ScoredHit], classical: Sequence[ScoredHit]) -> list[dict[str, Any]]:
-    """Long-format rows for the charts: one per (list, hit) with rank, score and the chunk id and label."""
+RANKING_LABELS = {"echo": "Echo", "classical": "Classical", "bm25": "BM25", "hybrid": "Hybrid"}
+"""The rankings a column can show, by their name in `SearchResult`, with their titles."""
+
+
+def search_mode(left: str, right: str) -> str:
+    """The search mode that fills the rankings `left` and `right` (`search.results.Mode`) with the least work:
+    echo and classical need the model's two vectors, bm25 none, hybrid echo's and BM25."""
+    shown = {left, right}
+    if shown <= {"echo", "classical"}:
+        return "both"
+    if len(shown) == 1:
+        return left
+    return "all"
+
+
+def chart_rows(*lists: tuple[str, Sequence[ScoredHit]]) -> list[dict[str, Any]]:
+    """Long-format rows for the charts: one per (list, hit) with rank, score and the chunk id and label; `lists` are
+    (title, hits) pairs."""
     return [
         {"list": name, "rank": h.rank, "score": h.score, "chunk": h.id, "source": source_label(h.source, h.payload)}
-        for name, hits in (("Echo", echo), ("Classical", classical))
+        for name, hits in lists
         for h in hits
     ]

@@ -17,6 +17,7 @@ from search.evaluation.metrics import pair_accuracy, retrieval_scores, spearman
 from search.evaluation.report import Report, Row
 from search.searcher import Searcher
 from search.store import SOURCE, TEXT
+from search.store.bm25 import DESCRIPTION as BM25_DESCRIPTION
 
 Progress = Callable[[str], None]
 ScoreFn = Callable[[Method, int], dict[str, float]]
@@ -137,31 +138,40 @@ def run_retrieval(
     searcher: Searcher, queries_path: Path, qrels_path: Path, *, reembed: Sequence[Method] = (), k: int = 10,
     instruction: str | None = None, progress: Progress | None = None,
 ) -> Report:
-    """nDCG@k, Recall@k, MRR@k of the collection's stored echo and classical vectors (via the searcher), and of
-    each method in `reembed`, which re-embeds the collection's chunk texts in memory with that method."""
+    """nDCG@k, Recall@k, MRR@k of the collection's own rankings through the searcher (its stored echo and
+    classical vectors, BM25, and hybrid: echo and BM25 fused as the collection's `fusion` says), and of each method
+    in `reembed`, which re-embeds the collection's chunk texts in memory with that method.
+
+    Each query ranks the top 100 chunks (hybrid fuses echo's and BM25's top 100 x `fusion.prefetch`); documents
+    are ranked by their best chunk."""
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)
     qids = [q for q in queries if any(r > 0 for r in qrels.get(q, {}).values())]
     if not qids:
         raise ValueError(f"no query of {queries_path} has a relevant document in {qrels_path}")
-    searcher.store.check_fingerprint(searcher.embedder.fingerprint)
+    emb = searcher.model
+    searcher.store.check_fingerprint(emb.fingerprint)
     mapping = corpus_ids_for(searcher.sources(), {c for judged in qrels.values() for c in judged})
     texts = [queries[q] for q in qids]
     rows = []
 
+    has_bm25 = searcher.store.has_bm25()
     start = time.perf_counter()
     if progress:
-        progress("collection vectors (echo and classical)")
-    results = searcher.search_many(texts, k=100, mode="both", instruction=instruction)
+        progress("the collection's rankings (echo, classical" + (", bm25 and hybrid)" if has_bm25 else ")"))
+    results = searcher.search_many(texts, k=100, mode="all" if has_bm25 else "both", instruction=instruction)
     seconds = time.perf_counter() - start
-    emb = searcher.embedder
-    stored = {"echo (collection)": (lambda r: r.echo, f"stored echo vectors, {emb.preset.pooling} pooling"),
-              "classical (collection)": (lambda r: r.classical, f"stored classical vectors ({emb.classical_mode})")}
-    for name, (hits, description) in stored.items():
-        rankings = {q: _dedupe([h.source for h in hits(r)], mapping, k)
+    stored = {"echo (collection)": ("echo", f"stored echo vectors, {emb.preset.pooling} pooling"),
+              "classical (collection)": ("classical", f"stored classical vectors ({emb.classical_mode})"),
+              "bm25 (collection)": ("bm25", f"BM25 of the stored chunk text ({BM25_DESCRIPTION})"),
+              "hybrid (collection)": ("hybrid", f"stored echo and BM25 fused in the engine: "
+                                                f"{searcher.store.fusion.describe()}")}
+    for name, (ranking, description) in stored.items():
+        rankings = {q: _dedupe([h.source for h in r.ranking(ranking)], mapping, k)
                     for q, r in zip(qids, results, strict=True)}
         if any(rankings.values()):
-            rows.append(Row(name, description, retrieval_scores(rankings, qrels, k), seconds=seconds / 2))
+            rows.append(Row(name, description, retrieval_scores(rankings, qrels, k),
+                            seconds=seconds / (4 if has_bm25 else 2)))
 
     if reembed:
         chunk_texts, chunk_sources = _chunks(searcher)
@@ -178,8 +188,13 @@ def run_retrieval(
                 row.description += " (instructed query, document prompt)"
             rows.append(row)
 
+    if not has_bm25:
+        report_notes = ["no bm25 and hybrid rows: this collection has no BM25 vectors yet (it was made before them); "
+                        "run `ingest` on it again to add them from the stored text (nothing is embedded again)"]
+    else:
+        report_notes = []
     report = Report("retrieval", emb.model_name, f"{Path(queries_path).name} on {searcher.store.name!r}",
-                    len(qids), [f"nDCG@{k}", f"Recall@{k}", f"MRR@{k}"], rows)
+                    len(qids), [f"nDCG@{k}", f"Recall@{k}", f"MRR@{k}"], rows, notes=report_notes)
     unmatched = {c for judged in qrels.values() for c, r in judged.items() if r > 0} - set(mapping.values())
     if unmatched:
         report.notes.append(f"{len(unmatched)} relevant corpus id(s) match no document in the collection, e.g. "

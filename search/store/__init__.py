@@ -11,22 +11,28 @@ from search.store.errors import (
     CollectionNotFoundError,
     FilterError,
     FingerprintMismatchError,
+    MissingBm25Error,
     OldFormatError,
     StoreError,
     StoreLockedError,
     StoreUnavailableError,
 )
 from search.store.filters import FilterLike, QueryFilter
+from search.store.fusion import Fusion, FusionMethod
 from search.store.schema import (
+    BM25,
     CHUNK_INDEX,
     CHUNKER,
     CLASSICAL,
     CONTENT_HASH,
     ECHO,
+    HYBRID,
     N_CHUNKS,
     PAGE,
+    RANKINGS,
     SOURCE,
     TEXT,
+    TEXT_RANKINGS,
     TITLE,
     VECTOR_NAMES,
     ChunkPoint,
@@ -36,9 +42,9 @@ from search.store.schema import (
 )
 
 __all__ = [
-    "CHUNKER", "CHUNK_INDEX", "CLASSICAL", "CONTENT_HASH", "DEFAULT_COLLECTION", "ECHO", "N_CHUNKS", "PAGE",
-    "SOURCE", "TEXT", "TITLE", "VECTOR_NAMES", "ChunkPoint", "Collection", "CollectionInfo",
-    "CollectionNotFoundError", "FilterError", "FilterLike", "FingerprintMismatchError", "OldFormatError",
-    "QueryFilter", "StoreError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "default_data_dir",
-    "embedded_folder", "point_id",
+    "BM25", "CHUNKER", "CHUNK_INDEX", "CLASSICAL", "CONTENT_HASH", "DEFAULT_COLLECTION", "ECHO", "HYBRID", "N_CHUNKS",
+    "PAGE", "RANKINGS", "SOURCE", "TEXT", "TEXT_RANKINGS", "TITLE", "VECTOR_NAMES", "ChunkPoint", "Collection",
+    "CollectionInfo", "CollectionNotFoundError", "FilterError", "FilterLike", "FingerprintMismatchError", "Fusion",
+    "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter", "StoreError", "StoreLockedError",
+    "StoreUnavailableError", "StoredHit", "default_data_dir", "embedded_folder", "point_id",
 ]

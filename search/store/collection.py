@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,9 +17,26 @@ from typing import Any
 import numpy as np
 
 from search.settings import StoreSettings
-from search.store.errors import CollectionNotFoundError, FingerprintMismatchError
+from search.store import bm25
+from search.store.errors import CollectionNotFoundError, FingerprintMismatchError, MissingBm25Error
 from search.store.filters import FilterLike, QueryFilter
-from search.store.schema import ChunkPoint, CollectionInfo, StoredHit
+from search.store.fusion import Fusion
+from search.store.schema import (
+    BM25_META,
+    ECHO,
+    HYBRID,
+    RANKINGS,
+    TEXT,
+    TEXT_RANKINGS,
+    VECTOR_NAMES,
+    Ask,
+    ChunkPoint,
+    CollectionInfo,
+    StoredHit,
+)
+
+BACKFILL_PAGE = 1024
+"""Points per write when `ensure_bm25` adds BM25 vectors to an existing collection."""
 
 
 def default_data_dir() -> Path:
@@ -36,7 +53,8 @@ def next_generation(current: int) -> int:
 
 
 class Collection(ABC):
-    """One collection of chunk points: two named vectors (echo, classical) and a payload per point.
+    """One collection of chunk points: two dense named vectors (echo, classical), a sparse one (bm25, computed here
+    from the payload's text) and a payload per point.
 
     A write (`upsert`, `delete_source`, `set_payload`) returns once it is searchable, and then changes
     `generation()`, so a reader that caches answers can tell they are stale even when the point count is the same.
@@ -46,6 +64,10 @@ class Collection(ABC):
     location: str
     index_seconds: float = 0.0
     """Time this object spent building the search index (`optimize`), for reports and benchmarks."""
+    fusion: Fusion = Fusion()
+    """How `hybrid` queries fuse echo and BM25 (`Collection.open` sets it from the settings)."""
+    _bm25_ready: bool = False
+    """`has_bm25()` was found true once (it cannot become false again): not asked of a server on every query."""
 
     @classmethod
     def open(
@@ -55,21 +77,27 @@ class Collection(ABC):
         path: str | os.PathLike[str] | None = None,
         collection: str | None = None,
         data_dir: str | os.PathLike[str] | None = None,
+        fusion: Fusion | None = None,
     ) -> Collection:
         """Connect to a server (`url`; ":memory:" is qdrant-client's in-process server API), or open the embedded
         store: the folder `path`, else `qdrant/` under the data folder `data_dir`. Arguments left at None come from
         `StoreSettings` (`$QDRANT_URL`, `$ECHO_SEARCH_DATA`, ...). Checked once here: the server answers, the folder
-        is not in use and is not in the old format (`OldFormatError` names the command that migrates it)."""
+        is not in use and is not in the old format (`OldFormatError` names the command that migrates it).
+        `fusion` (default: from the settings, `ECHO_SEARCH_FUSION`, ...) is how `hybrid` queries fuse."""
         where = StoreSettings().override(qdrant_url=url, qdrant_api_key=api_key, collection=collection,
                                          data=data_dir)
+        store: Collection
         if where.qdrant_url:
             from search.store.server import ServerCollection
 
-            return ServerCollection.connect(where.qdrant_url, where.qdrant_api_key, where.collection,
-                                            shards=where.shards, replicas=where.replicas)
-        from search.store.edge import EdgeCollection
+            store = ServerCollection.connect(where.qdrant_url, where.qdrant_api_key, where.collection,
+                                             shards=where.shards, replicas=where.replicas)
+        else:
+            from search.store.edge import EdgeCollection
 
-        return EdgeCollection.open_folder(embedded_folder(path, where.data_dir()), where.collection)
+            store = EdgeCollection.open_folder(embedded_folder(path, where.data_dir()), where.collection)
+        store.fusion = fusion or Fusion.from_settings(where)
+        return store
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @abstractmethod
@@ -78,7 +106,8 @@ class Collection(ABC):
 
     @abstractmethod
     def ensure(self, fingerprint: str, embedder: dict[str, Any], dim: int) -> None:
-        """Create the collection for this embedder, or check that the existing one was made by the same one."""
+        """Create the collection for this embedder, or check that the existing one was made by the same one and
+        give it BM25 vectors if it has none yet (`ensure_bm25`)."""
 
     @abstractmethod
     def metadata(self) -> dict[str, Any]:
@@ -131,6 +160,52 @@ class Collection(ABC):
     def set_payload(self, payload: dict[str, Any], ids: Sequence[str]) -> None:
         """Set payload fields of the points `ids`, then bump the generation."""
 
+    def has_bm25(self) -> bool:
+        """True when every point has its BM25 vector, made with this version's configuration (`search.store.bm25`)."""
+        if not self._bm25_ready:
+            self._bm25_ready = self.metadata().get(BM25_META) == bm25.DESCRIPTION
+        return self._bm25_ready
+
+    def ensure_bm25(self, progress: Callable[[int], None] | None = None) -> int:
+        """Give every point the BM25 vector of its stored text, when the collection was made before BM25 (or with
+        another BM25 configuration): nothing is embedded again and the dense vectors stay as they are. Returns the
+        number of points written (0 when there was nothing to do); `progress` gets the running count.
+
+        Safe to interrupt: the collection is marked complete (`has_bm25`) only after the last point, and a rerun
+        writes every point again."""
+        if not self.exists() or self.has_bm25():
+            return 0
+        self._add_sparse_vector()
+        done, batch = 0, []
+        for pid, payload in self.payloads([TEXT], page=BACKFILL_PAGE):
+            batch.append((pid, str(payload.get(TEXT, ""))))
+            if len(batch) == BACKFILL_PAGE:
+                self._write_bm25(batch)
+                done += len(batch)
+                batch = []
+                if progress:
+                    progress(done)
+        if batch:
+            self._write_bm25(batch)
+            done += len(batch)
+        self._set_metadata(BM25_META, bm25.DESCRIPTION)
+        self._bm25_ready = True
+        if progress:
+            progress(done)
+        return done
+
+    @abstractmethod
+    def _add_sparse_vector(self) -> None:
+        """Add the `bm25` sparse vector (IDF modifier) to the collection's layout, unless it is there."""
+
+    @abstractmethod
+    def _write_bm25(self, texts: list[tuple[str, str]]) -> None:
+        """Set the BM25 vector of each (point id, text), leaving the dense vectors and the payload alone."""
+
+    @abstractmethod
+    def _set_metadata(self, key: str, value: Any) -> None:
+        """Set one key of the collection's metadata (kept with the collection, written atomically)."""
+
     def optimize(self) -> bool:
         """Build the search index where the backend leaves that to the caller (after an ingest); True if it did
         work. Only segments that need it are rebuilt: a small incremental write does not rebuild the index."""
@@ -160,18 +235,49 @@ class Collection(ABC):
         sample of the collection."""
 
     def query(
-        self, vectors: Mapping[str, np.ndarray], k: int, filter: FilterLike = None
+        self,
+        vectors: Mapping[str, np.ndarray],
+        k: int,
+        filter: FilterLike = None,
+        *,
+        texts: Sequence[str] | None = None,
+        rankings: Iterable[str] | None = None,
     ) -> dict[str, list[list[StoredHit]]]:
-        """Nearest neighbours of each row of each named vector's matrix ({"echo": (n, d) array, ...}), best first,
-        at most `k` each: {name: one list of hits per row}. One engine call for the whole batch."""
+        """The best hits, at most `k` each, for every query and ranking: {ranking: one list of hits per query}.
+        One engine call for the whole batch.
+
+        `rankings` (default: the names in `vectors`) are among `RANKINGS`: "echo" and "classical" rank by the
+        nearest neighbours of each row of `vectors[name]` (an (n, d) matrix); "bm25" by BM25 of `texts` (the n
+        query texts); "hybrid" fuses echo (`vectors["echo"]`) and BM25 (`texts`) in the engine, as `fusion` says.
+        `MissingBm25Error` when a text ranking is asked of a collection without BM25 vectors."""
+        wanted = list(dict.fromkeys(rankings if rankings is not None else vectors))
         where = QueryFilter.parse(filter)
-        asks = [(name, row) for name in vectors for row in np.asarray(vectors[name], dtype=np.float32)]
-        answers = iter(self._search(asks, k, where) if asks else [])
-        return {name: [next(answers) for _ in range(len(vectors[name]))] for name in vectors}
+        asks: dict[str, list[Ask]] = {}
+        for ranking in wanted:
+            if ranking not in RANKINGS:
+                raise ValueError(f"unknown ranking {ranking!r}: one of {', '.join(RANKINGS)}")
+            dense = ECHO if ranking == HYBRID else ranking if ranking in VECTOR_NAMES else None
+            if dense is not None and dense not in vectors:
+                raise ValueError(f"the {ranking!r} ranking needs the {dense!r} query vectors")
+            if ranking in TEXT_RANKINGS and texts is None:
+                raise ValueError(f"the {ranking!r} ranking needs the query texts")
+            rows = list(np.asarray(vectors[dense], dtype=np.float32)) if dense is not None else None
+            n = len(rows) if rows is not None else len(texts or [])
+            asks[ranking] = [Ask(ranking, rows[i] if rows is not None else None,
+                                 texts[i] if texts is not None and ranking in TEXT_RANKINGS else None)
+                             for i in range(n)]
+        if any(r in TEXT_RANKINGS for r in asks) and not self.has_bm25():
+            raise MissingBm25Error(
+                f"collection {self.name!r} in {self.location} has no BM25 vectors yet (it was made before them): "
+                "run `ingest` on it again to add them from the stored text (nothing is embedded again)"
+            )
+        flat = [ask for ranking in wanted for ask in asks[ranking]]
+        answers = iter(self._search(flat, k, where) if flat else [])
+        return {ranking: [next(answers) for _ in asks[ranking]] for ranking in wanted}
 
     @abstractmethod
-    def _search(self, asks: list[tuple[str, np.ndarray]], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
-        """The hits of each (vector name, query vector) pair, best first, from one engine call."""
+    def _search(self, asks: list[Ask], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
+        """The hits of each ask, best first, from one engine call."""
 
     @abstractmethod
     def index_info(self) -> tuple[str, int, int]:

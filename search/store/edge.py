@@ -25,11 +25,23 @@ from typing import IO, Any
 import numpy as np
 import qdrant_edge as edge
 
+from search.store import bm25
 from search.store.collection import Collection, next_generation
 from search.store.errors import CollectionNotFoundError, OldFormatError, StoreError, StoreLockedError
 from search.store.filters import QueryFilter, client_to_edge, source_is
 from search.store.migrate import old_format_message
-from search.store.schema import SOURCE, VECTOR_NAMES, ChunkPoint, StoredHit
+from search.store.schema import (
+    BM25,
+    BM25_META,
+    ECHO,
+    HYBRID,
+    SOURCE,
+    TEXT,
+    VECTOR_NAMES,
+    Ask,
+    ChunkPoint,
+    StoredHit,
+)
 
 FORMAT = {"format": "echo-search/qdrant-edge", "version": 1}
 MARKER = "echo-search-store.json"
@@ -46,6 +58,14 @@ OVERSAMPLING = 2.0
 at the same latency (100k points)."""
 INT8_MEMORY = edge.Memory.Cold
 """Where the int8 copies live: memory-mapped and read on demand (`Cold`), or read into RAM at open (`Pinned`)."""
+VACUUM_MIN_VECTORS = 1
+"""Segments of any size are vacuumed (rewritten without their deleted points) by `optimize` once 20 % of their points
+are deleted (the engine's `deleted_threshold`); the engine's default spares segments under 1,000 vectors. Deleted
+and replaced points count in BM25's document frequencies until their segment is vacuumed, and a small segment is
+cheap to rewrite (it has no HNSW graph), so the IDF of a small collection follows its deletes at the next `optimize`
+(every `ingest` ends with one)."""
+SPARSE_MEMORY = edge.Memory.Cold
+"""Where the BM25 inverted index lives: memory-mapped like the rest (`Cold`; not measured against `Pinned`)."""
 INDEXING_THRESHOLD_KB = 10_000
 """Segments smaller than this (about 2,000 points of two 640-d vectors) stay unindexed and are scanned exactly."""
 SEGMENT_POINTS = 100_000
@@ -67,11 +87,13 @@ def _config(dim: int) -> edge.EdgeConfig:
     segment_kb = SEGMENT_POINTS * dim * 4 * len(VECTOR_NAMES) // 1024
     return edge.EdgeConfig(
         vectors={name: vector for name in VECTOR_NAMES},
+        sparse_vectors={BM25: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf, memory=SPARSE_MEMORY)},
         hnsw_config=edge.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT,
                                          full_scan_threshold=INDEXING_THRESHOLD_KB),
         quantization_config=edge.ScalarQuantizationConfig(type=edge.ScalarType.Int8, quantile=0.99,
                                                           memory=INT8_MEMORY),
-        optimizers=edge.EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB, max_segment_size=segment_kb),
+        optimizers=edge.EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB, max_segment_size=segment_kb,
+                                             vacuum_min_vector_number=VACUUM_MIN_VECTORS),
         payload_memory=edge.Memory.Cold,
     )
 
@@ -163,6 +185,7 @@ class EdgeCollection(Collection):
     def ensure(self, fingerprint: str, embedder: dict[str, Any], dim: int) -> None:
         if self.exists():
             self.check_fingerprint(fingerprint)
+            self.ensure_bm25()
             return
         if self._shard_dir.exists():  # a crash between creating the shard and writing collection.json: it is empty
             shutil.rmtree(self._shard_dir)
@@ -170,7 +193,7 @@ class EdgeCollection(Collection):
         shard = edge.EdgeShard.create(str(self._shard_dir), _config(dim))
         shard.update(edge.UpdateOperation.create_field_index(SOURCE, edge.PayloadSchemaType.Keyword))
         shard.flush()
-        meta = {"fingerprint": fingerprint, "embedder": embedder, "dim": dim}
+        meta = {"fingerprint": fingerprint, "embedder": embedder, "dim": dim, BM25_META: bm25.DESCRIPTION}
         _write_json(self._meta_path, meta)
         self._meta, self._shard = meta, shard
 
@@ -203,14 +226,36 @@ class EdgeCollection(Collection):
         """Write `points`; once `SEGMENT_POINTS` were written since the last index build, build it (see there)."""
         if not points:
             return
+        sparse = self.has_bm25()
         self._apply(edge.UpdateOperation.upsert_points([
-            edge.Point(p.id, {name: np.asarray(v, dtype=np.float32).tolist() for name, v in p.vectors.items()},
+            edge.Point(p.id, {**{name: np.asarray(v, dtype=np.float32).tolist() for name, v in p.vectors.items()},
+                              **({BM25: bm25.document_vector(str(p.payload.get(TEXT, "")))} if sparse else {})},
                        p.payload)
             for p in points
         ]))
-        self._unindexed += len(points)
+        self._wrote(len(points))
+
+    def _wrote(self, points: int) -> None:
+        self._unindexed += points
         if self._unindexed >= SEGMENT_POINTS:
             self.optimize()
+
+    def _add_sparse_vector(self) -> None:
+        self._apply(edge.UpdateOperation.create_sparse_vector(BM25, modifier=edge.Modifier.Idf))  # idempotent
+
+    def _write_bm25(self, texts: list[tuple[str, str]]) -> None:
+        self._apply(edge.UpdateOperation.update_vectors(
+            [edge.PointVectors(pid, {BM25: bm25.document_vector(text)}) for pid, text in texts]
+        ))
+        self._wrote(len(texts))  # the engine writes each updated point anew: its dense vectors need indexing again
+
+    def _set_metadata(self, key: str, value: Any) -> None:
+        with self._write_lock:
+            self.shard.flush()  # the points first: the mark must never be on disk before what it vouches for
+            meta = {**self._meta, key: value}
+            _write_json(self._meta_path, meta)
+            self._meta = meta
+            self._generation = next_generation(self._generation)
 
     def delete_source(self, source: str, keep: Sequence[str] = ()) -> None:
         self._apply(edge.UpdateOperation.delete_points_by_filter(client_to_edge(source_is(source, keep))))
@@ -257,21 +302,48 @@ class EdgeCollection(Collection):
     def sample_vectors(self, names: Sequence[str], n: int) -> dict[str, np.ndarray]:
         records = self.shard.scroll(edge.ScrollRequest(limit=n, with_payload=False, with_vector=list(names)))[0] \
             if self.exists() and n > 0 else []
-        return {name: np.asarray([r.vector[name] for r in records], dtype=np.float32).reshape(len(records), -1)
+        vectors = [r.vector if isinstance(r.vector, dict) else {} for r in records]
+        return {name: np.asarray([v[name] for v in vectors], dtype=np.float32).reshape(len(records), -1)
                 for name in names}
 
-    def _search(self, asks: list[tuple[str, np.ndarray]], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
-        params = edge.SearchParams(hnsw_ef=max(HNSW_EF, k), quantization=edge.QuantizationSearchParams(
-            rescore=True, oversampling=OVERSAMPLING))
+    def _search(self, asks: list[Ask], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
         flt = where.to_edge() if where else None
-        requests = [edge.QueryRequest(limit=k, query=edge.Query.Nearest(row.tolist(), using=name), filter=flt,
-                                      with_payload=True, params=params) for name, row in asks]
+        requests = [self._request(ask, k, flt) for ask in asks]
         return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
                 for points in self.shard.query_batch(edge.QueryBatchRequest(requests))]
+
+    def _request(self, ask: Ask, k: int, flt: edge.Filter | None) -> edge.QueryRequest:
+        """One ask as an engine query: a nearest-neighbour search, or two prefetches fused (`HYBRID`)."""
+        if ask.ranking == BM25:
+            return edge.QueryRequest(limit=k, query=edge.Query.Nearest(bm25.query_vector(ask.text or ""), using=BM25),
+                                     filter=flt, with_payload=True)
+        assert ask.vector is not None
+        if ask.ranking != HYBRID:
+            return edge.QueryRequest(limit=k, query=edge.Query.Nearest(ask.vector.tolist(), using=ask.ranking),
+                                     filter=flt, with_payload=True, params=_dense_params(k))
+        fusion = self.fusion
+        limit = k * fusion.prefetch
+        prefetches = [
+            edge.Prefetch(limit=limit, query=edge.Query.Nearest(ask.vector.tolist(), using=ECHO),
+                          params=_dense_params(limit), filter=flt),
+            edge.Prefetch(limit=limit, query=edge.Query.Nearest(bm25.query_vector(ask.text or ""), using=BM25),
+                          filter=flt),
+        ]
+        method = edge.Fusion.Dbsf() if fusion.method == "dbsf" else edge.Fusion.Rrf(
+            k=fusion.rrf_k, weights=list(fusion.weights) if fusion.weights else None)
+        return edge.QueryRequest(limit=k, prefetches=prefetches, query=method,  # type: ignore[arg-type]  # the stubs
+                                 filter=flt, with_payload=True)  # type the fusions as `Fusion`, not its classes
 
     def index_info(self) -> tuple[str, int, int]:
         info = self.shard.info()
         total = info.points_count * len(VECTOR_NAMES)
-        indexed = int(info.indexed_vectors_count)
+        # the engine counts sparse vectors as indexed as soon as they are written: report the dense ones
+        indexed = max(0, int(info.indexed_vectors_count) - (info.points_count if self.has_bm25() else 0))
         state = "exact" if indexed == 0 else "hnsw" if indexed >= total else "partial"
         return state, indexed, int(info.segments_count)
+
+
+def _dense_params(k: int) -> edge.SearchParams:
+    """HNSW and int8 search of a dense vector for k hits: the candidate list at least k, rescored with the floats."""
+    return edge.SearchParams(hnsw_ef=max(HNSW_EF, k), quantization=edge.QuantizationSearchParams(
+        rescore=True, oversampling=OVERSAMPLING))

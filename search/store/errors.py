@@ -31,3 +31,8 @@ class OldFormatError(StoreError):
 
 class FilterError(InvalidRequestError):
     """A filter the store cannot use: not a valid Qdrant filter, or a condition the backend lacks."""
+
+
+class MissingBm25Error(StoreError):
+    """A BM25 or hybrid search of a collection without (complete) BM25 vectors: it was made before them. The next
+    `ingest` adds them from the stored text."""

@@ -16,6 +16,21 @@ import numpy as np
 ECHO = "echo"
 CLASSICAL = "classical"
 VECTOR_NAMES = (ECHO, CLASSICAL)
+"""The dense named vectors, of the embedder's dimension."""
+BM25 = "bm25"
+"""The sparse named vector: BM25 term weights of the chunk text (`search.store.bm25`), computed by the store at
+`upsert`; the engine applies the IDF (the vector's IDF modifier)."""
+SPARSE_NAMES = (BM25,)
+
+HYBRID = "hybrid"
+"""The ranking that fuses echo and BM25 in one engine query (`search.store.fusion`)."""
+RANKINGS = (ECHO, CLASSICAL, BM25, HYBRID)
+"""What `Collection.query` can rank by: a dense vector, BM25, or echo and BM25 fused."""
+TEXT_RANKINGS = (BM25, HYBRID)
+"""The rankings that need the query text."""
+BM25_META = "bm25"
+"""Collection metadata: the BM25 configuration (`search.store.bm25.DESCRIPTION`) every point's sparse vector was
+made with; absent on a collection made before BM25 or whose sparse vectors are not complete yet."""
 
 # Payload fields of every chunk point.
 SOURCE = "source"  # path of the file the chunk came from (as given to ingest, resolved)
@@ -42,6 +57,16 @@ class ChunkPoint:
     id: str
     vectors: Mapping[str, np.ndarray | list[float]]
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One ranking to compute for one query: `ranking` is one of `RANKINGS`; `vector` the dense query vector
+    (the named vector `ranking`, or echo's for `HYBRID`); `text` the query text (`BM25`, `HYBRID`)."""
+
+    ranking: str
+    vector: np.ndarray | None = None
+    text: str | None = None
 
 
 @dataclass

@@ -15,10 +15,31 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from search.store import bm25
 from search.store.collection import Collection, next_generation
-from search.store.errors import StoreUnavailableError
+from search.store.errors import StoreError, StoreUnavailableError
 from search.store.filters import QueryFilter, source_is
-from search.store.schema import GENERATION, SOURCE, VECTOR_NAMES, ChunkPoint, StoredHit
+from search.store.schema import (
+    BM25,
+    BM25_META,
+    ECHO,
+    GENERATION,
+    HYBRID,
+    SOURCE,
+    TEXT,
+    VECTOR_NAMES,
+    Ask,
+    ChunkPoint,
+    StoredHit,
+)
+
+_SPARSE = models.SparseVectorParams(modifier=models.Modifier.IDF)
+"""The BM25 vector: the server applies the inverse document frequencies at query time."""
+
+
+def _sparse(text: str, query: bool = False) -> models.SparseVector:
+    vector = bm25.query_vector(text) if query else bm25.document_vector(text)
+    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
 
 
 class ServerCollection(Collection):
@@ -76,6 +97,7 @@ class ServerCollection(Collection):
         through `Collection.open`). Several workers may race to create it: the losers check the winner's fingerprint."""
         if self.exists():
             self.check_fingerprint(fingerprint)
+            self.ensure_bm25()
             return
         try:
             self._call(
@@ -83,14 +105,17 @@ class ServerCollection(Collection):
                 vectors_config={
                     name: models.VectorParams(size=dim, distance=models.Distance.DOT) for name in VECTOR_NAMES
                 },
+                sparse_vectors_config={BM25: _SPARSE},
                 shard_number=self.shards,
                 replication_factor=self.replicas,
-                metadata={"fingerprint": fingerprint, "embedder": embedder, GENERATION: next_generation(0)},
+                metadata={"fingerprint": fingerprint, "embedder": embedder, GENERATION: next_generation(0),
+                          BM25_META: bm25.DESCRIPTION},
             )
         except (UnexpectedResponse, ValueError):
             if not self.exists():
                 raise
             self.check_fingerprint(fingerprint)
+            self.ensure_bm25()
             return
         if "://" in self.location:  # the in-process API has no payload indexes (and warns)
             self.client.create_payload_index(self.name, SOURCE, models.PayloadSchemaType.KEYWORD)
@@ -104,13 +129,43 @@ class ServerCollection(Collection):
 
     # -- writes -----------------------------------------------------------------------------------------------
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        sparse = self.has_bm25()
         structs = [
-            models.PointStruct(id=p.id, vector={n: np.asarray(v, dtype=np.float32).tolist()
-                                                for n, v in p.vectors.items()}, payload=p.payload)
+            models.PointStruct(id=p.id, vector={
+                **{n: np.asarray(v, dtype=np.float32).tolist() for n, v in p.vectors.items()},
+                **({BM25: _sparse(str(p.payload.get(TEXT, "")))} if sparse else {}),
+            }, payload=p.payload)
             for p in points
         ]
         self._call(self.client.upsert, self.name, points=structs, wait=True)
         self._bump()
+
+    def _add_sparse_vector(self) -> None:
+        """Qdrant 1.18 and later add a named vector to an existing collection; an older server cannot."""
+        params = self._call(self.client.get_collection, self.name).config.params
+        if BM25 in (params.sparse_vectors or {}):
+            return
+        try:
+            self._call(self.client.create_vector_name, self.name, BM25,
+                       models.SparseVectorNameConfig(sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)),
+                       wait=True)
+        except UnexpectedResponse as exc:
+            raise StoreError(
+                f"collection {self.name!r} on {self.location} was made before BM25 vectors, and this Qdrant server "
+                f"cannot add them to it ({exc.status_code}: {exc.reason_phrase}; adding a named vector needs Qdrant "
+                "1.18 or later). Upgrade the server, or ingest into a new collection (--collection)."
+            ) from exc
+
+    def _write_bm25(self, texts: list[tuple[str, str]]) -> None:
+        self._call(self.client.update_vectors, self.name, wait=True, points=[
+            models.PointVectors(id=pid, vector={BM25: _sparse(text)}) for pid, text in texts
+        ])
+
+    def _set_metadata(self, key: str, value: Any) -> None:
+        meta = self.metadata()
+        meta[key] = value
+        meta[GENERATION] = next_generation(int(meta.get(GENERATION) or 0))
+        self._call(self.client.update_collection, self.name, metadata=meta)
 
     def delete_source(self, source: str, keep: Sequence[str] = ()) -> None:
         selector = models.FilterSelector(filter=source_is(source, keep))
@@ -167,12 +222,32 @@ class ServerCollection(Collection):
         return {name: np.asarray([r.vector[name] for r in records], dtype=np.float32).reshape(len(records), -1)
                 for name in names}
 
-    def _search(self, asks: list[tuple[str, np.ndarray]], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
+    def _search(self, asks: list[Ask], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
         flt = where.to_client() if where else None
-        requests = [models.QueryRequest(query=row.tolist(), using=name, limit=k, filter=flt, with_payload=True)
-                    for name, row in asks]
+        requests = [self._request(ask, k, flt) for ask in asks]
         return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in answer.points]
                 for answer in self._call(self.client.query_batch_points, self.name, requests=requests)]
+
+    def _request(self, ask: Ask, k: int, flt: models.Filter | None) -> models.QueryRequest:
+        """One ask as a query: a nearest-neighbour search, or two prefetches fused (`HYBRID`)."""
+        if ask.ranking == BM25:
+            return models.QueryRequest(query=_sparse(ask.text or "", query=True), using=BM25, limit=k, filter=flt,
+                                       with_payload=True)
+        assert ask.vector is not None
+        if ask.ranking != HYBRID:
+            return models.QueryRequest(query=ask.vector.tolist(), using=ask.ranking, limit=k, filter=flt,
+                                       with_payload=True)
+        fusion = self.fusion
+        limit = k * fusion.prefetch
+        prefetch = [
+            models.Prefetch(query=ask.vector.tolist(), using=ECHO, limit=limit, filter=flt),
+            models.Prefetch(query=_sparse(ask.text or "", query=True), using=BM25, limit=limit, filter=flt),
+        ]
+        method: models.FusionQuery | models.RrfQuery = (
+            models.FusionQuery(fusion=models.Fusion.DBSF) if fusion.method == "dbsf"
+            else models.RrfQuery(rrf=models.Rrf(k=fusion.rrf_k, weights=list(fusion.weights) if fusion.weights
+                                                else None)))
+        return models.QueryRequest(prefetch=prefetch, query=method, limit=k, filter=flt, with_payload=True)
 
     def index_info(self) -> tuple[str, int, int]:
         info = self._call(self.client.get_collection, self.name)

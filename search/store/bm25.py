@@ -1,0 +1,32 @@
+"""BM25 in the store: one tokenizer and weighting for documents and queries, on the embedded engine and on a server.
+
+The term weights of a chunk's text are computed here, on the client side, with qdrant-edge's `Bm25` (no inference
+service needed, the same code whichever backend stores them); the engine applies the inverse document frequencies
+at query time (the sparse vector's IDF modifier), so they stay right as points are added, changed and deleted.
+A change of `CONFIG` must change `DESCRIPTION`: the next `ensure` (every `ingest`) then recomputes the stored vectors.
+"""
+
+from __future__ import annotations
+
+import qdrant_edge as edge
+
+CONFIG = edge.Bm25Config(
+    k=1.2, b=0.75, avg_len=256.0, tokenizer=edge.TokenizerType.Word, language="english", lowercase=True,
+)
+"""Qdrant's defaults, written out: k 1.2 (term-frequency saturation), b 0.75 (length normalisation), average
+length 256 tokens, the word tokenizer, lowercase, English stopwords and Snowball stemmer."""
+
+DESCRIPTION = "qdrant-bm25/word/english/lower/k1.2/b0.75/avg256"
+"""Recorded in the collection's metadata: the stored sparse vectors were made with this configuration."""
+
+_MODEL = edge.Bm25(CONFIG)
+
+
+def document_vector(text: str) -> edge.SparseVector:
+    """The sparse vector stored for a chunk's text: term frequencies, saturated and length-normalised."""
+    return _MODEL.embed_document(text)
+
+
+def query_vector(text: str) -> edge.SparseVector:
+    """The sparse vector of a query: weight 1 per distinct term (the engine multiplies in the IDF)."""
+    return _MODEL.embed_query(text)
