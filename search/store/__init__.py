@@ -12,7 +12,9 @@ from search.store.errors import (
     FilterError,
     FingerprintMismatchError,
     OldFormatError,
+    StoreDamagedError,
     StoreError,
+    StoreFullError,
     StoreLockedError,
     StoreUnavailableError,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "CHUNKER", "CHUNK_INDEX", "CLASSICAL", "CONTENT_HASH", "DEFAULT_COLLECTION", "ECHO", "N_CHUNKS", "PAGE",
     "SOURCE", "TEXT", "TITLE", "VECTOR_NAMES", "ChunkPoint", "Collection", "CollectionInfo",
     "CollectionNotFoundError", "FilterError", "FilterLike", "FingerprintMismatchError", "OldFormatError",
-    "QueryFilter", "StoreError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "default_data_dir",
+    "QueryFilter", "StoreDamagedError", "StoreError", "StoreFullError", "StoreLockedError", "StoreUnavailableError",
+    "StoredHit", "default_data_dir",
     "embedded_folder", "point_id",
 ]

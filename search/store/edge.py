@@ -26,7 +26,12 @@ import numpy as np
 import qdrant_edge as edge
 
 from search.store.collection import Collection, next_generation
-from search.store.errors import CollectionNotFoundError, OldFormatError, StoreError, StoreLockedError
+from search.store.errors import (
+    CollectionNotFoundError,
+    OldFormatError,
+    StoreDamagedError,
+    StoreLockedError,
+)
 from search.store.filters import QueryFilter, client_to_edge, source_is
 from search.store.migrate import old_format_message
 from search.store.schema import SOURCE, VECTOR_NAMES, ChunkPoint, StoredHit
@@ -117,8 +122,13 @@ class EdgeCollection(Collection):
         self._write_lock = threading.Lock()
         self._unindexed = 0  # points written since the last index build
         if self._meta_path.exists():
-            self._meta = json.loads(self._meta_path.read_text(encoding="utf-8"))
+            self._meta = self._read_meta()
+            if not self._shard_dir.is_dir():
+                raise self._damaged("its collection.json is there but its data (the shard/ folder) is missing")
             self._shard = self._load(self._shard_dir)
+        elif self._shard_dir.exists() and self._orphan_points() != 0:
+            raise self._damaged("its data (the shard/ folder) is there but its collection.json is missing, so "
+                                "which model made it is unknown")
 
     @classmethod
     def open_folder(cls, folder: Path, name: str) -> EdgeCollection:
@@ -135,15 +145,46 @@ class EdgeCollection(Collection):
             lock.close()
             raise
 
-    @staticmethod
-    def _load(shard_dir: Path) -> edge.EdgeShard:
+    def _damaged(self, what: str) -> StoreDamagedError:
+        """The refusal for a damaged collection: what is wrong, where, and what to do (nothing is changed)."""
+        return StoreDamagedError(
+            f"the embedded store's collection {self.name!r} at {self._dir} is damaged: {what}. Nothing was changed. "
+            f"The documents are the source of truth: move {self._dir} aside and run `ingest` on them again, or "
+            "restore a backup (`search restore`)."
+        )
+
+    def _read_meta(self) -> dict[str, Any]:
+        """collection.json, checked: a truncated or garbled one is damage, not a bug."""
+        try:
+            meta = json.loads(self._meta_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise self._damaged(f"its collection.json cannot be read ({exc})") from None
+        if not (isinstance(meta, dict) and isinstance(meta.get("fingerprint"), str)
+                and isinstance(meta.get("dim"), int) and isinstance(meta.get("embedder"), dict)):
+            raise self._damaged("its collection.json lacks the fingerprint, embedder or dimension")
+        return meta
+
+    def _orphan_points(self) -> int | None:
+        """Points in a shard that has no collection.json: 0 for the empty shard a crash between creating it and
+        writing collection.json leaves (`ensure` may replace it), None when it cannot be opened (not provably
+        empty)."""
+        try:
+            shard = edge.EdgeShard.load(str(self._shard_dir))
+        except Exception:  # the engine raises a bare Exception
+            return None
+        try:
+            return int(shard.count(edge.CountRequest(exact=True)))
+        finally:
+            shard.close()
+
+    def _load(self, shard_dir: Path) -> edge.EdgeShard:
         try:
             return edge.EdgeShard.load(str(shard_dir))
         except Exception as exc:  # the engine raises a bare Exception with its message
             if "WouldBlock" in str(exc):
                 raise StoreLockedError(f"the embedded store's shard at {shard_dir} is in use by another process") \
                     from exc
-            raise StoreError(f"cannot open the embedded store's shard at {shard_dir}: {exc}") from exc
+            raise self._damaged(f"its data (the shard/ folder) cannot be opened ({exc})") from exc
 
     @property
     def shard(self) -> edge.EdgeShard:
@@ -164,7 +205,9 @@ class EdgeCollection(Collection):
         if self.exists():
             self.check_fingerprint(fingerprint)
             return
-        if self._shard_dir.exists():  # a crash between creating the shard and writing collection.json: it is empty
+        if self._shard_dir.exists():  # a crash between creating the shard and writing collection.json
+            if self._orphan_points() != 0:  # never delete data: only a shard proven empty is replaced
+                raise self._damaged("its data (the shard/ folder) is there but its collection.json is missing")
             shutil.rmtree(self._shard_dir)
         self._dir.mkdir(parents=True, exist_ok=True)
         shard = edge.EdgeShard.create(str(self._shard_dir), _config(dim))

@@ -1,0 +1,96 @@
+"""The embedded store never loses or overwrites a collection: metadata and data that disagree are refused with what
+to do, damaged files are named, and the store is refused rather than rebuilt."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ingest.cli import app as ingest_app
+from search.cli import app as search_app
+from search.store import CHUNK_INDEX, SOURCE, TEXT, ChunkPoint, Collection, StoreDamagedError, point_id
+
+DIM = 32
+
+
+def points(n: int, dim: int = DIM, seed: int = 0) -> list[ChunkPoint]:
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((2, n, dim)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=2, keepdims=True)
+    return [ChunkPoint(point_id(f"/docs/{i % 5}.md", i, "h"), {"echo": rows[0, i], "classical": rows[1, i]},
+                       {SOURCE: f"/docs/{i % 5}.md", CHUNK_INDEX: i, TEXT: f"chunk {i}"}) for i in range(n)]
+
+
+def filled(data: Path, n: int = 100, dim: int = DIM, fingerprint: str = "fp") -> Path:
+    """A data folder whose embedded store holds `n` points in collection `docs`; returns the collection folder."""
+    with Collection.open(data_dir=data) as store:
+        store.ensure(fingerprint, {"model": "test"}, dim)
+        store.upsert(points(n, dim))
+    return data / "qdrant" / "collections" / "docs"
+
+
+def count(data: Path) -> int:
+    with Collection.open(data_dir=data) as store:
+        return store.count()
+
+
+def search_cli(*args: str):
+    return CliRunner().invoke(search_app, list(args))
+
+
+def test_data_without_its_metadata_is_refused_by_info_and_ingest_and_never_overwritten(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    data = tmp_path / "data"
+    folder = filled(data)
+    meta = (folder / "collection.json").read_bytes()
+    (folder / "collection.json").unlink()
+    info = search_cli("info", "--data-dir", str(data))
+    assert info.exit_code == 3, info.output
+    assert "damaged" in info.output and "collection.json is missing" in info.output and "ingest" in info.output
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nOne small document.\n")
+    ingest = CliRunner().invoke(ingest_app, [str(docs), "--data-dir", str(data), "--model", str(tiny_model_dir)])
+    assert ingest.exit_code == 3, ingest.output
+    assert "damaged" in ingest.output
+    (folder / "collection.json").write_bytes(meta)  # the data was left alone: putting the metadata back restores it
+    assert count(data) == 100
+
+
+def test_metadata_without_its_data_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    folder = filled(data)
+    shutil.rmtree(folder / "shard")
+    with pytest.raises(StoreDamagedError, match="shard/ folder\\) is missing"):
+        Collection.open(data_dir=data)
+
+
+def test_an_empty_shard_left_by_a_crash_before_the_metadata_is_replaced(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    folder = filled(data, n=0)
+    (folder / "collection.json").unlink()  # as if killed between creating the shard and writing collection.json
+    with Collection.open(data_dir=data) as store:
+        assert not store.exists()
+        store.ensure("fp2", {"model": "other"}, 16)
+        store.upsert(points(3, dim=16))
+    assert count(data) == 3
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled", "not an object"])
+def test_a_damaged_metadata_file_is_named_with_what_to_do(tmp_path: Path, damage: str) -> None:
+    data = tmp_path / "data"
+    folder = filled(data)
+    meta = folder / "collection.json"
+    text = meta.read_text()
+    meta.write_bytes({"truncated": text[: len(text) // 2].encode(), "garbled": b"\xff\xfe\x00garbage",
+                      "not an object": json.dumps([1, 2]).encode()}[damage])
+    result = search_cli("info", "--data-dir", str(data))
+    assert result.exit_code == 3, result.output
+    flat = " ".join(result.output.split())
+    assert "damaged" in flat and "collection.json" in flat and "move" in flat and "a bug" not in flat
