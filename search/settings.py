@@ -27,10 +27,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from embedder.settings import COMMON, EmbedderSettings, Section, doc_default
+from search.validation import check_collection_name
 
 DEFAULT_COLLECTION = "docs"
 
@@ -61,7 +62,9 @@ class StoreSettings(Section):
                            **doc_default("`$XDG_DATA_HOME/echo-search`, else `~/.local/share/echo-search`")},
     )
     collection: str = Field(
-        default=DEFAULT_COLLECTION, min_length=1, description="the collection to write and search",
+        default=DEFAULT_COLLECTION, min_length=1,
+        description="the collection to write and search (1-255 characters: no path separators, `..` or control "
+        "characters, Qdrant's rules)",
         json_schema_extra={"flag": "--collection"},
     )
     shards: int | None = Field(
@@ -72,6 +75,11 @@ class StoreSettings(Section):
         default=None, ge=1, description="replication factor of a new collection on a server",
         json_schema_extra=doc_default("Qdrant's (1)"),
     )
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        return check_collection_name(value)  # a name is a folder of the embedded store: never one outside it
 
     def data_dir(self) -> Path:
         """`data`, else `$XDG_DATA_HOME/echo-search`, else ~/.local/share/echo-search."""

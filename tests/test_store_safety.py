@@ -94,3 +94,53 @@ def test_a_damaged_metadata_file_is_named_with_what_to_do(tmp_path: Path, damage
     assert result.exit_code == 3, result.output
     flat = " ".join(result.output.split())
     assert "damaged" in flat and "collection.json" in flat and "move" in flat and "a bug" not in flat
+
+
+BAD_NAMES = ["/tmp/v", "../../x", "..", ".", "a/b", "a\\b", "x" * 256, "a\0b", "a\nb", ""]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=range(len(BAD_NAMES)))
+def test_a_collection_name_never_reaches_outside_the_data_folder(tmp_path: Path, name: str) -> None:
+    from search.settings import Settings, SettingsError
+    from search.validation import InvalidRequestError
+
+    with pytest.raises(SettingsError, match="--collection"):  # flags and variables go through the settings
+        Settings.load().override(store={"collection": name, "data": tmp_path / "data"})
+    with pytest.raises(InvalidRequestError):  # the library entry point
+        Collection.open(data_dir=tmp_path / "data", collection=name)
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*"))
+
+
+def test_ingest_with_a_path_as_collection_deletes_nothing_and_writes_nowhere(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nOne small document.\n")
+    victim = tmp_path / "v"
+    (victim / "shard").mkdir(parents=True)
+    (victim / "shard" / "precious.txt").write_text("keep me")
+    data = tmp_path / "sub" / "data"
+    for name in (str(victim), "../../x"):
+        result = CliRunner().invoke(ingest_app, [str(docs), "--data-dir", str(data), "--collection", name,
+                                                 "--model", str(tiny_model_dir)])
+        assert result.exit_code == 2, result.output
+        assert "invalid collection name" in result.output
+    assert (victim / "shard" / "precious.txt").read_text() == "keep me"
+    assert not (tmp_path / "x").exists() and not (tmp_path / "sub" / "x").exists()
+    monkeypatch.setenv("ECHO_SEARCH_COLLECTION", "../../x")
+    info = search_cli("info", "--data-dir", str(data))
+    assert info.exit_code == 2 and "ECHO_SEARCH_COLLECTION" in info.output
+
+
+def test_the_ui_launcher_and_the_langchain_retriever_refuse_bad_collection_names() -> None:
+    import typer
+    from pydantic import ValidationError
+
+    from search.langchain import EchoRetriever
+    from ui.launch import run
+
+    with pytest.raises(typer.BadParameter, match="invalid collection name"):
+        run(collection="../x")
+    with pytest.raises(ValidationError, match="invalid collection name"):
+        EchoRetriever(collection="/tmp/v")

@@ -20,6 +20,7 @@ from search.settings import StoreSettings
 from search.store.errors import CollectionNotFoundError, FingerprintMismatchError
 from search.store.filters import FilterLike, QueryFilter
 from search.store.schema import ChunkPoint, CollectionInfo, StoredHit
+from search.validation import check_collection_name
 
 
 def default_data_dir() -> Path:
@@ -60,6 +61,8 @@ class Collection(ABC):
         store: the folder `path`, else `qdrant/` under the data folder `data_dir`. Arguments left at None come from
         `StoreSettings` (`$QDRANT_URL`, `$ECHO_SEARCH_DATA`, ...). Checked once here: the server answers, the folder
         is not in use and is not in the old format (`OldFormatError` names the command that migrates it)."""
+        if collection is not None:
+            check_collection_name(collection)  # before it is joined to any path
         where = StoreSettings().override(qdrant_url=url, qdrant_api_key=api_key, collection=collection,
                                          data=data_dir)
         if where.qdrant_url:

@@ -35,6 +35,7 @@ from search.store.errors import (
 from search.store.filters import QueryFilter, client_to_edge, source_is
 from search.store.migrate import old_format_message
 from search.store.schema import SOURCE, VECTOR_NAMES, ChunkPoint, StoredHit
+from search.validation import check_collection_name
 
 FORMAT = {"format": "echo-search/qdrant-edge", "version": 1}
 MARKER = "echo-search-store.json"
@@ -133,6 +134,7 @@ class EdgeCollection(Collection):
     @classmethod
     def open_folder(cls, folder: Path, name: str) -> EdgeCollection:
         """Open collection `name` of the embedded store at `folder` (created if missing) and hold its lock."""
+        check_collection_name(name)  # a folder of the store: never a path that reaches outside it
         folder.mkdir(parents=True, exist_ok=True)
         if message := old_format_message(folder):
             raise OldFormatError(message)
