@@ -229,6 +229,9 @@ class _Run:
             reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
             self._put(FileResult(source, "failed", reason=reason))
             return
+        except Exception as exc:  # one file's unforeseen problem (chunking, tokenizing) fails that file, not the run
+            self._put(FileResult(source, "failed", reason=f"cannot chunk: {type(exc).__name__}: {exc}"))
+            return
         if n == 0:
             self._put(FileResult(source, "failed", reason="no text found (empty file)"))
             return
