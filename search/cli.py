@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.evaluation.cli import eval_app
 from search.settings import ServiceSettings, Settings, SettingsError
-from search.store import StoreError
+from search.store import StoreError, StoreFullError
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 DEFAULT_COMMAND = "query"
@@ -25,11 +25,13 @@ DEFAULT_COMMAND = "query"
 # Exit statuses, shared with `ingest` (which also uses 1: some files failed); usage errors exit 2 (click's own).
 EXIT_UNAVAILABLE = 3  # the store or model refused or is unavailable
 EXIT_INTERNAL = 4  # an unexpected error: a bug
+EXIT_NO_SPACE = 5  # the disk holding the embedded store is full
 EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_STATUS_HELP = (
     "Exit status: 0 ok; 2 usage error (bad arguments); 3 the store or model refused or is unavailable (store "
     "locked by another process, server unreachable, collection missing, fingerprint mismatch, model not found, "
-    "service refused); 4 unexpected internal error; 130 interrupted."
+    "service refused, store damaged); 4 unexpected internal error; 5 the disk holding the store is full; 130 "
+    "interrupted."
 )
 
 
@@ -92,7 +94,7 @@ def _user_errors() -> Iterator[None]:
         yield
     except (StoreError, ModelNotFoundError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_UNAVAILABLE) from None
+        raise typer.Exit(EXIT_NO_SPACE if isinstance(exc, StoreFullError) else EXIT_UNAVAILABLE) from None
 
 
 @app.command(DEFAULT_COMMAND)

@@ -67,6 +67,11 @@ class StoreSettings(Section):
         "characters, Qdrant's rules)",
         json_schema_extra={"flag": "--collection"},
     )
+    min_free_mb: float = Field(
+        default=256, ge=0,
+        description="free disk space, in MiB, that writes to the embedded store leave: a write that would leave less "
+        "stops with exit status 5 before anything is half-written",
+    )
     shards: int | None = Field(
         default=None, ge=1, description="shard number of a new collection on a server",
         json_schema_extra=doc_default("Qdrant's (1)"),

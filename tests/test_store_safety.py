@@ -144,3 +144,111 @@ def test_the_ui_launcher_and_the_langchain_retriever_refuse_bad_collection_names
         run(collection="../x")
     with pytest.raises(ValidationError, match="invalid collection name"):
         EchoRetriever(collection="/tmp/v")
+
+
+def test_a_nearly_full_disk_stops_ingest_with_exit_5_and_leaves_what_was_stored_intact(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil as real_shutil
+
+    from search.store import space
+
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"a{i}.md").write_text(f"# Note {i}\n\nFirst batch, text {i}.\n")
+    args = [str(docs), "--data-dir", str(data), "--model", str(tiny_model_dir)]
+    assert CliRunner().invoke(ingest_app, args).exit_code == 0
+    before = count(data)
+    for i in range(3):
+        (docs / f"b{i}.md").write_text(f"# Later {i}\n\nSecond batch, text {i}.\n")
+    usage = real_shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda path: usage._replace(free=10 << 20))  # 10 MiB free
+    full = CliRunner().invoke(ingest_app, args)
+    assert full.exit_code == 5, full.output
+    flat = " ".join(full.output.split())
+    assert "is full" in flat and "ECHO_SEARCH_MIN_FREE_MB" in flat and "Nothing was half-written" in flat
+    info = search_cli("info", "--data-dir", str(data), "--json")  # reading needs no free space
+    assert info.exit_code == 0 and json.loads(info.stdout)["points"] == before
+    monkeypatch.undo()
+    assert CliRunner().invoke(ingest_app, args).exit_code == 0  # space came back: the run finishes
+    assert count(data) == before + 3
+    help_text = CliRunner().invoke(ingest_app, ["--help"])
+    assert "5 the disk holding the store is full" in " ".join(help_text.output.split())
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 96 MiB tmpfs, so that a full disk is real; skipped where mounting is not allowed; always unmounted."""
+    import os
+    import subprocess
+
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mount -t tmpfs is not permitted here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+READ = """
+import sys, numpy as np
+from search.store import Collection
+with Collection.open(data_dir=sys.argv[1]) as store:
+    hits = store.query({"echo": np.ones((1, 32), np.float32)}, k=3)["echo"][0]
+    print(store.count(), len(hits), sum(1 for _ in store.payloads()))
+"""
+WRITE = """
+import sys
+from tests.test_store_safety import points
+from search.store import Collection, StoreFullError
+with Collection.open(data_dir=sys.argv[1]) as store:
+    try:
+        store.upsert(points(500, seed=1))
+    except StoreFullError as exc:
+        print("refused:", exc)
+"""
+
+
+def test_on_a_really_full_disk_reads_answer_and_writes_are_refused_without_sigbus(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = small_disk / "data"
+    monkeypatch.setenv("ECHO_SEARCH_MIN_FREE_MB", "1")  # the disk is smaller than the default 256 MiB
+    filled(data, n=500)
+    monkeypatch.delenv("ECHO_SEARCH_MIN_FREE_MB")
+    fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:  # fill the disk to the last block
+        for size in (1 << 20, 4096):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    assert shutil.disk_usage(small_disk).free < 4096
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+
+    def python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                              cwd=env["PYTHONPATH"], timeout=300)
+
+    info = python("from search.cli import main; main()", "info", "--data-dir", str(data), "--json")
+    assert info.returncode == 0, (info.returncode, info.stderr)  # -7 was SIGBUS
+    assert json.loads(info.stdout)["points"] == 500
+    read = python(READ, str(data))
+    assert read.returncode == 0 and read.stdout.split() == ["500", "3", "500"], (read.returncode, read.stderr)
+    write = python(WRITE, str(data))
+    assert write.returncode == 0 and "refused:" in write.stdout and "is full" in write.stdout, write.stderr
+    (small_disk / "filler").unlink()
+    assert count(data) == 500

@@ -72,7 +72,8 @@ class Collection(ABC):
                                             shards=where.shards, replicas=where.replicas)
         from search.store.edge import EdgeCollection
 
-        return EdgeCollection.open_folder(embedded_folder(path, where.data_dir()), where.collection)
+        return EdgeCollection.open_folder(embedded_folder(path, where.data_dir()), where.collection,
+                                          min_free_mb=where.min_free_mb)
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @abstractmethod

@@ -35,6 +35,7 @@ from search.store.errors import (
 from search.store.filters import QueryFilter, client_to_edge, source_is
 from search.store.migrate import old_format_message
 from search.store.schema import SOURCE, VECTOR_NAMES, ChunkPoint, StoredHit
+from search.store.space import DiskSpace, allocate_holes, is_no_space
 from search.validation import check_collection_name
 
 FORMAT = {"format": "echo-search/qdrant-edge", "version": 1}
@@ -59,6 +60,12 @@ SEGMENT_POINTS = 100_000
 points written since the last build once there are this many (about 27 s for 100k points of two 640-d vectors on
 2 cores), so a bulk ingest is indexed as it goes in bounded pieces, never one giant build at the end (a single
 1M-point segment build died, killed without a message, on a 24 GB machine)."""
+
+
+_SMALL_WRITE_BYTES = 1 << 20
+"""What a delete or payload update may write (its record in the write-ahead log), with room to spare."""
+_CREATE_BYTES = 8 << 20
+"""What creating a collection writes (the write-ahead log and segments are sparse until written)."""
 
 
 def _config(dim: int) -> edge.EdgeConfig:
@@ -110,8 +117,10 @@ def _lock(folder: Path) -> IO[str]:
 class EdgeCollection(Collection):
     """A collection in the embedded store: Qdrant's engine, in this process."""
 
-    def __init__(self, folder: Path, name: str, lock: IO[str]) -> None:
+    def __init__(self, folder: Path, name: str, lock: IO[str], space: DiskSpace | None = None) -> None:
         self.name = name
+        self._space = space or DiskSpace(folder, 0)
+        self._dirty = False  # written since opened: the shard's new holes are allocated at close
         self.location = str(folder)
         self._lock_handle: IO[str] | None = lock
         self._dir = folder / "collections" / name
@@ -132,17 +141,25 @@ class EdgeCollection(Collection):
                                 "which model made it is unknown")
 
     @classmethod
-    def open_folder(cls, folder: Path, name: str) -> EdgeCollection:
-        """Open collection `name` of the embedded store at `folder` (created if missing) and hold its lock."""
+    def open_folder(cls, folder: Path, name: str, min_free_mb: float = 0) -> EdgeCollection:
+        """Open collection `name` of the embedded store at `folder` (created if missing) and hold its lock; writes
+        that would leave less than `min_free_mb` free on its disk raise `StoreFullError` (`search.store.space`)."""
         check_collection_name(name)  # a folder of the store: never a path that reaches outside it
         folder.mkdir(parents=True, exist_ok=True)
         if message := old_format_message(folder):
             raise OldFormatError(message)
         lock = _lock(folder)
+        space = DiskSpace(folder, min_free_mb)
         try:
+            space.before_open()
             if not (folder / MARKER).exists():
-                _write_json(folder / MARKER, FORMAT)
-            return cls(folder, name, lock)
+                try:
+                    _write_json(folder / MARKER, FORMAT)
+                except OSError as exc:
+                    if is_no_space(exc):
+                        raise space.full("cannot create the store") from None
+                    raise
+            return cls(folder, name, lock, space)
         except BaseException:
             lock.close()
             raise
@@ -186,6 +203,8 @@ class EdgeCollection(Collection):
             if "WouldBlock" in str(exc):
                 raise StoreLockedError(f"the embedded store's shard at {shard_dir} is in use by another process") \
                     from exc
+            if is_no_space(exc):
+                raise self._space.full("opening the collection needs a little space") from exc
             raise self._damaged(f"its data (the shard/ folder) cannot be opened ({exc})") from exc
 
     @property
@@ -206,42 +225,63 @@ class EdgeCollection(Collection):
     def ensure(self, fingerprint: str, embedder: dict[str, Any], dim: int) -> None:
         if self.exists():
             self.check_fingerprint(fingerprint)
+            self._space.keep_reserve()
             return
         if self._shard_dir.exists():  # a crash between creating the shard and writing collection.json
             if self._orphan_points() != 0:  # never delete data: only a shard proven empty is replaced
                 raise self._damaged("its data (the shard/ folder) is there but its collection.json is missing")
             shutil.rmtree(self._shard_dir)
+        self._space.check(_CREATE_BYTES)
         self._dir.mkdir(parents=True, exist_ok=True)
-        shard = edge.EdgeShard.create(str(self._shard_dir), _config(dim))
-        shard.update(edge.UpdateOperation.create_field_index(SOURCE, edge.PayloadSchemaType.Keyword))
-        shard.flush()
-        meta = {"fingerprint": fingerprint, "embedder": embedder, "dim": dim}
-        _write_json(self._meta_path, meta)
-        self._meta, self._shard = meta, shard
+        try:
+            shard = edge.EdgeShard.create(str(self._shard_dir), _config(dim))
+            shard.update(edge.UpdateOperation.create_field_index(SOURCE, edge.PayloadSchemaType.Keyword))
+            shard.flush()
+            meta = {"fingerprint": fingerprint, "embedder": embedder, "dim": dim}
+            _write_json(self._meta_path, meta)
+        except Exception as exc:
+            if is_no_space(exc):
+                raise self._space.full("creating the collection") from exc
+            raise
+        self._meta, self._shard, self._dirty = meta, shard, True
+        self._space.keep_reserve()
 
     def close(self) -> None:
         if self._shard is not None:
             self._shard.close()
             self._shard = None
+            if self._dirty:  # so that a later open never writes into a hole of a full disk
+                allocate_holes(self._shard_dir)
+                self._space.keep_reserve()
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
 
     # -- writes -----------------------------------------------------------------------------------------------
-    def _apply(self, operation: edge.UpdateOperation) -> None:
+    def _apply(self, operation: edge.UpdateOperation, need: int = _SMALL_WRITE_BYTES) -> None:
+        """Apply a write of about `need` bytes, refused with `StoreFullError` before the engine sees it when the
+        disk would be left with less than the minimum free."""
         with self._write_lock:
-            self.shard.update(operation)
+            self._space.check(need)
+            self._dirty = True
+            try:
+                self.shard.update(operation)
+            except Exception as exc:
+                if is_no_space(exc):
+                    raise self._space.full("the engine could not write") from exc
+                raise
             self._generation = next_generation(self._generation)
 
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
         """Write `points`; once `SEGMENT_POINTS` were written since the last index build, build it (see there)."""
         if not points:
             return
+        need = sum(3 * 4 * sum(np.size(v) for v in p.vectors.values()) + 2 * len(str(p.payload)) for p in points)
         self._apply(edge.UpdateOperation.upsert_points([
             edge.Point(p.id, {name: np.asarray(v, dtype=np.float32).tolist() for name, v in p.vectors.items()},
                        p.payload)
             for p in points
-        ]))
+        ]), _SMALL_WRITE_BYTES + need)
         self._unindexed += len(points)
         if self._unindexed >= SEGMENT_POINTS:
             self.optimize()
@@ -256,8 +296,19 @@ class EdgeCollection(Collection):
     def optimize(self) -> bool:
         start = time.perf_counter()
         with self._write_lock:
-            changed = bool(self.shard.optimize())
-            self.shard.flush()
+            info = self.shard.info()
+            unindexed = info.points_count * len(VECTOR_NAMES) - int(info.indexed_vectors_count)
+            need = 3 * 4 * unindexed * int(self._meta.get("dim", 0))  # the new segment: vectors, int8 copies, graph
+            if need > INDEXING_THRESHOLD_KB * 1024:  # below it, nothing is indexed
+                self._space.check(need)
+            self._dirty = True
+            try:
+                changed = bool(self.shard.optimize())
+                self.shard.flush()
+            except Exception as exc:
+                if is_no_space(exc):
+                    raise self._space.full("building the search index") from exc
+                raise
             self._unindexed = 0
         self.index_seconds += time.perf_counter() - start
         return changed
