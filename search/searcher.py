@@ -13,7 +13,7 @@ from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.results import Hit, Mode, SearchResult
 from search.store import CLASSICAL, ECHO, Collection, CollectionInfo, FilterLike, QueryFilter
-from search.validation import InvalidRequestError, check_k
+from search.validation import InvalidRequestError, check_instruction, check_k
 
 __all__ = ["Hit", "Mode", "SearchResult", "Searcher"]
 
@@ -102,6 +102,8 @@ class Searcher:
         if mode not in ("echo", "classical", "both"):
             raise InvalidRequestError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
         check_k(k)
+        if instruction is not None:
+            check_instruction(instruction)
         return self._search_many(queries, k, mode, filter, instruction)
 
     def _search_many(

@@ -37,7 +37,7 @@ from search.store import (
     QueryFilter,
     StoreError,
 )
-from search.validation import K_MAX, K_MIN, InvalidRequestError
+from search.validation import K_MAX, K_MIN, InvalidRequestError, check_instruction
 
 log = logging.getLogger("search.service")
 
@@ -48,7 +48,7 @@ class SearchRequest(BaseModel):
     """A question and how to search for it."""
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
-    k: int = Field(10, ge=K_MIN, le=K_MAX, description="Hits per vector kind.")
+    k: int = Field(10, ge=K_MIN, le=K_MAX, strict=True, description="Hits per vector kind (a JSON integer).")
     mode: Literal["echo", "classical", "both"] = "both"
     filter: str | list[str] | dict[str, Any] | None = Field(
         None, description="Source path(s) to search within, or a Qdrant filter object."
@@ -62,6 +62,16 @@ class SearchRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise PydanticCustomError("blank", "query is blank")
+        return value
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_instruction(value)
+            except InvalidRequestError as exc:
+                raise PydanticCustomError("instruction", str(exc).removeprefix("instruction: ")) from None
         return value
 
     @field_validator("filter", mode="before")

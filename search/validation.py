@@ -22,6 +22,18 @@ def check_k(k: int) -> int:
     return k
 
 
+_TEMPLATE_SLOTS = ("{text}", "{instruction}")
+
+
+def check_instruction(instruction: str) -> str:
+    """`instruction` when it can go into the query template, else `InvalidRequestError`: it is put in literally,
+    so it must not hold the template's own slots (`{text}` would repeat the query where it does not belong)."""
+    if found := [slot for slot in _TEMPLATE_SLOTS if slot in instruction]:
+        raise InvalidRequestError(f"instruction: must not contain the template slot {found[0]} (the instruction is "
+                                  "text, not a template)")
+    return instruction
+
+
 COLLECTION_NAME_MAX = 255
 """Longest collection name (Qdrant's limit)."""
 _FORBIDDEN_IN_NAMES = '<>:"/\\|?*'
