@@ -165,17 +165,8 @@ def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
 
 
 def _open(settings: Settings, chunk_tokens: int):  # noqa: ANN202
-    from transformers.utils import logging as hf_logging
-
-    from embedder import Embedder, tune_process
-
-    hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
-    hf_logging.disable_progress_bar()
-    setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
-    tune_process()  # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
-
     where = settings.store
-    try:
+    try:  # first, before torch and the model load: a locked, damaged or unreachable store is refused at once
         store = stores.Collection.open(url=where.qdrant_url, api_key=where.qdrant_api_key, collection=where.collection,
                                        data_dir=where.data_dir())
     except StoreError as exc:
@@ -187,6 +178,14 @@ def _open(settings: Settings, chunk_tokens: int):  # noqa: ANN202
     kind = "Qdrant server" if where.qdrant_url else "embedded store (data folder)"
     _err(f"{kind}: {store.location}  collection: {store.name}")
     try:
+        from transformers.utils import logging as hf_logging
+
+        from embedder import Embedder, tune_process
+
+        hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
+        hf_logging.disable_progress_bar()
+        setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
+        tune_process()  # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
         try:
             embedder = Embedder.from_pretrained(**settings.embedder.load_options())
         except Exception as exc:

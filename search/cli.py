@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +16,9 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
-from search.evaluation.cli import eval_app
 from search.settings import ServiceSettings, Settings, SettingsError
 from search.store import StoreError, StoreFullError
-from search.validation import K_MAX, K_MIN, InvalidRequestError
+from search.validation import K_MAX, K_MIN, InvalidRequestError, check_instruction, check_text
 
 DEFAULT_COMMAND = "query"
 
@@ -41,13 +41,30 @@ class SearchMode(str, Enum):
     classical = "classical"
 
 
+LAZY_COMMANDS = {"eval": ("search.evaluation.cli", "eval_app")}
+"""Subcommands imported only when run (or listed by --help): `search eval` imports torch, and a command that is
+refused, such as a search on a locked store, should answer before that."""
+
+
 class QueryFirstGroup(TyperGroup):
     """Runs the `query` command when the first argument is not a subcommand, so `search "how do I x"` works."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+        if args and args[0] not in self.commands and args[0] not in LAZY_COMMANDS \
+                and args[0] not in ctx.help_option_names:
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        return [*super().list_commands(ctx), *(name for name in LAZY_COMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: typer.Context, name: str) -> Any:  # type: ignore[override]
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attribute = LAZY_COMMANDS[name]
+            command = typer.main.get_command(getattr(importlib.import_module(module), attribute))
+            command.name = name
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         """Every command: Ctrl-C exits 130, an unexpected error exits 4 with a one-line message, no traceback."""
@@ -78,7 +95,6 @@ app = typer.Typer(
     ),
     epilog=EXIT_STATUS_HELP,
 )
-app.add_typer(eval_app, name="eval")
 
 err = Console(stderr=True)
 
@@ -88,13 +104,18 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Store and model problems end the command with their message and exit status 3, not a traceback."""
-    from embedder import ModelNotFoundError
-
     try:
         yield
-    except (StoreError, ModelNotFoundError) as exc:
+    except StoreError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_NO_SPACE if isinstance(exc, StoreFullError) else EXIT_UNAVAILABLE) from None
+    except Exception as exc:
+        from embedder import ModelNotFoundError  # only now: `search info` never imports torch
+
+        if not isinstance(exc, ModelNotFoundError):
+            raise
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 
 @app.command(DEFAULT_COMMAND)
@@ -121,16 +142,18 @@ def query(
     text = " ".join(question).strip()
     if not text:
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    try:
+        check_text(text, "the question")
+        if instruction is not None:
+            check_instruction(instruction)
+    except InvalidRequestError as exc:
+        raise typer.BadParameter(str(exc)) from None
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
                                    url=service)
     with _user_errors():
         from search.backend import open_backend
 
-        if not settings.service.url:  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
-            from embedder import tune_process
-
-            tune_process()
-        with open_backend(settings) as searcher:
+        with open_backend(settings, None, _tune_process) as searcher:
             try:
                 result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
             except InvalidRequestError as exc:
@@ -143,6 +166,13 @@ def query(
         console.print("no hits: the collection is empty (run `ingest PATH`) or the filter matched nothing")
         return
     console.print(result_table(result, mode.value))
+
+
+def _tune_process() -> None:
+    """This process runs the model: OpenBLAS off its cores, bounded oneDNN caches (after the store is open)."""
+    from embedder import tune_process
+
+    tune_process()
 
 
 def info(
@@ -223,17 +253,18 @@ def serve(
         max_query_tokens=max_query_tokens, batch_tokens=batch_tokens, max_body_bytes=max_body_bytes, threads=threads,
     )
     service = settings.service
-    from embedder import tune_process
 
-    tune_process()  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
-    if service.threads:
-        import torch
+    def prepare() -> None:  # once the store is open
+        _tune_process()
+        if service.threads:
+            import torch
 
-        from embedder.model_thread import on_model_thread
+            from embedder.model_thread import on_model_thread
 
-        on_model_thread(torch.set_num_threads, service.threads)
+            on_model_thread(torch.set_num_threads, service.threads)
+
     with _user_errors():
-        searcher = open_searcher(settings)
+        searcher = open_searcher(settings, prepare=prepare)
     if service.host not in ("127.0.0.1", "localhost", "::1") and not service.api_key:
         err.print(f"[yellow]warning:[/yellow] serving on {service.host} without SEARCH_API_KEY: anyone who can reach "
                   "it can query your documents")

@@ -13,7 +13,7 @@ from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.results import Hit, Mode, SearchResult
 from search.store import CLASSICAL, ECHO, Collection, CollectionInfo, FilterLike, QueryFilter
-from search.validation import InvalidRequestError, check_instruction, check_k
+from search.validation import InvalidRequestError, check_instruction, check_k, check_text
 
 __all__ = ["Hit", "Mode", "SearchResult", "Searcher"]
 
@@ -44,6 +44,18 @@ class Searcher:
         `path` is the embedded store's Qdrant folder; `data_dir` the data folder that holds it (`qdrant/`). Without
         `embedder`, the model `model` is loaded as `embedder_settings` say (default: `EmbedderSettings()`)."""
         store = Collection.open(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir)
+        return cls.with_store(store, model=model, embedder=embedder, embedder_settings=embedder_settings)
+
+    @classmethod
+    def with_store(
+        cls,
+        store: Collection,
+        model: str | None = None,
+        embedder: Embedder | None = None,
+        embedder_settings: EmbedderSettings | None = None,
+    ) -> Searcher:
+        """A searcher on the opened `store` (closed again if this fails) with `embedder`, else the model `model`
+        loaded as `embedder_settings` say; refuses a collection of another embedder."""
         try:
             options = (embedder_settings or EmbedderSettings()).override(model=model).load_options()
             emb = embedder or Embedder.from_pretrained(**options)
@@ -102,6 +114,8 @@ class Searcher:
         if mode not in ("echo", "classical", "both"):
             raise InvalidRequestError(f"mode must be 'echo', 'classical' or 'both', got {mode!r}")
         check_k(k)
+        for query in queries:
+            check_text(query)
         if instruction is not None:
             check_instruction(instruction)
         return self._search_many(queries, k, mode, filter, instruction)

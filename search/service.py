@@ -37,7 +37,7 @@ from search.store import (
     QueryFilter,
     StoreError,
 )
-from search.validation import K_MAX, K_MIN, InvalidRequestError, check_instruction
+from search.validation import K_MAX, K_MIN, InvalidRequestError, check_instruction, check_text
 
 log = logging.getLogger("search.service")
 
@@ -62,6 +62,10 @@ class SearchRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise PydanticCustomError("blank", "query is blank")
+        try:
+            check_text(value)
+        except InvalidRequestError as exc:
+            raise PydanticCustomError("unicode", str(exc).removeprefix("query: ")) from None
         return value
 
     @field_validator("instruction")

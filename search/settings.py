@@ -81,6 +81,13 @@ class StoreSettings(Section):
         json_schema_extra=doc_default("Qdrant's (1)"),
     )
 
+    @field_validator("data")
+    @classmethod
+    def _data_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and value.expanduser().exists() and not value.expanduser().is_dir():
+            raise ValueError(f"{value} is a file, not a folder")
+        return value
+
     @field_validator("collection")
     @classmethod
     def _collection_name(cls, value: str) -> str:

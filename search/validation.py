@@ -22,12 +22,24 @@ def check_k(k: int) -> int:
     return k
 
 
+def check_text(text: str, what: str = "query") -> str:
+    """`text` when it is valid Unicode, else `InvalidRequestError`: a lone surrogate (bytes that were not UTF-8 on a
+    command line, or `"\\ud800"` in JSON) can be neither tokenized nor searched for."""
+    for i, c in enumerate(text):
+        if 0xD800 <= ord(c) <= 0xDFFF:
+            escaped = c.encode("unicode_escape").decode()
+            raise InvalidRequestError(f"{what}: not valid Unicode (a lone surrogate, {escaped}, at character {i}: "
+                                      "bytes that are not UTF-8?)")
+    return text
+
+
 _TEMPLATE_SLOTS = ("{text}", "{instruction}")
 
 
 def check_instruction(instruction: str) -> str:
     """`instruction` when it can go into the query template, else `InvalidRequestError`: it is put in literally,
     so it must not hold the template's own slots (`{text}` would repeat the query where it does not belong)."""
+    check_text(instruction, "instruction")
     if found := [slot for slot in _TEMPLATE_SLOTS if slot in instruction]:
         raise InvalidRequestError(f"instruction: must not contain the template slot {found[0]} (the instruction is "
                                   "text, not a template)")

@@ -277,3 +277,37 @@ def test_a_bad_file_name_or_invalid_unicode_fails_that_file_and_the_rest_go_in(t
         assert "TypeError" in failed["boom.md"]
     summary = invoke(*args[:-1])
     assert summary.exit_code == 1 and "bad\\xff.txt: the file name is not valid UTF-8" in summary.stdout
+
+
+REFUSED_PROBE = """
+import sys
+from {module} import app
+try:
+    app({args!r})
+except SystemExit as exc:
+    print("exit", exc.code, "torch imported:", "torch" in sys.modules)
+"""
+
+
+def test_a_locked_store_is_refused_before_torch_or_the_model_loads(tmp_path, tiny_model_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("text")
+    data = tmp_path / "data"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    assert invoke(str(docs), "--data-dir", str(a_file)).exit_code == 2  # a data folder that is a file: usage
+    holder = Collection.open(data_dir=data)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    try:
+        for module, args in (
+            ("ingest.cli", [str(docs), "--data-dir", str(data), "--model", str(tiny_model_dir)]),
+            ("search.cli", ["a question", "--data-dir", str(data), "--model", str(tiny_model_dir)]),
+            ("search.cli", ["info", "--data-dir", str(data)]),
+        ):
+            probe = subprocess.run([sys.executable, "-c", REFUSED_PROBE.format(module=module, args=args)], cwd=ROOT,
+                                   env=env, capture_output=True, text=True, timeout=300)
+            assert "in use by another process" in " ".join(probe.stderr.split()), (module, probe.stderr)
+            assert probe.stdout.split()[-5:] == ["exit", "3", "torch", "imported:", "False"], (module, probe.stdout)
+    finally:
+        holder.close()

@@ -163,3 +163,13 @@ def test_a_control_character_in_a_file_name_stays_inside_its_table_row(run, monk
     rows = [line for line in result.output.splitlines() if "evil" in line]
     assert len(rows) == 1 and "\\n" in rows[0] and "\x1b" not in result.output
     assert "text [red]" in rows[0]  # shown as typed, not taken as markup
+
+
+def test_a_question_that_is_not_utf8_and_a_data_dir_that_is_a_file_are_usage_errors(run, tmp_path: Path) -> None:
+    bad = run("\udcff")  # what Python makes of the byte 0xff in an argument
+    assert bad.exit_code == 2 and "not valid Unicode" in bad.output, bad.output
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    for command in (["info"], ["a question"]):
+        result = run(*command, "--data-dir", str(a_file))
+        assert result.exit_code == 2 and "not a folder" in " ".join(result.output.split()), result.output

@@ -55,15 +55,20 @@ KNOWN_CASES = {
         {"query": "q", "filter": {"must": [{"key": "source", "values_count": {"gte": -1}}]}}, "values_count"),
     "k given as true": ({"query": "q", "k": True}, "k"),
     "k given as a numeric string": ({"query": "q", "k": "3"}, "k"),
+    "a query with a lone surrogate": ({"query": "a \ud800 b"}, "query"),
+    "an instruction with a lone surrogate": ({"query": "q", "instruction": "\udcff"}, "instruction"),
 }
 """Requests that once got a 500 (or were misread): each gets 422 naming what is wrong."""
 
 
 @pytest.mark.parametrize("body,field", KNOWN_CASES.values(), ids=KNOWN_CASES.keys())
 def test_known_invalid_requests_get_422_with_the_reason(url: str, body: dict, field: str) -> None:
+    import json
+
     import httpx
 
-    response = httpx.post(f"{url}/search", json=body, timeout=60)
+    response = httpx.post(f"{url}/search", content=json.dumps(body), timeout=60,  # ASCII JSON: \ud800 escaped
+                          headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
     assert field in response.json()["detail"], response.text
 

@@ -30,6 +30,7 @@ from search.store.errors import (
     CollectionNotFoundError,
     OldFormatError,
     StoreDamagedError,
+    StoreError,
     StoreLockedError,
 )
 from search.store.filters import QueryFilter, client_to_edge, source_is
@@ -145,7 +146,11 @@ class EdgeCollection(Collection):
         """Open collection `name` of the embedded store at `folder` (created if missing) and hold its lock; writes
         that would leave less than `min_free_mb` free on its disk raise `StoreFullError` (`search.store.space`)."""
         check_collection_name(name)  # a folder of the store: never a path that reaches outside it
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreError(f"the embedded store's folder {folder} cannot be made: a file is in the way (choose "
+                             "another --data-dir)") from None
         if message := old_format_message(folder):
             raise OldFormatError(message)
         lock = _lock(folder)
