@@ -232,6 +232,8 @@ def serve(
         "batch_tokens", "Prompt tokens one batch of queries may take.", "--batch-tokens")] = None,
     max_body_bytes: Annotated[int | None, _service_option(
         "max_body_bytes", "Largest request body; more gets 413 before it is read.", "--max-body-bytes")] = None,
+    max_queue: Annotated[int | None, _service_option(
+        "max_queue", "Queries that may wait for the model; more get 503 with Retry-After.", "--max-queue")] = None,
     threads: Annotated[int | None, _service_option(
         "threads", "CPU threads for the model (1 is often faster on a busy machine).", "--threads")] = None,
     collection: Collection = None,
@@ -251,6 +253,7 @@ def serve(
         settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
         host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms, cache_size=cache_size,
         max_query_tokens=max_query_tokens, batch_tokens=batch_tokens, max_body_bytes=max_body_bytes, threads=threads,
+        max_queue=max_queue,
     )
     service = settings.service
 

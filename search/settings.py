@@ -149,6 +149,12 @@ class ServiceSettings(Section):
         description="prompt tokens one micro-batch may take (queries of similar cost are batched together)",
         json_schema_extra={"flag": "--batch-tokens"},
     )
+    max_queue: int = Field(
+        default=256, ge=1,
+        description="queries that may wait for the model; one more gets 503 with a Retry-After header (queries whose "
+        "client hung up are dropped before their forward)",
+        json_schema_extra={"flag": "--max-queue"},
+    )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="largest request body; a larger one gets 413 without being read",
         json_schema_extra={"flag": "--max-body-bytes"},
