@@ -177,6 +177,8 @@ def _tune_process() -> None:
 
 def info(
     json_out: JsonOut = False,
+    check: Annotated[bool, typer.Option("--check", help="Also read every point once (vectors and payloads) and "
+                                                        "report damage (exit 3).")] = False,
     collection: Collection = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
@@ -192,10 +194,15 @@ def info(
     ) as store:
         collection_info = store.info()
         sources = store.sources()
+        checked = store.check() if check else None
     if json_out:
-        typer.echo(json.dumps({**asdict(collection_info), "files": len(sources), "sources": sources}, indent=2))
+        extra = {} if checked is None else {"checked_points": checked}
+        typer.echo(json.dumps({**asdict(collection_info), "files": len(sources), "sources": sources, **extra},
+                              indent=2))
     else:
         Console().print(info_table(collection_info, len(sources)))
+        if checked is not None:
+            Console().print(f"check: all {checked} points read back (vectors and payloads): no damage found")
 
 
 app.command("info")(info)
@@ -272,6 +279,65 @@ def serve(
         err.print(f"[yellow]warning:[/yellow] serving on {service.host} without SEARCH_API_KEY: anyone who can reach "
                   "it can query your documents")
     run_service(searcher, service)
+
+
+def _embedded_store(collection: str | None, data_dir: Path | None) -> Settings:
+    """The settings for a command that works on the embedded store's files only (backup, restore)."""
+    settings = settings_with_flags(collection, None, None, data_dir)
+    if settings.store.qdrant_url:
+        raise typer.BadParameter("backup and restore work on the embedded store; a Qdrant server (QDRANT_URL) makes "
+                                 "its own snapshots: see Qdrant's snapshot API")
+    return settings
+
+
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.", show_default=False)],
+    collection: Collection = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Copy the collection of the embedded store into the folder DEST (holding the store: no writer runs meanwhile).
+
+    Restore it with `search restore DEST`. The documents stay the source of truth: `ingest` rebuilds any collection.
+    """
+    from search.store import embedded_folder
+    from search.store.backup import backup as take_backup
+    from search.store.edge import EdgeCollection
+
+    where = _embedded_store(collection, data_dir).store
+    with _user_errors():
+        store = EdgeCollection.open_folder(embedded_folder(None, where.data_dir()), where.collection,
+                                           min_free_mb=where.min_free_mb)
+        try:
+            about = take_backup(store, dest)
+        finally:
+            store.close()
+    err.print(f"backed up collection {about['collection']!r} ({about['points']} points) to {dest}", highlight=False)
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A folder written by `search backup`.", show_default=False)],
+    collection: Collection = None,
+    data_dir: DataDir = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace an existing (or damaged) collection of that "
+                                                            "name; it is kept beside it, renamed.")] = False,
+) -> None:
+    """Restore a backup made by `search backup` into the embedded store (as its collection, or --collection).
+
+    The copy is checked (it opens and holds the points the backup says) before anything is replaced.
+    """
+    from search.store import embedded_folder
+    from search.store.backup import restore as restore_backup
+
+    settings = _embedded_store(collection, data_dir)
+    with _user_errors():
+        done = restore_backup(embedded_folder(None, settings.store.data_dir()), source,
+                              name=collection or None, replace=replace)
+    err.print(f"restored collection {done['collection']!r} ({done['restored_points']} points) from {source}",
+              highlight=False)
+    if done["replaced"]:
+        err.print(f"the collection it replaced is kept at {done['replaced']}", highlight=False)
 
 
 @app.command()

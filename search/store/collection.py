@@ -165,6 +165,11 @@ class Collection(ABC):
     def _search(self, asks: list[tuple[str, np.ndarray]], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
         """The hits of each (vector name, query vector) pair, best first, from one engine call."""
 
+    def check(self) -> int:
+        """Read every point once (`search info --check`) and return how many; `StoreDamagedError` says what cannot
+        be read. The embedded store reads vectors and payloads; a server, which checks its own storage, payloads."""
+        return sum(1 for _ in self.payloads())
+
     @abstractmethod
     def index_info(self) -> tuple[str, int, int]:
         """(index state, indexed vectors, segments): see `CollectionInfo.index`."""

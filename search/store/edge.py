@@ -19,6 +19,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -322,13 +323,30 @@ class EdgeCollection(Collection):
     def generation(self) -> int:
         return self._generation if self.exists() else 0
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Engine errors while reading: an internal ("Service runtime") error means a damaged file, said as such
+        with what to do; a full disk as `StoreFullError`; anything else (a bad request) as it is."""
+        try:
+            yield
+        except Exception as exc:  # the engine raises a bare Exception with its message
+            if is_no_space(exc):
+                raise self._space.full("the engine could not read") from exc
+            if "Service runtime error" in str(exc):
+                raise self._damaged(f"its data cannot be read ({exc})") from exc
+            raise
+
     def count(self) -> int:
-        return int(self.shard.count(edge.CountRequest(exact=True))) if self.exists() else 0
+        if not self.exists():
+            return 0
+        with self._reading():
+            return int(self.shard.count(edge.CountRequest(exact=True)))
 
     def sources(self) -> list[str]:
         if not self.exists():
             return []
-        hits = self.shard.facet(edge.FacetRequest(key=SOURCE, limit=1_000_000, exact=True))
+        with self._reading():
+            hits = self.shard.facet(edge.FacetRequest(key=SOURCE, limit=1_000_000, exact=True))
         return sorted(str(h.value) for h in hits if h.count > 0)  # exact facets list deleted values with 0
 
     def payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -336,9 +354,11 @@ class EdgeCollection(Collection):
             return
         offset: Any = None
         while True:
-            records, offset = self.shard.scroll(edge.ScrollRequest(
-                offset=offset, limit=page, with_payload=list(fields) if fields is not None else True, with_vector=False
-            ))
+            with self._reading():
+                records, offset = self.shard.scroll(edge.ScrollRequest(
+                    offset=offset, limit=page, with_payload=list(fields) if fields is not None else True,
+                    with_vector=False,
+                ))
             for r in records:
                 yield str(r.id), dict(r.payload or {})
             if offset is None:
@@ -350,8 +370,32 @@ class EdgeCollection(Collection):
         flt = where.to_edge() if where else None
         requests = [edge.QueryRequest(limit=k, query=edge.Query.Nearest(row.tolist(), using=name), filter=flt,
                                       with_payload=True, params=params) for name, row in asks]
-        return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
-                for points in self.shard.query_batch(edge.QueryBatchRequest(requests))]
+        with self._reading():
+            answers = self.shard.query_batch(edge.QueryBatchRequest(requests))
+        return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points] for points in answers]
+
+    def check(self, page: int = 512) -> int:
+        """Read every point once, vectors and payload (`search info --check`); `StoreDamagedError` names a file
+        that cannot be read. Returns the number of points read."""
+        if not self.exists():
+            return 0
+        seen, offset = 0, None
+        while True:
+            with self._reading():
+                records, offset = self.shard.scroll(edge.ScrollRequest(offset=offset, limit=page, with_payload=True,
+                                                                       with_vector=True))
+            for r in records:
+                vectors = r.vector if isinstance(r.vector, dict) else {}
+                for name in VECTOR_NAMES:
+                    vector = vectors.get(name)
+                    if not isinstance(vector, list) or len(vector) != self._meta["dim"]:
+                        raise self._damaged(f"point {r.id} lacks its {name} vector or has one of the wrong size")
+            seen += len(records)
+            if offset is None:
+                break
+        if seen != self.count():
+            raise self._damaged(f"{self.count()} points are counted but {seen} could be read")
+        return seen
 
     def index_info(self) -> tuple[str, int, int]:
         info = self.shard.info()
