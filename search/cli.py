@@ -254,7 +254,6 @@ def serve(
     Set SEARCH_API_KEY to require that key on every request (header X-API-Key or Authorization: Bearer).
     """
     from search.backend import open_searcher
-    from search.service import serve as run_service
 
     settings = _with_service_flags(
         settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
@@ -275,6 +274,7 @@ def serve(
 
     with _user_errors():
         searcher = open_searcher(settings, prepare=prepare)
+    from search.service import serve as run_service  # FastAPI and torch: after the store is open
     if service.host not in ("127.0.0.1", "localhost", "::1") and not service.api_key:
         err.print(f"[yellow]warning:[/yellow] serving on {service.host} without SEARCH_API_KEY: anyone who can reach "
                   "it can query your documents")

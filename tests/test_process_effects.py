@@ -94,6 +94,7 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
     import ui.backend
     from embedder.settings import EmbedderSettings
     from search.cli import app as search_app
+    from search.settings import Settings
     from search.store import Collection, StoreUnavailableError
 
     calls: list[str] = []
@@ -125,3 +126,8 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
     with pytest.raises(StoreUnavailableError):
         ui.backend.load_embedder(EmbedderSettings())
     assert calls == ["tune", "load"]
+
+    calls.clear()  # the UI opens the store before it asks for the model
+    with pytest.raises(StoreUnavailableError):
+        ui.backend.open_ui_backend(Settings.load(), lambda: ui.backend.load_embedder(EmbedderSettings()))
+    assert calls == ["open", "tune", "load"]
