@@ -25,12 +25,12 @@ from ingest.report import IngestReport
 from search import store as stores
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
 from search.settings import Settings
-from search.store import StoreError
+from search.store import StoreError, StoreFullError
 
 if TYPE_CHECKING:
     from embedder import Embedder
 
-OK, FILES_FAILED, USAGE_ERROR, UNAVAILABLE, INTERNAL_ERROR, INTERRUPTED = 0, 1, 2, 3, 4, 130
+OK, FILES_FAILED, USAGE_ERROR, UNAVAILABLE, INTERNAL_ERROR, NO_SPACE, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
@@ -52,7 +52,8 @@ class Fatal(Exception):
         "report so far and exits 130; running again finishes the rest. Exit codes: 0 every file was handled; "
         "1 some files failed (they are listed); 2 usage error (bad arguments or paths); 3 the store or model "
         "refused or is unavailable (locked store, server unreachable, fingerprint mismatch, model not found); "
-        "4 unexpected internal error; 130 interrupted."
+        "4 unexpected internal error; 5 the disk holding the store is full (nothing half-written: free space and run "
+        "again); 130 interrupted."
     )
 )
 def run(
@@ -119,6 +120,8 @@ def run(
         raise typer.Exit(INTERRUPTED) from None
     except FileNotFoundError as exc:  # a path vanished after the check above
         raise _fail(str(exc), USAGE_ERROR) from None
+    except StoreFullError as exc:  # stopped before the disk filled up: what is stored is intact
+        raise _fail(str(exc), NO_SPACE) from None
     except StoreError as exc:  # its message says what to do
         raise _fail(str(exc), UNAVAILABLE) from None
     except Exception as exc:
@@ -168,21 +171,12 @@ def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
 
 
 def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa: ANN202
-    from transformers.utils import logging as hf_logging
-
-    from embedder import Embedder, tune_process
-
-    hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
-    hf_logging.disable_progress_bar()
-    setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
-    tune_process()  # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
-
     where = settings.store
-    try:
+    try:  # first, before torch and the model load: a locked, damaged or unreachable store is refused at once
         store = stores.Collection.open(url=where.qdrant_url, api_key=where.qdrant_api_key, collection=where.collection,
                                        data_dir=where.data_dir())
     except StoreError as exc:
-        raise Fatal(str(exc), UNAVAILABLE) from None
+        raise Fatal(str(exc), NO_SPACE if isinstance(exc, StoreFullError) else UNAVAILABLE) from None
     except ValueError as exc:  # qdrant-client's verdict on a malformed URL
         if not where.qdrant_url:
             raise
@@ -190,6 +184,14 @@ def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa
     kind = "Qdrant server" if where.qdrant_url else "embedded store (data folder)"
     _err(f"{kind}: {store.location}  collection: {store.name}")
     try:
+        from transformers.utils import logging as hf_logging
+
+        from embedder import Embedder, tune_process
+
+        hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
+        hf_logging.disable_progress_bar()
+        setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
+        tune_process()  # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
         try:
             embedder = Embedder.from_pretrained(**settings.embedder.load_options())
         except Exception as exc:
@@ -206,7 +208,7 @@ def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa
             store.check_fingerprint(embedder.fingerprint)
     except StoreError as exc:
         store.close()
-        raise Fatal(str(exc), UNAVAILABLE) from None
+        raise Fatal(str(exc), NO_SPACE if isinstance(exc, StoreFullError) else UNAVAILABLE) from None
     except BaseException:
         store.close()
         raise

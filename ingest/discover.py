@@ -53,6 +53,21 @@ def source_key(path: Path) -> str:
     return os.path.abspath(path)
 
 
+def printable(source: str) -> str:
+    """`source` as it can be printed and stored: bytes of a file name that are not UTF-8 (which Python keeps as
+    lone surrogates) shown as `\\xff` escapes."""
+    return source.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _name_problem(source: str) -> str | None:
+    """Why `source` cannot be a SOURCE payload (stored as UTF-8 text), or None."""
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8 (rename the file)"
+    return None
+
+
 def discover(paths: list[Path], shard: Shard | None = None) -> Discovery:
     """Supported files under `paths` (files are taken as given), hidden entries skipped, each folder visited once.
 
@@ -66,8 +81,8 @@ def discover(paths: list[Path], shard: Shard | None = None) -> Discovery:
         found.roots.append(root)
         if path.is_dir():
             _walk(path, found)
-        elif problem := _link_problem(path):
-            found.problems[root] = problem
+        elif problem := _link_problem(path) or _name_problem(root):
+            found.problems[printable(root)] = problem
         else:
             found.files[root] = path
     if shard is not None:
@@ -80,7 +95,7 @@ def _walk(root: Path, found: Discovery) -> None:
     seen: set[tuple[int, int]] = set()
 
     def on_error(exc: OSError) -> None:
-        found.problems[source_key(Path(exc.filename or root))] = f"cannot read folder: {exc.strerror or exc}"
+        found.problems[printable(source_key(Path(exc.filename or root)))] = f"cannot read folder: {exc.strerror or exc}"
 
     for folder, dirs, files in os.walk(root, followlinks=True, onerror=on_error):
         try:
@@ -100,11 +115,11 @@ def _walk(root: Path, found: Discovery) -> None:
             if path.suffix.lower() not in SUFFIXES:
                 found.ignored += 1
                 continue
-            if problem := _link_problem(path):
-                found.problems[source_key(path)] = problem
+            if problem := _link_problem(path) or _name_problem(source_key(path)):
+                found.problems[printable(source_key(path))] = problem
                 continue
             if not path.is_file():  # a FIFO or device would block or never end
-                found.problems[source_key(path)] = "not a regular file"
+                found.problems[printable(source_key(path))] = "not a regular file"
                 continue
             found.files[source_key(path)] = path
 

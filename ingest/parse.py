@@ -49,13 +49,26 @@ def parse_file(path: Path) -> Iterator[Element]:
     if parser is None:
         raise ParseError(f"unsupported file type {suffix or '(no extension)'!r}")
     try:
-        yield from parser(path)
+        for element in parser(path):
+            _check_unicode(element.text)
+            yield element
     except (ParseError, FileNotFoundError, PermissionError):
         raise
     except NotTextError as exc:
         raise ParseError(str(exc)) from exc
     except Exception as exc:  # parsers raise anything on broken files: report it, never crash the run
         raise ParseError(f"cannot parse {suffix[1:].upper()} file: {type(exc).__name__}: {exc}".strip()) from exc
+
+
+def _check_unicode(text: str) -> None:
+    """`ParseError` for text that is not valid Unicode: a lone surrogate (JSON's `"\\ud800"`) can be neither
+    tokenized nor stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start:exc.end].encode("unicode_escape").decode("ascii")
+        raise ParseError(f"the text holds invalid Unicode (a lone surrogate, {bad}, at character {exc.start})") \
+            from None
 
 
 def _from_unstructured(elements: Iterable[Any]) -> Iterator[Element]:

@@ -30,9 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from embedder import Embedder
 from ingest.budget import FileBudget, smallest_first
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, Chunk, tokenizer_chunker
 from ingest.discover import Discovery, Shard, discover
@@ -61,6 +60,9 @@ GPU_BATCH_SIZE = 256
 """On a GPU: 256 chunks of 200 tokens are about 160k computed tokens (echo and classical), a few forwards of the
 GPU's token budget, where 32 would leave most forwards part-empty (bench/ingest.py ran with 256 on an H200)."""
 _CHUNKER_VERSION = "v1"
+
+if TYPE_CHECKING:  # not imported at run time: the `ingest` command refuses a locked store before torch loads
+    from embedder import Embedder
 
 
 @dataclass
@@ -228,6 +230,9 @@ class _Run:
         except (ParseError, OSError) as exc:
             reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
             self._put(FileResult(source, "failed", reason=reason))
+            return
+        except Exception as exc:  # one file's unforeseen problem (chunking, tokenizing) fails that file, not the run
+            self._put(FileResult(source, "failed", reason=f"cannot chunk: {type(exc).__name__}: {exc}"))
             return
         if n == 0:
             self._put(FileResult(source, "failed", reason="no text found (empty file)"))

@@ -7,6 +7,7 @@ embedder nor torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -64,10 +65,13 @@ class SearchBackend(Protocol):
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None: ...
 
 
-def open_backend(settings: Settings, embedder: Embedder | None = None, load_model: bool = True) -> SearchBackend:
+def open_backend(
+    settings: Settings, embedder: Embedder | None = None, prepare: Callable[[], None] | None = None,
+    load_model: bool = True,
+) -> SearchBackend:
     """The HTTP client of the service at `settings.service.url` when set (checked to answer), else a `Searcher` on the
-    store of `settings.store` with `embedder` (default: loaded from `settings.embedder`, unless `load_model` is
-    False: then it searches mode "bm25" only)."""
+    store of `settings.store` with `embedder` (default: loaded from `settings.embedder` unless `load_model` is False:
+    then it searches mode "bm25" only; see `open_searcher`)."""
     if settings.service.url:
         from search.client import HttpSearcher
 
@@ -78,16 +82,35 @@ def open_backend(settings: Settings, embedder: Embedder | None = None, load_mode
             client.close()
             raise
         return client
-    return open_searcher(settings, embedder, load_model)
+    return open_searcher(settings, embedder, prepare=prepare, load_model=load_model)
 
 
-def open_searcher(settings: Settings, embedder: Embedder | None = None, load_model: bool = True) -> Searcher:
-    """A `Searcher` on the store of `settings.store` (its fusion too) with `embedder` (default: loaded from
-    `settings.embedder` unless `load_model` is False)."""
-    from search.searcher import Searcher
-    from search.store import Fusion
+def open_searcher(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    prepare: Callable[[], None] | None = None,
+    loader: Callable[[], Embedder] | None = None,
+    load_model: bool = True,
+) -> Searcher:
+    """A `Searcher` on the store of `settings.store` (its fusion too) with `embedder` (default: `loader()`, else
+    loaded from `settings.embedder`, unless `load_model` is False).
 
-    store = settings.store
-    return Searcher.open(url=store.qdrant_url, api_key=store.qdrant_api_key, collection=store.collection,
-                         data_dir=store.data_dir(), embedder=embedder, embedder_settings=settings.embedder,
-                         load_model=load_model, fusion=Fusion.from_settings(store))
+    The store is opened first, before torch is imported and the model loaded, so that a locked, damaged or missing
+    store is refused at once; then `prepare()` runs (the process's thread settings) and the model loads."""
+    from search.store import Collection, Fusion
+
+    where = settings.store
+    store = Collection.open(url=where.qdrant_url, api_key=where.qdrant_api_key, collection=where.collection,
+                            data_dir=where.data_dir(), fusion=Fusion.from_settings(where))
+    try:
+        if prepare is not None and load_model:
+            prepare()
+        if embedder is None and loader is not None and load_model:
+            embedder = loader()
+        from search.searcher import Searcher
+
+        return Searcher.with_store(store, embedder=embedder, embedder_settings=settings.embedder,
+                                   load_model=load_model)
+    except BaseException:
+        store.close()  # never keep the embedded store's lock for a searcher that was not made
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -78,6 +79,16 @@ class LRUCache:
         return len(self._items)
 
 
+class QueueFullError(RuntimeError):
+    """As many queries wait for the model as the queue holds (`max_queue`); `retry_after` is a guess, in seconds,
+    of when there will be room."""
+
+    def __init__(self, waiting: int, retry_after: int) -> None:
+        super().__init__(f"the service is busy: {waiting} queries are waiting for the model (SEARCH_MAX_QUEUE); "
+                         f"retry in about {retry_after} s")
+        self.retry_after = retry_after
+
+
 @dataclass
 class _Pending:
     query: Query
@@ -95,10 +106,16 @@ class MicroBatcher:
     come together, or the previous batch held several, the worker waits up to `max_wait_ms` for the rest, so
     that clients answered by the last batch get into the next one instead of trailing behind it.
 
-    A batch holds queries of similar cost (prompt tokens within a factor of 2) and at most `batch_tokens` tokens,
-    cheapest first; a query passed over once goes first next time. So a light query waits for at most the batch
-    that is running when it arrives, never for heavy ones queued before it, and a heavy one waits at most one
-    extra batch.
+    A batch holds queries of similar cost (prompt tokens within a factor of 2) and at most `batch_tokens` tokens.
+    The next batch starts from the cheapest query waiting, except after a light batch (one not heavier than twice
+    the cheapest query waiting), when the query passed over longest gets its turn. So a light query waits for at
+    most one heavy batch (the one running when it arrives, or the turn of a heavier one that waited longer, never
+    both), never for all the heavy ones queued before it; and a heavy query is never starved by a stream of light
+    ones: it gets every other batch, in the order the passed-over ones arrived.
+
+    At most `max_queue` queries wait; one more gets `QueueFullError` (HTTP 503 with Retry-After). A query whose
+    caller went away (its future cancelled: the service cancels it when the client disconnects) is dropped before
+    its forward and counted in `dropped`.
 
     All model and store work of searches runs on one worker thread, so the (not thread-safe) embedded store and
     the model are never used concurrently; `run` lets other endpoints use that same thread. Every search reads
@@ -111,7 +128,12 @@ class MicroBatcher:
     max_wait_ms: float = _SERVICE["batch_wait_ms"].default
     cache_size: int = _SERVICE["cache_size"].default
     batch_tokens: int = _SERVICE["batch_tokens"].default
+    max_queue: int = _SERVICE["max_queue"].default
     cache: LRUCache = field(init=False)
+    dropped: int = field(init=False, default=0)
+    """Queries dropped before their forward because their caller went away."""
+    _last_tokens: int = field(init=False, default=0)  # the heaviest query of the last batch
+    _batch_seconds: float = field(init=False, default=1.0)  # a recent batch's time, for Retry-After
     _pending: list[_Pending] = field(init=False, default_factory=list)
     _arrived: asyncio.Event = field(init=False)
     _executor: ThreadPoolExecutor = field(init=False)
@@ -150,6 +172,10 @@ class MicroBatcher:
         hit = self.cache.get(query.cache_key(generation))
         if hit is not None:
             return Answer(hit, cached=True, batch_size=0, queue_ms=(time.perf_counter() - arrived) * 1000)
+        waiting = sum(not p.future.done() for p in self._pending)
+        if waiting >= self.max_queue:
+            batches = math.ceil(waiting / self.max_batch) + 1
+            raise QueueFullError(waiting, max(1, math.ceil(batches * self._batch_seconds)))
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(query, future, arrived, generation))
         self._arrived.set()
@@ -180,11 +206,18 @@ class MicroBatcher:
     def _take(self) -> list[_Pending]:
         """Remove and return the next batch (see the class docstring); the rest stay queued, marked passed over."""
         live = [p for p in self._pending if not p.future.done()]  # a client that went away cancelled its future
+        self.dropped += len(self._pending) - len(live)
         if not live:
             self._pending.clear()
             return []
-        order = sorted(live, key=lambda p: (not p.passed_over, 0 if p.passed_over else p.query.tokens, p.arrived))
-        first = order[0]
+        cheapest = min(p.query.tokens for p in live)
+        passed = [p for p in live if p.passed_over]
+        if passed and self._last_tokens <= 2 * max(cheapest, 1):  # after a light batch: the longest-waiting one
+            first = min(passed, key=lambda p: p.arrived)
+            order = [first, *sorted((p for p in live if p is not first), key=lambda p: (p.query.tokens, p.arrived))]
+        else:  # cheapest first
+            order = sorted(live, key=lambda p: (p.query.tokens, p.arrived))
+            first = order[0]
         batch, tokens = [first], first.query.tokens
         for p in order[1:]:
             if len(batch) == self.max_batch:
@@ -197,9 +230,15 @@ class MicroBatcher:
         self._pending = [p for p in live if id(p) not in taken]
         for p in self._pending:
             p.passed_over = True
+        self._last_tokens = max(p.query.tokens for p in batch)
         return batch
 
     async def _answer(self, group: list[_Pending]) -> None:
+        live = [p for p in group if not p.future.done()]  # callers that went away while an earlier group ran
+        self.dropped += len(group) - len(live)
+        if not live:
+            return
+        group = live
         first = group[0].query
         k = max(p.query.k for p in group)
         texts = [p.query.query for p in group]
@@ -213,6 +252,7 @@ class MicroBatcher:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
+        self._batch_seconds = time.perf_counter() - started
         for p, result in zip(group, results, strict=True):
             result = result.cut(p.query.k)
             self.cache.put(p.query.cache_key(p.generation), result)

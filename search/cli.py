@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,21 +16,22 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
-from search.evaluation.cli import eval_app
 from search.settings import ServiceSettings, Settings, SettingsError
-from search.store import StoreError
-from search.validation import K_MAX, K_MIN, InvalidRequestError
+from search.store import StoreError, StoreFullError
+from search.validation import K_MAX, K_MIN, InvalidRequestError, check_instruction, check_text
 
 DEFAULT_COMMAND = "query"
 
 # Exit statuses, shared with `ingest` (which also uses 1: some files failed); usage errors exit 2 (click's own).
 EXIT_UNAVAILABLE = 3  # the store or model refused or is unavailable
 EXIT_INTERNAL = 4  # an unexpected error: a bug
+EXIT_NO_SPACE = 5  # the disk holding the embedded store is full
 EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_STATUS_HELP = (
     "Exit status: 0 ok; 2 usage error (bad arguments); 3 the store or model refused or is unavailable (store "
     "locked by another process, server unreachable, collection missing, fingerprint mismatch, model not found, "
-    "service refused); 4 unexpected internal error; 130 interrupted."
+    "service refused, store damaged); 4 unexpected internal error; 5 the disk holding the store is full; 130 "
+    "interrupted."
 )
 
 
@@ -41,13 +43,30 @@ class SearchMode(str, Enum):
     hybrid = "hybrid"
 
 
+LAZY_COMMANDS = {"eval": ("search.evaluation.cli", "eval_app")}
+"""Subcommands imported only when run (or listed by --help): `search eval` imports torch, and a command that is
+refused, such as a search on a locked store, should answer before that."""
+
+
 class QueryFirstGroup(TyperGroup):
     """Runs the `query` command when the first argument is not a subcommand, so `search "how do I x"` works."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+        if args and args[0] not in self.commands and args[0] not in LAZY_COMMANDS \
+                and args[0] not in ctx.help_option_names:
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        return [*super().list_commands(ctx), *(name for name in LAZY_COMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: typer.Context, name: str) -> Any:  # type: ignore[override]
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attribute = LAZY_COMMANDS[name]
+            command = typer.main.get_command(getattr(importlib.import_module(module), attribute))
+            command.name = name
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         """Every command: Ctrl-C exits 130, an unexpected error exits 4 with a one-line message, no traceback."""
@@ -78,7 +97,6 @@ app = typer.Typer(
     ),
     epilog=EXIT_STATUS_HELP,
 )
-app.add_typer(eval_app, name="eval")
 
 err = Console(stderr=True)
 
@@ -88,11 +106,16 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Store and model problems end the command with their message and exit status 3, not a traceback."""
-    from embedder import ModelNotFoundError
-
     try:
         yield
-    except (StoreError, ModelNotFoundError) as exc:
+    except StoreError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_NO_SPACE if isinstance(exc, StoreFullError) else EXIT_UNAVAILABLE) from None
+    except Exception as exc:
+        from embedder import ModelNotFoundError  # only now: `search info` never imports torch
+
+        if not isinstance(exc, ModelNotFoundError):
+            raise
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_UNAVAILABLE) from None
 
@@ -123,17 +146,18 @@ def query(
     text = " ".join(question).strip()
     if not text:
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    try:
+        check_text(text, "the question")
+        if instruction is not None:
+            check_instruction(instruction)
+    except InvalidRequestError as exc:
+        raise typer.BadParameter(str(exc)) from None
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
                                    url=service)
     with _user_errors():
         from search.backend import open_backend
 
-        needs_model = mode is not SearchMode.bm25
-        if not settings.service.url and needs_model:  # this process runs the model: OpenBLAS off its cores, ...
-            from embedder import tune_process
-
-            tune_process()
-        with open_backend(settings) if needs_model else open_backend(settings, load_model=False) as searcher:
+        with open_backend(settings, None, _tune_process, load_model=mode is not SearchMode.bm25) as searcher:
             try:
                 result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
             except InvalidRequestError as exc:
@@ -148,8 +172,17 @@ def query(
     console.print(result_table(result, mode.value))
 
 
+def _tune_process() -> None:
+    """This process runs the model: OpenBLAS off its cores, bounded oneDNN caches (after the store is open)."""
+    from embedder import tune_process
+
+    tune_process()
+
+
 def info(
     json_out: JsonOut = False,
+    check: Annotated[bool, typer.Option("--check", help="Also read every point once (vectors and payloads) and "
+                                                        "report damage (exit 3).")] = False,
     collection: Collection = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
@@ -165,10 +198,15 @@ def info(
     ) as store:
         collection_info = store.info()
         sources = store.sources()
+        checked = store.check() if check else None
     if json_out:
-        typer.echo(json.dumps({**asdict(collection_info), "files": len(sources), "sources": sources}, indent=2))
+        extra = {} if checked is None else {"checked_points": checked}
+        typer.echo(json.dumps({**asdict(collection_info), "files": len(sources), "sources": sources, **extra},
+                              indent=2))
     else:
         Console().print(info_table(collection_info, len(sources)))
+        if checked is not None:
+            Console().print(f"check: all {checked} points read back (vectors and payloads): no damage found")
 
 
 app.command("info")(info)
@@ -205,6 +243,8 @@ def serve(
         "batch_tokens", "Prompt tokens one batch of queries may take.", "--batch-tokens")] = None,
     max_body_bytes: Annotated[int | None, _service_option(
         "max_body_bytes", "Largest request body; more gets 413 before it is read.", "--max-body-bytes")] = None,
+    max_queue: Annotated[int | None, _service_option(
+        "max_queue", "Queries that may wait for the model; more get 503 with Retry-After.", "--max-queue")] = None,
     threads: Annotated[int | None, _service_option(
         "threads", "CPU threads for the model (1 is often faster on a busy machine).", "--threads")] = None,
     collection: Collection = None,
@@ -218,29 +258,90 @@ def serve(
     Set SEARCH_API_KEY to require that key on every request (header X-API-Key or Authorization: Bearer).
     """
     from search.backend import open_searcher
-    from search.service import serve as run_service
 
     settings = _with_service_flags(
         settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
         host=host, port=port, max_batch=max_batch, batch_wait_ms=batch_wait_ms, cache_size=cache_size,
         max_query_tokens=max_query_tokens, batch_tokens=batch_tokens, max_body_bytes=max_body_bytes, threads=threads,
+        max_queue=max_queue,
     )
     service = settings.service
-    from embedder import tune_process
 
-    tune_process()  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
-    if service.threads:
-        import torch
+    def prepare() -> None:  # once the store is open
+        _tune_process()
+        if service.threads:
+            import torch
 
-        from embedder.model_thread import on_model_thread
+            from embedder.model_thread import on_model_thread
 
-        on_model_thread(torch.set_num_threads, service.threads)
+            on_model_thread(torch.set_num_threads, service.threads)
+
     with _user_errors():
-        searcher = open_searcher(settings)
+        searcher = open_searcher(settings, prepare=prepare)
+    from search.service import serve as run_service  # FastAPI and torch: after the store is open
     if service.host not in ("127.0.0.1", "localhost", "::1") and not service.api_key:
         err.print(f"[yellow]warning:[/yellow] serving on {service.host} without SEARCH_API_KEY: anyone who can reach "
                   "it can query your documents")
     run_service(searcher, service)
+
+
+def _embedded_store(collection: str | None, data_dir: Path | None) -> Settings:
+    """The settings for a command that works on the embedded store's files only (backup, restore)."""
+    settings = settings_with_flags(collection, None, None, data_dir)
+    if settings.store.qdrant_url:
+        raise typer.BadParameter("backup and restore work on the embedded store; a Qdrant server (QDRANT_URL) makes "
+                                 "its own snapshots: see Qdrant's snapshot API")
+    return settings
+
+
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.", show_default=False)],
+    collection: Collection = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Copy the collection of the embedded store into the folder DEST (holding the store: no writer runs meanwhile).
+
+    Restore it with `search restore DEST`. The documents stay the source of truth: `ingest` rebuilds any collection.
+    """
+    from search.store import embedded_folder
+    from search.store.backup import backup as take_backup
+    from search.store.edge import EdgeCollection
+
+    where = _embedded_store(collection, data_dir).store
+    with _user_errors():
+        store = EdgeCollection.open_folder(embedded_folder(None, where.data_dir()), where.collection,
+                                           min_free_mb=where.min_free_mb)
+        try:
+            about = take_backup(store, dest)
+        finally:
+            store.close()
+    err.print(f"backed up collection {about['collection']!r} ({about['points']} points) to {dest}", highlight=False)
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A folder written by `search backup`.", show_default=False)],
+    collection: Collection = None,
+    data_dir: DataDir = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace an existing (or damaged) collection of that "
+                                                            "name; it is kept beside it, renamed.")] = False,
+) -> None:
+    """Restore a backup made by `search backup` into the embedded store (as its collection, or --collection).
+
+    The copy is checked (it opens and holds the points the backup says) before anything is replaced.
+    """
+    from search.store import embedded_folder
+    from search.store.backup import restore as restore_backup
+
+    settings = _embedded_store(collection, data_dir)
+    with _user_errors():
+        done = restore_backup(embedded_folder(None, settings.store.data_dir()), source,
+                              name=collection or None, replace=replace)
+    err.print(f"restored collection {done['collection']!r} ({done['restored_points']} points) from {source}",
+              highlight=False)
+    if done["replaced"]:
+        err.print(f"the collection it replaced is kept at {done['replaced']}", highlight=False)
 
 
 @app.command()

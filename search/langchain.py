@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr, SecretStr, fiel
 from embedder import Embedder
 from search.searcher import Hit, Searcher
 from search.store import TEXT, FilterLike, QueryFilter
+from search.validation import check_collection_name
 
 
 class EchoRetriever(BaseRetriever):
@@ -57,6 +58,11 @@ class EchoRetriever(BaseRetriever):
     @classmethod
     def _parse_filter(cls, value: Any) -> QueryFilter | None:
         return QueryFilter.parse(value)
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_collection_name(value)
 
     @model_validator(mode="after")
     def _searcher_or_opening_args(self) -> EchoRetriever:

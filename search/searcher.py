@@ -14,7 +14,7 @@ from embedder.templates import DEFAULT_INSTRUCTION
 from search.calibration import SAMPLE_SIZE, Background
 from search.results import MODES, RANKINGS_OF, Hit, Mode, SearchResult
 from search.store import BM25, CLASSICAL, ECHO, HYBRID, Collection, CollectionInfo, FilterLike, Fusion, QueryFilter
-from search.validation import InvalidRequestError, check_k
+from search.validation import InvalidRequestError, check_instruction, check_k, check_text
 
 __all__ = ["Hit", "Mode", "SearchResult", "Searcher"]
 
@@ -55,6 +55,21 @@ class Searcher:
         settings')."""
         store = Collection.open(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir,
                                 fusion=fusion)
+        return cls.with_store(store, model=model, embedder=embedder, embedder_settings=embedder_settings,
+                              load_model=load_model)
+
+    @classmethod
+    def with_store(
+        cls,
+        store: Collection,
+        model: str | None = None,
+        embedder: Embedder | None = None,
+        embedder_settings: EmbedderSettings | None = None,
+        load_model: bool = True,
+    ) -> Searcher:
+        """A searcher on the opened `store` (closed again if this fails) with `embedder`, else the model `model`
+        loaded as `embedder_settings` say (none when `load_model` is False: mode "bm25" only); refuses a collection
+        of another embedder."""
         try:
             emb = embedder
             if emb is None and load_model:
@@ -131,6 +146,10 @@ class Searcher:
         if mode not in MODES:
             raise InvalidRequestError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
         check_k(k)
+        for query in queries:
+            check_text(query)
+        if instruction is not None:
+            check_instruction(instruction)
         return self._search_many(queries, k, mode, filter, instruction)
 
     def _search_many(

@@ -10,15 +10,16 @@ prompt exceeds `max_query_tokens` gets 422 before it reaches the model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, field_validator
@@ -26,7 +27,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
-from search.batching import MicroBatcher, Query
+from search.batching import MicroBatcher, Query, QueueFullError
 from search.results import Mode
 from search.searcher import Hit, Searcher
 from search.service_guard import ApiKeyGuard, BodyLimit
@@ -38,9 +39,10 @@ from search.store import (
     QueryFilter,
     StoreError,
 )
-from search.validation import K_MAX, K_MIN, InvalidRequestError
+from search.validation import K_MAX, K_MIN, InvalidRequestError, check_instruction, check_text
 
 log = logging.getLogger("search.service")
+T = TypeVar("T")
 
 MAX_QUERY_CHARS = 2000
 
@@ -49,7 +51,7 @@ class SearchRequest(BaseModel):
     """A question and how to search for it."""
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
-    k: int = Field(10, ge=K_MIN, le=K_MAX, description="Hits per ranking.")
+    k: int = Field(10, ge=K_MIN, le=K_MAX, strict=True, description="Hits per ranking (a JSON integer).")
     mode: Mode = Field("both", description="What to rank with: `echo`, `classical`, `both` (echo and classical), "
                        "`bm25` (the query's words; no model runs), `hybrid` (echo and BM25 fused in one engine "
                        "query) or `all` four. Each ranking fills its own list of the answer.")
@@ -65,6 +67,20 @@ class SearchRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise PydanticCustomError("blank", "query is blank")
+        try:
+            check_text(value)
+        except InvalidRequestError as exc:
+            raise PydanticCustomError("unicode", str(exc).removeprefix("query: ")) from None
+        return value
+
+    @field_validator("instruction")
+    @classmethod
+    def _instruction(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_instruction(value)
+            except InvalidRequestError as exc:
+                raise PydanticCustomError("instruction", str(exc).removeprefix("instruction: ")) from None
         return value
 
     @field_validator("filter", mode="before")
@@ -143,6 +159,28 @@ def _readable(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+async def _disconnected(request: Request) -> None:
+    """Return once the client has gone away (its body is already read, so the next message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_gone(request: Request, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None once the client disconnects first: then `work` is cancelled, so a query still
+    waiting for the model is dropped and never computed."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return task.result() if not task.cancelled() else None
+
+
 # The key is checked by `ApiKeyGuard` before the body is read; these only declare the schemes in the OpenAPI document.
 _SCHEMES = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
 _PROTECTED = ("/search", "/collection")
@@ -154,7 +192,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     settings = settings or ServiceSettings()
     batcher = MicroBatcher(
         searcher, max_batch=settings.max_batch, max_wait_ms=settings.batch_wait_ms, cache_size=settings.cache_size,
-        batch_tokens=settings.batch_tokens,
+        batch_tokens=settings.batch_tokens, max_queue=settings.max_queue,
     )
 
     @asynccontextmanager
@@ -175,6 +213,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     if settings.api_key:  # added last, so it runs first
         app.add_middleware(ApiKeyGuard, api_key=settings.api_key, protected=_PROTECTED)
     app.state.batcher = batcher
+    app.state.hung_up = 0  # search requests whose client went away before their answer
     auth = _SCHEMES if settings.api_key else []
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 422, 503)
@@ -198,6 +237,11 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     async def _store(_: Request, exc: StoreError) -> JSONResponse:
         return _error(_store_status(exc), exc)
 
+    @app.exception_handler(QueueFullError)
+    async def _busy(_: Request, exc: QueueFullError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "error": "QueueFull"}, status_code=503,
+                            headers={"Retry-After": str(exc.retry_after)})
+
     @app.exception_handler(InvalidRequestError)
     async def _invalid_request(_: Request, exc: InvalidRequestError) -> JSONResponse:
         return _error(422, exc, "ValidationError")
@@ -208,8 +252,10 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         return _error(500, RuntimeError(f"internal error ({type(exc).__name__}); see the server log"), "InternalError")
 
     @app.post("/search", response_model=SearchResponse, dependencies=auth, responses=errors)
-    async def search(body: SearchRequest) -> SearchResponse:
-        """Rank chunks for a question by echo, classical, BM25 or hybrid (see `mode`)."""
+    async def search(body: SearchRequest, request: Request) -> Any:
+        """Rank chunks for a question by echo, classical, BM25 or hybrid (see `mode`). 503 with Retry-After when the
+        queue is full (`SEARCH_MAX_QUEUE`); a request whose client hangs up while it waits is dropped before its
+        forward."""
         arrived = time.perf_counter()
         instruction = body.instruction or DEFAULT_INSTRUCTION
         tokens = 0 if body.mode == "bm25" else searcher.model.prompt_tokens(body.query, "query",
@@ -220,7 +266,10 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
                 f"{settings.max_query_tokens} tokens (SEARCH_MAX_QUERY_TOKENS)"
             )
         query = Query(body.query, body.k, body.mode, QueryFilter.parse(body.filter), body.instruction, tokens=tokens)
-        answer = await batcher.search(query, arrived=arrived)
+        answer = await unless_gone(request, batcher.search(query, arrived=arrived))
+        if answer is None:  # the client went away: nothing was computed for it, and nobody reads an answer
+            app.state.hung_up += 1
+            return Response(status_code=499)
         result = answer.result
         cached = answer.cached
         return SearchResponse(

@@ -27,10 +27,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from embedder.settings import COMMON, EmbedderSettings, Section, doc_default
+from search.validation import check_collection_name
 
 DEFAULT_COLLECTION = "docs"
 
@@ -61,8 +62,15 @@ class StoreSettings(Section):
                            **doc_default("`$XDG_DATA_HOME/echo-search`, else `~/.local/share/echo-search`")},
     )
     collection: str = Field(
-        default=DEFAULT_COLLECTION, min_length=1, description="the collection to write and search",
+        default=DEFAULT_COLLECTION, min_length=1,
+        description="the collection to write and search (1-255 characters: no path separators, `..` or control "
+        "characters, Qdrant's rules)",
         json_schema_extra={"flag": "--collection"},
+    )
+    min_free_mb: float = Field(
+        default=256, ge=0,
+        description="free disk space, in MiB, that writes to the embedded store leave: a write that would leave less "
+        "stops with exit status 5 before anything is half-written",
     )
     shards: int | None = Field(
         default=None, ge=1, description="shard number of a new collection on a server",
@@ -90,6 +98,18 @@ class StoreSettings(Section):
         default=5, ge=1, le=100,
         description="`hybrid` fuses the top k x this many hits of echo and of BM25 (k: the hits asked for)",
     )
+
+    @field_validator("data")
+    @classmethod
+    def _data_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and value.expanduser().exists() and not value.expanduser().is_dir():
+            raise ValueError(f"{value} is a file, not a folder")
+        return value
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        return check_collection_name(value)  # a name is a folder of the embedded store: never one outside it
 
     def data_dir(self) -> Path:
         """`data`, else `$XDG_DATA_HOME/echo-search`, else ~/.local/share/echo-search."""
@@ -146,6 +166,12 @@ class ServiceSettings(Section):
         default=4096, ge=16,
         description="prompt tokens one micro-batch may take (queries of similar cost are batched together)",
         json_schema_extra={"flag": "--batch-tokens"},
+    )
+    max_queue: int = Field(
+        default=256, ge=1,
+        description="queries that may wait for the model; one more gets 503 with a Retry-After header (queries whose "
+        "client hung up are dropped before their forward)",
+        json_schema_extra={"flag": "--max-queue"},
     )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="largest request body; a larger one gets 413 without being read",

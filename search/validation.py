@@ -20,3 +20,58 @@ def check_k(k: int) -> int:
     if not K_MIN <= k <= K_MAX:
         raise InvalidRequestError(f"k must be between {K_MIN} and {K_MAX}, got {k}")
     return k
+
+
+def check_text(text: str, what: str = "query") -> str:
+    """`text` when it is valid Unicode, else `InvalidRequestError`: a lone surrogate (bytes that were not UTF-8 on a
+    command line, or `"\\ud800"` in JSON) can be neither tokenized nor searched for."""
+    for i, c in enumerate(text):
+        if 0xD800 <= ord(c) <= 0xDFFF:
+            escaped = c.encode("unicode_escape").decode()
+            raise InvalidRequestError(f"{what}: not valid Unicode (a lone surrogate, {escaped}, at character {i}: "
+                                      "bytes that are not UTF-8?)")
+    return text
+
+
+_TEMPLATE_SLOTS = ("{text}", "{instruction}")
+
+
+def check_instruction(instruction: str) -> str:
+    """`instruction` when it can go into the query template, else `InvalidRequestError`: it is put in literally,
+    so it must not hold the template's own slots (`{text}` would repeat the query where it does not belong)."""
+    check_text(instruction, "instruction")
+    if found := [slot for slot in _TEMPLATE_SLOTS if slot in instruction]:
+        raise InvalidRequestError(f"instruction: must not contain the template slot {found[0]} (the instruction is "
+                                  "text, not a template)")
+    return instruction
+
+
+COLLECTION_NAME_MAX = 255
+"""Longest collection name (Qdrant's limit)."""
+_FORBIDDEN_IN_NAMES = '<>:"/\\|?*'
+
+
+def collection_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a collection, or None. Qdrant's own rules (1 to 255 characters, none of
+    `< > : " / \\ | ? *` or NUL), plus no other control characters and not `.` or `..`: a name is a folder of the
+    embedded store, and must never reach outside it."""
+    if not name:
+        return "it is empty"
+    if len(name) > COLLECTION_NAME_MAX:
+        return f"it is longer than {COLLECTION_NAME_MAX} characters"
+    if bad := sorted({c for c in name if c in _FORBIDDEN_IN_NAMES or ord(c) < 32 or ord(c) == 127}):
+        return "it contains " + " ".join(repr(c) for c in bad) + " (no path separators or control characters)"
+    if name in (".", ".."):
+        return "it is a relative folder name"
+    if name != name.strip():
+        return "it starts or ends with white space"
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in name):  # a lone surrogate: bytes that were not UTF-8
+        return "it is not valid Unicode"
+    return None
+
+
+def check_collection_name(name: str) -> str:
+    """`name` when it can name a collection, else `InvalidRequestError` saying why."""
+    if problem := collection_name_problem(name):
+        raise InvalidRequestError(f"invalid collection name {name!r}: {problem}")
+    return name

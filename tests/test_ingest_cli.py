@@ -266,3 +266,71 @@ def test_ctrl_c_finishes_the_batch_prints_the_report_and_exits_130(tmp_path, tin
         assert n_chunks > 0
     assert len(per_file) == 36
     assert all(indices == set(range(len(indices))) for indices in per_file.values())  # no duplicates, no gaps
+
+
+def test_a_bad_file_name_or_invalid_unicode_fails_that_file_and_the_rest_go_in(tmp_path, tiny_model_dir, monkeypatch):
+    import ingest.pipeline
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"ok{i}.md").write_text(f"# Note {i}\n\nSome text number {i}.\n")
+    (docs / "boom.md").write_text("# Boom\n\nThis one trips the chunker.\n")
+    with open(os.path.join(os.fsencode(docs), b"bad\xff.txt"), "wb") as f:
+        f.write(b"a file whose name is not UTF-8")
+    (docs / "surrogate.json").write_text('{"a": "\\ud800"}')
+    real_chunks = ingest.pipeline._Run._chunks
+
+    def chunks(self, path):  # noqa: ANN001, ANN202
+        if path.name == "boom.md":
+            raise TypeError("an unforeseen problem with this one file")
+        return real_chunks(self, path)
+
+    monkeypatch.setattr(ingest.pipeline._Run, "_chunks", chunks)
+    args = [str(docs), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir), "--json"]
+    for run in ("first", "again"):
+        result = invoke(*args)
+        assert result.exit_code == 1, (run, result.output)
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        assert report["counts"]["added" if run == "first" else "unchanged"] == 6
+        failed = {Path(f["source"]).name: f["reason"] for f in report["files"] if f["status"] == "failed"}
+        assert set(failed) == {"bad\\xff.txt", "surrogate.json", "boom.md"}, failed
+        assert "not valid UTF-8" in failed["bad\\xff.txt"] and "\\ud800" in failed["surrogate.json"]
+        assert "TypeError" in failed["boom.md"]
+    summary = invoke(*args[:-1])
+    assert summary.exit_code == 1 and "bad\\xff.txt: the file name is not valid UTF-8" in summary.stdout
+
+
+REFUSED_PROBE = """
+import sys
+from {module} import app
+try:
+    app({args!r})
+except SystemExit as exc:
+    print("exit", exc.code, "torch imported:", "torch" in sys.modules)
+"""
+
+
+def test_a_locked_store_is_refused_before_torch_or_the_model_loads(tmp_path, tiny_model_dir):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("text")
+    data = tmp_path / "data"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    assert invoke(str(docs), "--data-dir", str(a_file)).exit_code == 2  # a data folder that is a file: usage
+    holder = Collection.open(data_dir=data)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    try:
+        for module, args in (
+            ("ingest.cli", [str(docs), "--data-dir", str(data), "--model", str(tiny_model_dir)]),
+            ("search.cli", ["a question", "--data-dir", str(data), "--model", str(tiny_model_dir)]),
+            ("search.cli", ["info", "--data-dir", str(data)]),
+            ("search.cli", ["serve", "--data-dir", str(data), "--model", str(tiny_model_dir)]),
+        ):
+            probe = subprocess.run([sys.executable, "-c", REFUSED_PROBE.format(module=module, args=args)], cwd=ROOT,
+                                   env=env, capture_output=True, text=True, timeout=300)
+            assert "in use by another process" in " ".join(probe.stderr.split()), (module, probe.stderr)
+            assert probe.stdout.split()[-5:] == ["exit", "3", "torch", "imported:", "False"], (module, probe.stdout)
+    finally:
+        holder.close()

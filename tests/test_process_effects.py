@@ -94,27 +94,40 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
     import ui.backend
     from embedder.settings import EmbedderSettings
     from search.cli import app as search_app
+    from search.settings import Settings
     from search.store import Collection, StoreUnavailableError
 
     calls: list[str] = []
+    real_open = Collection.open
+
+    def opening(*args: object, **kwargs: object) -> Collection:
+        calls.append("open")
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
 
     def refuse(*args: object, **kwargs: object) -> None:
-        calls.append("open")
+        calls.append("load")
         raise StoreUnavailableError("stopped here by the test")
 
     monkeypatch.setattr(embedder, "tune_process", _recorder(calls, "tune"))
     monkeypatch.setattr(ingest.cli, "setup_offline", _recorder(calls, "offline"))
-    monkeypatch.setattr(Collection, "open", refuse)
+    monkeypatch.setattr(Collection, "open", opening)
+    monkeypatch.setattr(embedder.Embedder, "from_pretrained", refuse)
     monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path))
+    # the store is opened first (a locked or damaged one is refused before torch loads), the process is tuned
+    # before the model loads
     assert CliRunner().invoke(ingest.cli.app, [str(tmp_path)]).exit_code == 3
-    assert calls == ["offline", "tune", "open"]
+    assert calls == ["open", "offline", "tune", "load"]
 
     calls.clear()
     assert CliRunner().invoke(search_app, ["a question"]).exit_code == 3
-    assert calls == ["tune", "open"]
+    assert calls == ["open", "tune", "load"]
 
     calls.clear()
-    monkeypatch.setattr(embedder.Embedder, "from_pretrained", refuse)  # tune_process is patched above
     with pytest.raises(StoreUnavailableError):
         ui.backend.load_embedder(EmbedderSettings())
-    assert calls == ["tune", "open"]
+    assert calls == ["tune", "load"]
+
+    calls.clear()  # the UI opens the store before it asks for the model
+    with pytest.raises(StoreUnavailableError):
+        ui.backend.open_ui_backend(Settings.load(), lambda: ui.backend.load_embedder(EmbedderSettings()))
+    assert calls == ["open", "tune", "load"]

@@ -184,3 +184,13 @@ def test_mode_bm25_loads_no_model_and_hybrid_fuses(run, monkeypatch: pytest.Monk
     assert "descale the kettle" in data["bm25"][0]["text"] and data["echo"] == []
     table = run("white vinegar kettle", "--mode", "bm25", "-k", "2")
     assert table.exit_code == 0 and "bm25" in table.output and "kitchen.md" in table.output
+
+
+def test_a_question_that_is_not_utf8_and_a_data_dir_that_is_a_file_are_usage_errors(run, tmp_path: Path) -> None:
+    bad = run("\udcff")  # what Python makes of the byte 0xff in an argument
+    assert bad.exit_code == 2 and "not valid Unicode" in bad.output, bad.output
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    for command in (["info"], ["a question"]):
+        result = run(*command, "--data-dir", str(a_file))
+        assert result.exit_code == 2 and "not a folder" in " ".join(result.output.split()), result.output

@@ -168,6 +168,17 @@ def test_api_key_accepted_in_either_header_and_health_is_open(keyed_url: str) ->
     assert httpx.get(f"{keyed_url}/health").status_code == 200
 
 
+def test_the_readme_names_every_endpoint_that_answers_without_the_key(keyed_url: str) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for path in ("/health", "/docs", "/openapi.json"):
+        assert httpx.get(f"{keyed_url}{path}").status_code == 200, path
+        row = next(line for line in readme.splitlines() if line.startswith("| `GET") and path in line)
+        assert "never need" in row, row
+    assert httpx.get(f"{keyed_url}/collection").status_code == 401
+
+
 def test_unreachable_qdrant_gives_503_with_a_readable_message(tiny_embedder) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     store = ServerCollection(QdrantClient(url=dead, timeout=2), "docs", dead)  # connect() would refuse it

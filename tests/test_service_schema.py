@@ -28,16 +28,49 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Iterator[schemathesis.BaseSchema]:
+def url(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Iterator[str]:
     store = Collection.open(path=tmp_path_factory.mktemp("schema") / "qdrant")
     fill(store, tiny_embedder)
     # a small token budget, so that generated long queries also meet the 422 refusal
     settings_ = ServiceSettings(max_query_tokens=400)
     try:
-        with running(create_app(Searcher(store=store, embedder=tiny_embedder), settings_)) as url:
-            yield schemathesis.openapi.from_url(f"{url}/openapi.json")
+        with running(create_app(Searcher(store=store, embedder=tiny_embedder), settings_)) as base:
+            yield base
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module")
+def api_schema(url: str) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(f"{url}/openapi.json")
+
+
+KNOWN_CASES = {
+    "an instruction with template slots": ({"query": "q", "instruction": "{text} {0}"}, "instruction"),
+    "an instruction with the instruction slot": ({"query": "q", "instruction": "x {instruction}"}, "instruction"),
+    "has_id with a non-UUID": ({"query": "q", "filter": {"must": [{"has_id": ["not-a-uuid"]}]}}, "has_id"),
+    "has_id nested in a should": (
+        {"query": "q", "filter": {"should": [{"must_not": [{"has_id": ["zz"]}]}]}}, "has_id"),
+    "a negative values_count": (
+        {"query": "q", "filter": {"must": [{"key": "source", "values_count": {"gte": -1}}]}}, "values_count"),
+    "k given as true": ({"query": "q", "k": True}, "k"),
+    "k given as a numeric string": ({"query": "q", "k": "3"}, "k"),
+    "a query with a lone surrogate": ({"query": "a \ud800 b"}, "query"),
+    "an instruction with a lone surrogate": ({"query": "q", "instruction": "\udcff"}, "instruction"),
+}
+"""Requests that once got a 500 (or were misread): each gets 422 naming what is wrong."""
+
+
+@pytest.mark.parametrize("body,field", KNOWN_CASES.values(), ids=KNOWN_CASES.keys())
+def test_known_invalid_requests_get_422_with_the_reason(url: str, body: dict, field: str) -> None:
+    import json
+
+    import httpx
+
+    response = httpx.post(f"{url}/search", content=json.dumps(body), timeout=60,  # ASCII JSON: \ud800 escaped
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["detail"], response.text
 
 
 @pytest.mark.parametrize("mode", list(GenerationMode))

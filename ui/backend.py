@@ -111,7 +111,7 @@ def open_ui_backend(settings: Settings, embedder: Callable[[], Embedder]) -> Bac
     messages say what to do; the embedded store's lock is not kept by a half-open client."""
     if settings.service.url:
         return Backend(open_backend(settings), settings)
-    searcher = open_searcher(settings, embedder())
+    searcher = open_searcher(settings, loader=embedder)  # the store first: a locked one is refused before the model
     return Backend(searcher, settings, uploader=_uploader(searcher))
 
 

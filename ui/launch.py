@@ -12,6 +12,7 @@ import typer
 from embedder.settings import EmbedderSettings
 from search.cli_options import setting_help
 from search.settings import ServiceSettings, StoreSettings, env_name
+from search.validation import collection_name_problem
 
 APP = Path(__file__).with_name("app.py")
 
@@ -58,6 +59,8 @@ def run(
         show_default=False, help=setting_help("HTTP query service to use instead.", ServiceSettings, "url"))] = None,
 ) -> None:
     """Serve the side-by-side echo | classical search page (replaces this process with Streamlit)."""
+    if collection is not None and (problem := collection_name_problem(collection)):
+        raise typer.BadParameter(f"invalid collection name {collection!r}: {problem}", param_hint="--collection")
     cmd = streamlit_command(port, address, headless)
     env = app_environment(data, collection, model, qdrant_url, search_url)
     os.execve(sys.executable, cmd, env)

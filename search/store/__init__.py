@@ -13,7 +13,9 @@ from search.store.errors import (
     FingerprintMismatchError,
     MissingBm25Error,
     OldFormatError,
+    StoreDamagedError,
     StoreError,
+    StoreFullError,
     StoreLockedError,
     StoreUnavailableError,
 )
@@ -45,6 +47,7 @@ __all__ = [
     "BM25", "CHUNKER", "CHUNK_INDEX", "CLASSICAL", "CONTENT_HASH", "DEFAULT_COLLECTION", "ECHO", "HYBRID", "N_CHUNKS",
     "PAGE", "RANKINGS", "SOURCE", "TEXT", "TEXT_RANKINGS", "TITLE", "VECTOR_NAMES", "ChunkPoint", "Collection",
     "CollectionInfo", "CollectionNotFoundError", "FilterError", "FilterLike", "FingerprintMismatchError", "Fusion",
-    "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter", "StoreError", "StoreLockedError",
-    "StoreUnavailableError", "StoredHit", "default_data_dir", "embedded_folder", "point_id",
+    "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter", "StoreDamagedError", "StoreError",
+    "StoreFullError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "default_data_dir", "embedded_folder",
+    "point_id",
 ]

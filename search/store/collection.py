@@ -34,6 +34,7 @@ from search.store.schema import (
     CollectionInfo,
     StoredHit,
 )
+from search.validation import check_collection_name
 
 BACKFILL_PAGE = 1024
 """Points per write when `ensure_bm25` adds BM25 vectors to an existing collection."""
@@ -84,6 +85,8 @@ class Collection(ABC):
         `StoreSettings` (`$QDRANT_URL`, `$ECHO_SEARCH_DATA`, ...). Checked once here: the server answers, the folder
         is not in use and is not in the old format (`OldFormatError` names the command that migrates it).
         `fusion` (default: from the settings, `ECHO_SEARCH_FUSION`, ...) is how `hybrid` queries fuse."""
+        if collection is not None:
+            check_collection_name(collection)  # before it is joined to any path
         where = StoreSettings().override(qdrant_url=url, qdrant_api_key=api_key, collection=collection,
                                          data=data_dir)
         store: Collection
@@ -95,7 +98,8 @@ class Collection(ABC):
         else:
             from search.store.edge import EdgeCollection
 
-            store = EdgeCollection.open_folder(embedded_folder(path, where.data_dir()), where.collection)
+            store = EdgeCollection.open_folder(embedded_folder(path, where.data_dir()), where.collection,
+                                               min_free_mb=where.min_free_mb)
         store.fusion = fusion or Fusion.from_settings(where)
         return store
 
@@ -278,6 +282,11 @@ class Collection(ABC):
     @abstractmethod
     def _search(self, asks: list[Ask], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
         """The hits of each ask, best first, from one engine call."""
+
+    def check(self) -> int:
+        """Read every point once (`search info --check`) and return how many; `StoreDamagedError` says what cannot
+        be read. The embedded store reads vectors and payloads; a server, which checks its own storage, payloads."""
+        return sum(1 for _ in self.payloads())
 
     @abstractmethod
     def index_info(self) -> tuple[str, int, int]:

@@ -19,6 +19,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,7 +28,13 @@ import qdrant_edge as edge
 
 from search.store import bm25
 from search.store.collection import Collection, next_generation
-from search.store.errors import CollectionNotFoundError, OldFormatError, StoreError, StoreLockedError
+from search.store.errors import (
+    CollectionNotFoundError,
+    OldFormatError,
+    StoreDamagedError,
+    StoreError,
+    StoreLockedError,
+)
 from search.store.filters import QueryFilter, client_to_edge, source_is
 from search.store.migrate import old_format_message
 from search.store.schema import (
@@ -42,6 +49,8 @@ from search.store.schema import (
     ChunkPoint,
     StoredHit,
 )
+from search.store.space import DiskSpace, allocate_holes, is_no_space
+from search.validation import check_collection_name
 
 FORMAT = {"format": "echo-search/qdrant-edge", "version": 1}
 MARKER = "echo-search-store.json"
@@ -73,6 +82,12 @@ SEGMENT_POINTS = 100_000
 points written since the last build once there are this many (about 27 s for 100k points of two 640-d vectors on
 2 cores), so a bulk ingest is indexed as it goes in bounded pieces, never one giant build at the end (a single
 1M-point segment build died, killed without a message, on a 24 GB machine)."""
+
+
+_SMALL_WRITE_BYTES = 1 << 20
+"""What a delete or payload update may write (its record in the write-ahead log), with room to spare."""
+_CREATE_BYTES = 8 << 20
+"""What creating a collection writes (the write-ahead log and segments are sparse until written)."""
 
 
 def _config(dim: int) -> edge.EdgeConfig:
@@ -126,8 +141,10 @@ def _lock(folder: Path) -> IO[str]:
 class EdgeCollection(Collection):
     """A collection in the embedded store: Qdrant's engine, in this process."""
 
-    def __init__(self, folder: Path, name: str, lock: IO[str]) -> None:
+    def __init__(self, folder: Path, name: str, lock: IO[str], space: DiskSpace | None = None) -> None:
         self.name = name
+        self._space = space or DiskSpace(folder, 0)
+        self._dirty = False  # written since opened: the shard's new holes are allocated at close
         self.location = str(folder)
         self._lock_handle: IO[str] | None = lock
         self._dir = folder / "collections" / name
@@ -139,33 +156,84 @@ class EdgeCollection(Collection):
         self._write_lock = threading.Lock()
         self._unindexed = 0  # points written since the last index build
         if self._meta_path.exists():
-            self._meta = json.loads(self._meta_path.read_text(encoding="utf-8"))
+            self._meta = self._read_meta()
+            if not self._shard_dir.is_dir():
+                raise self._damaged("its collection.json is there but its data (the shard/ folder) is missing")
             self._shard = self._load(self._shard_dir)
+        elif self._shard_dir.exists() and self._orphan_points() != 0:
+            raise self._damaged("its data (the shard/ folder) is there but its collection.json is missing, so "
+                                "which model made it is unknown")
 
     @classmethod
-    def open_folder(cls, folder: Path, name: str) -> EdgeCollection:
-        """Open collection `name` of the embedded store at `folder` (created if missing) and hold its lock."""
-        folder.mkdir(parents=True, exist_ok=True)
+    def open_folder(cls, folder: Path, name: str, min_free_mb: float = 0) -> EdgeCollection:
+        """Open collection `name` of the embedded store at `folder` (created if missing) and hold its lock; writes
+        that would leave less than `min_free_mb` free on its disk raise `StoreFullError` (`search.store.space`)."""
+        check_collection_name(name)  # a folder of the store: never a path that reaches outside it
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreError(f"the embedded store's folder {folder} cannot be made: a file is in the way (choose "
+                             "another --data-dir)") from None
         if message := old_format_message(folder):
             raise OldFormatError(message)
         lock = _lock(folder)
+        space = DiskSpace(folder, min_free_mb)
         try:
+            space.before_open()
             if not (folder / MARKER).exists():
-                _write_json(folder / MARKER, FORMAT)
-            return cls(folder, name, lock)
+                try:
+                    _write_json(folder / MARKER, FORMAT)
+                except OSError as exc:
+                    if is_no_space(exc):
+                        raise space.full("cannot create the store") from None
+                    raise
+            return cls(folder, name, lock, space)
         except BaseException:
             lock.close()
             raise
 
-    @staticmethod
-    def _load(shard_dir: Path) -> edge.EdgeShard:
+    def _damaged(self, what: str) -> StoreDamagedError:
+        """The refusal for a damaged collection: what is wrong, where, and what to do (nothing is changed)."""
+        return StoreDamagedError(
+            f"the embedded store's collection {self.name!r} at {self._dir} is damaged: {what}. Nothing was changed. "
+            f"The documents are the source of truth: move {self._dir} aside and run `ingest` on them again, or "
+            "restore a backup (`search restore`)."
+        )
+
+    def _read_meta(self) -> dict[str, Any]:
+        """collection.json, checked: a truncated or garbled one is damage, not a bug."""
+        try:
+            meta = json.loads(self._meta_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise self._damaged(f"its collection.json cannot be read ({exc})") from None
+        if not (isinstance(meta, dict) and isinstance(meta.get("fingerprint"), str)
+                and isinstance(meta.get("dim"), int) and isinstance(meta.get("embedder"), dict)):
+            raise self._damaged("its collection.json lacks the fingerprint, embedder or dimension")
+        return meta
+
+    def _orphan_points(self) -> int | None:
+        """Points in a shard that has no collection.json: 0 for the empty shard a crash between creating it and
+        writing collection.json leaves (`ensure` may replace it), None when it cannot be opened (not provably
+        empty)."""
+        try:
+            shard = edge.EdgeShard.load(str(self._shard_dir))
+        except Exception:  # the engine raises a bare Exception
+            return None
+        try:
+            return int(shard.count(edge.CountRequest(exact=True)))
+        finally:
+            shard.close()
+
+    def _load(self, shard_dir: Path) -> edge.EdgeShard:
         try:
             return edge.EdgeShard.load(str(shard_dir))
         except Exception as exc:  # the engine raises a bare Exception with its message
             if "WouldBlock" in str(exc):
                 raise StoreLockedError(f"the embedded store's shard at {shard_dir} is in use by another process") \
                     from exc
-            raise StoreError(f"cannot open the embedded store's shard at {shard_dir}: {exc}") from exc
+            if is_no_space(exc):
+                raise self._space.full("opening the collection needs a little space") from exc
+            raise self._damaged(f"its data (the shard/ folder) cannot be opened ({exc})") from exc
 
     @property
     def shard(self) -> edge.EdgeShard:
@@ -186,16 +254,26 @@ class EdgeCollection(Collection):
         if self.exists():
             self.check_fingerprint(fingerprint)
             self.ensure_bm25()
+            self._space.keep_reserve()
             return
-        if self._shard_dir.exists():  # a crash between creating the shard and writing collection.json: it is empty
+        if self._shard_dir.exists():  # a crash between creating the shard and writing collection.json
+            if self._orphan_points() != 0:  # never delete data: only a shard proven empty is replaced
+                raise self._damaged("its data (the shard/ folder) is there but its collection.json is missing")
             shutil.rmtree(self._shard_dir)
+        self._space.check(_CREATE_BYTES)
         self._dir.mkdir(parents=True, exist_ok=True)
-        shard = edge.EdgeShard.create(str(self._shard_dir), _config(dim))
-        shard.update(edge.UpdateOperation.create_field_index(SOURCE, edge.PayloadSchemaType.Keyword))
-        shard.flush()
-        meta = {"fingerprint": fingerprint, "embedder": embedder, "dim": dim, BM25_META: bm25.DESCRIPTION}
-        _write_json(self._meta_path, meta)
-        self._meta, self._shard = meta, shard
+        try:
+            shard = edge.EdgeShard.create(str(self._shard_dir), _config(dim))
+            shard.update(edge.UpdateOperation.create_field_index(SOURCE, edge.PayloadSchemaType.Keyword))
+            shard.flush()
+            meta = {"fingerprint": fingerprint, "embedder": embedder, "dim": dim, BM25_META: bm25.DESCRIPTION}
+            _write_json(self._meta_path, meta)
+        except Exception as exc:
+            if is_no_space(exc):
+                raise self._space.full("creating the collection") from exc
+            raise
+        self._meta, self._shard, self._dirty = meta, shard, True
+        self._space.keep_reserve()
 
     def drop(self) -> None:
         with self._write_lock:
@@ -212,14 +290,26 @@ class EdgeCollection(Collection):
         if self._shard is not None:
             self._shard.close()
             self._shard = None
+            if self._dirty:  # so that a later open never writes into a hole of a full disk
+                allocate_holes(self._shard_dir)
+                self._space.keep_reserve()
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
 
     # -- writes -----------------------------------------------------------------------------------------------
-    def _apply(self, operation: edge.UpdateOperation) -> None:
+    def _apply(self, operation: edge.UpdateOperation, need: int = _SMALL_WRITE_BYTES) -> None:
+        """Apply a write of about `need` bytes, refused with `StoreFullError` before the engine sees it when the
+        disk would be left with less than the minimum free."""
         with self._write_lock:
-            self.shard.update(operation)
+            self._space.check(need)
+            self._dirty = True
+            try:
+                self.shard.update(operation)
+            except Exception as exc:
+                if is_no_space(exc):
+                    raise self._space.full("the engine could not write") from exc
+                raise
             self._generation = next_generation(self._generation)
 
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
@@ -227,12 +317,13 @@ class EdgeCollection(Collection):
         if not points:
             return
         sparse = self.has_bm25()
+        need = sum(3 * 4 * sum(np.size(v) for v in p.vectors.values()) + 2 * len(str(p.payload)) for p in points)
         self._apply(edge.UpdateOperation.upsert_points([
             edge.Point(p.id, {**{name: np.asarray(v, dtype=np.float32).tolist() for name, v in p.vectors.items()},
                               **({BM25: bm25.document_vector(str(p.payload.get(TEXT, "")))} if sparse else {})},
                        p.payload)
             for p in points
-        ]))
+        ]), _SMALL_WRITE_BYTES + need)
         self._wrote(len(points))
 
     def _wrote(self, points: int) -> None:
@@ -267,8 +358,19 @@ class EdgeCollection(Collection):
     def optimize(self) -> bool:
         start = time.perf_counter()
         with self._write_lock:
-            changed = bool(self.shard.optimize())
-            self.shard.flush()
+            info = self.shard.info()
+            unindexed = info.points_count * len(VECTOR_NAMES) - int(info.indexed_vectors_count)
+            need = 3 * 4 * unindexed * int(self._meta.get("dim", 0))  # the new segment: vectors, int8 copies, graph
+            if need > INDEXING_THRESHOLD_KB * 1024:  # below it, nothing is indexed
+                self._space.check(need)
+            self._dirty = True
+            try:
+                changed = bool(self.shard.optimize())
+                self.shard.flush()
+            except Exception as exc:
+                if is_no_space(exc):
+                    raise self._space.full("building the search index") from exc
+                raise
             self._unindexed = 0
         self.index_seconds += time.perf_counter() - start
         return changed
@@ -277,13 +379,30 @@ class EdgeCollection(Collection):
     def generation(self) -> int:
         return self._generation if self.exists() else 0
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Engine errors while reading: an internal ("Service runtime") error means a damaged file, said as such
+        with what to do; a full disk as `StoreFullError`; anything else (a bad request) as it is."""
+        try:
+            yield
+        except Exception as exc:  # the engine raises a bare Exception with its message
+            if is_no_space(exc):
+                raise self._space.full("the engine could not read") from exc
+            if "Service runtime error" in str(exc):
+                raise self._damaged(f"its data cannot be read ({exc})") from exc
+            raise
+
     def count(self) -> int:
-        return int(self.shard.count(edge.CountRequest(exact=True))) if self.exists() else 0
+        if not self.exists():
+            return 0
+        with self._reading():
+            return int(self.shard.count(edge.CountRequest(exact=True)))
 
     def sources(self) -> list[str]:
         if not self.exists():
             return []
-        hits = self.shard.facet(edge.FacetRequest(key=SOURCE, limit=1_000_000, exact=True))
+        with self._reading():
+            hits = self.shard.facet(edge.FacetRequest(key=SOURCE, limit=1_000_000, exact=True))
         return sorted(str(h.value) for h in hits if h.count > 0)  # exact facets list deleted values with 0
 
     def payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -291,9 +410,11 @@ class EdgeCollection(Collection):
             return
         offset: Any = None
         while True:
-            records, offset = self.shard.scroll(edge.ScrollRequest(
-                offset=offset, limit=page, with_payload=list(fields) if fields is not None else True, with_vector=False
-            ))
+            with self._reading():
+                records, offset = self.shard.scroll(edge.ScrollRequest(
+                    offset=offset, limit=page, with_payload=list(fields) if fields is not None else True,
+                    with_vector=False,
+                ))
             for r in records:
                 yield str(r.id), dict(r.payload or {})
             if offset is None:
@@ -309,8 +430,32 @@ class EdgeCollection(Collection):
     def _search(self, asks: list[Ask], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
         flt = where.to_edge() if where else None
         requests = [self._request(ask, k, flt) for ask in asks]
-        return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
-                for points in self.shard.query_batch(edge.QueryBatchRequest(requests))]
+        with self._reading():
+            answers = self.shard.query_batch(edge.QueryBatchRequest(requests))
+        return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points] for points in answers]
+
+    def check(self, page: int = 512) -> int:
+        """Read every point once, vectors and payload (`search info --check`); `StoreDamagedError` names a file
+        that cannot be read. Returns the number of points read."""
+        if not self.exists():
+            return 0
+        seen, offset = 0, None
+        while True:
+            with self._reading():
+                records, offset = self.shard.scroll(edge.ScrollRequest(offset=offset, limit=page, with_payload=True,
+                                                                       with_vector=True))
+            for r in records:
+                vectors = r.vector if isinstance(r.vector, dict) else {}
+                for name in VECTOR_NAMES:
+                    vector = vectors.get(name)
+                    if not isinstance(vector, list) or len(vector) != self._meta["dim"]:
+                        raise self._damaged(f"point {r.id} lacks its {name} vector or has one of the wrong size")
+            seen += len(records)
+            if offset is None:
+                break
+        if seen != self.count():
+            raise self._damaged(f"{self.count()} points are counted but {seen} could be read")
+        return seen
 
     def _request(self, ask: Ask, k: int, flt: edge.Filter | None) -> edge.QueryRequest:
         """One ask as an engine query: a nearest-neighbour search, or two prefetches fused (`HYBRID`)."""

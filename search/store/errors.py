@@ -25,6 +25,15 @@ class FingerprintMismatchError(StoreError):
     """The collection was made by another embedder configuration."""
 
 
+class StoreDamagedError(StoreError):
+    """The store's files are damaged or disagree with each other (metadata without data, data without metadata, a
+    file that cannot be read): refused, never overwritten; the message says where and what to do."""
+
+
+class StoreFullError(StoreError):
+    """The disk that holds the embedded store has too little free space for a write; nothing was half-written."""
+
+
 class OldFormatError(StoreError):
     """The embedded folder was written by qdrant-client's local mode (echo-search before the Qdrant engine)."""
 

@@ -8,6 +8,7 @@ them), and turned into qdrant-client models for a server or into the engine's ow
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ class QueryFilter:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise FilterError(f"not a valid Qdrant filter ({where}: {first['msg']})") from None
+            _check_values(model)
             return cls(qdrant_json=model.model_dump_json(by_alias=True, exclude_none=True))
         if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
             return cls(sources=tuple(sorted(set(value)))) if value else None
@@ -68,6 +70,37 @@ class QueryFilter:
 
 FilterLike = QueryFilter | str | Sequence[str] | Mapping[str, Any] | BaseModel | None
 """What search functions accept as `filter`: see `QueryFilter.parse`."""
+
+
+def _check_values(flt: models.Filter) -> None:
+    """What the schema lets through but no store can use: `FilterError` for a `has_id` that is not a point id (a
+    UUID or an unsigned integer) and a negative `values_count` bound."""
+    parts: list[Any] = []
+    for group in (flt.must, flt.should, flt.must_not):
+        parts += group if isinstance(group, list) else [group] if group is not None else []
+    if flt.min_should is not None:
+        parts += flt.min_should.conditions
+    for cond in parts:
+        if isinstance(cond, models.Filter):
+            _check_values(cond)
+        elif isinstance(cond, models.NestedCondition):
+            _check_values(cond.nested.filter)
+        elif isinstance(cond, models.HasIdCondition):
+            for point in cond.has_id:
+                if isinstance(point, int):
+                    ok = point >= 0
+                else:
+                    try:
+                        uuid.UUID(str(point))
+                        ok = True
+                    except ValueError:
+                        ok = False
+                if not ok:
+                    raise FilterError(f"has_id: {point!r} is not a point id (a UUID or an unsigned integer)")
+        elif isinstance(cond, models.FieldCondition) and cond.values_count is not None:
+            bounds = cond.values_count.model_dump(exclude_none=True)
+            if any(value < 0 for value in bounds.values()):
+                raise FilterError(f"values_count of {cond.key!r}: bounds must not be negative, got {bounds}")
 
 
 def source_is(source: str, keep: Sequence[str] = ()) -> models.Filter:
