@@ -52,7 +52,7 @@ def main() -> None:
     raw = qs @ docs.T
     mean = docs.mean(0)
     centered = normalise(qs - mean) @ normalise(docs - mean).T
-    sample = docs[np.random.default_rng(0).permutation(len(dids))[: args.sample]]
+    sample = docs[np.random.default_rng(0).choice(len(dids), min(args.sample, len(dids)), replace=False)]
     background = Background({"echo": sample}, generation=0)
     z = np.array([background.z_scores("echo", q, list(row)) for q, row in zip(qs, raw, strict=True)], dtype=float)
     relevant = np.zeros_like(raw, dtype=bool)
