@@ -120,6 +120,6 @@ class EchoRetriever(BaseRetriever):
     def _document(self, hit: Hit) -> Document:
         metadata: dict[str, Any] = {key: value for key, value in hit.payload.items() if key != TEXT}
         metadata.update(
-            source=hit.source, chunk_index=hit.chunk_index, score=hit.score, rank=hit.rank, vector=self.mode
+            source=hit.source, chunk_index=hit.chunk_index, score=hit.score, rank=hit.rank, vector=self.mode, z=hit.z
         )
         return Document(id=hit.id, page_content=hit.text, metadata=metadata)

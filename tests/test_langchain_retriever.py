@@ -119,6 +119,7 @@ def test_documents_are_the_searchers_hits_with_metadata(tiny_searcher: Searcher,
         assert doc.metadata["chunk_index"] == hit.chunk_index
         assert doc.metadata["score"] == pytest.approx(hit.score)
         assert doc.metadata["rank"] == hit.rank
+        assert doc.metadata["z"] == hit.z
         assert doc.metadata["vector"] == mode
         assert doc.metadata[CONTENT_HASH] == hit.payload[CONTENT_HASH]
         assert TEXT not in doc.metadata  # the text is the page content, not repeated
