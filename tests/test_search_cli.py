@@ -141,7 +141,7 @@ def test_unexpected_errors_exit_4_and_interrupts_130_without_a_traceback(
         (KeyboardInterrupt(), 130, ""),
     )
     for error, status, message in cases:
-        monkeypatch.setattr(search.backend, "open_backend", lambda *_, error=error: Failing(error))
+        monkeypatch.setattr(search.backend, "open_backend", lambda *_, error=error, **__: Failing(error))
         result = run("kettle")
         assert result.exit_code == status, result.output
         assert message in result.output and "Traceback" not in result.output
@@ -157,7 +157,7 @@ def test_a_control_character_in_a_file_name_stays_inside_its_table_row(run, monk
                       chunk_index=0, id="x")
             return SearchResult([hit], [hit], {})
 
-    monkeypatch.setattr(search.backend, "open_backend", lambda *_: Fixed())
+    monkeypatch.setattr(search.backend, "open_backend", lambda *_, **__: Fixed())
     result = run("kettle", "-k", "1")
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if "evil" in line]

@@ -202,7 +202,8 @@ import sys, numpy as np
 from search.store import Collection
 with Collection.open(data_dir=sys.argv[1]) as store:
     hits = store.query({"echo": np.ones((1, 32), np.float32)}, k=3)["echo"][0]
-    print(store.count(), len(hits), sum(1 for _ in store.payloads()))
+    words = store.query({}, k=3, texts=["chunk 7"], rankings=["bm25"])["bm25"][0]  # the sparse pages, left sparse
+    print(store.count(), len(hits), sum(1 for _ in store.payloads()), len(words))
 """
 WRITE = """
 import sys
@@ -248,7 +249,7 @@ def test_on_a_really_full_disk_reads_answer_and_writes_are_refused_without_sigbu
     assert info.returncode == 0, (info.returncode, info.stderr)  # -7 was SIGBUS
     assert json.loads(info.stdout)["points"] == 500
     read = python(READ, str(data))
-    assert read.returncode == 0 and read.stdout.split() == ["500", "3", "500"], (read.returncode, read.stderr)
+    assert read.returncode == 0 and read.stdout.split() == ["500", "3", "500", "3"], (read.returncode, read.stderr)
     write = python(WRITE, str(data))
     assert write.returncode == 0 and "refused:" in write.stdout and "is full" in write.stdout, write.stderr
     (small_disk / "filler").unlink()

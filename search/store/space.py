@@ -28,8 +28,11 @@ from search.store.errors import StoreFullError
 RESERVE = ".space-reserve"
 RESERVE_BYTES = 16 << 20
 """Released on a nearly full disk so that the engine can open a shard (it saves a few small files while opening)."""
-_SPARSE_ON_PURPOSE = re.compile(r"(^|/)(wal/|vector_storage-[^/]*/vectors/chunk_|payload_storage/page_)")
-"""Large files the engine only appends to: left sparse (allocating them would take 32 MiB each)."""
+_SPARSE_ON_PURPOSE = re.compile(
+    r"(^|/)(wal/|vector_storage-[^/]*/vectors/chunk_|vector_storage-[^/]*/store/page_|payload_storage/page_)"
+)
+"""Large files the engine only appends to: left sparse (allocating them would take 32 MiB each). The BM25 sparse
+vectors' pages (`vector_storage-bm25/store/page_*`) are stored like the payload's."""
 
 
 def free_bytes(path: Path) -> int:
