@@ -45,7 +45,7 @@ class Background:
 
 def strength(z: float | None) -> str:
     """A word for a z score: "strong" (>= 3), "fair" (>= 2), "weak" below, "" without one. On the dev sets
-    (docs/evaluation.md, "Scores a person can read") 64-100 % of the pairs at z >= 3 were relevant, 26-48 % at
+    (docs/evaluation.md, "Scores a person can read") 64-100 % of the pairs at z >= 3 were relevant, 25-47 % at
     z >= 2, and a typical unrelated chunk sits near 0."""
     if z is None:
         return ""
