@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import json
 import re
 import sys
 from pathlib import Path
+
+from beir import write_set  # bench/beir.py, beside this file
 
 DOCS = Path("/usr/share/doc")
 QUESTION = re.compile(r"^\s*(?:Q\s*[:.]|\d+(?:\.\d+)*[.)]?|[-*]|\(\d+\))?\s*([A-Z][^\n]{8,200}\?)\s*$")
@@ -67,16 +68,7 @@ def main() -> None:
         digest = hashlib.sha1(key.encode()).hexdigest()
         if (int(digest[0], 16) < 8) == (args.split == "dev"):
             rows.append((f"{package}-{digest[:10]}", question, answer))
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "corpus.jsonl", "w") as f:
-        for doc_id, _, answer in rows:
-            f.write(json.dumps({"_id": doc_id, "title": "", "text": answer}) + "\n")
-    with open(args.out / "queries.jsonl", "w") as f:
-        for doc_id, question, _ in rows:
-            f.write(json.dumps({"_id": doc_id, "text": question}) + "\n")
-    with open(args.out / "qrels.tsv", "w") as f:
-        f.write("query-id\tcorpus-id\tscore\n")
-        f.writelines(f"{doc_id}\t{doc_id}\t1\n" for doc_id, _, _ in rows)
+    write_set(args.out, rows)
     print(f"{len(rows)} question/answer pairs ({args.split}) written to {args.out}", file=sys.stderr)
 
 

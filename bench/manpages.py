@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from beir import write_set  # noqa: E402 - bench/beir.py, beside this file
 from transformers import AutoTokenizer  # noqa: E402
 
 from embedder.loading import resolve  # noqa: E402
@@ -95,16 +95,7 @@ def main() -> None:
         rows.append((page.name.split(".")[0], description, text))
         if len(rows) == args.pages:
             break
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "corpus.jsonl", "w") as f:
-        for name, _, text in rows:
-            f.write(json.dumps({"_id": name, "title": "", "text": text}) + "\n")
-    with open(args.out / "queries.jsonl", "w") as f:
-        for name, description, _ in rows:
-            f.write(json.dumps({"_id": name, "text": description}) + "\n")
-    with open(args.out / "qrels.tsv", "w") as f:
-        f.write("query-id\tcorpus-id\tscore\n")
-        f.writelines(f"{name}\t{name}\t1\n" for name, _, _ in rows)
+    write_set(args.out, rows)
     print(f"{len(rows)} pages ({args.split}) written to {args.out}", file=sys.stderr)
 
 
