@@ -33,7 +33,7 @@ from ingest import ingest_paths, setup_offline  # noqa: E402
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, tokenizer_chunker  # noqa: E402
 from ingest.parse import parse_file  # noqa: E402
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE  # noqa: E402
-from search.store import CLASSICAL, ECHO, TEXT, ChunkPoint, Collection  # noqa: E402
+from search.store import CLASSICAL, ECHO, TEXT, ChunkPoint, open_collection  # noqa: E402
 
 TOPICS = ["solar power", "river ecology", "tax forms", "bread baking", "network routing", "chess openings",
           "bird migration", "database indexes", "volcano safety", "violin practice"]
@@ -94,7 +94,7 @@ def main() -> None:
             write_notes(docs, args.files)
         else:
             write_passages(docs, args.files, args.chunks_per_file)
-        store = Collection.open(path=Path(tmp) / "qdrant")
+        store = open_collection(path=Path(tmp) / "qdrant")
         first = ingest_paths([docs], store, embedder, batch_size=batch_size)
         e2e = first.chunks / first.seconds
         print(f"first ingest: {args.files} files, {first.chunks} chunks in {first.seconds:.1f} s "
@@ -122,7 +122,7 @@ def main() -> None:
             torch.cuda.synchronize()
         embed_rate = len(texts) / (time.perf_counter() - t0)
 
-        fresh = Collection.open(path=Path(tmp) / "qdrant-store-only")
+        fresh = open_collection(path=Path(tmp) / "qdrant-store-only")
         fresh.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
         ids = list(payloads)
         echo, classical = unit_rows(len(ids), embedder.dim, 1), unit_rows(len(ids), embedder.dim, 2)

@@ -93,18 +93,18 @@ def questions(chunks: list[tuple[str, str]], n: int, seed: int = 1) -> list[str]
 def build_collection(data_dir: Path, total: int, real: int, model: str | None) -> str:
     """Fill `data_dir` with `total` points (reused when it already holds them); returns a description."""
     from embedder import Embedder, tune_process
-    from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, ChunkPoint, Collection, point_id
+    from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, ChunkPoint, open_collection, point_id
 
     tune_process()
     emb = Embedder.from_pretrained(model)
-    store = Collection.open(path=data_dir / "qdrant")
+    store = open_collection(path=data_dir / "qdrant")
     if store.exists() and store.info().points == total and store.fingerprint() == emb.fingerprint:
         store.close()
         return f"reused {total} points in {data_dir}"
     if store.exists():
         store.close()
         shutil.rmtree(data_dir / "qdrant")
-        store = Collection.open(path=data_dir / "qdrant")
+        store = open_collection(path=data_dir / "qdrant")
     try:
         chunks = prose_chunks(real)
         t0 = time.perf_counter()

@@ -153,14 +153,14 @@ class EdgeBackend:
     """The product's default store, through its own API (`search.store.Collection`)."""
 
     def __init__(self, folder: Path, dim: int, hnsw: str | None = None, int8_memory: str | None = None) -> None:
-        from search.store import Collection, edge
+        from search.store import edge, open_collection
 
         if hnsw:  # a sweep: other index settings than the product's (module constants, read at creation and query)
             edge.HNSW_M, edge.HNSW_EF_CONSTRUCT, edge.HNSW_EF = (int(v) for v in hnsw.split(","))
         if int8_memory:
             edge.INT8_MEMORY = getattr(edge.edge.Memory, int8_memory.capitalize())
         self.folder, self.dim = folder, dim
-        self.store = Collection.open(path=folder)
+        self.store = open_collection(path=folder)
         self.store.ensure("bench", {"model": "synthetic"}, dim)
 
     def upsert(self, start: int, rows: dict[str, np.ndarray], texts: list[str]) -> None:
@@ -184,10 +184,10 @@ class EdgeBackend:
         return self.index_seconds
 
     def reopen(self) -> None:
-        from search.store import Collection
+        from search.store import open_collection
 
         self.store.close()
-        self.store = Collection.open(path=self.folder)
+        self.store = open_collection(path=self.folder)
         self.store.count()
 
     def query(self, name: str, vector: np.ndarray, sources: list[str] | None, text: str | None = None) -> list[int]:

@@ -3,12 +3,12 @@
 The Python API (what the CLI and the UI call)::
 
     from ingest import ingest_paths, setup_offline
-    from search.store import Collection
+    from search.store import open_collection
     from embedder import Embedder, tune_process
 
     setup_offline()  # once per program: unstructured with no telemetry and no spaCy download (else it fetches one)
     tune_process()  # optional: the commands' thread and kernel-cache settings (see `embedder.tune_process`)
-    report = ingest_paths(["./docs"], Collection.open(), Embedder.from_pretrained(), progress=print)
+    report = ingest_paths(["./docs"], open_collection(), Embedder.from_pretrained(), progress=print)
     report.files  # [FileResult(source, status, chunks, reason)], status: added/updated/unchanged/removed/failed
 
 `budget=FileBudget(max_mb, max_chunks)` sets the per-file limit (a bigger file fails as "too large"), and

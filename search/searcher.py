@@ -13,7 +13,18 @@ from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.calibration import SAMPLE_SIZE, Background
 from search.results import MODES, RANKINGS_OF, Hit, Mode, SearchResult
-from search.store import BM25, CLASSICAL, ECHO, HYBRID, Collection, CollectionInfo, FilterLike, Fusion, QueryFilter
+from search.store import (
+    BM25,
+    CLASSICAL,
+    ECHO,
+    HYBRID,
+    Collection,
+    CollectionInfo,
+    FilterLike,
+    Fusion,
+    QueryFilter,
+    open_collection,
+)
 from search.validation import InvalidRequestError, check_instruction, check_k, check_text
 
 __all__ = ["Hit", "Mode", "SearchResult", "Searcher"]
@@ -53,7 +64,7 @@ class Searcher:
         `embedder`, the model `model` is loaded as `embedder_settings` say (default: `EmbedderSettings()`), unless
         `load_model` is False: then only mode "bm25" can be searched. `fusion`: how "hybrid" fuses (default: the
         settings')."""
-        store = Collection.open(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir,
+        store = open_collection(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir,
                                 fusion=fusion)
         return cls.with_store(store, model=model, embedder=embedder, embedder_settings=embedder_settings,
                               load_model=load_model)

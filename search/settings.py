@@ -13,7 +13,7 @@ layer, composed here into one object:
 Reading. `Settings.load()` reads the environment once (an empty variable counts as unset); a bad value raises
 `SettingsError` naming the variable. Entry points apply their flags explicitly with `Settings.override` (a flag left
 out keeps the environment's value or the default) and pass the values on. Library calls (`Embedder.from_pretrained`,
-`Collection.open`) take explicit arguments and fill the ones left at None from their own section.
+`open_collection`) take explicit arguments and fill the ones left at None from their own section.
 
 `python -m search.settings` prints the reference tables of docs/configuration.md, generated from the fields below;
 tests/test_settings.py checks that the file holds them.

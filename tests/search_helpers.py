@@ -13,7 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
-from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, ChunkPoint, Collection, point_id
+from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, ChunkPoint, Collection, open_collection, point_id
 
 DOCS: dict[str, list[str]] = {
     "/docs/garden.md": [
@@ -50,7 +50,7 @@ def fill(store: Collection, embedder, docs: dict[str, list[str]] = DOCS) -> int:
 
 def fill_path(path: Path, embedder, docs: dict[str, list[str]] = DOCS, collection: str = "docs") -> int:
     """Fill the embedded store at `path` and close it again (so another process can open it)."""
-    store = Collection.open(path=path, collection=collection)
+    store = open_collection(path=path, collection=collection)
     try:
         return fill(store, embedder, docs)
     finally:

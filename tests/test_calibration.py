@@ -9,7 +9,7 @@ import pytest
 
 from search.calibration import MIN_SAMPLE, SAMPLE_SIZE, Background, strength
 from search.searcher import Searcher
-from search.store import Collection
+from search.store import open_collection
 from tests.search_helpers import fill
 
 MANY = {f"/docs/{i}.md": [f"Note {i}: item {i * 7} costs {i + 3} coins.", f"Page {i} of the manual, part {i % 4}."]
@@ -31,7 +31,7 @@ def test_z_is_the_score_in_standard_deviations_above_the_sample_mean() -> None:
 
 
 def test_searcher_hits_carry_z_from_the_collections_own_sample(tmp_path: Path, tiny_embedder) -> None:
-    store = Collection.open(path=tmp_path / "qdrant")
+    store = open_collection(path=tmp_path / "qdrant")
     fill(store, tiny_embedder, MANY)
     searcher = Searcher(store=store, embedder=tiny_embedder)
     try:
@@ -52,7 +52,7 @@ def test_searcher_hits_carry_z_from_the_collections_own_sample(tmp_path: Path, t
 
 
 def test_a_tiny_collection_gets_no_z(tmp_path: Path, tiny_embedder) -> None:
-    store = Collection.open(path=tmp_path / "qdrant")
+    store = open_collection(path=tmp_path / "qdrant")
     fill(store, tiny_embedder, {"/docs/a.md": ["One chunk only."]})
     try:
         (hit,) = Searcher(store=store, embedder=tiny_embedder).search("chunk", k=3).echo

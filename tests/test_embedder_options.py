@@ -12,6 +12,7 @@ import torch
 from embedder import CLASSICAL, DOCUMENT, QUERY, SYMMETRIC, Embedder
 from embedder.centering import Center
 from embedder.window import attention_reach, piece_bounds
+from search.store import open_collection
 from tests.tiny_model import save_tiny_gemma
 
 WINDOW = 64
@@ -169,14 +170,14 @@ def test_centering_subtracts_the_corpus_mean(tiny_embedder: Embedder) -> None:
 def test_centering_is_stored_with_the_collection(tmp_path: Path, tiny_embedder: Embedder, tiny_model_dir: Path) -> None:
     """A collection made by a centered embedder records its means; only an embedder rebuilt from them matches."""
     from ingest.pipeline import ingest_paths
-    from search.store import Collection, FingerprintMismatchError
+    from search.store import FingerprintMismatchError
 
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Rivers carry stones to the sea.")
     (docs / "b.txt").write_text("The market closed higher on Friday.")
     centered = tiny_embedder.fit_center(["Rivers carry stones.", "Markets close.", "Cats sleep."])
-    store = Collection.open(path=tmp_path / "q")
+    store = open_collection(path=tmp_path / "q")
     try:
         ingest_paths([docs], store, centered)
         stored = store.metadata()["embedder"]

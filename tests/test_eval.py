@@ -19,6 +19,7 @@ from search.evaluation.data import EXAMPLE_DIR, load_qrels, load_queries, load_s
 from search.evaluation.methods import METHODS, pick_methods
 from search.evaluation.report import markdown, plot
 from search.evaluation.tasks import run_retrieval, run_sts, run_toy
+from search.store import open_collection
 
 TEXTS = ["a short one", "a somewhat longer sentence about the weather in spring"]
 
@@ -128,9 +129,8 @@ def test_report_outputs(tiny_embedder: Embedder, tmp_path: Path) -> None:
 def _ingest_example(embedder: Embedder, folder: Path):  # noqa: ANN202 - a Searcher
     from ingest.pipeline import ingest_paths
     from search.searcher import Searcher
-    from search.store import Collection
 
-    store = Collection.open(path=folder)
+    store = open_collection(path=folder)
     report = ingest_paths([EXAMPLE_DIR / "corpus"], store, embedder)
     assert not [f for f in report.files if f.status == "failed"]
     return Searcher(store=store, embedder=embedder)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from ingest.cli import app as ingest_app
 from search.evaluation.cli import eval_app
 from search.evaluation.data import EXAMPLE_DIR
-from search.store import BM25, Collection
+from search.store import BM25, open_collection
 from search.store.schema import BM25_META
 
 
@@ -31,7 +31,7 @@ def strip_bm25(data: Path) -> None:
     """Make the ingested collection look like one from before BM25: no sparse vector, no mark."""
     import qdrant_edge as edge
 
-    with Collection.open(data_dir=data) as store:
+    with open_collection(data_dir=data) as store:
         store._apply(edge.UpdateOperation.delete_vector_name(BM25))  # type: ignore[attr-defined]
         store._set_metadata(BM25_META, None)  # type: ignore[attr-defined]
 
@@ -43,7 +43,7 @@ def test_the_next_ingest_adds_bm25_without_embedding_and_eval_reports_it(
     first = runner.invoke(ingest_app, [str(EXAMPLE_DIR / "corpus"), "--json"])
     assert first.exit_code == 0, first.output
     strip_bm25(env)
-    with Collection.open(data_dir=env) as store:
+    with open_collection(data_dir=env) as store:
         assert not store.has_bm25()
         vectors_before = store.shard.scroll(edge_scroll())[0]  # type: ignore[attr-defined]
 
@@ -64,7 +64,7 @@ def test_the_next_ingest_adds_bm25_without_embedding_and_eval_reports_it(
         patch.setattr(Embedder, "encode", no_forward)
         again = runner.invoke(ingest_app, [str(EXAMPLE_DIR / "corpus"), "--json"])
     assert again.exit_code == 0, again.output
-    with Collection.open(data_dir=env) as store:
+    with open_collection(data_dir=env) as store:
         assert store.has_bm25()
         after = {str(r.id): {n: v for n, v in r.vector.items() if n != BM25}
                  for r in store.shard.scroll(edge_scroll())[0]}  # type: ignore[attr-defined]

@@ -11,13 +11,23 @@ from ingest import Shard, ingest_paths
 from ingest.chunking import tokenizer_chunker
 from ingest.parse import Element, parse_file
 from ingest.state import N_CHUNKS
-from search.store import CHUNK_INDEX, PAGE, SOURCE, TEXT, TITLE, Collection, FingerprintMismatchError, point_id
+from search.store import (
+    CHUNK_INDEX,
+    PAGE,
+    SOURCE,
+    TEXT,
+    TITLE,
+    Collection,
+    FingerprintMismatchError,
+    open_collection,
+    point_id,
+)
 from tests.fixtures_docs import write_blank_pdf, write_corpus
 
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Collection.open(path=tmp_path / "qdrant")
+    s = open_collection(path=tmp_path / "qdrant")
     yield s
     s.close()
 
@@ -217,7 +227,7 @@ def test_point_ids_are_deterministic(tmp_path, tiny_embedder):
     write_corpus(docs)
     ids = []
     for run in range(2):
-        s = Collection.open(path=tmp_path / f"q{run}")
+        s = open_collection(path=tmp_path / f"q{run}")
         ingest_paths([docs], s, tiny_embedder, batch_size=3 + run)
         ids.append(set(points(s)))
         payloads = points(s).values()

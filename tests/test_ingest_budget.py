@@ -11,13 +11,13 @@ from ingest import ingest_paths
 from ingest.budget import FileBudget, smallest_first
 from ingest.state import load_state
 from search.searcher import Searcher
-from search.store import Collection
+from search.store import open_collection
 from tests.test_ingest import by_status, points
 
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Collection.open(path=tmp_path / "qdrant")
+    s = open_collection(path=tmp_path / "qdrant")
     yield s
     s.close()
 

@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ingest.cli import app
-from search.store import CHUNK_INDEX, SOURCE, TEXT, Collection
+from search import store as stores
+from search.store import CHUNK_INDEX, SOURCE, TEXT, open_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +56,7 @@ def test_locked_embedded_store_says_which_path_and_what_to_do(tmp_path, tiny_mod
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("text")
-    holder = Collection.open(path=tmp_path / "data" / "qdrant")
+    holder = open_collection(path=tmp_path / "data" / "qdrant")
     try:
         result = invoke(str(docs), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir))
     finally:
@@ -98,7 +99,7 @@ def test_a_changed_default_layer_is_refused_naming_rebuild_which_re_embeds_in_pl
     rebuilt = invoke(str(docs), "--data-dir", data, "--model", str(tiny_model_dir), "--rebuild", "--json")
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "deleting collection 'docs' (2 points)" in rebuilt.output
-    with Collection.open(path=tmp_path / "data" / "qdrant") as store:
+    with open_collection(path=tmp_path / "data" / "qdrant") as store:
         assert store.sources() == [str((docs / "a.txt").resolve())]
         assert store.metadata()["embedder"]["layer"] == 1
 
@@ -127,7 +128,7 @@ def test_a_library_value_error_while_opening_is_internal_but_a_malformed_url_is_
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise ValueError("operands could not be broadcast together")
 
-    monkeypatch.setattr(Collection, "open", broken)
+    monkeypatch.setattr(stores, "open_collection", broken)
     result = invoke(str(tmp_path), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir))
     assert result.exit_code == 4, result.output
     assert "internal error" in result.output and "ValueError: operands could not be broadcast" in result.output
@@ -139,7 +140,7 @@ def test_watch_syncs_new_files(tmp_path, tiny_embedder):
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    store = Collection.open(path=tmp_path / "q")
+    store = open_collection(path=tmp_path / "q")
     stop = threading.Event()
     reports = []
     thread = threading.Thread(
@@ -176,7 +177,7 @@ def _command(docs: Path, data: Path, model: Path) -> list[str]:
 
 def _stored(data: Path) -> int:
     """Points in the embedded store under `data` (opened after the writer is gone: one process at a time)."""
-    with Collection.open(path=data / "qdrant") as store:
+    with open_collection(path=data / "qdrant") as store:
         return store.count()
 
 
@@ -187,7 +188,7 @@ def _chunks_reported(line: str) -> int:
 
 
 def _state(data: Path) -> dict[str, tuple]:
-    store = Collection.open(path=data / "qdrant")
+    store = open_collection(path=data / "qdrant")
     try:
         return {pid: (p[SOURCE], p[CHUNK_INDEX], p[TEXT], p["n_chunks"]) for pid, p in store.payloads()}
     finally:
@@ -319,7 +320,7 @@ def test_a_locked_store_is_refused_before_torch_or_the_model_loads(tmp_path, tin
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
     assert invoke(str(docs), "--data-dir", str(a_file)).exit_code == 2  # a data folder that is a file: usage
-    holder = Collection.open(data_dir=data)
+    holder = open_collection(data_dir=data)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     try:
         for module, args in (

@@ -9,7 +9,7 @@ import pytest
 
 from embedder import Embedder
 from ingest.pipeline import ingest_paths
-from search.store import Collection, default_data_dir
+from search.store import default_data_dir, open_collection
 from tests.test_langchain_retriever import write_fixture_folder
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "langchain.md"
@@ -33,7 +33,7 @@ def test_the_python_examples_run(
     monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     # `ingest notes/` with the defaults the examples rely on.
-    store = Collection.open()
+    store = open_collection()
     try:
         ingest_paths([write_fixture_folder(tmp_path / "notes")], store, real_embedder)
     finally:

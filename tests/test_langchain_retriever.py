@@ -18,7 +18,7 @@ from ingest.chunking import DEFAULT_CHUNK_TOKENS
 from ingest.pipeline import ingest_paths
 from search.langchain import EchoRetriever
 from search.searcher import Searcher
-from search.store import CONTENT_HASH, SOURCE, TEXT, TITLE, Collection, CollectionNotFoundError
+from search.store import CONTENT_HASH, SOURCE, TEXT, TITLE, CollectionNotFoundError, open_collection
 
 FIXTURE_FILES = {
     "baking/sourdough.md": (
@@ -59,7 +59,7 @@ def write_fixture_folder(folder: Path) -> Path:
 def build_collection(root: Path, embedder: Embedder, chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> Path:
     """Ingest the fixture folder `root/docs` into collection "docs" of the embedded store `root/qdrant`."""
     write_fixture_folder(root / "docs")
-    store = Collection.open(path=root / "qdrant", collection="docs")
+    store = open_collection(path=root / "qdrant", collection="docs")
     try:
         report = ingest_paths([root / "docs"], store, embedder, chunk_tokens=chunk_tokens)
     finally:

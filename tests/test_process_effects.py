@@ -93,12 +93,13 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
     import ingest.cli
     import ui.backend
     from embedder.settings import EmbedderSettings
+    from search import store as stores
     from search.cli import app as search_app
     from search.settings import Settings
     from search.store import Collection, StoreUnavailableError
 
     calls: list[str] = []
-    real_open = Collection.open
+    real_open = stores.open_collection
 
     def opening(*args: object, **kwargs: object) -> Collection:
         calls.append("open")
@@ -110,7 +111,7 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
 
     monkeypatch.setattr(embedder, "tune_process", _recorder(calls, "tune"))
     monkeypatch.setattr(ingest.cli, "setup_offline", _recorder(calls, "offline"))
-    monkeypatch.setattr(Collection, "open", opening)
+    monkeypatch.setattr(stores, "open_collection", opening)
     monkeypatch.setattr(embedder.Embedder, "from_pretrained", refuse)
     monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path))
     # the store is opened first (a locked or damaged one is refused before torch loads), the process is tuned

@@ -9,13 +9,13 @@ import pytest
 
 from search.batching import LRUCache, MicroBatcher, Query, _Pending
 from search.searcher import Searcher
-from search.store import Collection, CollectionNotFoundError, QueryFilter
+from search.store import CollectionNotFoundError, QueryFilter, open_collection
 from tests.search_helpers import fill
 
 
 @pytest.fixture
 def searcher(tmp_path: Path, tiny_embedder) -> Searcher:
-    store = Collection.open(path=tmp_path / "qdrant")
+    store = open_collection(path=tmp_path / "qdrant")
     fill(store, tiny_embedder)
     yield Searcher(store=store, embedder=tiny_embedder)
     store.close()
@@ -64,7 +64,7 @@ async def test_batches_concurrent_queries_and_invalidates_the_cache_on_every_wri
 
 
 async def test_a_failed_batch_fails_every_request_in_it(tmp_path: Path, tiny_embedder) -> None:
-    store = Collection.open(path=tmp_path / "qdrant", collection="never-ingested")
+    store = open_collection(path=tmp_path / "qdrant", collection="never-ingested")
     batcher = MicroBatcher(Searcher(store=store, embedder=tiny_embedder), max_wait_ms=50)
     await batcher.start()
     try:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from search.cli import app
-from search.store import Collection
+from search.store import open_collection
 from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill_path
 
@@ -95,7 +95,7 @@ def test_missing_collection_exits_3_with_the_store_message(run) -> None:
 
 
 def test_locked_store_exits_3_with_the_store_message(run, tmp_path: Path) -> None:
-    holder = Collection.open(path=tmp_path / "qdrant")
+    holder = open_collection(path=tmp_path / "qdrant")
     try:
         result = run("info", "--data-dir", str(tmp_path))
     finally:

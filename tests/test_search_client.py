@@ -7,16 +7,15 @@ import pytest
 from search.client import HttpSearcher, SearchServiceError
 from search.searcher import Searcher
 from search.service import ServiceSettings, create_app
-from search.store import StoreUnavailableError, point_id
+from search.store import StoreUnavailableError, open_collection, point_id
 from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill, free_port, running
 
 
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Searcher:
-    from search.store import Collection
 
-    store = Collection.open(path=tmp_path_factory.mktemp("client") / "qdrant")
+    store = open_collection(path=tmp_path_factory.mktemp("client") / "qdrant")
     fill(store, tiny_embedder)
     yield Searcher(store=store, embedder=tiny_embedder)
     store.close()

@@ -8,7 +8,7 @@ import pytest
 from search.client import HttpSearcher
 from search.searcher import Searcher
 from search.service import create_app
-from search.store import Collection
+from search.store import open_collection
 from tests.search_helpers import running
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def searcher(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Searche
     for name, text in FILES.items():
         (docs / name).parent.mkdir(parents=True, exist_ok=True)
         (docs / name).write_text(text)
-    store = Collection.open(path=root / "qdrant")
+    store = open_collection(path=root / "qdrant")
     report = ingest_paths([docs], store, real_embedder, chunk_tokens=48)
     assert all(f.status == "added" for f in report.files), report.files
     yield Searcher(store=store, embedder=real_embedder)

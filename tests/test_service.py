@@ -11,7 +11,7 @@ from qdrant_client import QdrantClient
 
 from search.searcher import Searcher
 from search.service import MAX_QUERY_CHARS, ServiceSettings, create_app
-from search.store import Collection
+from search.store import open_collection
 from search.store.server import ServerCollection
 from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill, free_port, running
@@ -21,7 +21,7 @@ KEY = "test-key-123"
 
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Searcher:
-    store = Collection.open(path=tmp_path_factory.mktemp("service") / "qdrant")
+    store = open_collection(path=tmp_path_factory.mktemp("service") / "qdrant")
     fill(store, tiny_embedder)
     yield Searcher(store=store, embedder=tiny_embedder)
     store.close()
@@ -193,7 +193,7 @@ def test_unreachable_qdrant_gives_503_with_a_readable_message(tiny_embedder) -> 
 
 
 def test_missing_collection_gives_404_saying_to_ingest(tmp_path: Path, tiny_embedder) -> None:
-    store = Collection.open(path=tmp_path / "qdrant", collection="empty")
+    store = open_collection(path=tmp_path / "qdrant", collection="empty")
     try:
         with running(create_app(Searcher(store=store, embedder=tiny_embedder))) as base:
             response = httpx.post(f"{base}/search", json={"query": "kettle"})
@@ -220,7 +220,7 @@ def test_modes_bm25_hybrid_and_all_and_an_unknown_mode_is_422(url: str, searcher
 
 
 def test_bm25_answers_without_a_model_and_hybrid_needs_one(tmp_path: Path, tiny_embedder) -> None:
-    with Collection.open(path=tmp_path / "qdrant") as store:
+    with open_collection(path=tmp_path / "qdrant") as store:
         fill(store, tiny_embedder)
         modelless = Searcher(store=store, embedder=None)
         assert modelless.search("compost leaves", k=1, mode="bm25").bm25[0].source == "/docs/garden.md"

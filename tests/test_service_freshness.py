@@ -10,13 +10,13 @@ from qdrant_client import QdrantClient
 from ingest import ingest_paths
 from search.searcher import Searcher
 from search.service import ServiceSettings, create_app
-from search.store import Collection
+from search.store import Collection, open_collection
 from search.store.server import ServerCollection
 from tests.search_helpers import fill, running
 
 
 def test_every_write_changes_the_generation(tmp_path: Path, tiny_embedder) -> None:
-    for store in (Collection.open(url=":memory:"), Collection.open(path=tmp_path / "embedded")):
+    for store in (open_collection(url=":memory:"), open_collection(path=tmp_path / "embedded")):
         _check_generations(store, tiny_embedder)
         store.close()
 

@@ -13,7 +13,7 @@ import pytest
 
 from search.searcher import Searcher
 from search.service import ServiceSettings, create_app
-from search.store import Collection
+from search.store import Collection, open_collection
 from tests.search_helpers import fill, running
 
 KEY = "limits-key"
@@ -30,7 +30,7 @@ class SlowSearcher(Searcher):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Iterator[Collection]:
-    store = Collection.open(path=tmp_path_factory.mktemp("limits") / "qdrant")
+    store = open_collection(path=tmp_path_factory.mktemp("limits") / "qdrant")
     fill(store, tiny_embedder)
     yield store
     store.close()

@@ -21,7 +21,7 @@ import pytest
 from search.batching import MicroBatcher, Query, _Pending
 from search.searcher import Searcher
 from search.service import ServiceSettings, create_app
-from search.store import Collection
+from search.store import Collection, open_collection
 from tests.search_helpers import fill, running
 
 
@@ -40,7 +40,7 @@ class GatedSearcher(Searcher):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Iterator[Collection]:
-    store = Collection.open(path=tmp_path_factory.mktemp("queue") / "qdrant")
+    store = open_collection(path=tmp_path_factory.mktemp("queue") / "qdrant")
     fill(store, tiny_embedder)
     yield store
     store.close()

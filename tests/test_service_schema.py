@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from search.searcher import Searcher
 from search.service import ServiceSettings, create_app
-from search.store import Collection
+from search.store import open_collection
 from tests.search_helpers import fill, running
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -29,7 +29,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory, tiny_embedder) -> Iterator[str]:
-    store = Collection.open(path=tmp_path_factory.mktemp("schema") / "qdrant")
+    store = open_collection(path=tmp_path_factory.mktemp("schema") / "qdrant")
     fill(store, tiny_embedder)
     # a small token budget, so that generated long queries also meet the 422 refusal
     settings_ = ServiceSettings(max_query_tokens=400)

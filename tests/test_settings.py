@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from search.settings import Settings, SettingsError, env_names, reference_markdown
+from search.store import open_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -103,13 +104,12 @@ def test_serve_flags_override_the_environment_field_by_field(monkeypatch: pytest
 
 
 def test_library_defaults_come_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from search.store import Collection
 
     monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path / "env"))
     monkeypatch.setenv("ECHO_SEARCH_COLLECTION", "env-collection")
-    with Collection.open() as store:
+    with open_collection() as store:
         assert (store.location, store.name) == (str(tmp_path / "env" / "qdrant"), "env-collection")
-    with Collection.open(data_dir=tmp_path / "arg", collection="arg-collection") as store:
+    with open_collection(data_dir=tmp_path / "arg", collection="arg-collection") as store:
         assert (store.location, store.name) == (str(tmp_path / "arg" / "qdrant"), "arg-collection")
 
 

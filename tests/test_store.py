@@ -1,7 +1,7 @@
 """The store package: the embedded engine (qdrant-edge) and the server path (qdrant-client's in-process API).
 
 No Qdrant server binary can be installed where these tests run, so the server code path (`ServerCollection`)
-runs against qdrant-client's own in-process implementation of the server API (`Collection.open(url=":memory:")`).
+runs against qdrant-client's own in-process implementation of the server API (`open_collection(url=":memory:")`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from search.store import (
     OldFormatError,
     QueryFilter,
     StoreLockedError,
+    open_collection,
     point_id,
 )
 from search.store import edge as edge_store
@@ -56,7 +57,7 @@ def make_points(n: int, seed: int = 0) -> list[ChunkPoint]:
 
 @pytest.fixture(params=["embedded", "server"])
 def store(request: pytest.FixtureRequest, tmp_path: Path):
-    s = Collection.open(path=tmp_path / "qdrant") if request.param == "embedded" else Collection.open(url=":memory:")
+    s = open_collection(path=tmp_path / "qdrant") if request.param == "embedded" else open_collection(url=":memory:")
     s.ensure("fp", {"model": "test"}, DIM)
     yield s
     s.close()
@@ -76,7 +77,7 @@ def test_both_backends_answer_the_same_queries_with_exact_scores(tmp_path: Path)
     points = make_points(300)
     queries = {"echo": clustered(5, 9), "classical": clustered(5, 10)}
     answers = []
-    for s in (Collection.open(path=tmp_path / "qdrant"), Collection.open(url=":memory:")):
+    for s in (open_collection(path=tmp_path / "qdrant"), open_collection(url=":memory:")):
         s.ensure("fp", {}, DIM)
         s.upsert(points)
         answers.append(s.query(queries, k=5))
@@ -108,7 +109,7 @@ def test_filters_mean_the_same_on_both_backends_and_match_a_payload_check(tmp_pa
     points = make_points(240)
     query = {"echo": clustered(1, 3)}
     found = []
-    for s in (Collection.open(path=tmp_path / "qdrant"), Collection.open(url=":memory:")):
+    for s in (open_collection(path=tmp_path / "qdrant"), open_collection(url=":memory:")):
         s.ensure("fp", {}, DIM)
         s.upsert(points)
         found.append({h.id for h in s.query(query, k=240, filter=flt)["echo"][0]})
@@ -171,7 +172,7 @@ def test_an_index_is_built_after_the_threshold_and_a_small_write_does_not_rebuil
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(edge_store, "INDEXING_THRESHOLD_KB", 50)  # ~200 points of two 32-d vectors
-    store = Collection.open(path=tmp_path / "qdrant")
+    store = open_collection(path=tmp_path / "qdrant")
     store.ensure("fp", {}, DIM)
     store.upsert(make_points(20))
     store.optimize()
@@ -191,7 +192,7 @@ def test_an_index_is_built_after_the_threshold_and_a_small_write_does_not_rebuil
 def test_ann_recall_against_exact_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(edge_store, "INDEXING_THRESHOLD_KB", 50)
     points = make_points(5000, seed=11)
-    store = Collection.open(path=tmp_path / "qdrant")
+    store = open_collection(path=tmp_path / "qdrant")
     store.ensure("fp", {}, DIM)
     for start in range(0, len(points), 1000):
         store.upsert(points[start:start + 1000])
@@ -209,13 +210,13 @@ def test_ann_recall_against_exact_search(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_the_embedded_store_is_one_process_at_a_time_and_survives_a_reopen(tmp_path: Path) -> None:
-    store = Collection.open(path=tmp_path / "qdrant")
+    store = open_collection(path=tmp_path / "qdrant")
     store.ensure("fp", {"model": "m"}, DIM)
     store.upsert(make_points(10))
     with pytest.raises(StoreLockedError, match="one at a time"):
-        Collection.open(path=tmp_path / "qdrant")
+        open_collection(path=tmp_path / "qdrant")
     store.close()
-    with Collection.open(path=tmp_path / "qdrant") as again:
+    with open_collection(path=tmp_path / "qdrant") as again:
         info = again.info()
     assert (info.points, info.fingerprint, info.embedder) == (10, "fp", {"model": "m"})
 
@@ -239,14 +240,14 @@ def test_an_old_format_folder_is_refused_then_migrated_losing_nothing(tmp_path: 
     points = make_points(120)
     write_old_format(data / "qdrant", points)
     with pytest.raises(OldFormatError, match=re.escape(f"search migrate --data-dir {data}")):
-        Collection.open(data_dir=data)
+        open_collection(data_dir=data)
 
     result = CliRunner().invoke(search_app, ["migrate", "--data-dir", str(data)])
     assert result.exit_code == 0, result.output
     assert (data / f"qdrant{BACKUP_SUFFIX}" / "meta.json").exists()  # the old folder is kept
 
     query = {"echo": clustered(3, 4)}
-    with Collection.open(data_dir=data) as store:
+    with open_collection(data_dir=data) as store:
         assert (store.count(), store.fingerprint(), store.metadata()["embedder"]) == (120, "old-fp", {"model": "gemma"})
         assert dict(store.payloads()) == {p.id: p.payload for p in points}
         migrated = store.query(query, k=10)["echo"]

@@ -22,6 +22,7 @@ from search.store import (
     Collection,
     Fusion,
     MissingBm25Error,
+    open_collection,
     point_id,
 )
 from search.store import bm25 as bm25_config
@@ -52,8 +53,8 @@ def chunk_points(chunk_texts: list[str], source: str = "/docs/a.md", seed: int =
 
 
 def open_store(kind: str, tmp_path: Path, name: str = "docs") -> Collection:
-    return Collection.open(path=tmp_path / "qdrant", collection=name) if kind == "embedded" \
-        else Collection.open(url=":memory:", collection=name)
+    return open_collection(path=tmp_path / "qdrant", collection=name) if kind == "embedded" \
+        else open_collection(url=":memory:", collection=name)
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -204,7 +205,7 @@ def make_old(kind: str, tmp_path: Path, points: list[ChunkPoint]) -> None:
     meta = {"fingerprint": "fp", "embedder": {"model": "m"}, "dim": DIM}
     if kind == "embedded":
         folder = tmp_path / "qdrant"
-        Collection.open(path=folder).close()  # the folder's marker and lock file
+        open_collection(path=folder).close()  # the folder's marker and lock file
         shard_dir = folder / "collections" / "docs" / "shard"
         vector = edge.EdgeVectorParams(size=DIM, distance=edge.Distance.Dot)
         shard = edge.EdgeShard.create(str(shard_dir), edge.EdgeConfig(vectors={ECHO: vector, "classical": vector}))

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ingest.cli import app as ingest_app
 from search.cli import app as search_app
-from search.store import CHUNK_INDEX, SOURCE, TEXT, ChunkPoint, Collection, StoreDamagedError, point_id
+from search.store import CHUNK_INDEX, SOURCE, TEXT, ChunkPoint, StoreDamagedError, open_collection, point_id
 
 DIM = 32
 
@@ -29,14 +29,14 @@ def points(n: int, dim: int = DIM, seed: int = 0) -> list[ChunkPoint]:
 
 def filled(data: Path, n: int = 100, dim: int = DIM, fingerprint: str = "fp") -> Path:
     """A data folder whose embedded store holds `n` points in collection `docs`; returns the collection folder."""
-    with Collection.open(data_dir=data) as store:
+    with open_collection(data_dir=data) as store:
         store.ensure(fingerprint, {"model": "test"}, dim)
         store.upsert(points(n, dim))
     return data / "qdrant" / "collections" / "docs"
 
 
 def count(data: Path) -> int:
-    with Collection.open(data_dir=data) as store:
+    with open_collection(data_dir=data) as store:
         return store.count()
 
 
@@ -69,14 +69,14 @@ def test_metadata_without_its_data_is_refused(tmp_path: Path) -> None:
     folder = filled(data)
     shutil.rmtree(folder / "shard")
     with pytest.raises(StoreDamagedError, match="shard/ folder\\) is missing"):
-        Collection.open(data_dir=data)
+        open_collection(data_dir=data)
 
 
 def test_an_empty_shard_left_by_a_crash_before_the_metadata_is_replaced(tmp_path: Path) -> None:
     data = tmp_path / "data"
     folder = filled(data, n=0)
     (folder / "collection.json").unlink()  # as if killed between creating the shard and writing collection.json
-    with Collection.open(data_dir=data) as store:
+    with open_collection(data_dir=data) as store:
         assert not store.exists()
         store.ensure("fp2", {"model": "other"}, 16)
         store.upsert(points(3, dim=16))
@@ -108,7 +108,7 @@ def test_a_collection_name_never_reaches_outside_the_data_folder(tmp_path: Path,
     with pytest.raises(SettingsError, match="--collection"):  # flags and variables go through the settings
         Settings.load().override(store={"collection": name, "data": tmp_path / "data"})
     with pytest.raises(InvalidRequestError):  # the library entry point
-        Collection.open(data_dir=tmp_path / "data", collection=name)
+        open_collection(data_dir=tmp_path / "data", collection=name)
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*"))
 
 
@@ -199,8 +199,8 @@ def small_disk(tmp_path: Path):
 
 READ = """
 import sys, numpy as np
-from search.store import Collection
-with Collection.open(data_dir=sys.argv[1]) as store:
+from search.store import open_collection
+with open_collection(data_dir=sys.argv[1]) as store:
     hits = store.query({"echo": np.ones((1, 32), np.float32)}, k=3)["echo"][0]
     words = store.query({}, k=3, texts=["chunk 7"], rankings=["bm25"])["bm25"][0]  # the sparse pages, left sparse
     print(store.count(), len(hits), sum(1 for _ in store.payloads()), len(words))
@@ -208,8 +208,8 @@ with Collection.open(data_dir=sys.argv[1]) as store:
 WRITE = """
 import sys
 from tests.test_store_safety import points
-from search.store import Collection, StoreFullError
-with Collection.open(data_dir=sys.argv[1]) as store:
+from search.store import StoreFullError, open_collection
+with open_collection(data_dir=sys.argv[1]) as store:
     try:
         store.upsert(points(500, seed=1))
     except StoreFullError as exc:
@@ -287,7 +287,7 @@ def test_damage_in_data_files_is_found_by_info_check_and_named_at_query_time(tmp
     checked = search_cli("info", "--check", "--data-dir", str(data))
     assert checked.exit_code == 3, checked.output
     assert "is damaged" in " ".join(checked.output.split())
-    with Collection.open(data_dir=data) as store:
+    with open_collection(data_dir=data) as store:
         with pytest.raises(StoreDamagedError, match="cannot be read"):  # was a bare engine Exception: "a bug"
             store.query({"echo": np.ones((1, DIM), np.float32), "classical": np.ones((1, DIM), np.float32)}, k=100)
         if kind == "truncated payloads":
@@ -325,7 +325,7 @@ def test_backup_then_restore_over_a_damaged_collection(tmp_path: Path) -> None:
     assert len(kept) == 1  # the damaged one is moved aside, not deleted
     copy = search_cli("restore", str(saved), "--data-dir", str(tmp_path / "other"), "--collection", "copy")
     assert copy.exit_code == 0, copy.output
-    with Collection.open(data_dir=tmp_path / "other", collection="copy") as store:
+    with open_collection(data_dir=tmp_path / "other", collection="copy") as store:
         assert store.count() == 100 and store.fingerprint() == "fp"
     again = search_cli("backup", str(saved), "--data-dir", str(data))
     assert again.exit_code == 3 and "already exists" in again.output

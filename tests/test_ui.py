@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from search import snippets
-from search.store import Collection
+from search.store import open_collection
 from search.validation import K_MAX, K_MIN
 from tests.ui_fixtures import (  # noqa: F401 - fixtures
     CHUNKS,
@@ -131,7 +131,7 @@ def test_empty_collection_shows_how_to_ingest(ui_env: Path) -> None:
 
 
 def test_fingerprint_mismatch_is_an_error_message(ui_env: Path, tiny_embedder) -> None:
-    store = Collection.open(path=ui_env / "qdrant", collection="ui-test")
+    store = open_collection(path=ui_env / "qdrant", collection="ui-test")
     store.ensure("some-other-model/echo-mean/dim64/abc", {"model": "other"}, tiny_embedder.dim)
     store.close()
     at = run_app()
@@ -140,7 +140,7 @@ def test_fingerprint_mismatch_is_an_error_message(ui_env: Path, tiny_embedder) -
 
 
 def test_locked_store_is_an_error_message_then_recovers(built: Path) -> None:
-    holder = Collection.open(path=built / "qdrant", collection="ui-test")  # another client holds the embedded store
+    holder = open_collection(path=built / "qdrant", collection="ui-test")  # another client holds the embedded store
     try:
         at = run_app()
         assert len(at.error) == 1 and "in use by another process" in at.error[0].value

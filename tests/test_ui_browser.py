@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, SOURCE, TEXT, ChunkPoint, Collection, point_id
+from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, SOURCE, TEXT, ChunkPoint, open_collection, point_id
 from tests.search_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def find_chromium() -> Path | None:
 def build_collection(data: Path, docs: Path, embedder) -> None:
     """Write DOCS as files and their paragraphs as chunks embedded by the real model."""
     docs.mkdir(parents=True)
-    store = Collection.open(path=data / "qdrant", collection="browser")
+    store = open_collection(path=data / "qdrant", collection="browser")
     try:
         store.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
         for name, paragraphs in DOCS.items():

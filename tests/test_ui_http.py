@@ -9,7 +9,7 @@ import pytest
 
 from search.searcher import Searcher
 from search.service import create_app
-from search.store import Collection
+from search.store import open_collection
 from tests.search_helpers import free_port, running
 from tests.ui_fixtures import (  # noqa: F401 - fixtures
     CLASSICAL_MARKERS,
@@ -28,7 +28,7 @@ from ui import launch
 @pytest.fixture
 def service(built: Path, tiny_embedder, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The query service over the constructed collection, and the app pointed at it by SEARCH_URL."""
-    store = Collection.open(path=built / "qdrant", collection="ui-test")
+    store = open_collection(path=built / "qdrant", collection="ui-test")
     try:
         with running(create_app(Searcher(store=store, embedder=tiny_embedder))) as url:
             monkeypatch.setenv("SEARCH_URL", url)

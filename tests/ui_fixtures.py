@@ -23,7 +23,7 @@ from search.store import (
     TEXT,
     TITLE,
     ChunkPoint,
-    Collection,
+    open_collection,
     point_id,
 )
 
@@ -69,7 +69,7 @@ def build_collection(folder: Path, collection: str, embedder: Embedder, docs_dir
     assert query.classical is not None
     q_echo, q_classical = query.echo[0], query.classical[0]
     rng = np.random.default_rng(0)
-    store = Collection.open(path=folder, collection=collection)
+    store = open_collection(path=folder, collection=collection)
     try:
         store.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
         points = []

@@ -1,6 +1,6 @@
 """The store: the only package that speaks Qdrant.
 
-`Collection.open(...)` gives the embedded default (Qdrant's engine in-process, `search.store.edge`) or a Qdrant
+`open_collection(...)` gives the embedded default (Qdrant's engine in-process, `search.store.edge`) or a Qdrant
 server (`search.store.server`); everything else reads and writes chunks through the `Collection` API, with the
 payload layout of `search.store.schema` and filters as `QueryFilter`.
 """
@@ -19,6 +19,7 @@ from search.store.errors import (
     StoreLockedError,
     StoreUnavailableError,
 )
+from search.store.factory import open_collection
 from search.store.filters import FilterLike, QueryFilter
 from search.store.fusion import Fusion, FusionMethod
 from search.store.schema import (
@@ -49,5 +50,6 @@ __all__ = [
     "CollectionInfo", "CollectionNotFoundError", "FilterError", "FilterLike", "FingerprintMismatchError", "Fusion",
     "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter", "StoreDamagedError", "StoreError",
     "StoreFullError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "default_data_dir", "embedded_folder",
+    "open_collection",
     "point_id",
 ]

@@ -1,4 +1,5 @@
-"""`Collection`: the typed API every other module uses to read and write chunks; `Collection.open` picks the backend.
+"""`Collection`: the typed API every other module uses to read and write chunks; `search.store.factory.open_collection`
+picks the backend.
 
 Two backends implement it: `EdgeCollection`, Qdrant's engine in-process on a local folder (the default), and
 `ServerCollection`, a Qdrant server (`--qdrant-url` / `$QDRANT_URL`). Only this package imports a Qdrant package.
@@ -34,7 +35,6 @@ from search.store.schema import (
     CollectionInfo,
     StoredHit,
 )
-from search.validation import check_collection_name
 
 BACKFILL_PAGE = 1024
 """Points per write when `ensure_bm25` adds BM25 vectors to an existing collection."""
@@ -66,42 +66,9 @@ class Collection(ABC):
     index_seconds: float = 0.0
     """Time this object spent building the search index (`optimize`), for reports and benchmarks."""
     fusion: Fusion = Fusion()
-    """How `hybrid` queries fuse echo and BM25 (`Collection.open` sets it from the settings)."""
+    """How `hybrid` queries fuse echo and BM25 (`open_collection` sets it from the settings)."""
     _bm25_ready: bool = False
     """`has_bm25()` was found true once (it cannot become false again): not asked of a server on every query."""
-
-    @classmethod
-    def open(
-        cls,
-        url: str | None = None,
-        api_key: str | None = None,
-        path: str | os.PathLike[str] | None = None,
-        collection: str | None = None,
-        data_dir: str | os.PathLike[str] | None = None,
-        fusion: Fusion | None = None,
-    ) -> Collection:
-        """Connect to a server (`url`; ":memory:" is qdrant-client's in-process server API), or open the embedded
-        store: the folder `path`, else `qdrant/` under the data folder `data_dir`. Arguments left at None come from
-        `StoreSettings` (`$QDRANT_URL`, `$ECHO_SEARCH_DATA`, ...). Checked once here: the server answers, the folder
-        is not in use and is not in the old format (`OldFormatError` names the command that migrates it).
-        `fusion` (default: from the settings, `ECHO_SEARCH_FUSION`, ...) is how `hybrid` queries fuse."""
-        if collection is not None:
-            check_collection_name(collection)  # before it is joined to any path
-        where = StoreSettings().override(qdrant_url=url, qdrant_api_key=api_key, collection=collection,
-                                         data=data_dir)
-        store: Collection
-        if where.qdrant_url:
-            from search.store.server import ServerCollection
-
-            store = ServerCollection.connect(where.qdrant_url, where.qdrant_api_key, where.collection,
-                                             shards=where.shards, replicas=where.replicas)
-        else:
-            from search.store.edge import EdgeCollection
-
-            store = EdgeCollection.open_folder(embedded_folder(path, where.data_dir()), where.collection,
-                                               min_free_mb=where.min_free_mb)
-        store.fusion = fusion or Fusion.from_settings(where)
-        return store
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @abstractmethod

@@ -36,7 +36,7 @@ from search.store.errors import (
     StoreLockedError,
 )
 from search.store.filters import QueryFilter, client_to_edge, source_is
-from search.store.migrate import old_format_message
+from search.store.layout import FORMAT, MARKER, old_format_message
 from search.store.schema import (
     BM25,
     BM25_META,
@@ -51,9 +51,6 @@ from search.store.schema import (
 )
 from search.store.space import DiskSpace, allocate_holes, is_no_space
 from search.validation import check_collection_name
-
-FORMAT = {"format": "echo-search/qdrant-edge", "version": 1}
-MARKER = "echo-search-store.json"
 
 HNSW_M = 16
 """Graph degree, with `HNSW_EF_CONSTRUCT` and `HNSW_EF` chosen by `bench/store.py --hnsw` at 100k points:

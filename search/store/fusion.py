@@ -1,7 +1,7 @@
 """How the `hybrid` ranking fuses echo and BM25 in the engine: one typed value, from the store settings.
 
-`Collection.open` gives every collection the `Fusion` of `StoreSettings` (`ECHO_SEARCH_FUSION`, ...); a caller that
-measures the choices sets `collection.fusion` (or passes `fusion=` to `Collection.open`) and searches again.
+`open_collection` gives every collection the `Fusion` of `StoreSettings` (`ECHO_SEARCH_FUSION`, ...); a caller that
+measures the choices sets `collection.fusion` (or passes `fusion=` to `open_collection`) and searches again.
 """
 
 from __future__ import annotations

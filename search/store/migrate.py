@@ -13,24 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from search.store.errors import StoreError
+from search.store.layout import is_old_format
 
 BACKUP_SUFFIX = ".local-mode-backup"
-
-
-def is_old_format(folder: Path) -> bool:
-    """True for a folder written by qdrant-client's local mode: `meta.json` and `collection/`, no engine marker."""
-    from search.store.edge import MARKER
-
-    return (folder / "meta.json").is_file() and (folder / "collection").is_dir() and not (folder / MARKER).exists()
-
-
-def old_format_message(folder: Path) -> str | None:
-    """The refusal for an old-format folder, naming the one command that migrates it; None for any other folder."""
-    if not is_old_format(folder):
-        return None
-    where = f" --data-dir {folder.parent}" if folder.name == "qdrant" else f" --path {folder}"
-    return (f"the embedded store at {folder} was written by an earlier echo-search (qdrant-client's local mode). "
-            f"Run `search migrate{where}` once to move it to Qdrant's engine; the old folder is kept as a backup.")
 
 
 Progress = Callable[[str, int, int], None]

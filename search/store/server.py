@@ -94,7 +94,7 @@ class ServerCollection(Collection):
         """Create the collection, or check the existing one's fingerprint.
 
         A new collection gets this object's `shards` and `replicas` (`$ECHO_SEARCH_SHARDS`, `$ECHO_SEARCH_REPLICAS`
-        through `Collection.open`). Several workers may race to create it: the losers check the winner's fingerprint."""
+        through `open_collection`). Several workers may race to create it: the losers check the winner's fingerprint."""
         if self.exists():
             self.check_fingerprint(fingerprint)
             self.ensure_bm25()
