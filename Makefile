@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DOCS ?= ./docs
 PORT ?= 8501
 
-.PHONY: setup model demo test lint bench clean
+.PHONY: setup model demo test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: model
 test: model lint
 	$(BIN)/python -m tests.browser_setup
 	$(BIN)/python -m pytest -q -ra --timeout 900
+
+test-fast: setup  ## the loop while coding: ruff and the unit tests (tiny random model, no browser); CI runs `make test`
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -ra -m "not slow and not browser" --timeout 300
 
 lint: setup
 	$(BIN)/ruff check .

@@ -52,7 +52,6 @@ class ServerCollection(Collection):
         self.location = location
         self.shards = shards
         self.replicas = replicas
-        self._fingerprint_checked: str | None = None
 
     @classmethod
     def connect(cls, url: str, api_key: str | None, name: str, shards: int | None = None,
