@@ -192,9 +192,11 @@ class EdgeBackend:
 
     def query(self, name: str, vector: np.ndarray, sources: list[str] | None, text: str | None = None) -> list[int]:
         """Ranking `name` ("echo", "classical", "bm25", "hybrid") for the query vector (echo's for hybrid) and text."""
+        from search.store import QueryFilter
+
         dense = {"echo": vector[None]} if name == "hybrid" else {} if name == "bm25" else {name: vector[None]}
         texts = [text or ""] if name in ("bm25", "hybrid") else None
-        hits = self.store.query(dense, k=10, filter=sources, texts=texts, rankings=[name])[name][0]
+        hits = self.store.query(dense, k=10, filter=QueryFilter.parse(sources), texts=texts, rankings=[name])[name][0]
         return [int(h.payload["n"]) for h in hits]
 
     def info(self) -> dict[str, Any]:

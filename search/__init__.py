@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from search.query import SearchQuery
     from search.searcher import Hit, Searcher, SearchResult
 
-__all__ = ["Hit", "SearchResult", "Searcher"]
+__all__ = ["Hit", "SearchQuery", "SearchResult", "Searcher"]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so that `import search.store` (used by ingest) does not load torch and the model code.
+    if name == "SearchQuery":
+        from search.query import SearchQuery
+
+        return SearchQuery
     if name in __all__:
         from search import searcher
 

@@ -7,13 +7,14 @@ embedder nor torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from search.results import Mode, SearchResult
+from search.query import SearchQuery
+from search.results import SearchResult
 from search.settings import Settings
-from search.store import CollectionInfo, FilterLike
+from search.store import CollectionInfo
 
 if TYPE_CHECKING:
     from embedder import Embedder
@@ -31,21 +32,13 @@ class SearchBackend(Protocol):
         """True when the store and the model are in this process (calls must then be serialised by the caller)."""
         ...
 
-    def search(
-        self, query: str, k: int = 10, mode: Mode = "both", filter: FilterLike = None, instruction: str | None = None
-    ) -> SearchResult:
-        """Rank chunks for `query`; `filter` is a Qdrant filter or source path(s)."""
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Rank chunks for `query`."""
         ...
 
-    def search_many(
-        self,
-        queries: list[str],
-        k: int = 10,
-        mode: Mode = "both",
-        filter: FilterLike = None,
-        instruction: str | None = None,
-    ) -> list[SearchResult]:
-        """`search` for several queries (one model forward in-process; the service batches them itself)."""
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
+        """`search` for several queries sharing one `SearchQuery.group_key` (one model forward in-process; the
+        service batches them itself)."""
         ...
 
     def info(self) -> CollectionInfo:

@@ -11,34 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from search.searcher import Mode, Searcher, SearchResult
+from search.query import SearchQuery
+from search.searcher import Searcher, SearchResult
 from search.settings import ServiceSettings
-from search.store import QueryFilter
 
 T = TypeVar("T")
 _SERVICE = ServiceSettings.model_fields  # the defaults below are the service's (`search.settings`)
-
-
-@dataclass(frozen=True)
-class Query:
-    """One search request as the service receives it."""
-
-    query: str
-    k: int = 10
-    mode: Mode = "both"
-    filter: QueryFilter | None = None
-    instruction: str | None = None
-    tokens: int = 0
-    """Tokens of its prompt: what the model computes for it (the batch budget counts these); not in the keys."""
-
-    def cache_key(self, generation: int) -> Hashable:
-        """Equal for equal requests against the same collection contents (`Collection.generation()`)."""
-        return (generation, self.query, self.k, self.mode, self.filter, self.instruction)
-
-    def group_key(self) -> Hashable:
-        """Queries with the same group key can share one `search_many` call (k is cut per query afterwards, except
-        for a hybrid ranking, whose fusion depends on k: those share a call only with the same k)."""
-        return (self.mode, self.filter, self.instruction, self.k if self.mode in ("hybrid", "all") else None)
 
 
 @dataclass
@@ -72,9 +50,6 @@ class LRUCache:
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
-    def clear(self) -> None:
-        self._items.clear()
-
     def __len__(self) -> int:
         return len(self._items)
 
@@ -91,7 +66,9 @@ class QueueFullError(RuntimeError):
 
 @dataclass
 class _Pending:
-    query: Query
+    query: SearchQuery
+    tokens: int
+    """Tokens of its prompt: what the model computes for it (the batch budget counts these)."""
     future: asyncio.Future[Answer]
     arrived: float
     generation: int
@@ -130,6 +107,7 @@ class MicroBatcher:
     batch_tokens: int = _SERVICE["batch_tokens"].default
     max_queue: int = _SERVICE["max_queue"].default
     cache: LRUCache = field(init=False)
+    """Answers keyed by (collection generation, `SearchQuery`): equal queries against the same contents."""
     dropped: int = field(init=False, default=0)
     """Queries dropped before their forward because their caller went away."""
     _last_tokens: int = field(init=False, default=0)  # the heaviest query of the last batch
@@ -163,13 +141,13 @@ class MicroBatcher:
         """Run `fn` on the worker thread (for store calls outside of searches)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    async def search(self, query: Query, arrived: float | None = None) -> Answer:
+    async def search(self, query: SearchQuery, tokens: int = 0, arrived: float | None = None) -> Answer:
         """Answer one query: from the cache when the collection has not changed since, else batched with whatever
-        else arrives within the wait window. `arrived` (a `time.perf_counter()` value, default now) is when the
-        request came in: `queue_ms` counts from there."""
+        else arrives within the wait window. `tokens`: its prompt's (see the class docstring). `arrived` (a
+        `time.perf_counter()` value, default now) is when the request came in: `queue_ms` counts from there."""
         arrived = time.perf_counter() if arrived is None else arrived
         generation = await asyncio.to_thread(self.searcher.generation)
-        hit = self.cache.get(query.cache_key(generation))
+        hit = self.cache.get((generation, query))
         if hit is not None:
             return Answer(hit, cached=True, batch_size=0, queue_ms=(time.perf_counter() - arrived) * 1000)
         waiting = sum(not p.future.done() for p in self._pending)
@@ -177,7 +155,7 @@ class MicroBatcher:
             batches = math.ceil(waiting / self.max_batch) + 1
             raise QueueFullError(waiting, max(1, math.ceil(batches * self._batch_seconds)))
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(query, future, arrived, generation))
+        self._pending.append(_Pending(query, tokens, future, arrived, generation))
         self._arrived.set()
         return await future
 
@@ -210,27 +188,27 @@ class MicroBatcher:
         if not live:
             self._pending.clear()
             return []
-        cheapest = min(p.query.tokens for p in live)
+        cheapest = min(p.tokens for p in live)
         passed = [p for p in live if p.passed_over]
         if passed and self._last_tokens <= 2 * max(cheapest, 1):  # after a light batch: the longest-waiting one
             first = min(passed, key=lambda p: p.arrived)
-            order = [first, *sorted((p for p in live if p is not first), key=lambda p: (p.query.tokens, p.arrived))]
+            order = [first, *sorted((p for p in live if p is not first), key=lambda p: (p.tokens, p.arrived))]
         else:  # cheapest first
-            order = sorted(live, key=lambda p: (p.query.tokens, p.arrived))
+            order = sorted(live, key=lambda p: (p.tokens, p.arrived))
             first = order[0]
-        batch, tokens = [first], first.query.tokens
+        batch, tokens = [first], first.tokens
         for p in order[1:]:
             if len(batch) == self.max_batch:
                 break
-            similar = p.query.tokens <= 2 * max(first.query.tokens, 1) and first.query.tokens <= 2 * p.query.tokens
-            if similar and tokens + p.query.tokens <= self.batch_tokens:
+            similar = p.tokens <= 2 * max(first.tokens, 1) and first.tokens <= 2 * p.tokens
+            if similar and tokens + p.tokens <= self.batch_tokens:
                 batch.append(p)
-                tokens += p.query.tokens
+                tokens += p.tokens
         taken = {id(p) for p in batch}
         self._pending = [p for p in live if id(p) not in taken]
         for p in self._pending:
             p.passed_over = True
-        self._last_tokens = max(p.query.tokens for p in batch)
+        self._last_tokens = max(p.tokens for p in batch)
         return batch
 
     async def _answer(self, group: list[_Pending]) -> None:
@@ -239,14 +217,10 @@ class MicroBatcher:
         if not live:
             return
         group = live
-        first = group[0].query
-        k = max(p.query.k for p in group)
-        texts = [p.query.query for p in group]
+        queries = [p.query for p in group]
         started = time.perf_counter()
         try:
-            results = await self.run(lambda: self.searcher.search_many(
-                texts, k=k, mode=first.mode, filter=first.filter, instruction=first.instruction
-            ))
+            results = await self.run(lambda: self.searcher.search_many(queries))
         except Exception as exc:  # delivered to each waiting request, which maps it to an HTTP status
             for p in group:
                 if not p.future.done():
@@ -254,7 +228,6 @@ class MicroBatcher:
             return
         self._batch_seconds = time.perf_counter() - started
         for p, result in zip(group, results, strict=True):
-            result = result.cut(p.query.k)
-            self.cache.put(p.query.cache_key(p.generation), result)
+            self.cache.put((p.generation, p.query), result)
             if not p.future.done():
                 p.future.set_result(Answer(result, batch_size=len(group), queue_ms=(started - p.arrived) * 1000))

@@ -16,9 +16,10 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
+from search.query import SearchQuery
 from search.settings import ServiceSettings, Settings, SettingsError
 from search.store import StoreError, StoreFullError
-from search.validation import K_MAX, K_MIN, InvalidRequestError, check_instruction, check_text
+from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 DEFAULT_COMMAND = "query"
 
@@ -147,9 +148,7 @@ def query(
     if not text:
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
     try:
-        check_text(text, "the question")
-        if instruction is not None:
-            check_instruction(instruction)
+        ask = SearchQuery(text, k, mode.value, source or None, instruction)
     except InvalidRequestError as exc:
         raise typer.BadParameter(str(exc)) from None
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
@@ -159,7 +158,7 @@ def query(
 
         with open_backend(settings, None, _tune_process, load_model=mode is not SearchMode.bm25) as searcher:
             try:
-                result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
+                result = searcher.search(ask)
             except InvalidRequestError as exc:
                 raise typer.BadParameter(str(exc)) from None
     if json_out:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from search.results import Hit, Mode, SearchResult
+from search.query import SearchQuery
+from search.results import Hit, SearchResult
 from search.store import (
     CollectionInfo,
     CollectionNotFoundError,
-    FilterLike,
     FingerprintMismatchError,
-    QueryFilter,
     StoreError,
     StoreLockedError,
     StoreUnavailableError,
@@ -41,18 +41,10 @@ class HttpSearcher:
         headers = {"X-API-Key": api_key} if api_key else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        mode: Mode = "both",
-        filter: FilterLike = None,
-        instruction: str | None = None,
-    ) -> SearchResult:
-        """Rank chunks for `query`; `filter` is a Qdrant filter or source path(s)."""
-        body: dict[str, Any] = {"query": query, "k": k, "mode": mode, "instruction": instruction}
-        where = QueryFilter.parse(filter)
-        body["filter"] = where.to_json() if where else None
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Rank chunks for `query` (the body of `POST /search`, `search.service.SearchRequest`)."""
+        body = {"query": query.text, "k": query.k, "mode": query.mode, "instruction": query.instruction,
+                "filter": query.filter.to_json() if query.filter else None}
         data = self._request("POST", "/search", json=body)
         timings = {name: float(value) for name, value in data["timings"].items()}
         return SearchResult(
@@ -60,16 +52,9 @@ class HttpSearcher:
             bm25=[Hit(**h) for h in data.get("bm25", [])], hybrid=[Hit(**h) for h in data.get("hybrid", [])],
         )
 
-    def search_many(
-        self,
-        queries: list[str],
-        k: int = 10,
-        mode: Mode = "both",
-        filter: FilterLike = None,
-        instruction: str | None = None,
-    ) -> list[SearchResult]:
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
         """One request per query (the service batches concurrent requests itself)."""
-        return [self.search(q, k=k, mode=mode, filter=filter, instruction=instruction) for q in queries]
+        return [self.search(q) for q in queries]
 
     @property
     def in_process(self) -> bool:

@@ -12,6 +12,7 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr, SecretStr, field_validator, model_validator
 
 from embedder import Embedder
+from search.query import SearchQuery
 from search.searcher import Hit, Searcher
 from search.store import TEXT, FilterLike, QueryFilter
 from search.validation import check_collection_name
@@ -96,13 +97,13 @@ class EchoRetriever(BaseRetriever):
         k: int | None = None,
         filter: FilterLike = None,
     ) -> list[Document]:
-        result = self.get_searcher().search(
+        result = self.get_searcher().search(SearchQuery(
             query,
             k=k if k is not None else self.k,
             mode=self.mode,
             filter=filter if filter is not None else self.filter,
             instruction=self.instruction,
-        )
+        ))
         return [self._document(hit) for hit in result.ranking(self.mode)]
 
     async def _aget_relevant_documents(

@@ -61,7 +61,3 @@ class SearchResult:
             raise ValueError(f"unknown ranking {name!r}")
         hits: list[Hit] = getattr(self, name)
         return hits
-
-    def cut(self, k: int) -> SearchResult:
-        """The same result with at most `k` hits per list."""
-        return SearchResult(self.echo[:k], self.classical[:k], self.timings, self.bm25[:k], self.hybrid[:k])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +13,8 @@ from embedder import Embedder
 from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.calibration import SAMPLE_SIZE, Background
-from search.results import MODES, RANKINGS_OF, Hit, Mode, SearchResult
+from search.query import SearchQuery
+from search.results import RANKINGS_OF, Hit, Mode, SearchResult
 from search.store import (
     BM25,
     CLASSICAL,
@@ -20,12 +22,10 @@ from search.store import (
     HYBRID,
     Collection,
     CollectionInfo,
-    FilterLike,
     Fusion,
-    QueryFilter,
     open_collection,
 )
-from search.validation import InvalidRequestError, check_instruction, check_k, check_text
+from search.validation import InvalidRequestError
 
 __all__ = ["Hit", "Mode", "SearchResult", "Searcher"]
 
@@ -132,49 +132,26 @@ class Searcher:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        mode: Mode = "both",
-        filter: FilterLike = None,
-        instruction: str | None = None,
-    ) -> SearchResult:
-        """Rank chunks for `query`; `filter` is a Qdrant filter or source path(s)."""
-        return self.search_many([query], k=k, mode=mode, filter=filter, instruction=instruction)[0]
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Rank chunks for `query`."""
+        return self.search_many([query])[0]
 
-    def search_many(
-        self,
-        queries: list[str],
-        k: int = 10,
-        mode: Mode = "both",
-        filter: FilterLike = None,
-        instruction: str | None = None,
-    ) -> list[SearchResult]:
-        """Several queries in one model forward (what the HTTP service's micro-batching calls) and one engine call.
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
+        """Several queries in one model forward and one engine call (what the HTTP service's micro-batching calls).
+        They must share one `SearchQuery.group_key` (`ValueError` otherwise); each result holds its query's k hits.
 
         Mode "bm25" runs no model: it ranks by the query's words alone."""
-        if mode not in MODES:
-            raise InvalidRequestError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
-        check_k(k)
-        for query in queries:
-            check_text(query)
-        if instruction is not None:
-            check_instruction(instruction)
-        return self._search_many(queries, k, mode, filter, instruction)
-
-    def _search_many(
-        self,
-        queries: list[str],
-        k: int,
-        mode: Mode,
-        filter: FilterLike,
-        instruction: str | None,
-    ) -> list[SearchResult]:
-        rankings = RANKINGS_OF[mode]
+        if not queries:
+            return []
+        first = queries[0]
+        if any(q.group_key() != first.group_key() for q in queries):
+            raise ValueError("search_many: the queries must share mode, filter and instruction (and k for a fused "
+                             "mode): SearchQuery.group_key")
+        k = max(q.k for q in queries)
+        texts = [q.text for q in queries]
+        rankings = RANKINGS_OF[first.mode]
         need_echo = ECHO in rankings or HYBRID in rankings
         need_classical = CLASSICAL in rankings
-        where = QueryFilter.parse(filter)
         t0 = time.perf_counter()
         wanted: dict[str, np.ndarray] = {}
         if need_echo or need_classical:
@@ -182,24 +159,24 @@ class Searcher:
             if not self._checked:
                 self.store.check_fingerprint(model.fingerprint)
                 self._checked = True
-            vectors = model.encode(queries, kind="query", instruction=instruction or DEFAULT_INSTRUCTION,
+            vectors = model.encode(texts, kind="query", instruction=first.instruction or DEFAULT_INSTRUCTION,
                                    with_classical=need_classical)
             if need_echo:
                 wanted[ECHO] = vectors.echo
             if need_classical and vectors.classical is not None:
                 wanted[CLASSICAL] = vectors.classical
-        embed_ms = (time.perf_counter() - t0) * 1000 / len(queries)
+        embed_ms = (time.perf_counter() - t0) * 1000 / len(texts)
         rankings = tuple(r for r in rankings if r != CLASSICAL or CLASSICAL in wanted)  # a model without classical
         t1 = time.perf_counter()
-        found = self.store.query(wanted, k, where, texts=queries, rankings=rankings)
-        search_ms = (time.perf_counter() - t1) * 1000 / len(queries)
+        found = self.store.query(wanted, k, first.filter, texts=texts, rankings=rankings)
+        search_ms = (time.perf_counter() - t1) * 1000 / len(texts)
 
         background = self._calibration() if wanted else None
 
         def hits(name: str, i: int) -> list[Hit]:
             if name not in found:
                 return []
-            stored = found[name][i]
+            stored = found[name][i][:queries[i].k]
             z = background.z_scores(name, wanted[name][i], [h.score for h in stored]) \
                 if background and name in (ECHO, CLASSICAL) and name in wanted else [None] * len(stored)
             return [Hit.from_stored(rank, h, z[rank - 1]) for rank, h in enumerate(stored, start=1)]
@@ -207,5 +184,5 @@ class Searcher:
         return [
             SearchResult(hits(ECHO, i), hits(CLASSICAL, i), {"embed_ms": embed_ms, "search_ms": search_ms},
                          bm25=hits(BM25, i), hybrid=hits(HYBRID, i))
-            for i in range(len(queries))
+            for i in range(len(texts))
         ]

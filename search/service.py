@@ -15,19 +15,20 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
-from search.batching import MicroBatcher, Query, QueueFullError
+from search.batching import MicroBatcher, QueueFullError
+from search.query import SearchQuery
 from search.results import Mode
 from search.searcher import Hit, Searcher
 from search.service_guard import ApiKeyGuard, BodyLimit
@@ -39,12 +40,28 @@ from search.store import (
     QueryFilter,
     StoreError,
 )
-from search.validation import K_MAX, K_MIN, InvalidRequestError, check_instruction, check_text
+from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 log = logging.getLogger("search.service")
 T = TypeVar("T")
 
 MAX_QUERY_CHARS = 2000
+
+
+WireFilter = str | list[str] | dict[str, Any] | None
+"""A filter in JSON: source path(s) or a Qdrant filter object."""
+
+
+def _parse_filter(value: Any) -> QueryFilter | None:
+    """Parse the filter here, once, so that a bad one gets one short message, not one per member of the union."""
+    try:
+        return QueryFilter.parse(value)
+    except FilterError as exc:
+        raise PydanticCustomError("filter", str(exc)) from None
+
+
+def _filter_json(value: QueryFilter | None) -> WireFilter:
+    return value.to_json() if value is not None else None
 
 
 class SearchRequest(BaseModel):
@@ -55,9 +72,11 @@ class SearchRequest(BaseModel):
     mode: Mode = Field("both", description="What to rank with: `echo`, `classical`, `both` (echo and classical), "
                        "`bm25` (the query's words; no model runs), `hybrid` (echo and BM25 fused in one engine "
                        "query) or `all` four. Each ranking fills its own list of the answer.")
-    filter: str | list[str] | dict[str, Any] | None = Field(
-        None, description="Source path(s) to search within, or a Qdrant filter object."
-    )
+    filter: Annotated[
+        QueryFilter | None,
+        PlainValidator(_parse_filter, json_schema_input_type=WireFilter),
+        PlainSerializer(_filter_json, return_type=WireFilter),
+    ] = Field(None, description="Source path(s) to search within, or a Qdrant filter object.")
     instruction: str | None = Field(
         None, max_length=MAX_QUERY_CHARS, description="Retrieval instruction; the default one when omitted."
     )
@@ -67,31 +86,12 @@ class SearchRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise PydanticCustomError("blank", "query is blank")
-        try:
-            check_text(value)
-        except InvalidRequestError as exc:
-            raise PydanticCustomError("unicode", str(exc).removeprefix("query: ")) from None
         return value
 
-    @field_validator("instruction")
-    @classmethod
-    def _instruction(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                check_instruction(value)
-            except InvalidRequestError as exc:
-                raise PydanticCustomError("instruction", str(exc).removeprefix("instruction: ")) from None
-        return value
-
-    @field_validator("filter", mode="before")
-    @classmethod
-    def _filter(cls, value: Any) -> Any:
-        """Parse a filter object here so that a bad one gets one short message, not one per union member."""
-        try:
-            QueryFilter.parse(value)
-        except FilterError as exc:
-            raise PydanticCustomError("filter", str(exc)) from None
-        return value
+    def to_query(self) -> SearchQuery:
+        """The request as the one query object; `InvalidRequestError` (422) for what the schema lets through but
+        the product refuses (text that is not valid Unicode, an instruction with template slots)."""
+        return SearchQuery(self.query, self.k, self.mode, self.filter, self.instruction)
 
 
 class Timings(BaseModel):
@@ -257,16 +257,15 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         queue is full (`SEARCH_MAX_QUEUE`); a request whose client hangs up while it waits is dropped before its
         forward."""
         arrived = time.perf_counter()
-        instruction = body.instruction or DEFAULT_INSTRUCTION
-        tokens = 0 if body.mode == "bm25" else searcher.model.prompt_tokens(body.query, "query",
-                                                                            instruction=instruction)
+        query = body.to_query()
+        tokens = 0 if query.mode == "bm25" else searcher.model.prompt_tokens(
+            query.text, "query", instruction=query.instruction or DEFAULT_INSTRUCTION)
         if tokens > settings.max_query_tokens:
             raise InvalidRequestError(
                 f"query: the query and instruction make a {tokens}-token prompt; the limit is "
                 f"{settings.max_query_tokens} tokens (SEARCH_MAX_QUERY_TOKENS)"
             )
-        query = Query(body.query, body.k, body.mode, QueryFilter.parse(body.filter), body.instruction, tokens=tokens)
-        answer = await unless_gone(request, batcher.search(query, arrived=arrived))
+        answer = await unless_gone(request, batcher.search(query, tokens, arrived=arrived))
         if answer is None:  # the client went away: nothing was computed for it, and nobody reads an answer
             app.state.hung_up += 1
             return Response(status_code=499)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from search.calibration import MIN_SAMPLE, SAMPLE_SIZE, Background, strength
+from search.query import SearchQuery
 from search.searcher import Searcher
 from search.store import open_collection
 from tests.search_helpers import fill
@@ -35,7 +36,7 @@ def test_searcher_hits_carry_z_from_the_collections_own_sample(tmp_path: Path, t
     fill(store, tiny_embedder, MANY)
     searcher = Searcher(store=store, embedder=tiny_embedder)
     try:
-        result = searcher.search("What does item 14 cost?", k=5)
+        result = searcher.search(SearchQuery("What does item 14 cost?", k=5))
         query = tiny_embedder.encode(["What does item 14 cost?"], kind="query")
         sample = store.sample_vectors(("echo",), SAMPLE_SIZE)["echo"]
         background = sample @ query.echo[0]
@@ -45,7 +46,7 @@ def test_searcher_hits_carry_z_from_the_collections_own_sample(tmp_path: Path, t
         assert all(h.z is not None for h in result.classical)
         before = searcher._background
         fill(store, tiny_embedder, {"/docs/new.md": ["A new chunk about coins."]})
-        searcher.search("coins", k=3)
+        searcher.search(SearchQuery("coins", k=3))
         assert searcher._background is not before  # a write takes a new sample
     finally:
         store.close()
@@ -55,7 +56,7 @@ def test_a_tiny_collection_gets_no_z(tmp_path: Path, tiny_embedder) -> None:
     store = open_collection(path=tmp_path / "qdrant")
     fill(store, tiny_embedder, {"/docs/a.md": ["One chunk only."]})
     try:
-        (hit,) = Searcher(store=store, embedder=tiny_embedder).search("chunk", k=3).echo
+        (hit,) = Searcher(store=store, embedder=tiny_embedder).search(SearchQuery("chunk", k=3)).echo
         assert hit.z is None
     finally:
         store.close()

@@ -19,6 +19,7 @@ from search.evaluation.data import EXAMPLE_DIR, load_qrels, load_queries, load_s
 from search.evaluation.methods import METHODS, pick_methods
 from search.evaluation.report import markdown, plot
 from search.evaluation.tasks import run_retrieval, run_sts, run_toy
+from search.query import SearchQuery
 from search.store import open_collection
 
 TEXTS = ["a short one", "a somewhat longer sentence about the weather in spring"]
@@ -148,7 +149,7 @@ def test_retrieval_on_an_ingested_collection(tiny_embedder: Embedder, tmp_path: 
             ndcg, mrr = [], []
             for qid, text in queries.items():
                 grades = qrels[qid]
-                result = searcher.search(text, k=100, mode=mode)  # type: ignore[arg-type]
+                result = searcher.search(SearchQuery(text, k=100, mode=mode))  # type: ignore[arg-type]
                 top = list(dict.fromkeys(Path(h.source).name for h in getattr(result, mode)))[:10]
                 dcg = sum(grades.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(top, start=1))
                 ideal = sorted(grades.values(), reverse=True)[:10]

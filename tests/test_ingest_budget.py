@@ -10,6 +10,7 @@ import pytest
 from ingest import ingest_paths
 from ingest.budget import FileBudget, smallest_first
 from ingest.state import load_state
+from search.query import SearchQuery
 from search.searcher import Searcher
 from search.store import open_collection
 from tests.test_ingest import by_status, points
@@ -64,7 +65,7 @@ def test_oversized_files_are_reported_too_large_and_the_small_files_go_in(tmp_pa
     assert {Path(p["source"]).name for p in points(store).values()} == small
     searcher = Searcher(store=store, embedder=tiny_embedder)
     for name in small:
-        hits = searcher.search("a short note", k=3, mode="echo", filter=[str(docs / name)])
+        hits = searcher.search(SearchQuery("a short note", k=3, mode="echo", filter=[str(docs / name)]))
         assert [Path(h.source).name for h in hits.echo] == [name]
     assert "too large" in report.summary()
 

@@ -17,6 +17,7 @@ from embedder import Embedder
 from ingest.chunking import DEFAULT_CHUNK_TOKENS
 from ingest.pipeline import ingest_paths
 from search.langchain import EchoRetriever
+from search.query import SearchQuery
 from search.searcher import Searcher
 from search.store import CONTENT_HASH, SOURCE, TEXT, TITLE, CollectionNotFoundError, open_collection
 
@@ -107,7 +108,7 @@ class TestEchoRetrieverStandardSuite(RetrieversIntegrationTests):
 @pytest.mark.parametrize("mode", ["echo", "classical", "bm25", "hybrid"])
 def test_documents_are_the_searchers_hits_with_metadata(tiny_searcher: Searcher, mode: str) -> None:
     docs = EchoRetriever(searcher=tiny_searcher, k=5, mode=mode).invoke(QUESTION)
-    hits = getattr(tiny_searcher.search(QUESTION, k=5, mode=mode), mode)
+    hits = getattr(tiny_searcher.search(SearchQuery(QUESTION, k=5, mode=mode)), mode)
     assert len(docs) == len(hits) > 0
     assert len(hits) == 5 or mode == "bm25"  # BM25 finds only the chunks that share a word with the question
     for doc, hit in zip(docs, hits, strict=True):

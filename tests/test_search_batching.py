@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
 
-from search.batching import LRUCache, MicroBatcher, Query, _Pending
+from search.batching import LRUCache, MicroBatcher, _Pending
+from search.query import SearchQuery
 from search.searcher import Searcher
-from search.store import CollectionNotFoundError, QueryFilter, open_collection
+from search.store import CollectionNotFoundError, open_collection
+from search.validation import InvalidRequestError
 from tests.search_helpers import fill
 
 
@@ -31,17 +34,38 @@ def test_lru_cache_forgets_the_least_recently_used() -> None:
     assert len(cache) == 2
 
 
-def test_equal_filters_give_equal_keys() -> None:
-    parse = QueryFilter.parse
-    assert Query("q", filter=parse(["b", "a"])).cache_key(0) == Query("q", filter=parse(["a", "b", "a"])).cache_key(0)
-    assert Query("q", filter=parse("a")).cache_key(0) == Query("q", filter=parse(["a"])).cache_key(0)
-    assert Query("q", filter=parse([])).cache_key(0) == Query("q").cache_key(0)
-    qfilter = QueryFilter.parse({"must": [{"key": "chunk_index", "match": {"value": 1}}]})
-    assert Query("q", filter=qfilter).cache_key(0) != Query("q").cache_key(0)
-    assert Query("q").cache_key(1) != Query("q").cache_key(2)
-    assert Query("q", tokens=5).cache_key(0) == Query("q", tokens=9).cache_key(0)
-    assert Query("q", k=3).group_key() == Query("other", k=7).group_key()
-    assert Query("q", mode="echo").group_key() != Query("q").group_key()
+def test_equal_queries_are_equal_and_share_a_group_when_only_text_or_k_differ() -> None:
+    assert SearchQuery("q", filter=["b", "a"]) == SearchQuery("q", filter=["a", "b", "a"])
+    assert hash(SearchQuery("q", filter="a")) == hash(SearchQuery("q", filter=["a"]))
+    assert SearchQuery("q", filter=[]) == SearchQuery("q") == SearchQuery("q", instruction="")
+    qfilter = {"must": [{"key": "chunk_index", "match": {"value": 1}}]}
+    assert SearchQuery("q", filter=qfilter) != SearchQuery("q")
+    parsed = SearchQuery("q", filter=qfilter)
+    assert SearchQuery("q", filter=parsed.filter) == parsed  # a parsed filter is taken as it is
+    assert SearchQuery("q", k=3).group_key() == SearchQuery("other", k=7).group_key()
+    assert SearchQuery("q", k=3, mode="hybrid").group_key() != SearchQuery("q", k=7, mode="hybrid").group_key()
+    assert SearchQuery("q", mode="echo").group_key() != SearchQuery("q").group_key()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"k": 0}, "k must be between 1 and 100, got 0"),
+    ({"mode": "sideways"}, "mode must be one of"),
+    ({"text": "a \ud800"}, "query: not valid Unicode"),
+    ({"instruction": "x {text}"}, "instruction: must not contain the template slot {text}"),
+    ({"filter": {"must": 3}}, "not a valid Qdrant filter"),
+])
+def test_a_query_is_validated_when_it_is_made(args: dict, message: str) -> None:
+    with pytest.raises(InvalidRequestError, match=re.escape(message)):
+        SearchQuery(**{"text": "q", **args})
+
+
+def test_search_many_wants_one_group_and_cuts_each_result_to_its_k(searcher: Searcher) -> None:
+    results = searcher.search_many([SearchQuery("kettle", k=1), SearchQuery("compost", k=3)])
+    assert [len(r.echo) for r in results] == [1, 3]
+    assert [h.id for h in results[1].echo] == [h.id for h in searcher.search(SearchQuery("compost", k=3)).echo]
+    with pytest.raises(ValueError, match="group_key"):
+        searcher.search_many([SearchQuery("kettle"), SearchQuery("compost", mode="echo")])
+    assert searcher.search_many([]) == []
 
 
 async def test_batches_concurrent_queries_and_invalidates_the_cache_on_every_write(
@@ -50,7 +74,7 @@ async def test_batches_concurrent_queries_and_invalidates_the_cache_on_every_wri
     batcher = MicroBatcher(searcher, max_batch=4, max_wait_ms=50)
     await batcher.start()
     try:
-        queries = [Query(f"question {i}", k=2) for i in range(6)]
+        queries = [SearchQuery(f"question {i}", k=2) for i in range(6)]
         answers = await asyncio.gather(*(batcher.search(q) for q in queries))
         assert max(a.batch_size for a in answers) == 4  # concurrent queries share a forward, bounded at 4
         assert all(len(a.result.echo) == 2 and not a.cached for a in answers)
@@ -68,7 +92,8 @@ async def test_a_failed_batch_fails_every_request_in_it(tmp_path: Path, tiny_emb
     batcher = MicroBatcher(Searcher(store=store, embedder=tiny_embedder), max_wait_ms=50)
     await batcher.start()
     try:
-        results = await asyncio.gather(*(batcher.search(Query(f"q{i}")) for i in range(3)), return_exceptions=True)
+        asks = (batcher.search(SearchQuery(f"q{i}")) for i in range(3))
+        results = await asyncio.gather(*asks, return_exceptions=True)
         assert all(isinstance(r, CollectionNotFoundError) for r in results)
     finally:
         await batcher.stop()
@@ -80,12 +105,12 @@ def _batches(batcher: MicroBatcher, costs: list[int]) -> list[list[int]]:
     loop = asyncio.new_event_loop()
     try:
         batcher._pending = [
-            _Pending(Query(f"q{i}", tokens=cost), loop.create_future(), arrived=float(i), generation=0)
+            _Pending(SearchQuery(f"q{i}"), cost, loop.create_future(), arrived=float(i), generation=0)
             for i, cost in enumerate(costs)
         ]
         out = []
         while batcher._pending:
-            out.append([int(p.query.query[1:]) for p in batcher._take()])
+            out.append([int(p.query.text[1:]) for p in batcher._take()])
         return out
     finally:
         loop.close()

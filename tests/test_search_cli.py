@@ -194,3 +194,13 @@ def test_a_question_that_is_not_utf8_and_a_data_dir_that_is_a_file_are_usage_err
     for command in (["info"], ["a question"]):
         result = run(*command, "--data-dir", str(a_file))
         assert result.exit_code == 2 and "not a folder" in " ".join(result.output.split()), result.output
+
+
+def test_the_query_is_checked_before_the_store_or_the_model_opens(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    import search.backend
+
+    monkeypatch.setattr(search.backend, "open_backend", lambda *_, **__: pytest.fail("the backend was opened"))
+    cases = ((["\udcff"], "not valid Unicode"), (["kettle", "--instruction", "x {text}"], "template slot"))
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output

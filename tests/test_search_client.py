@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from search.client import HttpSearcher, SearchServiceError
+from search.query import SearchQuery
 from search.searcher import Searcher
-from search.service import ServiceSettings, create_app
+from search.service import MAX_QUERY_CHARS, ServiceSettings, create_app
 from search.store import StoreUnavailableError, open_collection, point_id
 from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill, free_port, running
@@ -30,18 +31,19 @@ def url(searcher: Searcher) -> str:
 def test_search_matches_the_in_process_searcher(url: str, searcher: Searcher) -> None:
     with HttpSearcher(url, api_key="k3y") as remote:
         for mode in ("both", "echo", "classical", "bm25", "hybrid", "all"):
-            got = remote.search("how do I oil a bike chain?", k=4, mode=mode, filter=["/docs/cycling.md",
-                                                                                       "/docs/garden.md"])
-            want = searcher.search("how do I oil a bike chain?", k=4, mode=mode,
-                                   filter=["/docs/cycling.md", "/docs/garden.md"])
+            query = SearchQuery("how do I oil a bike chain?", k=4, mode=mode,
+                                filter=["/docs/cycling.md", "/docs/garden.md"])
+            got, want = remote.search(query), searcher.search(query)
             assert [(h.rank, h.id, h.source, h.chunk_index, h.text) for h in got.echo] == [
                 (h.rank, h.id, h.source, h.chunk_index, h.text) for h in want.echo]
             assert [h.id for h in got.classical] == [h.id for h in want.classical]
             assert [h.id for h in got.bm25] == [h.id for h in want.bm25]
             assert [(h.id, h.score) for h in got.hybrid] == [(h.id, h.score) for h in want.hybrid]
-            assert got.timings["search_ms"] >= 0
-        many = remote.search_many(["kettle", "compost"], k=1)
-        assert [r.echo[0].id for r in many] == [searcher.search(q, k=1).echo[0].id for q in ("kettle", "compost")]
+            assert set(got.timings) == {"embed_ms", "search_ms", "queue_ms", "total_ms", "batch_size"}
+            assert 0 < got.timings["search_ms"] <= got.timings["total_ms"]  # the service's own split, passed on
+        queries = [SearchQuery("kettle", k=1), SearchQuery("compost", k=1)]
+        assert [r.echo[0].id for r in remote.search_many(queries)] == [
+            r.echo[0].id for r in searcher.search_many(queries)]
 
 
 def test_info_and_sources(url: str, searcher: Searcher) -> None:
@@ -51,16 +53,17 @@ def test_info_and_sources(url: str, searcher: Searcher) -> None:
         assert remote.sources() == sorted(DOCS)
         assert remote.health()["status"] == "ok"
         first = DOCS["/docs/garden.md"][0]
-        hit = remote.search(first, k=6).echo
+        hit = remote.search(SearchQuery(first, k=6)).echo
         assert any(h.id == point_id("/docs/garden.md", 0, h.payload["content_hash"]) for h in hit)
 
 
 def test_errors_map_to_the_searcher_exceptions(url: str) -> None:
-    with HttpSearcher(url, api_key="k3y") as remote, pytest.raises(InvalidRequestError, match="k:"):
-        remote.search("q", k=0)
+    too_long = SearchQuery("q" * (MAX_QUERY_CHARS + 1))  # valid for the Python API, not for the service
+    with HttpSearcher(url, api_key="k3y") as remote, pytest.raises(InvalidRequestError, match="query:"):
+        remote.search(too_long)
     with HttpSearcher(url, api_key="wrong") as remote, pytest.raises(SearchServiceError, match="API key"):
-        remote.search("q")
+        remote.search(SearchQuery("q"))
     with HttpSearcher(f"http://127.0.0.1:{free_port()}") as remote, pytest.raises(
         StoreUnavailableError, match="search serve"
     ):
-        remote.search("q")
+        remote.search(SearchQuery("q"))

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from search.client import HttpSearcher
+from search.query import SearchQuery
 from search.searcher import Searcher
 from search.service import create_app
 from search.store import open_collection
@@ -61,7 +62,7 @@ def _is_answer(source: str, text: str) -> bool:
 
 def test_the_chunk_holding_the_answer_ranks_first_for_echo(searcher: Searcher) -> None:
     assert searcher.info().points > len(FILES)  # several chunks per file: the test picks one chunk, not a file
-    result = searcher.search(QUESTION, k=5)
+    result = searcher.search(SearchQuery(QUESTION, k=5))
     top = result.echo[0]
     assert _is_answer(top.source, top.text), [(h.source, h.text[:40]) for h in result.echo]
     assert len(result.classical) == 5
@@ -69,10 +70,11 @@ def test_the_chunk_holding_the_answer_ranks_first_for_echo(searcher: Searcher) -
 
 
 def test_the_service_with_the_real_model_gives_the_same_ranking(searcher: Searcher) -> None:
-    in_process = searcher.search(QUESTION, k=5)
+    in_process = searcher.search(SearchQuery(QUESTION, k=5))
     with running(create_app(searcher)) as url:
         data = httpx.post(f"{url}/search", json={"query": QUESTION, "k": 5}, timeout=60).json()
         assert _is_answer(data["echo"][0]["source"], data["echo"][0]["text"])
         assert [h["id"] for h in data["echo"]] == [h.id for h in in_process.echo]
         with HttpSearcher(url) as remote:
-            assert [h.id for h in remote.search(QUESTION, k=5, mode="echo").echo] == [h.id for h in in_process.echo]
+            remote_echo = remote.search(SearchQuery(QUESTION, k=5, mode="echo")).echo
+            assert [h.id for h in remote_echo] == [h.id for h in in_process.echo]

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient
 
+from search.query import SearchQuery
 from search.searcher import Searcher
 from search.service import MAX_QUERY_CHARS, ServiceSettings, create_app
 from search.store import open_collection
@@ -43,7 +44,7 @@ def test_search_returns_ranked_hits_for_both_kinds_and_timings(url: str, searche
     response = httpx.post(f"{url}/search", json={"query": "how do I descale a kettle?", "k": 3})
     assert response.status_code == 200
     data = response.json()
-    expected = searcher.search("how do I descale a kettle?", k=3)
+    expected = searcher.search(SearchQuery("how do I descale a kettle?", k=3))
     for kind in ("echo", "classical"):
         assert [h["rank"] for h in data[kind]] == [1, 2, 3]
         assert [h["id"] for h in data[kind]] == [h.id for h in getattr(expected, kind)]
@@ -86,7 +87,7 @@ def test_concurrent_requests_share_a_forward_and_each_get_their_own_k(url: str, 
     assert max(a["timings"]["batch_size"] for a in answers) > 1
     for (query, k), answer in zip(queries, answers, strict=True):
         assert len(answer["echo"]) == len(answer["classical"]) == k
-        alone = searcher.search(query, k=k)
+        alone = searcher.search(SearchQuery(query, k=k))
         assert [h["id"] for h in answer["echo"]] == [h.id for h in alone.echo]
         assert answer["echo"][0]["score"] == pytest.approx(alone.echo[0].score, abs=1e-4)
 
@@ -115,7 +116,9 @@ def test_invalid_requests_get_422_with_a_readable_message(url: str, body: dict, 
 def test_malformed_json_gets_422(url: str) -> None:
     response = httpx.post(f"{url}/search", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
-    assert isinstance(response.json()["detail"], str)
+    data = response.json()
+    assert set(data) == {"detail", "error"} and data["error"] == "ValidationError"
+    assert "JSON decode error" in data["detail"]
 
 
 def test_only_the_products_own_validation_errors_get_422(
@@ -209,7 +212,7 @@ def test_modes_bm25_hybrid_and_all_and_an_unknown_mode_is_422(url: str, searcher
     assert bm25["echo"] == bm25["classical"] == bm25["hybrid"] == []
     assert bm25["bm25"][0]["source"] == "/docs/kitchen.md" and bm25["timings"]["embed_ms"] < 1
     hybrid = httpx.post(f"{url}/search", json={"query": "white vinegar kettle", "k": 3, "mode": "hybrid"}).json()
-    expected = searcher.search("white vinegar kettle", k=3, mode="hybrid")
+    expected = searcher.search(SearchQuery("white vinegar kettle", k=3, mode="hybrid"))
     assert [h["id"] for h in hybrid["hybrid"]] == [h.id for h in expected.hybrid] and hybrid["bm25"] == []
     every = httpx.post(f"{url}/search", json={"query": "white vinegar kettle", "k": 3, "mode": "all"}).json()
     assert all(len(every[kind]) == 3 for kind in ("echo", "classical", "hybrid"))
@@ -223,6 +226,6 @@ def test_bm25_answers_without_a_model_and_hybrid_needs_one(tmp_path: Path, tiny_
     with open_collection(path=tmp_path / "qdrant") as store:
         fill(store, tiny_embedder)
         modelless = Searcher(store=store, embedder=None)
-        assert modelless.search("compost leaves", k=1, mode="bm25").bm25[0].source == "/docs/garden.md"
+        assert modelless.search(SearchQuery("compost leaves", k=1, mode="bm25")).bm25[0].source == "/docs/garden.md"
         with pytest.raises(InvalidRequestError, match="without a model"):
-            modelless.search("compost leaves", k=1, mode="hybrid")
+            modelless.search(SearchQuery("compost leaves", k=1, mode="hybrid"))

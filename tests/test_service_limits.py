@@ -5,13 +5,14 @@ from __future__ import annotations
 import concurrent.futures
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 
-from search.searcher import Searcher
+from search.query import SearchQuery
+from search.searcher import Searcher, SearchResult
 from search.service import ServiceSettings, create_app
 from search.store import Collection, open_collection
 from tests.search_helpers import fill, running
@@ -23,9 +24,9 @@ SECONDS_PER_BYTE = 0.0025  # the slow searcher's "forward": 2 s for a 400-charac
 class SlowSearcher(Searcher):
     """A searcher whose model work takes time in proportion to the query bytes, like a forward on a slow CPU."""
 
-    def search_many(self, queries: list[str], **kwargs):  # type: ignore[no-untyped-def, override]
-        time.sleep(2 * sum(len(q.encode()) for q in queries) * SECONDS_PER_BYTE)
-        return super().search_many(queries, **kwargs)
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
+        time.sleep(2 * sum(len(q.text.encode()) for q in queries) * SECONDS_PER_BYTE)
+        return super().search_many(queries)
 
 
 @pytest.fixture(scope="module")

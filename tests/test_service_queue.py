@@ -12,14 +12,15 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
 
-from search.batching import MicroBatcher, Query, _Pending
-from search.searcher import Searcher
+from search.batching import MicroBatcher, _Pending
+from search.query import SearchQuery
+from search.searcher import Searcher, SearchResult
 from search.service import ServiceSettings, create_app
 from search.store import Collection, open_collection
 from tests.search_helpers import fill, running
@@ -31,11 +32,11 @@ class GatedSearcher(Searcher):
     gate: threading.Event
     embedded: list[str]
 
-    def search_many(self, queries: list[str], **kwargs):  # type: ignore[no-untyped-def, override]
-        self.embedded += queries
-        if any(q.startswith("block") for q in queries):
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
+        self.embedded += [q.text for q in queries]
+        if any(q.text.startswith("block") for q in queries):
             assert self.gate.wait(120), "the test never opened the gate"
-        return super().search_many(queries, **kwargs)
+        return super().search_many(queries)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,7 @@ def _order(batcher: MicroBatcher, queued: list[int], arrive: dict[int, list[int]
     costs = list(queued)
 
     def pending(i: int, cost: int) -> _Pending:
-        return _Pending(Query(f"q{i}", tokens=cost), loop.create_future(), arrived=float(i), generation=0)
+        return _Pending(SearchQuery(f"q{i}"), cost, loop.create_future(), arrived=float(i), generation=0)
 
     try:
         batcher._pending = [pending(i, c) for i, c in enumerate(costs)]
@@ -137,7 +138,7 @@ def _order(batcher: MicroBatcher, queued: list[int], arrive: dict[int, list[int]
             for cost in (arrive or {}).pop(len(out), []):
                 batcher._pending.append(pending(len(costs), cost))
                 costs.append(cost)
-            out.append([int(p.query.query[1:]) for p in batcher._take()])
+            out.append([int(p.query.text[1:]) for p in batcher._take()])
         return out
     finally:
         loop.close()

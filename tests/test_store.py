@@ -107,17 +107,17 @@ FILTERS = [
 @pytest.mark.parametrize("flt", FILTERS, ids=range(len(FILTERS)))
 def test_filters_mean_the_same_on_both_backends_and_match_a_payload_check(tmp_path: Path, flt) -> None:
     points = make_points(240)
-    query = {"echo": clustered(1, 3)}
+    query, where = {"echo": clustered(1, 3)}, QueryFilter.parse(flt)
     found = []
     for s in (open_collection(path=tmp_path / "qdrant"), open_collection(url=":memory:")):
         s.ensure("fp", {}, DIM)
         s.upsert(points)
-        found.append({h.id for h in s.query(query, k=240, filter=flt)["echo"][0]})
+        found.append({h.id for h in s.query(query, k=240, filter=where)["echo"][0]})
         s.close()
     client = QdrantClient(":memory:")  # the reference: qdrant-client's own evaluation of the filter on payloads
     client.create_collection("ref", vectors_config=models.VectorParams(size=1, distance=models.Distance.DOT))
     client.upsert("ref", [models.PointStruct(id=p.id, vector=[1.0], payload=p.payload) for p in points])
-    expected = {str(p.id) for p in client.scroll("ref", QueryFilter.parse(flt).to_client(), limit=1000)[0]}
+    expected = {str(p.id) for p in client.scroll("ref", where.to_client(), limit=1000)[0]}
     assert 0 < len(expected) < len(points)
     assert found[0] == found[1] == expected
 

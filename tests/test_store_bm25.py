@@ -22,6 +22,7 @@ from search.store import (
     Collection,
     Fusion,
     MissingBm25Error,
+    QueryFilter,
     open_collection,
     point_id,
 )
@@ -75,7 +76,8 @@ def test_a_keyword_only_query_is_found_by_bm25_and_needs_no_vector(kind: str, tm
             store.query({}, 5, rankings=[BM25])
         store.upsert(chunk_points(["another quokka, elsewhere"], "/docs/b.md"))
         qvec = unit(np.ones((1, DIM)))
-        only_b = store.query({ECHO: qvec}, 5, "/docs/b.md", texts=["quokka"], rankings=[BM25, HYBRID])
+        only_b = store.query({ECHO: qvec}, 5, QueryFilter.parse("/docs/b.md"), texts=["quokka"],
+                             rankings=[BM25, HYBRID])
         assert [h.payload[TEXT] for h in only_b[BM25][0]] == ["another quokka, elsewhere"]
         assert [h.payload[SOURCE] for h in only_b[HYBRID][0]] == ["/docs/b.md"]  # the filter holds in both prefetches
 

@@ -21,6 +21,7 @@ from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search import snippets
 from search.calibration import strength
+from search.query import SearchQuery
 from search.results import Hit, Mode, SearchResult
 from search.settings import Settings
 from search.validation import K_MAX, K_MIN
@@ -169,20 +170,18 @@ def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], 
     return (query or "").strip(), int(k), chosen, instruction.strip(), (str(left), str(right))
 
 
-def run_search(backend: Backend, query: str, k: int, sources: list[str], instruction: str, chunks: int,
-               shown: tuple[str, str] = ("echo", "classical")) -> SearchResult:
-    """Search for the rankings `shown`, remembering the last result so reruns that change nothing else do not embed
-    again.
+def run_search(backend: Backend, query: SearchQuery, chunks: int) -> SearchResult:
+    """Search for `query`, remembering the last result so reruns that change nothing else (the same query over the
+    same number of chunks) do not embed again.
 
     The result's timings gain `total_ms`, the time the whole call took as seen from here, when the backend did not
     report one.
     """
-    mode: Mode = compare.search_mode(*shown)  # type: ignore[assignment]  # one of the modes, by construction
-    key = (query, k, tuple(sources), instruction, chunks, mode)
+    key = (query, chunks)
     memo = st.session_state.get("last_search")
     if memo is None or memo[0] != key:
         start = time.perf_counter()
-        result = backend.search(query, k, sources, instruction, mode)
+        result = backend.search(query)
         result.timings.setdefault("total_ms", (time.perf_counter() - start) * 1000)
         memo = (key, result)
         st.session_state["last_search"] = memo
@@ -292,7 +291,8 @@ def main() -> None:
         st.caption(f"{info.chunks} chunks from {len(info.sources)} files are ready to search.")
         return
     try:
-        result = run_search(backend, query, k, sources, instruction, info.chunks, shown)
+        mode: Mode = compare.search_mode(*shown)  # type: ignore[assignment]  # one of the modes, by construction
+        result = run_search(backend, SearchQuery(query, k, mode, sources or None, instruction), info.chunks)
     except Exception as exc:
         show_error(exc)
         return

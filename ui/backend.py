@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from embedder.settings import EmbedderSettings
 from search.backend import SearchBackend, open_backend, open_searcher
-from search.results import Mode, SearchResult
+from search.query import SearchQuery
+from search.results import SearchResult
 from search.settings import Settings
 
 if TYPE_CHECKING:
@@ -67,11 +68,9 @@ class Backend:
     def can_upload(self) -> bool:
         return self.uploader is not None
 
-    def search(self, query: str, k: int, sources: list[str] | None, instruction: str | None,
-               mode: Mode = "both") -> SearchResult:
+    def search(self, query: SearchQuery) -> SearchResult:
         with self._exclusive():
-            return self.searcher.search(query, k=k, mode=mode, filter=sources or None,
-                                        instruction=instruction or None)
+            return self.searcher.search(query)
 
     def summary(self) -> CollectionSummary:
         with self._exclusive():

@@ -15,6 +15,8 @@ from search.evaluation.data import StsSplit, load_qrels, load_queries, load_sts,
 from search.evaluation.methods import WORDINGS, Method
 from search.evaluation.metrics import pair_accuracy, retrieval_scores, spearman
 from search.evaluation.report import Report, Row
+from search.query import SearchQuery
+from search.results import Mode
 from search.searcher import Searcher
 from search.store import SOURCE, TEXT
 from search.store.bm25 import DESCRIPTION as BM25_DESCRIPTION
@@ -159,7 +161,8 @@ def run_retrieval(
     start = time.perf_counter()
     if progress:
         progress("the collection's rankings (echo, classical" + (", bm25 and hybrid)" if has_bm25 else ")"))
-    results = searcher.search_many(texts, k=100, mode="all" if has_bm25 else "both", instruction=instruction)
+    mode: Mode = "all" if has_bm25 else "both"
+    results = searcher.search_many([SearchQuery(text, k=100, mode=mode, instruction=instruction) for text in texts])
     seconds = time.perf_counter() - start
     stored = {"echo (collection)": ("echo", f"stored echo vectors, {emb.preset.pooling} pooling"),
               "classical (collection)": ("classical", f"stored classical vectors ({emb.classical_mode})"),

@@ -20,7 +20,7 @@ import numpy as np
 from search.settings import StoreSettings
 from search.store import bm25
 from search.store.errors import CollectionNotFoundError, FingerprintMismatchError, MissingBm25Error
-from search.store.filters import FilterLike, QueryFilter
+from search.store.filters import QueryFilter
 from search.store.fusion import Fusion
 from search.store.schema import (
     BM25_META,
@@ -209,7 +209,7 @@ class Collection(ABC):
         self,
         vectors: Mapping[str, np.ndarray],
         k: int,
-        filter: FilterLike = None,
+        filter: QueryFilter | None = None,
         *,
         texts: Sequence[str] | None = None,
         rankings: Iterable[str] | None = None,
@@ -220,9 +220,9 @@ class Collection(ABC):
         `rankings` (default: the names in `vectors`) are among `RANKINGS`: "echo" and "classical" rank by the
         nearest neighbours of each row of `vectors[name]` (an (n, d) matrix); "bm25" by BM25 of `texts` (the n
         query texts); "hybrid" fuses echo (`vectors["echo"]`) and BM25 (`texts`) in the engine, as `fusion` says.
-        `MissingBm25Error` when a text ranking is asked of a collection without BM25 vectors."""
+        `filter` (parsed where the request entered: `QueryFilter.parse`) limits every ranking to the chunks it
+        matches. `MissingBm25Error` when a text ranking is asked of a collection without BM25 vectors."""
         wanted = list(dict.fromkeys(rankings if rankings is not None else vectors))
-        where = QueryFilter.parse(filter)
         asks: dict[str, list[Ask]] = {}
         for ranking in wanted:
             if ranking not in RANKINGS:
@@ -243,7 +243,7 @@ class Collection(ABC):
                 "run `ingest` on it again to add them from the stored text (nothing is embedded again)"
             )
         flat = [ask for ranking in wanted for ask in asks[ranking]]
-        answers = iter(self._search(flat, k, where) if flat else [])
+        answers = iter(self._search(flat, k, filter) if flat else [])
         return {ranking: [next(answers) for _ in asks[ranking]] for ranking in wanted}
 
     @abstractmethod

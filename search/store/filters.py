@@ -69,7 +69,7 @@ class QueryFilter:
 
 
 FilterLike = QueryFilter | str | Sequence[str] | Mapping[str, Any] | BaseModel | None
-"""What search functions accept as `filter`: see `QueryFilter.parse`."""
+"""What `SearchQuery` and the LangChain retriever accept as `filter`: see `QueryFilter.parse`."""
 
 
 def _check_values(flt: models.Filter) -> None:
