@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from search.searcher import Mode, Searcher, SearchResult
 from search.settings import ServiceSettings
@@ -89,6 +89,17 @@ class QueueFullError(RuntimeError):
         self.retry_after = retry_after
 
 
+class BatchObserver(Protocol):
+    """What the service's metrics (`search.metrics`) learn from the batcher."""
+
+    def cache_hit(self) -> None:
+        """A query was answered from the cache."""
+
+    def batch(self, mode: Mode, results: list[SearchResult], queued: list[float]) -> None:
+        """One `search_many` call answered `results` (its timings per query); `queued`: each query's seconds from
+        its arrival to the call's start."""
+
+
 @dataclass
 class _Pending:
     query: Query
@@ -129,6 +140,7 @@ class MicroBatcher:
     cache_size: int = _SERVICE["cache_size"].default
     batch_tokens: int = _SERVICE["batch_tokens"].default
     max_queue: int = _SERVICE["max_queue"].default
+    observer: BatchObserver | None = None
     cache: LRUCache = field(init=False)
     dropped: int = field(init=False, default=0)
     """Queries dropped before their forward because their caller went away."""
@@ -163,6 +175,11 @@ class MicroBatcher:
         """Run `fn` on the worker thread (for store calls outside of searches)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
+    @property
+    def waiting(self) -> int:
+        """Queries waiting for the model (their callers still there)."""
+        return sum(not p.future.done() for p in self._pending)
+
     async def search(self, query: Query, arrived: float | None = None) -> Answer:
         """Answer one query: from the cache when the collection has not changed since, else batched with whatever
         else arrives within the wait window. `arrived` (a `time.perf_counter()` value, default now) is when the
@@ -171,8 +188,10 @@ class MicroBatcher:
         generation = await asyncio.to_thread(self.searcher.generation)
         hit = self.cache.get(query.cache_key(generation))
         if hit is not None:
+            if self.observer is not None:
+                self.observer.cache_hit()
             return Answer(hit, cached=True, batch_size=0, queue_ms=(time.perf_counter() - arrived) * 1000)
-        waiting = sum(not p.future.done() for p in self._pending)
+        waiting = self.waiting
         if waiting >= self.max_queue:
             batches = math.ceil(waiting / self.max_batch) + 1
             raise QueueFullError(waiting, max(1, math.ceil(batches * self._batch_seconds)))
@@ -253,6 +272,8 @@ class MicroBatcher:
                     p.future.set_exception(exc)
             return
         self._batch_seconds = time.perf_counter() - started
+        if self.observer is not None:
+            self.observer.batch(group[0].query.mode, results, [started - p.arrived for p in group])
         for p, result in zip(group, results, strict=True):
             result = result.cut(p.query.k)
             self.cache.put(p.query.cache_key(p.generation), result)
