@@ -101,6 +101,7 @@ class EmbeddingRequest(BaseModel):
         return value
 
     def texts(self) -> list[str]:
+        """`input` as a list."""
         return [self.input] if isinstance(self.input, str) else self.input
 
 
