@@ -171,14 +171,14 @@ class MicroBatcher:
         self._pending.clear()
         self._executor.shutdown(wait=True)
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run `fn` on the worker thread (for store calls outside of searches)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
     @property
     def waiting(self) -> int:
         """Queries waiting for the model (their callers still there)."""
         return sum(not p.future.done() for p in self._pending)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the worker thread (for store calls outside of searches)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def search(self, query: Query, arrived: float | None = None) -> Answer:
         """Answer one query: from the cache when the collection has not changed since, else batched with whatever
