@@ -95,7 +95,7 @@ class BatchObserver(Protocol):
     def cache_hit(self) -> None:
         """A query was answered from the cache."""
 
-    def batch(self, mode: Mode, results: list[SearchResult], queued: list[float]) -> None:
+    def batch(self, mode: str, results: list[SearchResult], queued: list[float]) -> None:
         """One `search_many` call answered `results` (its timings per query); `queued`: each query's seconds from
         its arrival to the call's start."""
 

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embedder import Embedder
 from search.batching import MicroBatcher
-from search.results import Mode, SearchResult
+from search.results import SearchResult
 from search.searcher import Searcher
 from search.store import StoreError
 
@@ -89,7 +89,7 @@ class ServiceMetrics:
     def cache_hit(self) -> None:
         self.cache_hits.inc()
 
-    def batch(self, mode: Mode, results: list[SearchResult], queued: list[float]) -> None:
+    def batch(self, mode: str, results: list[SearchResult], queued: list[float]) -> None:
         """One micro-batch of searches (`BatchObserver`); the searcher's timings are per query, shared out."""
         size = len(results)
         self.batch_size.labels("search").observe(size)
