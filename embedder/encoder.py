@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -88,6 +89,10 @@ class Embedder:
     """Hidden state that is pooled: 0 is the token embeddings, 1..L the output of each layer, -1 (default) the
     last layer's (after the final norm)."""
     center: Center | None = None
+    load_seconds: float | None = None
+    """Seconds `from_pretrained` took to load the model; None for an `Embedder` built otherwise."""
+    tokens_computed: int = field(default=0, init=False)
+    """Tokens the model has computed over this embedder's life: every `EncodeResult.tokens` (and `embed`'s) added up."""
     reach: int | None = field(init=False)
     """How far back every layer attends (`embedder.window.attention_reach`); None when only the context limits."""
     _prefixes: PrefixCache = field(init=False, repr=False)
@@ -139,6 +144,7 @@ class Embedder:
         dev = pick_device(device)
         chosen_dtype = pick_dtype(dev, dtype)
         quantization = pick_quantization(quantize)
+        started = time.perf_counter()
         loaded = on_model_thread(
             loading.load,
             model,
@@ -148,6 +154,7 @@ class Embedder:
             allow_download=allow_download,
             quantize=quantization,
         )
+        load_seconds = time.perf_counter() - started
         preset = preset_for(str(model) if model is not None else loaded.name).with_overrides(
             pooling=pooling, document=document_template, query=query_template, symmetric=symmetric_template
         )
@@ -165,6 +172,7 @@ class Embedder:
             center=center,
             quantization=quantization,
             long_texts=long_texts,
+            load_seconds=load_seconds,
         )
 
     @property
@@ -395,6 +403,7 @@ class Embedder:
                 for (name, span_index), vector in zip(job.pools, vectors, strict=True):
                     start, end = job.encoded.spans[span_index]
                     outputs[name][:, job.text_index] += (end - start) * vector
+        self.tokens_computed += tokens
         return {name: normalise(matrix) for name, matrix in outputs.items()}, tokens, padded
 
     @torch.inference_mode()

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from search.query import SearchQuery
 from search.searcher import Searcher, SearchResult
@@ -64,6 +64,17 @@ class QueueFullError(RuntimeError):
         self.retry_after = retry_after
 
 
+class BatchObserver(Protocol):
+    """What the service's metrics (`search.metrics`) learn from the batcher."""
+
+    def cache_hit(self) -> None:
+        """A query was answered from the cache."""
+
+    def batch(self, mode: str, results: list[SearchResult], queued: list[float]) -> None:
+        """One `search_many` call answered `results` (its timings per query); `queued`: each query's seconds from
+        its arrival to the call's start."""
+
+
 @dataclass
 class _Pending:
     query: SearchQuery
@@ -106,6 +117,7 @@ class MicroBatcher:
     cache_size: int = _SERVICE["cache_size"].default
     batch_tokens: int = _SERVICE["batch_tokens"].default
     max_queue: int = _SERVICE["max_queue"].default
+    observer: BatchObserver | None = None
     cache: LRUCache = field(init=False)
     """Answers keyed by (collection generation, `SearchQuery`): equal queries against the same contents."""
     dropped: int = field(init=False, default=0)
@@ -137,6 +149,11 @@ class MicroBatcher:
         self._pending.clear()
         self._executor.shutdown(wait=True)
 
+    @property
+    def waiting(self) -> int:
+        """Queries waiting for the model (their callers still there)."""
+        return sum(not p.future.done() for p in self._pending)
+
     async def run(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the worker thread (for store calls outside of searches)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -149,8 +166,10 @@ class MicroBatcher:
         generation = await asyncio.to_thread(self.searcher.generation)
         hit = self.cache.get((generation, query))
         if hit is not None:
+            if self.observer is not None:
+                self.observer.cache_hit()
             return Answer(hit, cached=True, batch_size=0, queue_ms=(time.perf_counter() - arrived) * 1000)
-        waiting = sum(not p.future.done() for p in self._pending)
+        waiting = self.waiting
         if waiting >= self.max_queue:
             batches = math.ceil(waiting / self.max_batch) + 1
             raise QueueFullError(waiting, max(1, math.ceil(batches * self._batch_seconds)))
@@ -227,6 +246,8 @@ class MicroBatcher:
                     p.future.set_exception(exc)
             return
         self._batch_seconds = time.perf_counter() - started
+        if self.observer is not None:
+            self.observer.batch(group[0].query.mode, results, [started - p.arrived for p in group])
         for p, result in zip(group, results, strict=True):
             self.cache.put((p.generation, p.query), result)
             if not p.future.done():

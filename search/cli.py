@@ -252,7 +252,8 @@ def serve(
     data_dir: DataDir = None,
     model: Model = None,
 ) -> None:
-    """Run the HTTP query service (POST /search, GET /health, GET /collection, docs at /docs).
+    """Run the HTTP query service (POST /search, GET /health, GET /collection, docs at /docs; OpenAI-compatible
+    POST /v1/embeddings, Prometheus GET /metrics).
 
     Set SEARCH_API_KEY to require that key on every request (header X-API-Key or Authorization: Bearer).
     """

@@ -5,6 +5,9 @@ from the `fastapi-offline` package, no CDN). With an API key configured, every e
 needs it (`X-API-Key: KEY` or `Authorization: Bearer KEY`), checked before the request body is read. Bodies over
 `max_body_bytes` get 413 unread (by `Content-Length`, or once a chunked body passes the limit); a query whose
 prompt exceeds `max_query_tokens` gets 422 before it reaches the model.
+
+Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models` (`search.openai_api`), and Prometheus
+metrics, `GET /metrics` (`search.metrics`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.batching import MicroBatcher, QueueFullError
+from search.metrics import ServiceMetrics, add_metrics
+from search.openai_api import add_openai_api
 from search.query import SearchQuery
 from search.results import Mode
 from search.searcher import Hit, Searcher
@@ -190,9 +195,10 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
     """The service over an opened `searcher` (the model and store are loaded once, before serving); `settings`
     default to `ServiceSettings()` (the `SEARCH_*` environment)."""
     settings = settings or ServiceSettings()
+    metrics = ServiceMetrics(searcher.embedder)
     batcher = MicroBatcher(
         searcher, max_batch=settings.max_batch, max_wait_ms=settings.batch_wait_ms, cache_size=settings.cache_size,
-        batch_tokens=settings.batch_tokens, max_queue=settings.max_queue,
+        batch_tokens=settings.batch_tokens, max_queue=settings.max_queue, observer=metrics,
     )
 
     @asynccontextmanager
@@ -210,8 +216,9 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    if settings.api_key:  # added last, so it runs first
-        app.add_middleware(ApiKeyGuard, api_key=settings.api_key, protected=_PROTECTED)
+    if settings.api_key:  # added after BodyLimit, so it runs before it
+        protected = _PROTECTED if settings.metrics_public else (*_PROTECTED, "/metrics")
+        app.add_middleware(ApiKeyGuard, api_key=settings.api_key, protected=protected)
     app.state.batcher = batcher
     app.state.hung_up = 0  # search requests whose client went away before their answer
     auth = _SCHEMES if settings.api_key else []
@@ -311,6 +318,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
             indexed_vectors=info.indexed_vectors, segments=info.segments,
         )
 
+    add_openai_api(app, searcher.embedder, batcher, settings, metrics, auth)  # /v1/: its own refusals, first
+    add_metrics(app, metrics, searcher, batcher, [] if settings.metrics_public else auth)  # counts every request
     return app
 
 

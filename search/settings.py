@@ -177,6 +177,11 @@ class ServiceSettings(Section):
         default=64 * 1024, ge=1024, description="largest request body; a larger one gets 413 without being read",
         json_schema_extra={"flag": "--max-body-bytes"},
     )
+    metrics_public: bool = Field(
+        default=False,
+        description="serve `/metrics` (Prometheus) without the API key, for a scraper that cannot send it; the other "
+        "endpoints still need the key",
+    )
 
 
 class UiSettings(Section):

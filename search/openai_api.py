@@ -1,0 +1,192 @@
+"""OpenAI-compatible embeddings: `POST /v1/embeddings` and `GET /v1/models`, for the clients that speak OpenAI's API
+(the `openai` SDK, LangChain's `OpenAIEmbeddings`, LlamaIndex, vector databases' ingest tools).
+
+OpenAI's API has no query/document distinction, so the model name carries it (`<model>` is the embedder's name,
+`gemma-3-270m` for the packaged default):
+
+- `<model>/echo-query`: echo vectors of questions, with the instructed query template (as `/search` embeds them);
+- `<model>/echo-document`: echo vectors of passages, with the document template (as `ingest` embeds chunks);
+- `<model>/classical`: the classical baseline of passages (the vectors `ingest` stores beside the echo ones).
+
+Same API key, body limit, token budget and worker thread as `/search`; errors in OpenAI's shape
+(`search.openai_errors`).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from embedder import Embedder
+from embedder.encoder import Kind
+from search.batching import MicroBatcher
+from search.embedding_runner import EmbeddingRunner
+from search.metrics import ServiceMetrics
+from search.openai_errors import ErrorBody, OpenAIError, OpenAIGate, OpenAIRoute
+from search.settings import ServiceSettings
+from search.validation import InvalidRequestError, check_text
+
+MAX_INPUTS = 2048
+"""Texts per request, as OpenAI's API allows."""
+
+TOKEN_ARRAYS = ("token arrays are not accepted: send the texts as strings (this model has its own tokenizer). "
+                "LangChain's OpenAIEmbeddings sends token arrays unless check_embedding_ctx_length=False")
+
+Text = Annotated[str, Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What a model name asks for: the template of its texts and which vector comes back."""
+
+    kind: Kind
+    classical: bool = False
+
+
+def served_models(embedder: Embedder | None) -> dict[str, ServedModel]:
+    """The model names this service answers to (none without a model)."""
+    if embedder is None:
+        return {}
+    base = embedder.model_name
+    models = {f"{base}/echo-query": ServedModel("query"), f"{base}/echo-document": ServedModel("document")}
+    if embedder.classical_mode != "none":
+        models[f"{base}/classical"] = ServedModel("document", classical=True)
+    return models
+
+
+class EmbeddingRequest(BaseModel):
+    """OpenAI's embeddings request."""
+
+    input: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_INPUTS)] = Field(
+        description=f"A text, or a list of up to {MAX_INPUTS} texts (not token arrays)."
+    )
+    model: str = Field(description="A name from `GET /v1/models`: `<model>/echo-query`, `<model>/echo-document` or "
+                       "`<model>/classical`.", examples=["gemma-3-270m/echo-query"])
+    encoding_format: Literal["float", "base64"] = Field(
+        "float", description="`base64`: each vector as the base64 of its little-endian float32 bytes."
+    )
+    dimensions: int | None = Field(None, description="Accepted when it is the model's size; vectors are not "
+                                   "shortened.")
+    user: str | None = Field(None, description="Accepted and ignored.")
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _readable_input(cls, value: Any) -> Any:
+        """One clear message per mistake (pydantic's would name each member of the union)."""
+        if isinstance(value, int) or (isinstance(value, list) and any(isinstance(v, (int, list)) for v in value)):
+            raise PydanticCustomError("token_arrays", TOKEN_ARRAYS)
+        if not isinstance(value, (str, list)):
+            raise PydanticCustomError("input_type", "input must be a string or a list of strings")
+        if isinstance(value, list) and not 1 <= len(value) <= MAX_INPUTS:
+            raise PydanticCustomError("input_length", "input must hold 1 to {most} texts, not {n}",
+                                      {"most": MAX_INPUTS, "n": len(value)})
+        for i, text in enumerate([value] if isinstance(value, str) else value):
+            where = "input" if isinstance(value, str) else f"input[{i}]"
+            if not isinstance(text, str):
+                raise PydanticCustomError("text_type", "{where} must be a string", {"where": where})
+            if not text.strip():
+                raise PydanticCustomError("blank", "{where} is blank", {"where": where})
+            try:
+                check_text(text, where)
+            except InvalidRequestError as exc:
+                raise PydanticCustomError("unicode", str(exc)) from None
+        return value
+
+    def texts(self) -> list[str]:
+        """`input` as a list."""
+        return [self.input] if isinstance(self.input, str) else self.input
+
+
+class Embedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str = Field(description="The vector, or with `encoding_format=base64` its float32 bytes.")
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = Field(description="Tokens the model computed for the request's texts (their echo prompts "
+                               "hold each text twice; padding included), as `Embedder.encode` counts them.")
+    total_tokens: int
+
+
+class EmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: Usage
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(description="When this service started (Unix time).")
+    owned_by: str = "echo-search"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+def _encoded(vector: np.ndarray, encoding_format: str) -> list[float] | str:
+    if encoding_format == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+    return vector.tolist()
+
+
+def add_openai_api(app: FastAPI, embedder: Embedder | None, batcher: MicroBatcher, settings: ServiceSettings,
+                   metrics: ServiceMetrics, dependencies: list[Any]) -> None:
+    """Serve `POST /v1/embeddings` and `GET /v1/models` (call it after the other middleware is added, so that its
+    refusals in OpenAI's shape come first); `dependencies`: the API key's security schemes, if any."""
+    app.add_middleware(OpenAIGate, api_key=settings.api_key, max_bytes=settings.max_body_bytes)
+    models = served_models(embedder)
+    started = int(time.time())
+    runner = EmbeddingRunner(batcher, embedder, metrics) if embedder is not None else None
+
+    async def list_models() -> ModelList:
+        """The model names `/v1/embeddings` answers to."""
+        return ModelList(data=[ModelCard(id=name, created=started) for name in models])
+
+    async def create_embeddings(body: EmbeddingRequest, request: Request) -> Any:
+        """Embed texts as OpenAI's embeddings API does. Each text's echo prompt may take `SEARCH_MAX_QUERY_TOKENS`
+        tokens (422 past it); the texts go through the model thread in batches bounded like `/search`'s, 503 with
+        Retry-After when `SEARCH_MAX_QUEUE` requests already wait."""
+        arrived = time.perf_counter()
+        served = models.get(body.model)
+        if served is None or runner is None:
+            raise OpenAIError(404, f"the model {body.model!r} does not exist; this service has "
+                              f"{', '.join(models) or 'no model'} (GET /v1/models)", param="model",
+                              code="model_not_found")
+        model = runner.embedder
+        if body.dimensions is not None and body.dimensions != model.dim:
+            raise OpenAIError(422, f"dimensions: this model's vectors have {model.dim} dimensions; they cannot be "
+                              "shortened", param="dimensions")
+        texts = body.texts()
+        costs = [model.prompt_tokens(text, served.kind) for text in texts]
+        if over := [(i, cost) for i, cost in enumerate(costs) if cost > settings.max_query_tokens]:
+            i, cost = over[0]
+            raise OpenAIError(422, f"input[{i}]: its echo prompt (the text twice) is {cost} tokens; the limit is "
+                              f"{settings.max_query_tokens} tokens per text (SEARCH_MAX_QUERY_TOKENS)"
+                              + (f"; {len(over)} texts are over it" if len(over) > 1 else ""), param="input")
+        done = await runner.embed(texts, costs, served.kind, served.classical, arrived, request.is_disconnected)
+        if done is None:  # the client went away: the rest was not computed, and nobody reads an answer
+            return Response(status_code=499)
+        data = [Embedding(index=i, embedding=_encoded(v, body.encoding_format)) for i, v in enumerate(done.vectors)]
+        return EmbeddingResponse(data=data, model=body.model,
+                                 usage=Usage(prompt_tokens=done.tokens, total_tokens=done.tokens))
+
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 404, 413, 422, 503)}
+    shared: dict[str, Any] = {"route_class_override": OpenAIRoute, "dependencies": dependencies,
+                              "tags": ["OpenAI-compatible"]}
+    app.router.add_api_route("/v1/models", list_models, methods=["GET"], response_model=ModelList,
+                             responses={401: errors[401]}, **shared)
+    app.router.add_api_route("/v1/embeddings", create_embeddings, methods=["POST"], response_model=EmbeddingResponse,
+                             responses=errors, **shared)
