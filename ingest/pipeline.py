@@ -38,21 +38,7 @@ from ingest.discover import Discovery, Shard, discover
 from ingest.parse import ParseError, parse_file
 from ingest.report import INDEXING, FileResult, IngestProgress, IngestReport, Status
 from ingest.state import StoredFile, load_state
-from search.store import (
-    CHUNK_INDEX,
-    CHUNKER,
-    CLASSICAL,
-    CONTENT_HASH,
-    ECHO,
-    N_CHUNKS,
-    PAGE,
-    SOURCE,
-    TEXT,
-    TITLE,
-    ChunkPoint,
-    Collection,
-    point_id,
-)
+from search.store import CLASSICAL, ECHO, ChunkPoint, ChunkRecord, Collection, point_id
 
 DEFAULT_BATCH_SIZE = 32
 """Chunks per embedding and upsert batch on CPU."""
@@ -330,12 +316,12 @@ class _Run:
             vector = {ECHO: vectors.echo[i]}
             if vectors.classical is not None:
                 vector[CLASSICAL] = vectors.classical[i]
-            payload = {
-                SOURCE: file.source, CHUNK_INDEX: chunk.index, TEXT: chunk.text, CONTENT_HASH: file.content_hash,
-                TITLE: chunk.title, PAGE: chunk.page, N_CHUNKS: file.n_chunks if file.n_chunks is not None else -1,
-                CHUNKER: self.chunker_id,
-            }
-            points.append(ChunkPoint(point_id(file.source, chunk.index, file.content_hash), vector, payload))
+            record = ChunkRecord(
+                source=file.source, chunk_index=chunk.index, text=chunk.text, content_hash=file.content_hash,
+                title=chunk.title, page=chunk.page, n_chunks=file.n_chunks if file.n_chunks is not None else -1,
+                chunker=self.chunker_id,
+            )
+            points.append(ChunkPoint(point_id(file.source, chunk.index, file.content_hash), vector, record))
         self._write(self._upsert, points, items[-1][0].source)
 
     def _complete_submitted(self, finished: list[_File], batch: list[tuple[_File, Chunk]]) -> list[_File]:
@@ -370,7 +356,7 @@ class _Run:
         if file.source in self.state:  # a new file has no other points: skip the delete
             self.store.delete_source(file.source, keep=keep)
         if file.provisional or file.done:
-            self.store.set_payload({N_CHUNKS: n}, keep)
+            self.store.set_chunk_count(keep, n)
         self.report.files.append(FileResult(file.source, file.status, chunks=n))
         self.progress.files_done += 1
         self.progress.bytes_done += file.size

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from ingest.cli import app
 from search import store as stores
-from search.store import CHUNK_INDEX, SOURCE, TEXT, open_collection
+from search.store import open_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -190,7 +190,7 @@ def _chunks_reported(line: str) -> int:
 def _state(data: Path) -> dict[str, tuple]:
     store = open_collection(path=data / "qdrant")
     try:
-        return {pid: (p[SOURCE], p[CHUNK_INDEX], p[TEXT], p["n_chunks"]) for pid, p in store.payloads()}
+        return {pid: (r.source, r.chunk_index, r.text, r.n_chunks) for pid, r in store.records()}
     finally:
         store.close()
 
