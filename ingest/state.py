@@ -8,8 +8,12 @@ and nothing else: a run killed half-way through a file leaves it incomplete, so 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from search.store import ChunkRecord, Collection, point_id
+from search.store import ChunkRecord, point_id
+
+if TYPE_CHECKING:
+    from search.store import Collection
 
 
 @dataclass
