@@ -33,7 +33,7 @@ from ingest import ingest_paths, setup_offline  # noqa: E402
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, tokenizer_chunker  # noqa: E402
 from ingest.parse import parse_file  # noqa: E402
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE  # noqa: E402
-from search.store import CLASSICAL, ECHO, TEXT, ChunkPoint, open_collection  # noqa: E402
+from search.store import CLASSICAL, ECHO, ChunkPoint, open_collection  # noqa: E402
 
 TOPICS = ["solar power", "river ecology", "tax forms", "bread baking", "network routing", "chess openings",
           "bird migration", "database indexes", "volcano safety", "violin practice"]
@@ -106,8 +106,8 @@ def main() -> None:
         print(f"unchanged re-run: {again.count('unchanged')} unchanged, {again.chunks} chunks embedded, "
               f"{rerun:.2f} s", flush=True)
 
-        payloads = dict(store.payloads())
-        texts = [str(p[TEXT]) for p in payloads.values()]
+        records = dict(store.records())
+        texts = [r.text for r in records.values()]
         store.close()
 
         chunker = tokenizer_chunker(embedder.tokenizer, DEFAULT_CHUNK_TOKENS)
@@ -124,9 +124,9 @@ def main() -> None:
 
         fresh = open_collection(path=Path(tmp) / "qdrant-store-only")
         fresh.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
-        ids = list(payloads)
+        ids = list(records)
         echo, classical = unit_rows(len(ids), embedder.dim, 1), unit_rows(len(ids), embedder.dim, 2)
-        points = [ChunkPoint(pid, {ECHO: echo[i], CLASSICAL: classical[i]}, payloads[pid]) for i, pid in enumerate(ids)]
+        points = [ChunkPoint(pid, {ECHO: echo[i], CLASSICAL: classical[i]}, records[pid]) for i, pid in enumerate(ids)]
         t0 = time.perf_counter()
         for i in range(0, len(points), batch_size):
             fresh.upsert(points[i: i + batch_size])

@@ -93,7 +93,7 @@ def questions(chunks: list[tuple[str, str]], n: int, seed: int = 1) -> list[str]
 def build_collection(data_dir: Path, total: int, real: int, model: str | None) -> str:
     """Fill `data_dir` with `total` points (reused when it already holds them); returns a description."""
     from embedder import Embedder, tune_process
-    from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, ChunkPoint, open_collection, point_id
+    from search.store import ChunkPoint, ChunkRecord, open_collection, point_id
 
     tune_process()
     emb = Embedder.from_pretrained(model)
@@ -121,8 +121,8 @@ def build_collection(data_dir: Path, total: int, real: int, model: str | None) -
                 source = f"synthetic/{j // len(chunks):03d}/{source}"
                 echo = echo + rng.standard_normal(emb.dim).astype(np.float32) * 0.3 / np.sqrt(emb.dim)
                 classical = classical + rng.standard_normal(emb.dim).astype(np.float32) * 0.3 / np.sqrt(emb.dim)
-            payload = {SOURCE: source, CHUNK_INDEX: j, TEXT: text, CONTENT_HASH: "bench"}
-            points.append(ChunkPoint(point_id(source, j, "bench"), {"echo": echo, "classical": classical}, payload))
+            record = ChunkRecord(source, j, text, content_hash="bench")
+            points.append(ChunkPoint(point_id(source, j, "bench"), {"echo": echo, "classical": classical}, record))
         t1 = time.perf_counter()
         for start in range(0, len(points), 500):
             store.upsert(points[start: start + 500])

@@ -164,12 +164,12 @@ class EdgeBackend:
         self.store.ensure("bench", {"model": "synthetic"}, dim)
 
     def upsert(self, start: int, rows: dict[str, np.ndarray], texts: list[str]) -> None:
-        from search.store import ChunkPoint, point_id
+        from search.store import ChunkPoint, ChunkRecord, point_id
 
         self.store.upsert([
             ChunkPoint(point_id(Data.source(start + j), start + j, "bench"),
                        {name: rows[name][j] for name in rows},
-                       {"source": Data.source(start + j), "chunk_index": start + j, "text": texts[j], "n": start + j})
+                       ChunkRecord(Data.source(start + j), start + j, texts[j]))
             for j in range(len(rows["echo"]))
         ])
 
@@ -197,7 +197,7 @@ class EdgeBackend:
         dense = {"echo": vector[None]} if name == "hybrid" else {} if name == "bm25" else {name: vector[None]}
         texts = [text or ""] if name in ("bm25", "hybrid") else None
         hits = self.store.query(dense, k=10, filter=QueryFilter.parse(sources), texts=texts, rankings=[name])[name][0]
-        return [int(h.payload["n"]) for h in hits]
+        return [h.record.chunk_index for h in hits]
 
     def info(self) -> dict[str, Any]:
         info = self.store.info()

@@ -1,18 +1,18 @@
 """`ingest_paths`: sync files and folders into a collection, incrementally and crash-safely.
 
 How a run goes:
-1. Walk the paths (`ingest.discover`); read what the collection holds (`ingest.state`, payloads only).
+1. Walk the paths (`ingest.discover`); read what the collection holds (`ingest.state`, records without text).
 2. Remove the points of files that disappeared from the walked folders (within this worker's shard).
 3. A producer thread hashes each file; an unchanged, complete file is skipped without the model. Other files
    are parsed and chunked (`ingest.parse`, `ingest.chunking`) into a bounded queue, so parsing runs ahead of
-   the model.
-4. The calling thread embeds chunks in batches; a writer thread upserts them while the next batch is embedded
-   (store writes run in order, at most two behind). Point ids are deterministic (source, chunk index,
-   content hash), so a re-run rewrites the same points. When all of a file's chunks are stored, its other
-   points (old content) are deleted. Every point records `n_chunks`; a big file streamed
-   before its count was known gets it set at the end, which marks it complete. A run killed at any moment
-   (even `kill -9`) therefore leaves each file either complete or visibly incomplete, and the next run
-   finishes it, re-embedding only the chunks that are missing.
+   the model. What it hands over are the typed messages of `ingest.stages.file_messages`.
+4. The calling thread embeds chunks in batches (`ingest.stages.embed_records`); a writer thread stores them
+   (`ingest.stages.StoreWriter`) while the next batch is embedded (store writes run in order, at most two
+   behind). Point ids are deterministic (source, chunk index, content hash), so a re-run rewrites the same
+   points. When all of a file's chunks are stored, its other points (old content) are deleted. Every point
+   records `n_chunks`; a big file streamed before its count was known gets it set at the end, which marks it
+   complete. A run killed at any moment (even `kill -9`) therefore leaves each file either complete or visibly
+   incomplete, and the next run finishes it, re-embedding only the chunks that are missing.
 5. Files are handled smallest first, and a file over the per-file budget (`ingest.budget`) is reported as
    failed ("too large") before any of it is embedded, so one huge file never holds up the others.
 6. Setting the `stop` event (the CLI does on Ctrl-C) ends the run after the batch in flight: what was embedded
@@ -21,65 +21,42 @@ How a run goes:
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from ingest.budget import FileBudget, smallest_first
-from ingest.chunking import DEFAULT_CHUNK_TOKENS, Chunk, tokenizer_chunker
+from ingest.chunking import DEFAULT_CHUNK_TOKENS, tokenizer_chunker
 from ingest.discover import Discovery, Shard, discover
-from ingest.parse import ParseError, parse_file
-from ingest.report import INDEXING, FileResult, IngestProgress, IngestReport, Status
-from ingest.state import StoredFile, load_state
-from search.store import (
-    CHUNK_INDEX,
-    CHUNKER,
-    CLASSICAL,
-    CONTENT_HASH,
-    ECHO,
-    N_CHUNKS,
-    PAGE,
-    SOURCE,
-    TEXT,
-    TITLE,
-    ChunkPoint,
-    Collection,
-    point_id,
+from ingest.report import INDEXING, FileResult, IngestProgress, IngestReport
+from ingest.stages import (
+    CHUNKER_VERSION,
+    ChunkBatch,
+    Chunking,
+    FileFinished,
+    FileStarted,
+    Message,
+    StoreWriter,
+    embed_records,
+    file_messages,
 )
+from ingest.state import StoredFile, load_state
+from search.store import ChunkRecord, Collection
 
 DEFAULT_BATCH_SIZE = 32
 """Chunks per embedding and upsert batch on CPU."""
 GPU_BATCH_SIZE = 256
 """On a GPU: 256 chunks of 200 tokens are about 160k computed tokens (echo and classical), a few forwards of the
 GPU's token budget, where 32 would leave most forwards part-empty (bench/ingest.py ran with 256 on an H200)."""
-_CHUNKER_VERSION = "v1"
 
 if TYPE_CHECKING:  # not imported at run time: the `ingest` command refuses a locked store before torch loads
     from embedder import Embedder
-
-
-@dataclass
-class _File:
-    """A file being (re)embedded."""
-
-    source: str
-    path: Path
-    status: Status  # "added" or "updated"
-    content_hash: str
-    size: int
-    done: set[int]  # chunk indices already stored (resume after a crash)
-    n_chunks: int | None = None  # known once the producer finished the file
-    provisional: bool = False  # some chunks were stored before n_chunks was known
-
-
-_END = object()
 
 
 def ingest_paths(
@@ -116,9 +93,10 @@ def ingest_paths(
     for source in _removed(found, state, shard):
         store.delete_source(source)
         report.files.append(FileResult(source, "removed"))
-    batch_size = batch_size or (GPU_BATCH_SIZE if embedder.device.type == "cuda" else DEFAULT_BATCH_SIZE)
-    run = _Run(store, embedder, found, state, force, chunk_tokens, batch_size, progress, report,
-               budget or FileBudget(), stop or threading.Event())
+    batch_size = max(1, batch_size or (GPU_BATCH_SIZE if embedder.device.type == "cuda" else DEFAULT_BATCH_SIZE))
+    chunking = Chunking(tokenizer_chunker(embedder.tokenizer, chunk_tokens), f"{CHUNKER_VERSION}/{chunk_tokens}",
+                        budget or FileBudget(), force, spill=4 * batch_size)
+    run = _Run(store, embedder, found, state, chunking, batch_size, progress, report, stop or threading.Event())
     run.execute()
     if report.interrupted:
         report.unfinished = run.progress.files_total - run.progress.files_done
@@ -142,17 +120,20 @@ def _removed(found: Discovery, state: dict[str, StoredFile], shard: Shard | None
     ]
 
 
-def file_hash(path: Path) -> str:
-    """sha256 of the file's bytes, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while piece := f.read(1 << 20):
-            digest.update(piece)
-    return digest.hexdigest()
+@dataclass(frozen=True, slots=True)
+class _ProducerFailed:
+    """The producer thread raised: the consumer re-raises `error`."""
+
+    error: BaseException
+
+
+_Item = Message | _ProducerFailed | None
+"""What the producer thread queues; None: it is done."""
 
 
 class _Run:
-    """One sync: a producer thread parses ahead into a bounded queue, this thread embeds, a writer thread stores.
+    """One sync with three threads: a producer parses ahead into a bounded queue (`file_messages`), this thread
+    embeds (`embed_records`), a writer thread stores (`StoreWriter`).
 
     Everything that touches the store or the report during the run happens on the writer thread, in the order
     it was submitted: a file's completion is submitted after its last chunks, so it runs after their upsert.
@@ -160,93 +141,36 @@ class _Run:
     """
 
     def __init__(self, store: Collection, embedder: Embedder, found: Discovery, state: dict[str, StoredFile],
-                 force: bool, chunk_tokens: int, batch_size: int,
-                 progress: Callable[[IngestProgress], None] | None, report: IngestReport, budget: FileBudget,
-                 cancel: threading.Event) -> None:
-        self.store, self.embedder, self.found, self.state = store, embedder, found, state
-        self.budget, self.cancel = budget, cancel
-        self.force, self.batch_size, self.report = force, max(1, batch_size), report
-        self.chunker_id = f"{_CHUNKER_VERSION}/{chunk_tokens}"
-        self.chunker = tokenizer_chunker(embedder.tokenizer, chunk_tokens)  # used on the producer thread
-        self.spill = 4 * self.batch_size
-        self.queue: queue.Queue[object] = queue.Queue(maxsize=16)
+                 chunking: Chunking, batch_size: int, progress: Callable[[IngestProgress], None] | None,
+                 report: IngestReport, cancel: threading.Event) -> None:
+        self.embedder, self.found, self.state, self.chunking = embedder, found, state, chunking
+        self.batch_size, self.report, self.cancel = batch_size, report, cancel
+        self.queue: queue.Queue[_Item] = queue.Queue(maxsize=16)
         self.stop = threading.Event()
         self.progress_cb = progress
         self.progress = IngestProgress(files_total=len(found.files))
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store")
+        self.writer = StoreWriter(store, report, self.progress)
+        self.writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store")
         self.writes: deque[Future[None]] = deque()
+        self.batch: list[ChunkRecord] = []  # handed over, not embedded yet
+        self.finished: list[FileFinished] = []  # handed over whole; some of their chunks may still be in `batch`
+        self.started: dict[str, int] = {}  # size of each file being embedded, by source
         self._notified = (0, 0)
 
-    # -- producer ---------------------------------------------------------------------------------------------
+    # -- producer thread --------------------------------------------------------------------------------------
     def _produce(self) -> None:
         try:
             for source, path in smallest_first(self.found.files):
-                if self.stop.is_set():
-                    return
-                self._produce_file(source, path)
+                for message in file_messages(source, path, self.state.get(source), self.chunking):
+                    if self.stop.is_set():
+                        return
+                    self._put(message)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._put(exc)
+            self._put(_ProducerFailed(exc))
         finally:
-            self._put(_END)
+            self._put(None)
 
-    def _produce_file(self, source: str, path: Path) -> None:
-        stored = self.state.get(source)
-        try:
-            size = path.stat().st_size
-            content_hash = file_hash(path)
-        except FileNotFoundError:
-            self._put(FileResult(source, "removed") if stored else None)
-            return
-        except OSError as exc:
-            self._put(FileResult(source, "failed", reason=_os_reason(exc)))
-            return
-        if too_large := self.budget.size_problem(size):
-            self._put(FileResult(source, "failed", reason=too_large))
-            return
-        if stored and not self.force and stored.complete(content_hash, self.chunker_id):
-            self._put(FileResult(source, "unchanged", chunks=len(stored.points)))
-            return
-        done = set() if self.force or not stored else stored.done(content_hash, self.chunker_id)
-        file = _File(source, path, "updated" if stored else "added", content_hash, size, done)
-        self.progress.bytes_total += size
-        try:
-            buffer: list[Chunk] = []
-            n = 0
-            for chunk in self._chunks(path):
-                n += 1
-                if too_large := self.budget.chunks_problem(n):
-                    self.progress.bytes_total -= size  # it will not be embedded: keep the ETA honest
-                    self._put(FileResult(source, "failed", reason=too_large))
-                    return
-                if chunk.index not in done:
-                    buffer.append(chunk)
-                if not self.budget.max_chunks and len(buffer) >= self.spill:  # no budget: stream the file
-                    file.provisional = True
-                    self._put((file, buffer))
-                    buffer = []
-        except FileNotFoundError:
-            self._put(FileResult(source, "removed") if stored else None)
-            return
-        except (ParseError, OSError) as exc:
-            reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
-            self._put(FileResult(source, "failed", reason=reason))
-            return
-        except Exception as exc:  # one file's unforeseen problem (chunking, tokenizing) fails that file, not the run
-            self._put(FileResult(source, "failed", reason=f"cannot chunk: {type(exc).__name__}: {exc}"))
-            return
-        if n == 0:
-            self._put(FileResult(source, "failed", reason="no text found (empty file)"))
-            return
-        file.n_chunks = n
-        self._put((file, buffer))
-        self._put(file)
-
-    def _chunks(self, path: Path) -> Iterator[Chunk]:
-        return self.chunker.chunks(parse_file(path))
-
-    def _put(self, item: object) -> None:
-        if item is None:
-            return
+    def _put(self, item: _Item) -> None:
         while not self.stop.is_set():
             try:
                 self.queue.put(item, timeout=0.2)
@@ -254,127 +178,83 @@ class _Run:
             except queue.Full:
                 continue
 
-    # -- consumer ---------------------------------------------------------------------------------------------
+    # -- this thread ------------------------------------------------------------------------------------------
     def execute(self) -> None:
         producer = threading.Thread(target=self._produce, name="ingest-parse", daemon=True)
         producer.start()
-        batch: list[tuple[_File, Chunk]] = []
-        finished: list[_File] = []  # the producer is done with them; some of their chunks may still be in `batch`
         try:
-            while not self.cancel.is_set() and (item := self._next()) is not _END:
-                self._take(item, batch, finished)
-                while len(batch) >= self.batch_size and not self.cancel.is_set():
-                    self._embed(batch[: self.batch_size])
-                    del batch[: self.batch_size]
-                finished[:] = self._complete_submitted(finished, batch)
+            while not self.cancel.is_set() and (item := self._next()) is not None:
+                self._take(item)
+                while len(self.batch) >= self.batch_size and not self.cancel.is_set():
+                    self._embed(self.batch[: self.batch_size])
+                    del self.batch[: self.batch_size]
+                self._complete_submitted()
                 self._notify()
             if self.cancel.is_set():
                 # Outcomes the producer already handed over are reported; chunks not embedded yet stay missing,
                 # so their files stay incomplete and the next run finishes them.
                 self.report.interrupted = True
-                while (item := self._queued()) is not _END:
-                    self._take(item, batch, finished)
-            elif batch:
-                self._embed(batch)
-                batch.clear()
-            self._complete_submitted(finished, batch)
+                while (item := self._queued()) is not None:
+                    self._take(item)
+            elif self.batch:
+                self._embed(self.batch)
+                self.batch.clear()
+            self._complete_submitted()
             while self.writes:
                 self.writes.popleft().result()
             self._notify()
         finally:
             self.stop.set()
-            self.writer.shutdown(wait=True, cancel_futures=True)
+            self.writer_thread.shutdown(wait=True, cancel_futures=True)
             producer.join(timeout=5)
 
-    def _take(self, item: object, batch: list[tuple[_File, Chunk]], finished: list[_File]) -> None:
-        """Handle one item from the producer: record an outcome, note a finished file, or add chunks to `batch`."""
-        if isinstance(item, BaseException):
-            raise item
-        if isinstance(item, FileResult):
-            self._write(self._record, item)
-        elif isinstance(item, _File):
-            finished.append(item)
-        else:
-            file, chunks = cast(tuple[_File, list[Chunk]], item)
-            batch += [(file, c) for c in chunks]
+    def _take(self, item: _Item) -> None:
+        """Handle one message from the producer (`_ProducerFailed` is raised here)."""
+        if isinstance(item, _ProducerFailed):
+            raise item.error
+        if isinstance(item, FileStarted):
+            self.started[item.file.source] = item.file.size
+            self.progress.bytes_total += item.file.size
+        elif isinstance(item, ChunkBatch):
+            self.batch += item.records
+        elif isinstance(item, FileFinished):
+            self.finished.append(item)
+        elif isinstance(item, FileResult):
+            self.progress.bytes_total -= self.started.pop(item.source, 0)  # it will not be embedded: an honest ETA
+            self._write(self.writer.record, item)
 
-    def _queued(self) -> object:
-        """The next item already in the queue, without waiting; `_END` when there is none."""
+    def _queued(self) -> _Item:
+        """The next item already in the queue, without waiting; None when there is none."""
         try:
             return self.queue.get_nowait()
         except queue.Empty:
-            return _END
+            return None
 
-    def _next(self) -> object:
-        """The next item from the producer, or `_END` once the run is cancelled."""
+    def _next(self) -> _Item:
+        """The next item from the producer, or None once the run is cancelled."""
         while True:
             try:
                 return self.queue.get(timeout=0.2)
             except queue.Empty:
                 if self.cancel.is_set():
-                    return _END
+                    return None
 
     def _write(self, fn: Callable[..., None], *args: object) -> None:
         """Queue a store operation for the writer thread; wait while two are already queued; raise its errors."""
-        self.writes.append(self.writer.submit(fn, *args))
+        self.writes.append(self.writer_thread.submit(fn, *args))
         while len(self.writes) > 2 or (self.writes and self.writes[0].done()):
             self.writes.popleft().result()
 
-    def _embed(self, items: list[tuple[_File, Chunk]]) -> None:
-        texts = list(dict.fromkeys(c.text for _, c in items))  # identical chunks are embedded once
-        vectors = self.embedder.encode(texts, kind="document")
-        row = {text: i for i, text in enumerate(texts)}
-        points = []
-        for file, chunk in items:
-            i = row[chunk.text]
-            vector = {ECHO: vectors.echo[i]}
-            if vectors.classical is not None:
-                vector[CLASSICAL] = vectors.classical[i]
-            payload = {
-                SOURCE: file.source, CHUNK_INDEX: chunk.index, TEXT: chunk.text, CONTENT_HASH: file.content_hash,
-                TITLE: chunk.title, PAGE: chunk.page, N_CHUNKS: file.n_chunks if file.n_chunks is not None else -1,
-                CHUNKER: self.chunker_id,
-            }
-            points.append(ChunkPoint(point_id(file.source, chunk.index, file.content_hash), vector, payload))
-        self._write(self._upsert, points, items[-1][0].source)
+    def _embed(self, records: list[ChunkRecord]) -> None:
+        self._write(self.writer.upsert, embed_records(self.embedder, records))
 
-    def _complete_submitted(self, finished: list[_File], batch: list[tuple[_File, Chunk]]) -> list[_File]:
-        """Queue the completion of finished files none of whose chunks wait in `batch`; return the others."""
-        in_batch = {id(file) for file, _ in batch}
-        waiting = []
-        for file in finished:
-            if id(file) in in_batch:
-                waiting.append(file)
-            else:
-                self._write(self._complete, file)
-        return waiting
-
-    # -- writer thread ----------------------------------------------------------------------------------------
-    def _record(self, result: FileResult) -> None:
-        if result.status == "removed":
-            self.store.delete_source(result.source)
-        self.report.files.append(result)
-        self.progress.files_done += 1
-        self.progress.current = result.source
-
-    def _upsert(self, points: list[ChunkPoint], current: str) -> None:
-        self.store.upsert(points)  # deletes must come after
-        self.report.chunks += len(points)
-        self.progress.chunks_done += len(points)
-        self.progress.current = current
-
-    def _complete(self, file: _File) -> None:
-        """All chunks of `file` are stored: drop its old points, mark it complete, report it."""
-        n = file.n_chunks or 0
-        keep = [point_id(file.source, i, file.content_hash) for i in range(n)]
-        if file.source in self.state:  # a new file has no other points: skip the delete
-            self.store.delete_source(file.source, keep=keep)
-        if file.provisional or file.done:
-            self.store.set_payload({N_CHUNKS: n}, keep)
-        self.report.files.append(FileResult(file.source, file.status, chunks=n))
-        self.progress.files_done += 1
-        self.progress.bytes_done += file.size
-        self.progress.current = file.source
+    def _complete_submitted(self) -> None:
+        """Queue the completion of finished files none of whose chunks wait in `batch`."""
+        waiting = {record.source for record in self.batch}
+        for finished in [f for f in self.finished if f.file.source not in waiting]:
+            self.started.pop(finished.file.source, None)
+            self._write(self.writer.complete, finished)
+        self.finished = [f for f in self.finished if f.file.source in waiting]
 
     def _notify(self) -> None:
         """Call the progress callback on this (the caller's) thread when the writer made progress."""
@@ -382,9 +262,3 @@ class _Run:
         if self.progress_cb is not None and seen != self._notified:
             self._notified = seen
             self.progress_cb(self.progress)
-
-
-def _os_reason(exc: OSError) -> str:
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    return f"cannot read: {exc.strerror or exc}"

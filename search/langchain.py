@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr, SecretStr, fiel
 from embedder import Embedder
 from search.query import SearchQuery
 from search.searcher import Hit, Searcher
-from search.store import TEXT, FilterLike, QueryFilter
+from search.store import FilterLike, QueryFilter
 from search.validation import check_collection_name
 
 
@@ -119,7 +119,7 @@ class EchoRetriever(BaseRetriever):
         )
 
     def _document(self, hit: Hit) -> Document:
-        metadata: dict[str, Any] = {key: value for key, value in hit.payload.items() if key != TEXT}
+        metadata = hit.record.metadata()
         metadata.update(
             source=hit.source, chunk_index=hit.chunk_index, score=hit.score, rank=hit.rank, vector=self.mode, z=hit.z
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from search.store import BM25, CHUNK_INDEX, CLASSICAL, ECHO, HYBRID, SOURCE, TEXT, StoredHit
+from search.store import BM25, CLASSICAL, ECHO, HYBRID, ChunkRecord, StoredHit
 
 Mode = Literal["echo", "classical", "both", "bm25", "hybrid", "all"]
 """What to rank with: one ranking (`echo`, `classical`, `bm25`, `hybrid`: echo and BM25 fused in the engine),
@@ -39,9 +39,15 @@ class Hit:
 
     @classmethod
     def from_stored(cls, rank: int, hit: StoredHit, z: float | None = None) -> Hit:
-        return cls(rank=rank, score=hit.score, text=str(hit.payload.get(TEXT, "")),
-                   source=str(hit.payload.get(SOURCE, "")), chunk_index=int(hit.payload.get(CHUNK_INDEX, 0)),
-                   id=hit.id, payload=hit.payload, z=z)
+        """The hit at `rank` for the store's `hit`; `payload` is its record as a dict."""
+        record = hit.record
+        return cls(rank=rank, score=hit.score, text=record.text, source=record.source, chunk_index=record.chunk_index,
+                   id=hit.id, payload=record.as_dict(), z=z)
+
+    @property
+    def record(self) -> ChunkRecord:
+        """The chunk's record (`payload`, typed): its title and page beside text and source."""
+        return ChunkRecord.from_dict(self.payload)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
-from search.store import CHUNK_INDEX, CONTENT_HASH, SOURCE, TEXT, ChunkPoint, Collection, open_collection, point_id
+from search.store import ChunkPoint, ChunkRecord, Collection, open_collection, point_id
 
 DOCS: dict[str, list[str]] = {
     "/docs/garden.md": [
@@ -42,8 +42,8 @@ def fill(store: Collection, embedder, docs: dict[str, list[str]] = DOCS) -> int:
             vector = {"echo": vectors.echo[i]}
             if vectors.classical is not None:
                 vector["classical"] = vectors.classical[i]
-            payload = {SOURCE: source, CHUNK_INDEX: i, TEXT: text, CONTENT_HASH: digest}
-            points.append(ChunkPoint(point_id(source, i, digest), vector, payload))
+            record = ChunkRecord(source, i, text, content_hash=digest)
+            points.append(ChunkPoint(point_id(source, i, digest), vector, record))
     store.upsert(points)
     return len(points)
 

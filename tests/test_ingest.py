@@ -10,18 +10,7 @@ import pytest
 from ingest import Shard, ingest_paths
 from ingest.chunking import tokenizer_chunker
 from ingest.parse import Element, parse_file
-from ingest.state import N_CHUNKS
-from search.store import (
-    CHUNK_INDEX,
-    PAGE,
-    SOURCE,
-    TEXT,
-    TITLE,
-    Collection,
-    FingerprintMismatchError,
-    open_collection,
-    point_id,
-)
+from search.store import ChunkRecord, Collection, FingerprintMismatchError, open_collection, point_id
 from tests.fixtures_docs import write_blank_pdf, write_corpus
 
 
@@ -32,9 +21,9 @@ def store(tmp_path: Path):
     s.close()
 
 
-def points(store: Collection) -> dict[str, dict]:
-    """id -> payload of every point."""
-    return dict(store.payloads())
+def points(store: Collection) -> dict[str, ChunkRecord]:
+    """id -> record of every point."""
+    return dict(store.records())
 
 
 def by_status(report) -> dict[str, set[str]]:
@@ -50,18 +39,18 @@ def test_every_format_is_parsed_with_titles_and_pages(tmp_path, store, tiny_embe
     assert report.ok, report.summary()
     assert by_status(report) == {"added": {p.name for p in files.values()}}
     stored = points(store).values()
-    text = {Path(p[SOURCE]).name: "\n".join(q[TEXT] for q in stored if q[SOURCE] == p[SOURCE]) for p in stored}
+    text = {Path(p.source).name: "\n".join(q.text for q in stored if q.source == p.source) for p in stored}
     for name, needle in [("solar.pdf", "Lithium batteries"), ("garden.docx", "Aphids"), ("results.pptx", "Revenue"),
                          ("notes.txt", "release on Friday"), ("guide.md", "folder of documents"),
                          ("intro.rst", "moon orbits"), ("cats.html", "eat fish"), ("dogs.htm", "long walks"),
                          ("cities.csv", "city: Rome; country: Italy"), ("config.json", "service.owners[1]: bo"),
                          ("mail.eml", "budget for the trip")]:
         assert needle in text[name], name
-    pdf_pages = {p[PAGE] for p in stored if p[SOURCE].endswith("solar.pdf")}
+    pdf_pages = {p.page for p in stored if p.source.endswith("solar.pdf")}
     assert pdf_pages <= {1, 2} and 1 in pdf_pages
-    md = sorted((p for p in stored if p[SOURCE].endswith("guide.md")), key=lambda p: p[CHUNK_INDEX])
-    assert [p[TITLE] for p in md] == ["Guide", "Guide > Usage"]
-    assert all(p[N_CHUNKS] == len(md) for p in md)
+    md = sorted((p for p in stored if p.source.endswith("guide.md")), key=lambda p: p.chunk_index)
+    assert [p.title for p in md] == ["Guide", "Guide > Usage"]
+    assert all(p.n_chunks == len(md) for p in md)
 
 
 def test_chunks_follow_headings_and_respect_the_token_budget(tiny_embedder):
@@ -100,9 +89,9 @@ def test_incremental_sync_skips_replaces_and_removes(tmp_path, store, tiny_embed
     assert by_status(third) == {"updated": {"f1.txt"}, "removed": {"f2.txt"}, "added": {"f5.txt"},
                                 "unchanged": {"f0.txt", "f3.txt", "f4.txt"}}
     now = points(store)
-    assert not any(p[SOURCE].endswith("f2.txt") for p in now.values())
-    f1 = [p for p in now.values() if p[SOURCE].endswith("f1.txt")]
-    assert len(f1) == 1 and "volcanoes" in f1[0][TEXT]
+    assert not any(p.source.endswith("f2.txt") for p in now.values())
+    f1 = [p for p in now.values() if p.source.endswith("f1.txt")]
+    assert len(f1) == 1 and "volcanoes" in f1[0].text
 
     forced = ingest_paths([docs], store, tiny_embedder, force=True)
     assert forced.count("updated") == 5 and forced.chunks == 5
@@ -170,8 +159,8 @@ def test_bad_inputs_never_crash_and_everything_else_gets_in(tmp_path, store, tin
     expected |= {f"small{i:02d}.txt" for i in range(40)}
     assert status["added"] == expected
     stored = points(store).values()
-    assert {Path(p[SOURCE]).name for p in stored} == expected  # the loop added no duplicates, the doomed file nothing
-    assert any("Noël" in p[TEXT] for p in stored)
+    assert {Path(p.source).name for p in stored} == expected  # the loop added no duplicates, the doomed file nothing
+    assert any("Noël" in p.text for p in stored)
     assert len(stored) == len(expected)
 
 
@@ -203,7 +192,7 @@ def test_shards_split_the_files_and_delete_only_their_own(tmp_path, store, tiny_
         f.unlink()
     cleanup = ingest_paths([docs], store, tiny_embedder, shard=shards[0])
     assert {f.source for f in cleanup.files} == handled[0]
-    assert {p[SOURCE] for p in points(store).values()} == handled[1] | handled[2]
+    assert {p.source for p in points(store).values()} == handled[1] | handled[2]
     with pytest.raises(ValueError):
         Shard.parse("3/3")
 
@@ -230,10 +219,10 @@ def test_point_ids_are_deterministic(tmp_path, tiny_embedder):
         s = open_collection(path=tmp_path / f"q{run}")
         ingest_paths([docs], s, tiny_embedder, batch_size=3 + run)
         ids.append(set(points(s)))
-        payloads = points(s).values()
+        records = points(s).values()
         s.close()
     assert ids[0] == ids[1]
-    assert ids[0] == {point_id(p[SOURCE], p[CHUNK_INDEX], p["content_hash"]) for p in payloads}
+    assert ids[0] == {point_id(p.source, p.chunk_index, p.content_hash) for p in records}
 
 
 def test_fifty_megabyte_text_streams_in_bounded_memory(tmp_path, tiny_model_dir):

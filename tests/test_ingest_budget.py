@@ -62,7 +62,7 @@ def test_oversized_files_are_reported_too_large_and_the_small_files_go_in(tmp_pa
     assert "--max-file-chunks" in reasons["aaa_many_chunks.txt"]
     assert reasons["rows.csv"].startswith("too large:") and "--max-file-mb" in reasons["rows.csv"]
     assert not any("BIGFILE" in text for text in embedded)  # nothing of an oversized file was embedded
-    assert {Path(p["source"]).name for p in points(store).values()} == small
+    assert {Path(p.source).name for p in points(store).values()} == small
     searcher = Searcher(store=store, embedder=tiny_embedder)
     for name in small:
         hits = searcher.search(SearchQuery("a short note", k=3, mode="echo", filter=[str(docs / name)]))
@@ -124,12 +124,12 @@ def test_stop_finishes_the_batch_in_flight_and_a_rerun_completes(tmp_path, store
     state = load_state(store)
     for f in first.files:  # every file the report calls added is complete in the collection
         stored = state[f.source]
-        (content_hash,) = {h for h, _, _, _ in stored.points.values()}
+        (content_hash,) = {r.content_hash for r in stored.points.values()}
         assert stored.complete(content_hash, "v1/200")
     second = ingest_paths([docs], store, tiny_embedder)
     assert not second.interrupted and second.count("unchanged") == len(first.files)
     assert second.count("added") == 12 - len(first.files)
-    assert sorted(Path(p["source"]).name for p in points(store).values()) == sorted(names)  # no duplicates
+    assert sorted(Path(p.source).name for p in points(store).values()) == sorted(names)  # no duplicates
 
 
 def test_symlink_loops_are_named_and_a_folder_named_like_a_file_is_walked(tmp_path, store, tiny_embedder):

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from ingest.cli import app
 from search import store as stores
-from search.store import CHUNK_INDEX, SOURCE, TEXT, open_collection
+from search.store import open_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -190,7 +190,7 @@ def _chunks_reported(line: str) -> int:
 def _state(data: Path) -> dict[str, tuple]:
     store = open_collection(path=data / "qdrant")
     try:
-        return {pid: (p[SOURCE], p[CHUNK_INDEX], p[TEXT], p["n_chunks"]) for pid, p in store.payloads()}
+        return {pid: (r.source, r.chunk_index, r.text, r.n_chunks) for pid, r in store.records()}
     finally:
         store.close()
 
@@ -270,7 +270,7 @@ def test_ctrl_c_finishes_the_batch_prints_the_report_and_exits_130(tmp_path, tin
 
 
 def test_a_bad_file_name_or_invalid_unicode_fails_that_file_and_the_rest_go_in(tmp_path, tiny_model_dir, monkeypatch):
-    import ingest.pipeline
+    import ingest.stages
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -280,14 +280,14 @@ def test_a_bad_file_name_or_invalid_unicode_fails_that_file_and_the_rest_go_in(t
     with open(os.path.join(os.fsencode(docs), b"bad\xff.txt"), "wb") as f:
         f.write(b"a file whose name is not UTF-8")
     (docs / "surrogate.json").write_text('{"a": "\\ud800"}')
-    real_chunks = ingest.pipeline._Run._chunks
+    real_parse = ingest.stages.parse_file
 
-    def chunks(self, path):  # noqa: ANN001, ANN202
+    def parse(path):  # noqa: ANN001, ANN202
         if path.name == "boom.md":
             raise TypeError("an unforeseen problem with this one file")
-        return real_chunks(self, path)
+        return real_parse(path)
 
-    monkeypatch.setattr(ingest.pipeline._Run, "_chunks", chunks)
+    monkeypatch.setattr(ingest.stages, "parse_file", parse)
     args = [str(docs), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir), "--json"]
     for run in ("first", "again"):
         result = invoke(*args)

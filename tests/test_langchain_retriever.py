@@ -19,7 +19,7 @@ from ingest.pipeline import ingest_paths
 from search.langchain import EchoRetriever
 from search.query import SearchQuery
 from search.searcher import Searcher
-from search.store import CONTENT_HASH, SOURCE, TEXT, TITLE, CollectionNotFoundError, open_collection
+from search.store import CollectionNotFoundError, open_collection
 
 FIXTURE_FILES = {
     "baking/sourdough.md": (
@@ -71,7 +71,7 @@ def build_collection(root: Path, embedder: Embedder, chunk_tokens: int = DEFAULT
 
 def chunks_of(searcher: Searcher, source: str) -> int:
     """How many chunks the collection holds for `source`."""
-    return sum(1 for _, payload in searcher.store.payloads([SOURCE]) if payload[SOURCE] == source)
+    return sum(1 for _, record in searcher.store.records(with_text=False) if record.source == source)
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +122,8 @@ def test_documents_are_the_searchers_hits_with_metadata(tiny_searcher: Searcher,
         assert doc.metadata["rank"] == hit.rank
         assert doc.metadata["z"] == hit.z
         assert doc.metadata["vector"] == mode
-        assert doc.metadata[CONTENT_HASH] == hit.payload[CONTENT_HASH]
-        assert TEXT not in doc.metadata  # the text is the page content, not repeated
+        assert doc.metadata["content_hash"] == hit.record.content_hash
+        assert "text" not in doc.metadata  # the text is the page content, not repeated
     assert [d.metadata["rank"] for d in docs] == list(range(1, len(hits) + 1))
     scores = [d.metadata["score"] for d in docs]
     assert scores == sorted(scores, reverse=True)
@@ -146,9 +146,9 @@ def test_k_and_filter_per_call_override_the_fields(tiny_searcher: Searcher, tiny
     assert len(only_bees) == n_bees and {d.metadata["source"] for d in only_bees} == {bees}
     fixed = EchoRetriever(searcher=tiny_searcher, k=6, filter=[bees])
     assert [d.id for d in fixed.invoke(QUESTION)] == [d.id for d in only_bees]
-    qdrant_filter = models.Filter(must=[models.FieldCondition(key=TITLE, match=models.MatchValue(value="Mars"))])
+    qdrant_filter = models.Filter(must=[models.FieldCondition(key="title", match=models.MatchValue(value="Mars"))])
     mars = retriever.invoke(QUESTION, k=6, filter=qdrant_filter)
-    assert mars and all(d.metadata[TITLE] == "Mars" and d.metadata["source"].endswith("mars.md") for d in mars)
+    assert mars and all(d.metadata["title"] == "Mars" and d.metadata["source"].endswith("mars.md") for d in mars)
 
 
 def test_instruction_changes_the_query_vector(tiny_searcher: Searcher) -> None:

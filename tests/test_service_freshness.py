@@ -25,7 +25,7 @@ def _check_generations(store: Collection, tiny_embedder) -> None:
     assert store.generation() == 0  # no collection yet
     fill(store, tiny_embedder)
     seen = [store.generation()]
-    store.set_payload({"extra": 1}, [next(store.payloads())[0]])
+    store.set_chunk_count([next(store.records())[0]], 1)
     seen.append(store.generation())
     store.delete_source("/docs/x")
     seen.append(store.generation())

@@ -16,10 +16,8 @@ from typer.testing import CliRunner
 
 from search.cli import app as search_app
 from search.store import (
-    CHUNK_INDEX,
-    SOURCE,
-    TEXT,
     ChunkPoint,
+    ChunkRecord,
     Collection,
     FilterError,
     OldFormatError,
@@ -50,7 +48,7 @@ def make_points(n: int, seed: int = 0) -> list[ChunkPoint]:
     echo, classical = clustered(n, seed), clustered(n, seed + 1)
     return [
         ChunkPoint(point_id(f"/docs/{i % 7}.md", i, "h"), {"echo": echo[i], "classical": classical[i]},
-                   {SOURCE: f"/docs/{i % 7}.md", CHUNK_INDEX: i, TEXT: f"chunk {i}", "tag": ["a", "b", "c"][i % 3]})
+                   ChunkRecord(f"/docs/{i % 7}.md", i, f"chunk {i}", title=["a", "b", "c"][i % 3]))
         for i in range(n)
     ]
 
@@ -94,13 +92,13 @@ def test_both_backends_answer_the_same_queries_with_exact_scores(tmp_path: Path)
 FILTERS = [
     "/docs/3.md",
     ["/docs/1.md", "/docs/2.md"],
-    {"must": [{"key": "tag", "match": {"value": "b"}}],
-     "must_not": [{"key": SOURCE, "match": {"value": "/docs/1.md"}}]},
-    {"should": [{"key": CHUNK_INDEX, "range": {"lt": 10}}, {"key": "tag", "match": {"any": ["c"]}}]},
-    {"must": [{"key": "tag", "match": {"except": ["a", "b"]}}]},
-    {"must": [{"is_empty": {"key": "missing"}}, {"key": CHUNK_INDEX, "range": {"gte": 200}}]},
-    {"min_should": {"conditions": [{"key": "tag", "match": {"value": "a"}},
-                                   {"key": CHUNK_INDEX, "range": {"gte": 150}}], "min_count": 2}},
+    {"must": [{"key": "title", "match": {"value": "b"}}],
+     "must_not": [{"key": "source", "match": {"value": "/docs/1.md"}}]},
+    {"should": [{"key": "chunk_index", "range": {"lt": 10}}, {"key": "title", "match": {"any": ["c"]}}]},
+    {"must": [{"key": "title", "match": {"except": ["a", "b"]}}]},
+    {"must": [{"is_empty": {"key": "missing"}}, {"key": "chunk_index", "range": {"gte": 200}}]},
+    {"min_should": {"conditions": [{"key": "title", "match": {"value": "a"}},
+                                   {"key": "chunk_index", "range": {"gte": 150}}], "min_count": 2}},
 ]
 
 
@@ -116,7 +114,7 @@ def test_filters_mean_the_same_on_both_backends_and_match_a_payload_check(tmp_pa
         s.close()
     client = QdrantClient(":memory:")  # the reference: qdrant-client's own evaluation of the filter on payloads
     client.create_collection("ref", vectors_config=models.VectorParams(size=1, distance=models.Distance.DOT))
-    client.upsert("ref", [models.PointStruct(id=p.id, vector=[1.0], payload=p.payload) for p in points])
+    client.upsert("ref", [models.PointStruct(id=p.id, vector=[1.0], payload=p.record.as_dict()) for p in points])
     expected = {str(p.id) for p in client.scroll("ref", where.to_client(), limit=1000)[0]}
     assert 0 < len(expected) < len(points)
     assert found[0] == found[1] == expected
@@ -135,13 +133,13 @@ def test_writes_bookkeeping_and_sources(store: Collection) -> None:
     points = make_points(30)
     store.upsert(points)
     assert store.count() == 30 and store.sources() == [f"/docs/{i}.md" for i in range(7)]
-    keep = [p.id for p in points if p.payload[SOURCE] == "/docs/0.md"][:2]
+    keep = [p.id for p in points if p.record.source == "/docs/0.md"][:2]
     store.delete_source("/docs/0.md", keep=keep)
     assert store.count() == 30 - 5 + 2
-    store.set_payload({"n_chunks": 2}, keep)
-    payloads = dict(store.payloads([SOURCE, "n_chunks"], page=4))
-    assert len(payloads) == 27 and all(set(p) <= {SOURCE, "n_chunks"} for p in payloads.values())
-    assert {pid for pid, p in payloads.items() if p.get("n_chunks") == 2} == set(keep)
+    store.set_chunk_count(keep, 2)
+    records = dict(store.records(with_text=False, page=4))
+    assert len(records) == 27 and all(r.text == "" and r.title in ("a", "b", "c") for r in records.values())
+    assert {pid for pid, r in records.items() if r.n_chunks == 2} == set(keep)
     store.delete_source("/docs/0.md")
     assert "/docs/0.md" not in store.sources()
 
@@ -182,7 +180,7 @@ def test_an_index_is_built_after_the_threshold_and_a_small_write_does_not_rebuil
     info = store.info()
     assert info.index == "hnsw" and info.indexed_vectors == 2 * info.points == 2 * 3000
     new = ChunkPoint(point_id("/new.md", 0, "h"), {"echo": clustered(1, 7)[0], "classical": clustered(1, 8)[0]},
-                     {SOURCE: "/new.md"})
+                     ChunkRecord("/new.md", 0, "new"))
     store.upsert([new])
     assert store.optimize() is False  # nothing rebuilt: the new point waits in the small unindexed segment
     assert store.info().index == "partial" and "/new.md" in store.sources()
@@ -229,7 +227,7 @@ def write_old_format(folder: Path, points: list[ChunkPoint]) -> None:
         vectors_config={n: models.VectorParams(size=DIM, distance=models.Distance.DOT) for n in ("echo", "classical")},
         metadata={"fingerprint": "old-fp", "embedder": {"model": "gemma"}, "generation": 1},
     )
-    client.upsert("docs", [models.PointStruct(id=p.id, payload=p.payload,
+    client.upsert("docs", [models.PointStruct(id=p.id, payload=p.record.as_dict(),
                                               vector={n: np.asarray(v).tolist() for n, v in p.vectors.items()})
                            for p in points])
     client.close()
@@ -249,7 +247,7 @@ def test_an_old_format_folder_is_refused_then_migrated_losing_nothing(tmp_path: 
     query = {"echo": clustered(3, 4)}
     with open_collection(data_dir=data) as store:
         assert (store.count(), store.fingerprint(), store.metadata()["embedder"]) == (120, "old-fp", {"model": "gemma"})
-        assert dict(store.payloads()) == {p.id: p.payload for p in points}
+        assert dict(store.records()) == {p.id: p.record for p in points}
         migrated = store.query(query, k=10)["echo"]
     matrix = np.stack([np.asarray(p.vectors["echo"]) for p in points])
     for row, hits in zip(query["echo"], migrated, strict=True):

@@ -13,12 +13,10 @@ from qdrant_client import models
 
 from search.store import (
     BM25,
-    CHUNK_INDEX,
     ECHO,
     HYBRID,
-    SOURCE,
-    TEXT,
     ChunkPoint,
+    ChunkRecord,
     Collection,
     Fusion,
     MissingBm25Error,
@@ -49,7 +47,7 @@ def chunk_points(chunk_texts: list[str], source: str = "/docs/a.md", seed: int =
     echo, classical = unit(rng.standard_normal((len(chunk_texts), DIM))), unit(rng.standard_normal((len(chunk_texts),
                                                                                                      DIM)))
     return [ChunkPoint(point_id(source, i, "h"), {ECHO: echo[i], "classical": classical[i]},
-                       {SOURCE: source, CHUNK_INDEX: i, TEXT: text})
+                       ChunkRecord(source, i, text))
             for i, text in enumerate(chunk_texts)]
 
 
@@ -69,8 +67,8 @@ def test_a_keyword_only_query_is_found_by_bm25_and_needs_no_vector(kind: str, tm
         store.ensure("fp", {}, DIM)
         store.upsert(chunk_points(chunks))
         found = store.query({}, 5, texts=["Quokkas!", "eucalyptus"], rankings=[BM25])[BM25]
-        assert {h.payload[TEXT] for h in found[0]} == {chunks[-2], chunks[-1]}  # stemmed and lowercased
-        assert [h.payload[TEXT] for h in found[1]] == [chunks[-2]]
+        assert {h.record.text for h in found[0]} == {chunks[-2], chunks[-1]}  # stemmed and lowercased
+        assert [h.record.text for h in found[1]] == [chunks[-2]]
         assert store.query({}, 5, texts=["the of and"], rankings=[BM25])[BM25] == [[]]  # stopwords only: no hit
         with pytest.raises(ValueError, match="needs the query texts"):
             store.query({}, 5, rankings=[BM25])
@@ -78,8 +76,8 @@ def test_a_keyword_only_query_is_found_by_bm25_and_needs_no_vector(kind: str, tm
         qvec = unit(np.ones((1, DIM)))
         only_b = store.query({ECHO: qvec}, 5, QueryFilter.parse("/docs/b.md"), texts=["quokka"],
                              rankings=[BM25, HYBRID])
-        assert [h.payload[TEXT] for h in only_b[BM25][0]] == ["another quokka, elsewhere"]
-        assert [h.payload[SOURCE] for h in only_b[HYBRID][0]] == ["/docs/b.md"]  # the filter holds in both prefetches
+        assert [h.record.text for h in only_b[BM25][0]] == ["another quokka, elsewhere"]
+        assert [h.record.source for h in only_b[HYBRID][0]] == ["/docs/b.md"]  # the filter holds in both prefetches
 
 
 def test_idf_follows_deletes_and_updates(kind: str, tmp_path: Path) -> None:
@@ -212,7 +210,8 @@ def make_old(kind: str, tmp_path: Path, points: list[ChunkPoint]) -> None:
         vector = edge.EdgeVectorParams(size=DIM, distance=edge.Distance.Dot)
         shard = edge.EdgeShard.create(str(shard_dir), edge.EdgeConfig(vectors={ECHO: vector, "classical": vector}))
         shard.update(edge.UpdateOperation.upsert_points([
-            edge.Point(p.id, {n: np.asarray(v).tolist() for n, v in p.vectors.items()}, p.payload) for p in points]))
+            edge.Point(p.id, {n: np.asarray(v).tolist() for n, v in p.vectors.items()}, p.record.as_dict())
+            for p in points]))
         shard.flush()
         shard.close()
         (shard_dir.parent / "collection.json").write_text(json.dumps(meta))
@@ -251,7 +250,7 @@ def test_an_old_collection_gets_bm25_from_its_text_without_touching_its_dense_ve
         store.optimize()
         assert store.info().indexed_vectors in (0, 2 * len(points))  # sparse vectors are not reported as dense ones
         hits = store.query({ECHO: unit(np.ones((1, DIM)))}, 3, texts=["narwhal"], rankings=[BM25, HYBRID])
-        assert hits[BM25][0][0].payload[TEXT] == "where the narwhal swims"
+        assert hits[BM25][0][0].record.text == "where the narwhal swims"
         assert store.ensure_bm25() == 0  # done once
         store.upsert(chunk_points(["a narwhal tusk"], "/docs/new.md"))  # new points get theirs at upsert
         assert len(store.query({}, 5, texts=["narwhal"], rankings=[BM25])[BM25][0]) == 2

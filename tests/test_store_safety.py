@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ingest.cli import app as ingest_app
 from search.cli import app as search_app
-from search.store import CHUNK_INDEX, SOURCE, TEXT, ChunkPoint, StoreDamagedError, open_collection, point_id
+from search.store import ChunkPoint, ChunkRecord, StoreDamagedError, open_collection, point_id
 
 DIM = 32
 
@@ -24,7 +24,7 @@ def points(n: int, dim: int = DIM, seed: int = 0) -> list[ChunkPoint]:
     rows = rng.standard_normal((2, n, dim)).astype(np.float32)
     rows /= np.linalg.norm(rows, axis=2, keepdims=True)
     return [ChunkPoint(point_id(f"/docs/{i % 5}.md", i, "h"), {"echo": rows[0, i], "classical": rows[1, i]},
-                       {SOURCE: f"/docs/{i % 5}.md", CHUNK_INDEX: i, TEXT: f"chunk {i}"}) for i in range(n)]
+                       ChunkRecord(f"/docs/{i % 5}.md", i, f"chunk {i}")) for i in range(n)]
 
 
 def filled(data: Path, n: int = 100, dim: int = DIM, fingerprint: str = "fp") -> Path:
@@ -203,7 +203,7 @@ from search.store import open_collection
 with open_collection(data_dir=sys.argv[1]) as store:
     hits = store.query({"echo": np.ones((1, 32), np.float32)}, k=3)["echo"][0]
     words = store.query({}, k=3, texts=["chunk 7"], rankings=["bm25"])["bm25"][0]  # the sparse pages, left sparse
-    print(store.count(), len(hits), sum(1 for _ in store.payloads()), len(words))
+    print(store.count(), len(hits), sum(1 for _ in store.records()), len(words))
 """
 WRITE = """
 import sys
@@ -292,7 +292,7 @@ def test_damage_in_data_files_is_found_by_info_check_and_named_at_query_time(tmp
             store.query({"echo": np.ones((1, DIM), np.float32), "classical": np.ones((1, DIM), np.float32)}, k=100)
         if kind == "truncated payloads":
             with pytest.raises(StoreDamagedError, match="cannot be read"):
-                list(store.payloads())
+                list(store.records())
 
 
 def test_info_check_reads_every_point_of_a_sound_collection(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from search import snippets
-from search.store import open_collection
+from search.results import Hit
+from search.store import ChunkRecord, open_collection
 from search.validation import K_MAX, K_MIN
 from tests.ui_fixtures import (  # noqa: F401 - fixtures
     CHUNKS,
@@ -76,9 +77,12 @@ def test_snippet_centres_on_first_query_word() -> None:
 
 
 def test_source_label() -> None:
-    assert compare.source_label("/d/guide.pdf", {"page": 3, "title": "Intro"}) == "guide.pdf · p. 3"
-    assert compare.source_label("/d/notes.md", {"title": "Install"}) == "notes.md · Install"
-    assert compare.source_label("/d/notes.md", {}) == "notes.md"
+    assert compare.source_label("/d/guide.pdf", title="Intro", page=3) == "guide.pdf · p. 3"
+    assert compare.source_label("/d/notes.md", title="Install") == "notes.md · Install"
+    assert compare.source_label("/d/notes.md") == "notes.md"
+    hit = Hit(rank=1, score=0.5, text="t", source="/d/guide.pdf", chunk_index=0, id="x",
+              payload=ChunkRecord("/d/guide.pdf", 0, "t", title="Intro", page=3).as_dict())
+    assert compare.hit_label(hit) == "guide.pdf · p. 3"  # a hit's label comes from its record
 
 
 # ---- the app ----------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from search.store import CHUNK_INDEX, CLASSICAL, CONTENT_HASH, ECHO, SOURCE, TEXT, ChunkPoint, open_collection, point_id
+from search.store import CLASSICAL, ECHO, ChunkPoint, ChunkRecord, open_collection, point_id
 from tests.search_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def build_collection(data: Path, docs: Path, embedder) -> None:
             vectors = embedder.encode(paragraphs, kind="document")
             store.upsert([
                 ChunkPoint(point_id(str(path), i, digest), {ECHO: vectors.echo[i], CLASSICAL: vectors.classical[i]},
-                           {SOURCE: str(path), CHUNK_INDEX: i, TEXT: text, CONTENT_HASH: digest})
+                           ChunkRecord(str(path), i, text, content_hash=digest))
                 for i, text in enumerate(paragraphs)
             ])
     finally:

@@ -14,18 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
-from search.store import (
-    CHUNK_INDEX,
-    CLASSICAL,
-    CONTENT_HASH,
-    ECHO,
-    SOURCE,
-    TEXT,
-    TITLE,
-    ChunkPoint,
-    open_collection,
-    point_id,
-)
+from search.store import CLASSICAL, ECHO, ChunkPoint, ChunkRecord, open_collection, point_id
 
 APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 
@@ -78,8 +67,8 @@ def build_collection(folder: Path, collection: str, embedder: Embedder, docs_dir
             digest = hashlib.sha256(chunk.text.encode()).hexdigest()
             vectors = {ECHO: _with_cosine(q_echo, chunk.echo_cos, rng),
                        CLASSICAL: _with_cosine(q_classical, chunk.classical_cos, rng)}
-            payload = {SOURCE: source, CHUNK_INDEX: 0, TEXT: chunk.text, CONTENT_HASH: digest, TITLE: "Birds"}
-            points.append(ChunkPoint(point_id(source, 0, digest), vectors, payload))
+            record = ChunkRecord(source, 0, chunk.text, content_hash=digest, title="Birds")
+            points.append(ChunkPoint(point_id(source, 0, digest), vectors, record))
         store.upsert(points)
     finally:
         store.close()

@@ -99,7 +99,7 @@ def render_collection(backend: Backend | None, info: CollectionSummary | None) -
             st.caption(f"Fingerprint: `{info.fingerprint}`")
     if info.sources:
         with st.expander("Files"):
-            st.markdown("\n".join(f"- {compare.source_label(s, {})}" for s in info.sources))
+            st.markdown("\n".join(f"- {compare.source_label(s)}" for s in info.sources))
 
 
 def render_upload(backend: Backend) -> None:
@@ -166,7 +166,7 @@ def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], 
                                 format_func=label, help=RANKING_HELP)
     with st.expander("Advanced"):
         instruction = st.text_input("Instruction (query template)", value=DEFAULT_INSTRUCTION)
-        chosen = st.multiselect("Only these sources", list(sources), format_func=lambda s: compare.source_label(s, {}))
+        chosen = st.multiselect("Only these sources", list(sources), format_func=compare.source_label)
     return (query or "").strip(), int(k), chosen, instruction.strip(), (str(left), str(right))
 
 
@@ -235,7 +235,7 @@ def render_hit(hit: Hit, marker: str, query: str, key: str) -> None:
     with st.container(border=True, key=key):
         z = f" · z `{hit.z:.1f}` {strength(hit.z)}" if hit.z is not None else ""
         st.markdown(f"**#{hit.rank}** · score `{hit.score:.3f}`{z} · {marker_markdown(marker)}")
-        st.caption(compare.source_label(hit.source, hit.payload) + f" · chunk {hit.chunk_index}")
+        st.caption(compare.hit_label(hit) + f" · chunk {hit.chunk_index}")
         snippet = snippets.snippet(hit.text, query)
         st.markdown(f'<div class="hit-text">{compare.highlight(snippet, query)}</div>', unsafe_allow_html=True)
         if snippet != " ".join(hit.text.split()):  # the snippet is shorter than the chunk

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from scipy.stats import spearmanr
 
 from search.snippets import query_terms, terms_pattern
+from search.store import ChunkRecord
 
 
 class RankedHit(Protocol):
@@ -21,11 +22,12 @@ class RankedHit(Protocol):
 
 
 class ScoredHit(RankedHit, Protocol):
-    """A ranked hit with its score, source and payload."""
+    """A ranked hit with its score and record."""
 
     score: float
-    source: str
-    payload: dict[str, Any]
+
+    @property
+    def record(self) -> ChunkRecord: ...
 
 
 @dataclass(frozen=True)
@@ -87,15 +89,20 @@ def highlight(text: str, query: str) -> str:
     return "".join(out)
 
 
-def source_label(source: str, payload: dict[str, Any]) -> str:
+def source_label(source: str, title: str | None = None, page: int | None = None) -> str:
     """File name plus page or section when known, e.g. 'guide.pdf · p. 3' or 'notes.md · Installation'."""
     label = PurePath(source).name or source or "(unknown source)"
-    page, title = payload.get("page"), payload.get("title")
-    if page not in (None, ""):
+    if page is not None:
         label += f" · p. {page}"
     elif title:
         label += f" · {title}"
     return label
+
+
+def hit_label(hit: ScoredHit) -> str:
+    """`source_label` of a hit's chunk."""
+    record = hit.record
+    return source_label(record.source, record.title, record.page)
 
 
 RANKING_LABELS = {"echo": "Echo", "classical": "Classical", "bm25": "BM25", "hybrid": "Hybrid"}
@@ -117,7 +124,7 @@ def chart_rows(*lists: tuple[str, Sequence[ScoredHit]]) -> list[dict[str, Any]]:
     """Long-format rows for the charts: one per (list, hit) with rank, score and the chunk id and label; `lists` are
     (title, hits) pairs."""
     return [
-        {"list": name, "rank": h.rank, "score": h.score, "chunk": h.id, "source": source_label(h.source, h.payload)}
+        {"list": name, "rank": h.rank, "score": h.score, "chunk": h.id, "source": hit_label(h)}
         for name, hits in lists
         for h in hits
     ]

@@ -18,7 +18,6 @@ from search.evaluation.report import Report, Row
 from search.query import SearchQuery
 from search.results import Mode
 from search.searcher import Searcher
-from search.store import SOURCE, TEXT
 from search.store.bm25 import DESCRIPTION as BM25_DESCRIPTION
 
 Progress = Callable[[str], None]
@@ -131,9 +130,9 @@ def _dedupe(sources: Sequence[str], mapping: dict[str, str], k: int) -> list[str
 
 
 def _chunks(searcher: Searcher) -> tuple[list[str], list[str]]:
-    """Texts and sources of every chunk in the collection (payloads only)."""
-    payloads = [payload for _, payload in searcher.store.payloads([TEXT, SOURCE], page=512)]
-    return [str(p.get(TEXT, "")) for p in payloads], [str(p.get(SOURCE, "")) for p in payloads]
+    """Texts and sources of every chunk in the collection (records only, no vectors)."""
+    records = [record for _, record in searcher.store.records(page=512)]
+    return [r.text for r in records], [r.source for r in records]
 
 
 def run_retrieval(

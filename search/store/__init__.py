@@ -1,12 +1,19 @@
 """The store: the only package that speaks Qdrant.
 
 `open_collection(...)` gives the embedded default (Qdrant's engine in-process, `search.store.edge`) or a Qdrant
-server (`search.store.server`); everything else reads and writes chunks through the `Collection` API, with the
-payload layout of `search.store.schema` and filters as `QueryFilter`.
+server (`search.store.server`); everything else reads and writes chunks through the `Collection` API, as typed
+records (`ChunkRecord`, laid out by `search.store.schema`) and with filters as `QueryFilter`.
+
+`Collection`, `open_collection` and the folder helpers are imported on first use: the types alone (records, hits,
+filters, errors) import no Qdrant package, so the HTTP client and the UI in HTTP mode load none.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from search.settings import DEFAULT_COLLECTION
-from search.store.collection import Collection, default_data_dir, embedded_folder
 from search.store.errors import (
     CollectionNotFoundError,
     FilterError,
@@ -19,37 +26,44 @@ from search.store.errors import (
     StoreLockedError,
     StoreUnavailableError,
 )
-from search.store.factory import open_collection
 from search.store.filters import FilterLike, QueryFilter
 from search.store.fusion import Fusion, FusionMethod
 from search.store.schema import (
     BM25,
-    CHUNK_INDEX,
-    CHUNKER,
     CLASSICAL,
-    CONTENT_HASH,
     ECHO,
     HYBRID,
-    N_CHUNKS,
-    PAGE,
     RANKINGS,
-    SOURCE,
-    TEXT,
     TEXT_RANKINGS,
-    TITLE,
     VECTOR_NAMES,
     ChunkPoint,
+    ChunkRecord,
     CollectionInfo,
     StoredHit,
     point_id,
 )
 
+if TYPE_CHECKING:
+    from search.store.collection import Collection, default_data_dir, embedded_folder
+    from search.store.factory import open_collection
+
+_LAZY = {
+    "Collection": "search.store.collection", "default_data_dir": "search.store.collection",
+    "embedded_folder": "search.store.collection", "open_collection": "search.store.factory",
+}
+"""Names whose modules import a Qdrant package: imported when first asked for."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'search.store' has no attribute {name!r}")
+
+
 __all__ = [
-    "BM25", "CHUNKER", "CHUNK_INDEX", "CLASSICAL", "CONTENT_HASH", "DEFAULT_COLLECTION", "ECHO", "HYBRID", "N_CHUNKS",
-    "PAGE", "RANKINGS", "SOURCE", "TEXT", "TEXT_RANKINGS", "TITLE", "VECTOR_NAMES", "ChunkPoint", "Collection",
-    "CollectionInfo", "CollectionNotFoundError", "FilterError", "FilterLike", "FingerprintMismatchError", "Fusion",
-    "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter", "StoreDamagedError", "StoreError",
-    "StoreFullError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "default_data_dir", "embedded_folder",
-    "open_collection",
-    "point_id",
+    "BM25", "CLASSICAL", "DEFAULT_COLLECTION", "ECHO", "HYBRID", "RANKINGS", "TEXT_RANKINGS", "VECTOR_NAMES",
+    "ChunkPoint", "ChunkRecord", "Collection", "CollectionInfo", "CollectionNotFoundError", "FilterError", "FilterLike",
+    "FingerprintMismatchError", "Fusion", "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter",
+    "StoreDamagedError", "StoreError", "StoreFullError", "StoreLockedError", "StoreUnavailableError", "StoredHit",
+    "default_data_dir", "embedded_folder", "open_collection", "point_id",
 ]

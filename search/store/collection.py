@@ -7,6 +7,7 @@ Two backends implement it: `EdgeCollection`, Qdrant's engine in-process on a loc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from abc import ABC, abstractmethod
@@ -26,12 +27,14 @@ from search.store.schema import (
     BM25_META,
     ECHO,
     HYBRID,
+    N_CHUNKS,
     RANKINGS,
     TEXT,
     TEXT_RANKINGS,
     VECTOR_NAMES,
     Ask,
     ChunkPoint,
+    ChunkRecord,
     CollectionInfo,
     StoredHit,
 )
@@ -57,7 +60,7 @@ class Collection(ABC):
     """One collection of chunk points: two dense named vectors (echo, classical), a sparse one (bm25, computed here
     from the payload's text) and a payload per point.
 
-    A write (`upsert`, `delete_source`, `set_payload`) returns once it is searchable, and then changes
+    A write (`upsert`, `delete_source`, `set_chunk_count`) returns once it is searchable, and then changes
     `generation()`, so a reader that caches answers can tell they are stale even when the point count is the same.
     """
 
@@ -127,8 +130,13 @@ class Collection(ABC):
     def delete_source(self, source: str, keep: Sequence[str] = ()) -> None:
         """Delete the points of `source` except the ids in `keep`, then bump the generation."""
 
+    def set_chunk_count(self, ids: Sequence[str], n_chunks: int) -> None:
+        """Set the records' `n_chunks` of the points `ids` (a streamed file's count, known at its end), then bump the
+        generation."""
+        self._set_payload({N_CHUNKS: n_chunks}, ids)
+
     @abstractmethod
-    def set_payload(self, payload: dict[str, Any], ids: Sequence[str]) -> None:
+    def _set_payload(self, payload: dict[str, Any], ids: Sequence[str]) -> None:
         """Set payload fields of the points `ids`, then bump the generation."""
 
     def has_bm25(self) -> bool:
@@ -148,7 +156,7 @@ class Collection(ABC):
             return 0
         self._add_sparse_vector()
         done, batch = 0, []
-        for pid, payload in self.payloads([TEXT], page=BACKFILL_PAGE):
+        for pid, payload in self._payloads([TEXT], page=BACKFILL_PAGE):
             batch.append((pid, str(payload.get(TEXT, ""))))
             if len(batch) == BACKFILL_PAGE:
                 self._write_bm25(batch)
@@ -195,8 +203,15 @@ class Collection(ABC):
     def sources(self) -> list[str]:
         """The distinct source paths, sorted (empty when nothing is ingested)."""
 
+    def records(self, *, with_text: bool = True, page: int = 2048) -> Iterator[tuple[str, ChunkRecord]]:
+        """(id, record) of every point, without vectors, page by page. `with_text=False` leaves the records' text
+        empty and reads less (ingest's bookkeeping needs every point but no text)."""
+        wanted = None if with_text else [f.name for f in dataclasses.fields(ChunkRecord) if f.name != TEXT]
+        for pid, payload in self._payloads(wanted, page):
+            yield pid, ChunkRecord.from_dict(payload)
+
     @abstractmethod
-    def payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
         """(id, payload) of every point, restricted to `fields` when given, without vectors, page by page."""
 
     @abstractmethod
@@ -253,7 +268,7 @@ class Collection(ABC):
     def check(self) -> int:
         """Read every point once (`search info --check`) and return how many; `StoreDamagedError` says what cannot
         be read. The embedded store reads vectors and payloads; a server, which checks its own storage, payloads."""
-        return sum(1 for _ in self.payloads())
+        return sum(1 for _ in self._payloads())
 
     @abstractmethod
     def index_info(self) -> tuple[str, int, int]:

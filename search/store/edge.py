@@ -35,18 +35,19 @@ from search.store.errors import (
     StoreError,
     StoreLockedError,
 )
-from search.store.filters import QueryFilter, client_to_edge, source_is
+from search.store.filters import QueryFilter
 from search.store.layout import FORMAT, MARKER, old_format_message
+from search.store.qdrant_filters import client_to_edge, source_is
 from search.store.schema import (
     BM25,
     BM25_META,
     ECHO,
     HYBRID,
     SOURCE,
-    TEXT,
     VECTOR_NAMES,
     Ask,
     ChunkPoint,
+    ChunkRecord,
     StoredHit,
 )
 from search.store.space import DiskSpace, allocate_holes, is_no_space
@@ -314,12 +315,14 @@ class EdgeCollection(Collection):
         if not points:
             return
         sparse = self.has_bm25()
-        need = sum(3 * 4 * sum(np.size(v) for v in p.vectors.values()) + 2 * len(str(p.payload)) for p in points)
+        payloads = [p.record.as_dict() for p in points]
+        need = sum(3 * 4 * sum(np.size(v) for v in p.vectors.values()) + 2 * len(str(payload))
+                   for p, payload in zip(points, payloads, strict=True))
         self._apply(edge.UpdateOperation.upsert_points([
             edge.Point(p.id, {**{name: np.asarray(v, dtype=np.float32).tolist() for name, v in p.vectors.items()},
-                              **({BM25: bm25.document_vector(str(p.payload.get(TEXT, "")))} if sparse else {})},
-                       p.payload)
-            for p in points
+                              **({BM25: bm25.document_vector(p.record.text)} if sparse else {})},
+                       payload)
+            for p, payload in zip(points, payloads, strict=True)
         ]), _SMALL_WRITE_BYTES + need)
         self._wrote(len(points))
 
@@ -348,7 +351,7 @@ class EdgeCollection(Collection):
     def delete_source(self, source: str, keep: Sequence[str] = ()) -> None:
         self._apply(edge.UpdateOperation.delete_points_by_filter(client_to_edge(source_is(source, keep))))
 
-    def set_payload(self, payload: dict[str, Any], ids: Sequence[str]) -> None:
+    def _set_payload(self, payload: dict[str, Any], ids: Sequence[str]) -> None:
         if ids:
             self._apply(edge.UpdateOperation.set_payload(list(ids), payload))
 
@@ -402,7 +405,7 @@ class EdgeCollection(Collection):
             hits = self.shard.facet(edge.FacetRequest(key=SOURCE, limit=1_000_000, exact=True))
         return sorted(str(h.value) for h in hits if h.count > 0)  # exact facets list deleted values with 0
 
-    def payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
         if not self.exists():
             return
         offset: Any = None
@@ -429,7 +432,8 @@ class EdgeCollection(Collection):
         requests = [self._request(ask, k, flt) for ask in asks]
         with self._reading():
             answers = self.shard.query_batch(edge.QueryBatchRequest(requests))
-        return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in points] for points in answers]
+        return [[StoredHit(str(p.id), float(p.score), ChunkRecord.from_dict(p.payload or {})) for p in points]
+                for points in answers]
 
     def check(self, page: int = 512) -> int:
         """Read every point once, vectors and payload (`search info --check`); `StoreDamagedError` names a file

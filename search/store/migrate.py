@@ -28,7 +28,7 @@ def migrate_folder(folder: Path, progress: Progress | None = None, page: int = 1
     from qdrant_client import QdrantClient
 
     from search.store.edge import EdgeCollection
-    from search.store.schema import ChunkPoint
+    from search.store.schema import ChunkPoint, ChunkRecord
 
     if not is_old_format(folder):
         raise StoreError(f"{folder} is not an old-format (qdrant-client local mode) store: nothing to migrate")
@@ -56,8 +56,8 @@ def migrate_folder(folder: Path, progress: Progress | None = None, page: int = 1
                 offset, done = None, 0
                 while True:
                     points, offset = old.scroll(name, limit=page, offset=offset, with_payload=True, with_vectors=True)
-                    new.upsert([ChunkPoint(str(p.id), dict(p.vector), dict(p.payload or {}))  # type: ignore[arg-type]
-                                for p in points])
+                    new.upsert([ChunkPoint(str(p.id), dict(p.vector),  # type: ignore[arg-type]
+                                           ChunkRecord.from_dict(p.payload or {})) for p in points])
                     done += len(points)
                     if progress:
                         progress(name, done, total)

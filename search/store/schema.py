@@ -1,14 +1,15 @@
-"""What a collection holds: the two named vectors, the payload fields of a chunk point, and point ids.
+"""What a collection holds: the named vectors, the record of a chunk point (`ChunkRecord`, its payload), point ids.
 
 This is the one place the layout is defined; the backends (`search.store.edge`, `search.store.server`) store it,
-everything else reads and writes it through `Collection`.
+everything else reads and writes typed records through `Collection`. Imports no Qdrant package, so that what only
+needs these types (`search.results`, the HTTP client) stays light.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -32,15 +33,15 @@ BM25_META = "bm25"
 """Collection metadata: the BM25 configuration (`search.store.bm25.DESCRIPTION`) every point's sparse vector was
 made with; absent on a collection made before BM25 or whose sparse vectors are not complete yet."""
 
-# Payload fields of every chunk point.
-SOURCE = "source"  # path of the file the chunk came from (as given to ingest, resolved)
-CHUNK_INDEX = "chunk_index"  # position of the chunk in its file, from 0
-TEXT = "text"  # the chunk text that was embedded
-CONTENT_HASH = "content_hash"  # sha256 of the whole source file: unchanged files are skipped
-TITLE = "title"  # section title the chunk sits under, when known
-PAGE = "page"  # page number, when known
-N_CHUNKS = "n_chunks"  # how many chunks the file's content has (ingest bookkeeping)
-CHUNKER = "chunker"  # chunking settings, e.g. "v1/200": other settings mean the file is re-chunked
+# The payload keys: `ChunkRecord`'s field names, for what names a field (filters, payload indexes, reads of one field).
+SOURCE = "source"
+CHUNK_INDEX = "chunk_index"
+TEXT = "text"
+CONTENT_HASH = "content_hash"
+TITLE = "title"
+PAGE = "page"
+N_CHUNKS = "n_chunks"
+CHUNKER = "chunker"
 
 _ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b0a-4c53-9d5e-2f8f6a3f0e11")
 
@@ -50,13 +51,56 @@ def point_id(source: str, chunk_index: int, content_hash: str) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"{source}\0{chunk_index}\0{content_hash}"))
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class ChunkRecord:
+    """What a chunk point carries besides its vectors: the chunk, where it came from, and ingest's bookkeeping.
+
+    Stored as the point's payload, one key per field (`as_dict`); a search hit's `payload` is the same dict."""
+
+    source: str
+    """Path of the file the chunk came from (as given to ingest, resolved)."""
+    chunk_index: int
+    """Position of the chunk in its file, from 0."""
+    text: str
+    """The chunk text that was embedded."""
+    content_hash: str = ""
+    """sha256 of the whole source file: unchanged files are skipped."""
+    title: str | None = None
+    """Section title the chunk sits under, when known."""
+    page: int | None = None
+    """Page number, when known."""
+    n_chunks: int = -1
+    """How many chunks the file's content has; -1 while a streamed file's count is not known yet."""
+    chunker: str = ""
+    """Chunking settings, e.g. "v1/200": other settings mean the file is re-chunked."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as a payload: one key per field."""
+        return asdict(self)
+
+    def metadata(self) -> dict[str, Any]:
+        """`as_dict` without the text: what is known about the chunk (a LangChain `Document`'s metadata)."""
+        return {key: value for key, value in self.as_dict().items() if key != TEXT}
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> ChunkRecord:
+        """The record of a payload (or of a hit's `payload`): a missing field gets its default, other keys are
+        ignored."""
+        return cls(
+            source=str(payload.get(SOURCE, "")), chunk_index=int(payload.get(CHUNK_INDEX, 0)),
+            text=str(payload.get(TEXT, "")), content_hash=str(payload.get(CONTENT_HASH, "")),
+            title=payload.get(TITLE), page=payload.get(PAGE),
+            n_chunks=int(payload.get(N_CHUNKS, -1)), chunker=str(payload.get(CHUNKER, "")),
+        )
+
+
+@dataclass(frozen=True)
 class ChunkPoint:
-    """One point to write: its id, its vectors by name (`ECHO`, `CLASSICAL`) and its payload."""
+    """One point to write: its id, its vectors by name (`ECHO`, `CLASSICAL`) and its record."""
 
     id: str
     vectors: Mapping[str, np.ndarray | list[float]]
-    payload: dict[str, Any]
+    record: ChunkRecord
 
 
 @dataclass(frozen=True)
@@ -69,13 +113,13 @@ class Ask:
     text: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class StoredHit:
     """One nearest neighbour as the store returns it."""
 
     id: str
     score: float
-    payload: dict[str, Any]
+    record: ChunkRecord
 
 
 @dataclass
@@ -92,7 +136,6 @@ class CollectionInfo:
     scan), "partial" in between (recent writes not indexed yet), "server" when a Qdrant server manages it."""
     indexed_vectors: int = 0
     segments: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 GENERATION = "generation"
 """Server collection metadata: changes on every write (see `Collection.generation`)."""

@@ -18,7 +18,8 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from search.store import bm25
 from search.store.collection import Collection, next_generation
 from search.store.errors import StoreError, StoreUnavailableError
-from search.store.filters import QueryFilter, source_is
+from search.store.filters import QueryFilter
+from search.store.qdrant_filters import source_is
 from search.store.schema import (
     BM25,
     BM25_META,
@@ -26,10 +27,10 @@ from search.store.schema import (
     GENERATION,
     HYBRID,
     SOURCE,
-    TEXT,
     VECTOR_NAMES,
     Ask,
     ChunkPoint,
+    ChunkRecord,
     StoredHit,
 )
 
@@ -132,8 +133,8 @@ class ServerCollection(Collection):
         structs = [
             models.PointStruct(id=p.id, vector={
                 **{n: np.asarray(v, dtype=np.float32).tolist() for n, v in p.vectors.items()},
-                **({BM25: _sparse(str(p.payload.get(TEXT, "")))} if sparse else {}),
-            }, payload=p.payload)
+                **({BM25: _sparse(p.record.text)} if sparse else {}),
+            }, payload=p.record.as_dict())
             for p in points
         ]
         self._call(self.client.upsert, self.name, points=structs, wait=True)
@@ -171,7 +172,7 @@ class ServerCollection(Collection):
         self._call(self.client.delete, self.name, points_selector=selector, wait=True)
         self._bump()
 
-    def set_payload(self, payload: dict[str, Any], ids: Sequence[str]) -> None:
+    def _set_payload(self, payload: dict[str, Any], ids: Sequence[str]) -> None:
         self._call(self.client.set_payload, self.name, payload=payload, points=list(ids), wait=True)
         self._bump()
 
@@ -200,7 +201,7 @@ class ServerCollection(Collection):
         hits = self._call(self.client.facet, self.name, key=SOURCE, limit=1_000_000, exact=True).hits
         return sorted(str(h.value) for h in hits)
 
-    def payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
         if not self.exists():
             return
         offset = None
@@ -224,7 +225,7 @@ class ServerCollection(Collection):
     def _search(self, asks: list[Ask], k: int, where: QueryFilter | None) -> list[list[StoredHit]]:
         flt = where.to_client() if where else None
         requests = [self._request(ask, k, flt) for ask in asks]
-        return [[StoredHit(str(p.id), float(p.score), dict(p.payload or {})) for p in answer.points]
+        return [[StoredHit(str(p.id), float(p.score), ChunkRecord.from_dict(p.payload or {})) for p in answer.points]
                 for answer in self._call(self.client.query_batch_points, self.name, requests=requests)]
 
     def _request(self, ask: Ask, k: int, flt: models.Filter | None) -> models.QueryRequest:
