@@ -26,6 +26,7 @@ from embedder.settings import CPU_BATCH_TOKENS
 from embedder.templates import (
     CLASSICAL,
     DEFAULT_INSTRUCTION,
+    TEXT_SLOT,
     Encoded,
     PromptTokenizer,
     Template,
@@ -130,8 +131,9 @@ class Embedder:
 
         Templates are strings with two `{text}` slots (the last is pooled); `pooling` is "mean" (zero-shot
         default) or "last". `classical` picks the classical baseline: "separate" (its own pass with
-        `Write a paragraph: {text}`, fair on both sides), "first_span" (free, from the first `{text}` of the echo
-        pass; only fair when both sides share the prefix before it) or "none". `compute_matched` halves the
+        `Write a paragraph: {text}`, fair on both sides), "first_span" (from the first `{text}` of the echo pass,
+        free for documents; a query whose prompt starts differently gets a short pass of the document prompt's
+        prefix and the query, so both sides see the same prefix) or "none". `compute_matched` halves the
         tokens of every `{text}` in the echo pass (each text keeps its first half), so an echo pass costs what a
         classical pass over the whole text costs. `attn_implementation` ("sdpa", "eager", ...) defaults to the
         kernel measured fastest for the device and model (`embedder.device.default_attention`). `layer` picks
@@ -267,19 +269,18 @@ class Embedder:
         items = validate_texts(texts)
         template = self.template_for(kind)
         classical_mode = self.classical_mode if with_classical else "none"
-        if classical_mode == "first_span":
-            self._check_first_span_fair(kind)
+        own_pass = self._classical_pass(kind, classical_mode)
         echo_encs, owners, truncated = self._encode_pieces(
             template, items, self.max_text_tokens, instruction, self.compute_matched
         )
         jobs: list[_Job] = []
         for i, enc in zip(owners, echo_encs, strict=True):
             pools: tuple[tuple[str, int], ...] = (("echo", len(enc.spans) - 1),)
-            if classical_mode == "first_span":
+            if classical_mode == "first_span" and own_pass is None:
                 pools += (("classical", 0),)
             jobs.append(_Job(i, enc, pools))
-        if classical_mode == "separate":
-            classical_encs = self.prompt.encode_many(self.classical_template, items, self.max_text_tokens, instruction)
+        if own_pass is not None:
+            classical_encs = self.prompt.encode_many(own_pass, items, self.max_text_tokens, instruction)
             jobs += [_Job(i, enc, (("classical", 0),)) for i, enc in enumerate(classical_encs)]
         vectors, tokens, padded = self._run(jobs, self.preset.pooling, show_progress, (self.layer,))
         out = {name: matrix[0] for name, matrix in vectors.items()}
@@ -367,14 +368,19 @@ class Embedder:
         owners = [n for n in range(len(texts)) for _ in by_text[n]]
         return [enc for n in range(len(texts)) for enc in by_text[n]], owners, truncated
 
-    def _check_first_span_fair(self, kind: Kind) -> None:
-        if kind == "symmetric":
-            return
-        if self.preset.query.prefix().replace("{instruction}", "") != self.preset.document.prefix():
-            raise ValueError(
-                "classical='first_span' is only a fair baseline when the query and document templates share the "
-                "prompt before the first {text}; these do not. Use classical='separate', or kind='symmetric'."
-            )
+    def _classical_pass(self, kind: Kind, mode: ClassicalMode) -> Template | None:
+        """The template of the classical vectors' own pass for texts of `kind`, or None when they need none: mode
+        "separate" always runs `classical_template`; mode "first_span" takes the first `{text}` of the echo pass,
+        except for a query whose echo prompt starts differently from a document's: its pass is the document
+        prompt's prefix and the query (short), so that its classical vector sees what a document's first span
+        saw."""
+        if mode == "separate":
+            return self.classical_template
+        if mode == "first_span" and kind == "query":
+            prefix = self.preset.document.prefix()
+            if self.preset.query.prefix() != prefix:
+                return Template(prefix + TEXT_SLOT)
+        return None
 
     def _run(
         self, jobs: list[_Job], pooling: Pooling, show_progress: bool, layers: tuple[int, ...]

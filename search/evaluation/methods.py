@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from embedder import CLASSICAL, PROMPT_EOL, Embedder, Template
-from embedder.templates import DEFAULT_INSTRUCTION
+from embedder.templates import DEFAULT_INSTRUCTION, TEXT_SLOT
 from search.evaluation.bidirectional import bidirectional
 
 Family = Literal["echo", "classical", "eol"]
@@ -70,16 +70,25 @@ class Method:
         """L2-normalised vectors of `texts`, one row each, in order."""
         model = bidirectional(embedder) if self.bidirectional else embedder
         template = self.template(embedder, side, wording)
+        span = self.span
+        if span == "first":
+            # The first copy of an echo prompt, by causal attention, is the pass of the prompt up to it alone; a query
+            # under the instructed pair gets the document prompt's prefix instead, as the embedder's `first_span`
+            # classical vectors do (both sides then see the same prefix).
+            if side == "query" and self.instructed and template.prefix() != embedder.preset.document.prefix():
+                template = embedder.preset.document
+            template, span = Template(template.prefix() + TEXT_SLOT), "last"
         # compute matching halves each text's own tokens: the echo prompt then costs what one whole copy costs
         return model.embed(
-            list(texts), template, pooling=self.pooling, span=self.span, instruction=instruction,
+            list(texts), template, pooling=self.pooling, span=span, instruction=instruction,
             compute_matched=self.compute_matched,
         )
 
 
 METHODS: tuple[Method, ...] = (
     Method("echo", "echo, mean over the second copy", "echo"),
-    Method("classical-first-span", "classical from the first copy of the echo pass (free)", "echo", span="first"),
+    Method("classical-first-span", "classical from the first copy of the echo pass (free for documents; a query "
+           "gets its own pass under the document prompt's prefix)", "echo", span="first"),
     Method("classical", "classical, own pass with `Write a paragraph: {text}`", "classical"),
     Method("prompteol", 'PromptEOL `This sentence : "{text}" means in one word:"`, last token', "eol",
            pooling="last"),
