@@ -43,7 +43,8 @@ RUN pip install -c constraints.txt . \
 
 USER echo
 RUN if [ -n "${PRECONVERT_MODEL}" ]; then \
-        python -c "from embedder.loading import resolve; print('model ready:', resolve('${PRECONVERT_MODEL}')[0])"; \
+        python -c "from embedder.loading import resolve; from embedder.settings import EmbedderSettings; \
+                   print('model ready:', resolve('${PRECONVERT_MODEL}', EmbedderSettings().cache_dir())[0])"; \
     fi
 
 EXPOSE 8000 8501

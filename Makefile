@@ -23,8 +23,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 
 setup: $(VENV)/.installed
 
-model: setup  ## convert the packaged default model into the user cache (once)
-	$(BIN)/python -c "from embedder.loading import resolve; print('model ready:', resolve(None)[0])"
+model: setup  ## convert the model of the settings (default: the packaged one) into the model cache (once)
+	$(BIN)/python -c "from embedder.loading import resolve; from embedder.settings import EmbedderSettings; \
+		s = EmbedderSettings(); print('model ready:', resolve(s.model, s.cache_dir())[0])"
 
 demo: model
 	$(BIN)/ingest $(DOCS)
