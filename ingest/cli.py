@@ -173,8 +173,7 @@ def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
 def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa: ANN202
     where = settings.store
     try:  # first, before torch and the model load: a locked, damaged or unreachable store is refused at once
-        store = stores.open_collection(url=where.qdrant_url, api_key=where.qdrant_api_key, collection=where.collection,
-                                       data_dir=where.data_dir())
+        store = stores.open_collection(**stores.collection_options(where))
     except StoreError as exc:
         raise Fatal(str(exc), NO_SPACE if isinstance(exc, StoreFullError) else UNAVAILABLE) from None
     except ValueError as exc:  # qdrant-client's verdict on a malformed URL

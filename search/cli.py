@@ -193,9 +193,7 @@ def info(
     from search.render import info_table
 
     where = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir).store
-    with _user_errors(), stores.open_collection(
-        url=where.qdrant_url, api_key=where.qdrant_api_key, data_dir=where.data_dir(), collection=where.collection
-    ) as store:
+    with _user_errors(), stores.open_collection(**stores.collection_options(where)) as store:
         collection_info = store.info()
         sources = store.sources()
         checked = store.check() if check else None

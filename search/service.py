@@ -188,8 +188,8 @@ _PROTECTED = ("/search", "/collection")
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> FastAPI:
     """The service over an opened `searcher` (the model and store are loaded once, before serving); `settings`
-    default to `ServiceSettings()` (the `SEARCH_*` environment)."""
-    settings = settings or ServiceSettings()
+    default to the defaults (no environment read: `search serve` passes the `SEARCH_*` settings)."""
+    settings = settings or ServiceSettings.defaults()
     batcher = MicroBatcher(
         searcher, max_batch=settings.max_batch, max_wait_ms=settings.batch_wait_ms, cache_size=settings.cache_size,
         batch_tokens=settings.batch_tokens, max_queue=settings.max_queue,

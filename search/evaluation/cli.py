@@ -63,11 +63,11 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(3) from None
 
 
-def _embedder(model: str | None, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy import of torch
-    """The model the settings and the options `--model`, `--device`, `--dtype` name."""
+def _embedder(settings: EmbedderSettings, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy torch
+    """The model the settings (with `--model` applied) and the options `--device`, `--dtype` name."""
     from embedder import Embedder, tune_process
 
-    settings = settings_with_flags(model=model).embedder.override(device=device, dtype=dtype)
+    settings = settings.override(device=device, dtype=dtype)
     tune_process(settings.device)
     with err.status("loading the model..."):
         return Embedder.from_pretrained(**settings.load_options())
@@ -116,7 +116,7 @@ def toy(
 
     with _user_errors():
         picked = pick_methods(methods)
-        emb = _embedder(model, device, dtype)
+        emb = _embedder(settings_with_flags(model=model).embedder, device, dtype)
         report = run_toy(emb, picked, wordings=3 if prompts else 1, progress=_progress)
     _emit(report, json_out, markdown_out, plot_path)
 
@@ -141,7 +141,7 @@ def sts(
 
     with _user_errors():
         picked = pick_methods(methods)
-        emb = _embedder(model, device, dtype)
+        emb = _embedder(settings_with_flags(model=model).embedder, device, dtype)
         report = run_sts(emb, picked, split=split.value, limit=limit, wordings=3 if prompts else 1,  # type: ignore[arg-type]
                          progress=_progress)
     _emit(report, json_out, markdown_out, plot_path)
@@ -178,8 +178,9 @@ def retrieval(
 
     with _user_errors():
         extra = pick_methods(None if reembed == "all" else reembed, retrieval=True) if reembed else []
-        emb = _embedder(model, device, dtype)
-        searcher = open_searcher(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir), emb)
+        settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
+        emb = _embedder(settings.embedder, device, dtype)
+        searcher = open_searcher(settings, emb)
         try:
             report = run_retrieval(searcher, queries, qrels, reembed=extra, k=k, instruction=instruction,
                                    progress=_progress)
@@ -218,7 +219,8 @@ def layers(
         given = [p for p in (corpus, queries, qrels) if p is not None]
         if given and len(given) != 3:
             raise ValueError("retrieval needs all of --corpus, --queries and --qrels")
-        emb = dataclasses.replace(_embedder(model, device, dtype), max_text_tokens=max_text_tokens)
+        emb = dataclasses.replace(_embedder(settings_with_flags(model=model).embedder, device, dtype),
+                                  max_text_tokens=max_text_tokens)
         if not sts and not corpus:
             raise ValueError("--no-sts needs a retrieval set (--corpus, --queries, --qrels)")
         pairs = (load_sts(split.value)[:limit] if limit else load_sts(split.value)) if sts else []  # type: ignore[arg-type]

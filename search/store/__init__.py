@@ -5,8 +5,8 @@ server (`search.store.server`); everything else reads and writes chunks through 
 payload layout of `search.store.schema` and filters as `QueryFilter`.
 """
 
-from search.settings import DEFAULT_COLLECTION
-from search.store.collection import Collection, default_data_dir, embedded_folder
+from search.settings import DEFAULT_COLLECTION, default_data_dir
+from search.store.collection import Collection, embedded_folder
 from search.store.errors import (
     CollectionNotFoundError,
     FilterError,
@@ -19,7 +19,7 @@ from search.store.errors import (
     StoreLockedError,
     StoreUnavailableError,
 )
-from search.store.factory import open_collection
+from search.store.factory import collection_options, open_collection
 from search.store.filters import FilterLike, QueryFilter
 from search.store.fusion import Fusion, FusionMethod
 from search.store.schema import (
@@ -49,7 +49,6 @@ __all__ = [
     "PAGE", "RANKINGS", "SOURCE", "TEXT", "TEXT_RANKINGS", "TITLE", "VECTOR_NAMES", "ChunkPoint", "Collection",
     "CollectionInfo", "CollectionNotFoundError", "FilterError", "FilterLike", "FingerprintMismatchError", "Fusion",
     "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter", "StoreDamagedError", "StoreError",
-    "StoreFullError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "default_data_dir", "embedded_folder",
-    "open_collection",
-    "point_id",
+    "StoreFullError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "collection_options",
+    "default_data_dir", "embedded_folder", "open_collection", "point_id",
 ]

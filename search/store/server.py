@@ -93,8 +93,9 @@ class ServerCollection(Collection):
     def ensure(self, fingerprint: str, embedder: dict[str, Any], dim: int) -> None:
         """Create the collection, or check the existing one's fingerprint.
 
-        A new collection gets this object's `shards` and `replicas` (`$ECHO_SEARCH_SHARDS`, `$ECHO_SEARCH_REPLICAS`
-        through `open_collection`). Several workers may race to create it: the losers check the winner's fingerprint."""
+        A new collection gets this object's `shards` and `replicas` (`ECHO_SEARCH_SHARDS`, `ECHO_SEARCH_REPLICAS`
+        through `collection_options` and `open_collection`). Several workers may race to create it: the losers check
+        the winner's fingerprint."""
         if self.exists():
             self.check_fingerprint(fingerprint)
             self.ensure_bm25()
