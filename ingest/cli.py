@@ -190,7 +190,8 @@ def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa
         hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
         hf_logging.disable_progress_bar()
         setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
-        tune_process()  # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
+        # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
+        tune_process(settings.embedder.device)
         try:
             embedder = Embedder.from_pretrained(**settings.embedder.load_options())
         except Exception as exc:

@@ -157,7 +157,8 @@ def query(
     with _user_errors():
         from search.backend import open_backend
 
-        with open_backend(settings, None, _tune_process, load_model=mode is not SearchMode.bm25) as searcher:
+        with open_backend(settings, None, lambda: _tune_process(settings.embedder.device),
+                          load_model=mode is not SearchMode.bm25) as searcher:
             try:
                 result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
             except InvalidRequestError as exc:
@@ -172,11 +173,12 @@ def query(
     console.print(result_table(result, mode.value))
 
 
-def _tune_process() -> None:
-    """This process runs the model: OpenBLAS off its cores, bounded oneDNN caches (after the store is open)."""
+def _tune_process(device: str | None) -> None:
+    """This process runs the model on `device` (the settings'): OpenBLAS off its cores, bounded oneDNN caches (after
+    the store is open)."""
     from embedder import tune_process
 
-    tune_process()
+    tune_process(device)
 
 
 def info(
@@ -266,7 +268,7 @@ def serve(
     service = settings.service
 
     def prepare() -> None:  # once the store is open
-        _tune_process()
+        _tune_process(settings.embedder.device)
         if service.threads:
             import torch
 
