@@ -248,7 +248,10 @@ class EdgeCollection(Collection):
         try:
             return edge.EdgeShard.load(str(shard_dir))
         except Exception as exc:  # the engine raises a bare Exception with its message
-            if "WouldBlock" in str(exc):
+            # Only the text tells a shard another process holds: qdrant-edge-py 0.9 raises a bare Exception with no
+            # errno, code or subclass ("... Can't init WAL: Kind(WouldBlock)"). Our own lock (`_lock`) is matched by
+            # type; this covers a shard opened by something that bypassed it.
+            if "Kind(WouldBlock)" in str(exc):
                 raise StoreLockedError(f"the embedded store's shard at {shard_dir} is in use by another process") \
                     from exc
             if is_no_space(exc):
