@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
@@ -13,25 +12,24 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
+from search.cli_errors import exit_on_product_errors
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
+from search.errors import ExitCode
 from search.settings import ServiceSettings, Settings, SettingsError
-from search.store import StoreError, StoreFullError
 from search.validation import K_MAX, K_MIN, InvalidRequestError, check_instruction, check_text
 
 DEFAULT_COMMAND = "query"
 
-# Exit statuses, shared with `ingest` (which also uses 1: some files failed); usage errors exit 2 (click's own).
-EXIT_UNAVAILABLE = 3  # the store or model refused or is unavailable
-EXIT_INTERNAL = 4  # an unexpected error: a bug
-EXIT_NO_SPACE = 5  # the disk holding the embedded store is full
-EXIT_INTERRUPTED = 130  # Ctrl-C
+# The exit statuses of `search.errors`, shared with `ingest` (which also uses 1: some files failed).
 EXIT_STATUS_HELP = (
-    "Exit status: 0 ok; 2 usage error (bad arguments); 3 the store or model refused or is unavailable (store "
-    "locked by another process, server unreachable, collection missing, fingerprint mismatch, model not found, "
-    "service refused, store damaged); 4 unexpected internal error; 5 the disk holding the store is full; 130 "
-    "interrupted."
+    f"Exit status: {ExitCode.OK} ok; {ExitCode.USAGE} usage error (bad arguments); {ExitCode.REFUSED} the store or "
+    "model refused or is unavailable (store locked by another process, server unreachable, collection missing, "
+    "fingerprint mismatch, model not found, service refused, store damaged); "
+    f"{ExitCode.INTERNAL} unexpected internal error; {ExitCode.NO_SPACE} the disk holding the store is full; "
+    f"{ExitCode.INTERRUPTED} interrupted."
 )
 
 
@@ -76,11 +74,11 @@ class QueryFirstGroup(TyperGroup):
             raise
         except KeyboardInterrupt:
             err.print("interrupted")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         except Exception as exc:
             err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (a bug: please report it with the "
                       "command you ran)", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_INTERNAL) from None
+            raise typer.Exit(ExitCode.INTERNAL) from None
 
 
 app = typer.Typer(
@@ -103,21 +101,14 @@ err = Console(stderr=True)
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Store and model problems end the command with their message and exit status 3, not a traceback."""
-    try:
-        yield
-    except StoreError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_NO_SPACE if isinstance(exc, StoreFullError) else EXIT_UNAVAILABLE) from None
-    except Exception as exc:
-        from embedder import ModelNotFoundError  # only now: `search info` never imports torch
+def _say_error(message: str) -> None:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
-        if not isinstance(exc, ModelNotFoundError):
-            raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_UNAVAILABLE) from None
+
+def _user_errors() -> AbstractContextManager[None]:
+    """Product errors (store, model, request) end the command with their message and the exit status of
+    `search.errors`, not a traceback."""
+    return exit_on_product_errors(_say_error)
 
 
 @app.command(DEFAULT_COMMAND)
@@ -159,10 +150,7 @@ def query(
 
         with open_backend(settings, None, lambda: _tune_process(settings.embedder.device),
                           load_model=mode is not SearchMode.bm25) as searcher:
-            try:
-                result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
-            except InvalidRequestError as exc:
-                raise typer.BadParameter(str(exc)) from None
+            result = searcher.search(text, k=k, mode=mode.value, filter=source or None, instruction=instruction)
     if json_out:
         typer.echo(result_json(text, mode.value, result))
         return

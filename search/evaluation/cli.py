@@ -3,17 +3,19 @@ or the user's own collection, as a table, JSON, or a bar chart."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from embedder.settings import EmbedderSettings
+from search.cli_errors import exit_on_product_errors
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
+from search.errors import InvalidInputError
 from search.evaluation.methods import METHODS, RETRIEVAL_EXTRA, WORDINGS
 
 eval_app = typer.Typer(
@@ -45,22 +47,11 @@ PlotOut = Annotated[Path | None, typer.Option("--plot", help="Also write a group
                                               dir_okay=False)]
 
 
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Problems end the command with their message, not a traceback: bad data files or arguments with exit status 2,
-    store and model problems with 3 (the `search` command's convention)."""
-    from embedder import ModelNotFoundError
-    from search.evaluation.data import DataError
-    from search.store import StoreError
-
-    try:
-        yield
-    except (DataError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    except (StoreError, ModelNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(3) from None
+def _user_errors() -> AbstractContextManager[None]:
+    """Product errors end the command with their message and the exit status of `search.errors`, not a traceback:
+    bad data files or arguments 2, store and model problems 3. Any other error, a `ValueError` of a library included,
+    is a bug (the `search` command reports it, exit status 4)."""
+    return exit_on_product_errors(lambda message: err.print(f"[red]error:[/red] {escape(message)}", highlight=False))
 
 
 def _embedder(settings: EmbedderSettings, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy torch
@@ -218,11 +209,11 @@ def layers(
     with _user_errors():
         given = [p for p in (corpus, queries, qrels) if p is not None]
         if given and len(given) != 3:
-            raise ValueError("retrieval needs all of --corpus, --queries and --qrels")
+            raise InvalidInputError("retrieval needs all of --corpus, --queries and --qrels")
         emb = dataclasses.replace(_embedder(settings_with_flags(model=model).embedder, device, dtype),
                                   max_text_tokens=max_text_tokens)
         if not sts and not corpus:
-            raise ValueError("--no-sts needs a retrieval set (--corpus, --queries, --qrels)")
+            raise InvalidInputError("--no-sts needs a retrieval set (--corpus, --queries, --qrels)")
         pairs = (load_sts(split.value)[:limit] if limit else load_sts(split.value)) if sts else []  # type: ignore[arg-type]
         _progress(f"{len(pairs)} STS-B {split.value} pairs" + (f" and {corpus}" if corpus else ""))
         rows = run_layer_sweep(emb, pairs, retrieval=(corpus, queries, qrels) if corpus and queries and qrels else None)

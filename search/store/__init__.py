@@ -13,6 +13,7 @@ from search.store.errors import (
     FingerprintMismatchError,
     MissingBm25Error,
     OldFormatError,
+    StoreAddressError,
     StoreDamagedError,
     StoreError,
     StoreFullError,
@@ -48,7 +49,7 @@ __all__ = [
     "BM25", "CHUNKER", "CHUNK_INDEX", "CLASSICAL", "CONTENT_HASH", "DEFAULT_COLLECTION", "ECHO", "HYBRID", "N_CHUNKS",
     "PAGE", "RANKINGS", "SOURCE", "TEXT", "TEXT_RANKINGS", "TITLE", "VECTOR_NAMES", "ChunkPoint", "Collection",
     "CollectionInfo", "CollectionNotFoundError", "FilterError", "FilterLike", "FingerprintMismatchError", "Fusion",
-    "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter", "StoreDamagedError", "StoreError",
-    "StoreFullError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "collection_options",
+    "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter", "StoreAddressError", "StoreDamagedError",
+    "StoreError", "StoreFullError", "StoreLockedError", "StoreUnavailableError", "StoredHit", "collection_options",
     "default_data_dir", "embedded_folder", "open_collection", "point_id",
 ]
