@@ -221,8 +221,9 @@ def test_the_library_reads_no_setting_from_the_environment(monkeypatch: pytest.M
     assert device.pick_quantization() is None
     assert device.default_batch_tokens(torch.device("cpu")) == CPU_BATCH_TOKENS
     assert device.pick_device() == torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    assert loading.cache_dir() == tmp_path / "xdg-cache" / "echo-search"
-    assert loading.resolve(None)[1] == DEFAULT_MODEL
+    monkeypatch.setattr(loading, "_packaged_gguf", lambda name, cache: cache / "gguf" / name)
+    monkeypatch.setattr(loading, "convert_gguf", lambda gguf, target: target)  # nothing converted here
+    assert loading.resolve(None) == (tmp_path / "xdg-cache" / "echo-search" / "models" / DEFAULT_MODEL, DEFAULT_MODEL)
     assert create_app(object()).state.batcher.max_batch == ServiceSettings.model_fields["max_batch"].default
 
 
