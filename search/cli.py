@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from contextlib import AbstractContextManager
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
@@ -12,10 +11,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
 
-from search.cli_errors import exit_on_product_errors
+from search.cli_errors import user_errors
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.errors import ExitCode
 from search.settings import ServiceSettings, Settings, SettingsError
@@ -101,16 +99,6 @@ err = Console(stderr=True)
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _say_error(message: str) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-
-
-def _user_errors() -> AbstractContextManager[None]:
-    """Product errors (store, model, request) end the command with their message and the exit status of
-    `search.errors`, not a traceback."""
-    return exit_on_product_errors(_say_error)
-
-
 @app.command(DEFAULT_COMMAND)
 def query(
     question: Annotated[list[str], typer.Argument(help="The question (quote it, or give it as several words).")],
@@ -145,7 +133,7 @@ def query(
         raise typer.BadParameter(str(exc)) from None
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
                                    url=service)
-    with _user_errors():
+    with user_errors():
         from search.backend import open_backend
 
         with open_backend(settings, None, lambda: _tune_process(settings.embedder.device),
@@ -183,7 +171,7 @@ def info(
     from search.render import info_table
 
     where = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir).store
-    with _user_errors(), stores.open_collection(**stores.collection_options(where)) as store:
+    with user_errors(), stores.open_collection(**stores.collection_options(where)) as store:
         collection_info = store.info()
         sources = store.sources()
         checked = store.check() if check else None
@@ -264,7 +252,7 @@ def serve(
 
             on_model_thread(torch.set_num_threads, service.threads)
 
-    with _user_errors():
+    with user_errors():
         searcher = open_searcher(settings, prepare=prepare)
     from search.service import serve as run_service  # FastAPI and torch: after the store is open
     if service.host not in ("127.0.0.1", "localhost", "::1") and not service.api_key:
@@ -297,7 +285,7 @@ def backup(
     from search.store.edge import EdgeCollection
 
     where = _embedded_store(collection, data_dir).store
-    with _user_errors():
+    with user_errors():
         store = EdgeCollection.open_folder(embedded_folder(None, where.data_dir()), where.collection,
                                            min_free_mb=where.min_free_mb)
         try:
@@ -323,7 +311,7 @@ def restore(
     from search.store.backup import restore as restore_backup
 
     settings = _embedded_store(collection, data_dir)
-    with _user_errors():
+    with user_errors():
         done = restore_backup(embedded_folder(None, settings.store.data_dir()), source,
                               name=collection or None, replace=replace)
     err.print(f"restored collection {done['collection']!r} ({done['restored_points']} points) from {source}",
@@ -350,7 +338,7 @@ def migrate(
 
     folder = embedded_folder(path, settings_with_flags(data_dir=data_dir).store.data_dir())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with _user_errors(), Progress(*columns, console=err, transient=True) as bar:
+    with user_errors(), Progress(*columns, console=err, transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(name: str, done: int, total: int) -> None:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from search.errors import verdict
 
+_err = Console(stderr=True)
+
+
+def _say_error(message: str) -> None:
+    """Print `message` on stderr as "error: ..." (taken literally, never as markup)."""
+    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
 
 @contextmanager
-def exit_on_product_errors(say: Callable[[str], None]) -> Iterator[None]:
-    """Run the block; an error the map names is told with `say(message)` and ends the command with its exit status,
+def user_errors() -> Iterator[None]:
+    """Run the block; an error the map names is printed as "error: ..." and ends the command with its exit status,
     never a traceback. Anything else goes on: the command reports it as an internal error (exit status 4)."""
     try:
         yield
@@ -20,5 +29,5 @@ def exit_on_product_errors(say: Callable[[str], None]) -> Iterator[None]:
         found = verdict(exc)
         if found is None:
             raise
-        say(found.message)
+        _say_error(found.message)
         raise typer.Exit(found.exit_code) from None

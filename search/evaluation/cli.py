@@ -3,17 +3,15 @@ or the user's own collection, as a table, JSON, or a bar chart."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from embedder.settings import EmbedderSettings
-from search.cli_errors import exit_on_product_errors
+from search.cli_errors import user_errors
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.errors import InvalidInputError
 from search.evaluation.methods import METHODS, RETRIEVAL_EXTRA, WORDINGS
@@ -45,13 +43,6 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 MarkdownOut = Annotated[bool, typer.Option("--markdown", help="Print a markdown table (for docs) instead.")]
 PlotOut = Annotated[Path | None, typer.Option("--plot", help="Also write a grouped bar chart to this PNG file.",
                                               dir_okay=False)]
-
-
-def _user_errors() -> AbstractContextManager[None]:
-    """Product errors end the command with their message and the exit status of `search.errors`, not a traceback:
-    bad data files or arguments 2, store and model problems 3. Any other error, a `ValueError` of a library included,
-    is a bug (the `search` command reports it, exit status 4)."""
-    return exit_on_product_errors(lambda message: err.print(f"[red]error:[/red] {escape(message)}", highlight=False))
 
 
 def _embedder(settings: EmbedderSettings, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy torch
@@ -105,7 +96,7 @@ def toy(
     from search.evaluation.methods import pick_methods
     from search.evaluation.tasks import run_toy
 
-    with _user_errors():
+    with user_errors():
         picked = pick_methods(methods)
         emb = _embedder(settings_with_flags(model=model).embedder, device, dtype)
         report = run_toy(emb, picked, wordings=3 if prompts else 1, progress=_progress)
@@ -130,7 +121,7 @@ def sts(
     from search.evaluation.methods import pick_methods
     from search.evaluation.tasks import run_sts
 
-    with _user_errors():
+    with user_errors():
         picked = pick_methods(methods)
         emb = _embedder(settings_with_flags(model=model).embedder, device, dtype)
         report = run_sts(emb, picked, split=split.value, limit=limit, wordings=3 if prompts else 1,  # type: ignore[arg-type]
@@ -167,7 +158,7 @@ def retrieval(
     from search.evaluation.methods import pick_methods
     from search.evaluation.tasks import run_retrieval
 
-    with _user_errors():
+    with user_errors():
         extra = pick_methods(None if reembed == "all" else reembed, retrieval=True) if reembed else []
         settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
         emb = _embedder(settings.embedder, device, dtype)
@@ -206,7 +197,7 @@ def layers(
     from search.evaluation.data import load_sts
     from search.evaluation.sweep import markdown, run_layer_sweep
 
-    with _user_errors():
+    with user_errors():
         given = [p for p in (corpus, queries, qrels) if p is not None]
         if given and len(given) != 3:
             raise InvalidInputError("retrieval needs all of --corpus, --queries and --qrels")
