@@ -52,7 +52,8 @@ class EchoEmbeddings(BaseModel, Embeddings):
     batch_tokens: int | None = Field(default=None, gt=0)
     """Token budget of one forward batch (padding included); None for the device default."""
     embedder: InstanceOf[Embedder] | None = Field(default=None, exclude=True, repr=False)
-    """An already loaded `Embedder` to use instead of loading `model` (then leave model/device/dtype/batch_tokens)."""
+    """An already loaded `Embedder` to use instead of loading `model` (then leave model/device/dtype/batch_tokens/
+    settings)."""
     settings: InstanceOf[EmbedderSettings] | None = Field(default=None, exclude=True, repr=False)
     """The loading options the arguments above leave open; None: `EmbedderSettings()`, read from the environment
     when this object is built."""
@@ -62,7 +63,8 @@ class EchoEmbeddings(BaseModel, Embeddings):
 
     @model_validator(mode="after")
     def _embedder_or_loading_args(self) -> EchoEmbeddings:
-        given = [name for name in ("model", "device", "dtype", "batch_tokens") if getattr(self, name) is not None]
+        given = [name for name in ("model", "device", "dtype", "batch_tokens", "settings")
+                 if getattr(self, name) is not None]
         if self.embedder is not None and given:
             raise ValueError(f"pass either embedder= or {', '.join(given)}, not both: the embedder is already loaded")
         if self.embedder is None and self.settings is None:

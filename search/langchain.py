@@ -74,7 +74,8 @@ class EchoRetriever(BaseRetriever):
 
     @model_validator(mode="after")
     def _searcher_or_opening_args(self) -> EchoRetriever:
-        given = [n for n in ("url", "api_key", "path", "collection", "model", "embedder") if getattr(self, n)]
+        given = [n for n in ("url", "api_key", "path", "collection", "model", "embedder", "settings")
+                 if getattr(self, n)]
         if self.searcher is not None and given:
             raise ValueError(f"pass either searcher= or {', '.join(given)}, not both: the searcher is already open")
         if self.searcher is None and self.settings is None:
