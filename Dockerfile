@@ -8,7 +8,6 @@
 # on first start, so every service shares one converted copy and nothing is downloaded at run time.
 FROM python:3.11-slim
 
-ARG TORCH_VERSION=2.13.0
 ARG TORCH_VARIANT=cpu
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
 # Packaged model converted at build time; empty to skip (it is then converted on first start into /models).
@@ -27,8 +26,10 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin echo \
 
 WORKDIR /app
 
-# torch first, from the chosen index, so that installing the project never replaces it with another build.
-RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
+# torch first, from the chosen index, at the version constraints.txt pins, so that installing the project (under the
+# same constraint) never replaces it with another build.
+COPY constraints.txt ./
+RUN pip install -c constraints.txt torch --index-url "${TORCH_INDEX_URL}"
 
 COPY pyproject.toml README.md ./
 COPY embedder ./embedder
@@ -36,13 +37,14 @@ COPY ingest ./ingest
 COPY search ./search
 COPY ui ./ui
 # unstructured's pdf extra drags in torchvision, built for another torch; the fast PDF path never imports it.
-RUN pip install . \
+RUN pip install -c constraints.txt . \
     && pip uninstall -y torchvision timm \
-    && python -c "import sys, torch; v = torch.__version__; print('torch', v); sys.exit(not v.startswith('${TORCH_VERSION}'))"
+    && python -c "import torch; print('torch', torch.__version__)"
 
 USER echo
 RUN if [ -n "${PRECONVERT_MODEL}" ]; then \
-        python -c "from embedder.loading import resolve; print('model ready:', resolve('${PRECONVERT_MODEL}')[0])"; \
+        python -c "from embedder.loading import resolve; from embedder.settings import EmbedderSettings; \
+                   print('model ready:', resolve('${PRECONVERT_MODEL}', EmbedderSettings().cache_dir())[0])"; \
     fi
 
 EXPOSE 8000 8501

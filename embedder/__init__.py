@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from embedder.encoder import Embedder, EncodeResult
-    from embedder.loading import ModelNotFoundError
+    from embedder.errors import ModelLoadError, ModelNotFoundError, ModelOptionError
     from embedder.model_thread import tune_process
     from embedder.settings import DEFAULT_MODEL
     from embedder.templates import CLASSICAL, DOCUMENT, PROMPT_EOL, QUERY, SYMMETRIC, Template
@@ -24,14 +24,16 @@ __all__ = [
     "SYMMETRIC",
     "EncodeResult",
     "Embedder",
+    "ModelLoadError",
     "ModelNotFoundError",
+    "ModelOptionError",
     "Template",
     "tune_process",
 ]
 
 _HOMES = {
-    "Embedder": "encoder", "EncodeResult": "encoder", "ModelNotFoundError": "loading", "DEFAULT_MODEL": "settings",
-    "tune_process": "model_thread",
+    "Embedder": "encoder", "EncodeResult": "encoder", "ModelNotFoundError": "errors", "DEFAULT_MODEL": "settings",
+    "tune_process": "model_thread", "ModelLoadError": "errors", "ModelOptionError": "errors",
     **dict.fromkeys(("CLASSICAL", "DOCUMENT", "PROMPT_EOL", "QUERY", "SYMMETRIC", "Template"), "templates"),
 }
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from transformers import PretrainedConfig
 
-from embedder.settings import CPU_BATCH_TOKENS, GPU_BATCH_TOKENS, EmbedderSettings
+from embedder.errors import ModelOptionError
+from embedder.settings import CPU_BATCH_TOKENS, GPU_BATCH_TOKENS
 
 _DTYPES = {
     "float32": torch.float32,
@@ -31,41 +32,41 @@ def cpu_has_bf16() -> bool:
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """`device`, else the settings' (`$ECHO_SEARCH_DEVICE`), else CUDA when present, else CPU."""
-    choice = device or EmbedderSettings().device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
+    """`device`, else CUDA when present, else CPU; `ModelOptionError` for a name torch does not know."""
+    choice = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(choice)
+    except RuntimeError as exc:  # torch's verdict on an unknown device type
+        raise ModelOptionError(f"unknown device {choice!r}: {exc}") from None
 
 
 def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
-    """`dtype`, else the settings' (`$ECHO_SEARCH_DTYPE`), else bf16 on CUDA and bf16-capable CPUs, fp32 otherwise."""
-    choice = dtype or EmbedderSettings().dtype
-    if isinstance(choice, torch.dtype):
-        return choice
-    if choice:
+    """`dtype`, else bf16 on CUDA and bf16-capable CPUs, fp32 otherwise."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype:
         try:
-            return _DTYPES[choice.lower()]
+            return _DTYPES[dtype.lower()]
         except KeyError:
-            raise ValueError(f"unknown dtype {choice!r}; use one of {', '.join(_DTYPES)}") from None
+            raise ModelOptionError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}") from None
     if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):
         return torch.bfloat16
     return torch.float32
 
 
 def pick_quantization(quantize: str | None = None) -> str | None:
-    """`quantize` ("int8" or "none"), else the settings' (`$ECHO_SEARCH_QUANTIZE`), else none. int8 is not the
-    default on any CPU:
-    on a CPU without bf16 it measured 1.05-1.32x the fp32 speed (docs/evaluation.md), short of the 1.5x aimed
-    at, and it changes the fingerprint, so a collection built on one machine would be refused on another."""
-    choice = (quantize or EmbedderSettings().quantize or "none").lower()
+    """`quantize` ("int8" or "none"), else none. int8 is not the default on any CPU: on a CPU without bf16 it
+    measured 1.05-1.32x the fp32 speed (docs/evaluation.md), short of the 1.5x aimed at, and it changes the
+    fingerprint, so a collection built on one machine would be refused on another."""
+    choice = (quantize or "none").lower()
     if choice not in ("int8", "none"):
-        raise ValueError(f"unknown quantization {choice!r}; use 'int8' or 'none'")
+        raise ModelOptionError(f"unknown quantization {choice!r}; use 'int8' or 'none'")
     return None if choice == "none" else choice
 
 
 def default_batch_tokens(device: torch.device) -> int:
-    """Padded tokens per forward pass: the settings' (`$ECHO_SEARCH_BATCH_TOKENS`), else small on CPU
-    (cache-friendly), large on a GPU."""
-    return EmbedderSettings().batch_tokens or (GPU_BATCH_TOKENS if device.type == "cuda" else CPU_BATCH_TOKENS)
+    """Padded tokens per forward pass when none is given: small on CPU (cache-friendly), large on a GPU."""
+    return GPU_BATCH_TOKENS if device.type == "cuda" else CPU_BATCH_TOKENS
 
 
 def default_attention(device: torch.device, config: PretrainedConfig) -> str:

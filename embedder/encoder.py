@@ -121,7 +121,8 @@ class Embedder:
         max_text_tokens: int = 512,
         compute_matched: bool = False,
         batch_tokens: int | None = None,
-        allow_download: bool | None = None,
+        allow_download: bool = False,
+        cache: str | os.PathLike[str] | None = None,
         layer: int | None = None,
         center: Center | None = None,
         quantize: str | None = None,
@@ -141,7 +142,9 @@ class Embedder:
         packaged model); `center` subtracts corpus means
         (`fit_center`). `quantize` ("int8" or "none") defaults to `embedder.device.pick_quantization`.
         `long_texts` says what happens to an echo text longer than the model's attention window allows: "cut"
-        (default) or "split" into pieces (`embedder.window`).
+        (default) or "split" into pieces (`embedder.window`). `allow_download` lets a Hugging Face id be
+        downloaded; `cache` is the model cache (default: `embedder.settings.default_cache_dir()`). Nothing is read
+        from the environment: `**EmbedderSettings().load_options()` passes the settings' values.
         """
         dev = pick_device(device)
         chosen_dtype = pick_dtype(dev, dtype)
@@ -155,6 +158,7 @@ class Embedder:
             attn_implementation=attn_implementation,
             allow_download=allow_download,
             quantize=quantization,
+            cache=cache,
         )
         load_seconds = time.perf_counter() - started
         preset = preset_for(str(model) if model is not None else loaded.name).with_overrides(

@@ -11,6 +11,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, InstanceOf, PrivateAttr, model_validator
 
 from embedder.encoder import Embedder, Kind
+from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 
 Vector = Literal["echo", "classical"]
@@ -25,6 +26,10 @@ class EchoEmbeddings(BaseModel, Embeddings):
     A call with texts longer than the model's token budget embeds their beginning and warns once (`UserWarning`)
     with how many were cut.
 
+    An `EchoEmbeddings` is a program's entry point: built without `settings=` (and without `embedder=`), it reads
+    the `ECHO_SEARCH_*` environment once, when it is built, for what its arguments leave open (the model, device,
+    dtype, batch tokens, cache, quantization, layer, downloads); its own arguments win over those.
+
     Example:
         >>> from embedder.langchain import EchoEmbeddings
         >>> embeddings = EchoEmbeddings()  # packaged Gemma-3-270M, loaded on the first call
@@ -34,7 +39,8 @@ class EchoEmbeddings(BaseModel, Embeddings):
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     model: str | None = None
-    """None for `$ECHO_SEARCH_MODEL` or the packaged default; else a packaged name, a HF id, a folder or a .gguf."""
+    """None for the settings' model (`$ECHO_SEARCH_MODEL`, else the packaged default); else a packaged name, a HF
+    id, a folder or a .gguf."""
     device: str | None = None
     """"cpu", "cuda", "mps", ...; None picks the best available (or `$ECHO_SEARCH_DEVICE`)."""
     dtype: str | None = None
@@ -46,16 +52,23 @@ class EchoEmbeddings(BaseModel, Embeddings):
     batch_tokens: int | None = Field(default=None, gt=0)
     """Token budget of one forward batch (padding included); None for the device default."""
     embedder: InstanceOf[Embedder] | None = Field(default=None, exclude=True, repr=False)
-    """An already loaded `Embedder` to use instead of loading `model` (then leave model/device/dtype/batch_tokens)."""
+    """An already loaded `Embedder` to use instead of loading `model` (then leave model/device/dtype/batch_tokens/
+    settings)."""
+    settings: InstanceOf[EmbedderSettings] | None = Field(default=None, exclude=True, repr=False)
+    """The loading options the arguments above leave open; None: `EmbedderSettings()`, read from the environment
+    when this object is built."""
 
     _loaded: Embedder | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @model_validator(mode="after")
     def _embedder_or_loading_args(self) -> EchoEmbeddings:
-        given = [name for name in ("model", "device", "dtype", "batch_tokens") if getattr(self, name) is not None]
+        given = [name for name in ("model", "device", "dtype", "batch_tokens", "settings")
+                 if getattr(self, name) is not None]
         if self.embedder is not None and given:
             raise ValueError(f"pass either embedder= or {', '.join(given)}, not both: the embedder is already loaded")
+        if self.embedder is None and self.settings is None:
+            self.settings = EmbedderSettings()  # the entry point's one read of the environment
         return self
 
     def get_embedder(self) -> Embedder:
@@ -64,12 +77,12 @@ class EchoEmbeddings(BaseModel, Embeddings):
             return self.embedder
         with self._lock:
             if self._loaded is None:
+                assert self.settings is not None  # set when built without an embedder
+                settings = self.settings.override(
+                    model=self.model, device=self.device, dtype=self.dtype, batch_tokens=self.batch_tokens)
                 self._loaded = Embedder.from_pretrained(
-                    self.model,
-                    device=self.device,
-                    dtype=self.dtype,
+                    **settings.load_options(),
                     classical="none" if self.vector == "echo" else "separate",  # skip the pass nobody reads
-                    batch_tokens=self.batch_tokens,
                 )
             return self._loaded
 

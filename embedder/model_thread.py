@@ -68,7 +68,7 @@ def tune_process(device: str | torch.device | None = None) -> None:
     """Tune this whole process for embedding: call once at program start, before the first model forward.
 
     Bounds oneDNN's kernel caches to 64 entries each (unless the environment sets them) and, when the model runs
-    on the CPU (`device`, else the embedder's default device), limits numpy's OpenBLAS to one thread. Programs
+    on the CPU (`device`, else the default device: CUDA when present), limits numpy's OpenBLAS to one thread. Programs
     built on the library decide for themselves; the `ingest` and `search` commands and the UI call this.
     """
     from embedder.device import pick_device

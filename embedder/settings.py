@@ -1,9 +1,10 @@
 """The embedder's section of echo-search's settings: which model, where, in what dtype, with what batch budget.
 
-It lives here, and depends on nothing else of the project, so that the embedder can be used (and configured) on its
-own: `Embedder.from_pretrained` reads `EmbedderSettings()` for every argument left at None. The other packages'
-sections and the one `Settings` object that composes them are in `search/settings.py`. Importing this module reads
-nothing; the environment is read when an `EmbedderSettings` is built.
+It lives here, and depends on nothing else of the project, so that the embedder can be configured on its own:
+`Embedder.from_pretrained(**EmbedderSettings().load_options())` loads the model these settings name. The library
+itself reads no setting from the environment: an argument left at None means the default documented here. The
+other packages' sections and the one `Settings` object that composes them are in `search/settings.py`. Importing
+this module reads nothing; the environment is read when an `EmbedderSettings` is built (at an entry point).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ COMMON = SettingsConfigDict(env_ignore_empty=True, frozen=True, populate_by_name
 """What every section shares: an empty variable counts as unset (compose's `KEY:`), values are read once."""
 
 
+def default_cache_dir() -> Path:
+    """The model cache when none is set: `$XDG_CACHE_HOME/echo-search`, else ~/.cache/echo-search (the XDG base
+    directory convention, the one environment lookup the embedder's defaults make)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "echo-search"
+
+
 def doc_default(text: str) -> dict[str, Any]:
     """`json_schema_extra` of a field whose default is computed at run time: how the docs state it."""
     return {"doc_default": text}
@@ -37,6 +44,11 @@ class Section(BaseSettings):
     """A group of settings read from the environment; `override` applies explicitly given values (CLI flags)."""
 
     model_config = COMMON
+
+    @classmethod
+    def defaults(cls) -> Self:
+        """The defaults alone, with no environment read: what library code falls back to when given nothing."""
+        return cls.model_construct()
 
     def override(self, **given: Any) -> Self:
         """A copy with the values that were given (not None) in place of these, validated like the environment's."""
@@ -92,11 +104,11 @@ class EmbedderSettings(Section):
 
     def cache_dir(self) -> Path:
         """Where converted models live: `cache`, else `$XDG_CACHE_HOME/echo-search`, else ~/.cache/echo-search."""
-        if self.cache is not None:
-            return self.cache.expanduser()
-        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "echo-search"
+        return self.cache.expanduser() if self.cache is not None else default_cache_dir()
 
     def load_options(self) -> dict[str, Any]:
-        """The keyword arguments of `Embedder.from_pretrained` these settings decide."""
+        """The keyword arguments of `Embedder.from_pretrained` these settings decide: every field (the cache
+        resolved to its folder)."""
         return {"model": self.model, "device": self.device, "dtype": self.dtype, "batch_tokens": self.batch_tokens,
-                "layer": self.layer, "allow_download": self.allow_download}
+                "cache": self.cache_dir(), "quantize": self.quantize, "layer": self.layer,
+                "allow_download": self.allow_download}

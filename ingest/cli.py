@@ -24,22 +24,13 @@ from ingest.progress import progress_display
 from ingest.report import IngestReport
 from search import store as stores
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
+from search.errors import ExitCode, InvalidInputError, verdict
 from search.settings import Settings
-from search.store import StoreError, StoreFullError
 
 if TYPE_CHECKING:
     from embedder import Embedder
 
-OK, FILES_FAILED, USAGE_ERROR, UNAVAILABLE, INTERNAL_ERROR, NO_SPACE, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
-
-
-class Fatal(Exception):
-    """A problem that stops the run before any file is handled; `code` is the exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @app.command(
@@ -49,11 +40,12 @@ class Fatal(Exception):
         "embedded store under the data folder is used (one process at a time). Formats: .txt .md .rst .html .pdf "
         ".docx .pptx .csv .tsv .json .eml. Files are handled smallest first; a file over --max-file-mb or "
         "--max-file-chunks is reported as failed (too large). Ctrl-C finishes the batch in flight, prints the "
-        "report so far and exits 130; running again finishes the rest. Exit codes: 0 every file was handled; "
-        "1 some files failed (they are listed); 2 usage error (bad arguments or paths); 3 the store or model "
-        "refused or is unavailable (locked store, server unreachable, fingerprint mismatch, model not found); "
-        "4 unexpected internal error; 5 the disk holding the store is full (nothing half-written: free space and run "
-        "again); 130 interrupted."
+        f"report so far and exits {ExitCode.INTERRUPTED}; running again finishes the rest. Exit codes: "
+        f"{ExitCode.OK} every file was handled; {ExitCode.FILE_FAILURES} some files failed (they are listed); "
+        f"{ExitCode.USAGE} usage error (bad arguments or paths); {ExitCode.REFUSED} the store or model refused or is "
+        "unavailable (locked store, server unreachable, fingerprint mismatch, model not found); "
+        f"{ExitCode.INTERNAL} unexpected internal error; {ExitCode.NO_SPACE} the disk holding the store is full "
+        f"(nothing half-written: free space and run again); {ExitCode.INTERRUPTED} interrupted."
     )
 )
 def run(
@@ -86,21 +78,19 @@ def run(
     try:
         share = _shard(shard)
         if rebuild and share:
-            raise Fatal("--rebuild deletes the whole collection: run it once, without --shard, before the workers",
-                        USAGE_ERROR)
+            raise InvalidInputError("--rebuild deletes the whole collection: run it once, without --shard, before "
+                                    "the workers")
         for path in paths:
             if not path.exists() and not path.is_symlink():
-                raise Fatal(f"no such file or folder: {path}", USAGE_ERROR)
+                raise InvalidInputError(f"no such file or folder: {path}")
         settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
         store, embedder = _open(settings, chunk_tokens, rebuild)
     except typer.BadParameter as exc:  # a setting or flag with a value that cannot be used
-        raise _fail(str(exc), USAGE_ERROR) from None
-    except Fatal as exc:
-        raise _fail(str(exc), exc.code) from None
+        raise _fail(str(exc), ExitCode.USAGE) from None
     except KeyboardInterrupt:
-        raise typer.Exit(INTERRUPTED) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:
-        raise _internal(exc) from None
+        raise _exit(exc) from None
     budget = FileBudget(max_file_mb, max_file_chunks)
     try:
         def sync(force_now: bool) -> IngestReport:
@@ -117,18 +107,14 @@ def run(
             _err(f"watching {', '.join(map(str, paths))} for changes (Ctrl-C to stop)")
             watch_paths(paths, lambda: _sync_and_print(sync, False, as_json))
     except KeyboardInterrupt:
-        raise typer.Exit(INTERRUPTED) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except FileNotFoundError as exc:  # a path vanished after the check above
-        raise _fail(str(exc), USAGE_ERROR) from None
-    except StoreFullError as exc:  # stopped before the disk filled up: what is stored is intact
-        raise _fail(str(exc), NO_SPACE) from None
-    except StoreError as exc:  # its message says what to do
-        raise _fail(str(exc), UNAVAILABLE) from None
-    except Exception as exc:
-        raise _internal(exc) from None
+        raise _fail(str(exc), ExitCode.USAGE) from None
+    except Exception as exc:  # e.g. a full disk, found before a batch: what is stored is intact
+        raise _exit(exc) from None
     finally:
         store.close()
-    raise typer.Exit(OK if report.ok else FILES_FAILED)
+    raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FILE_FAILURES)
 
 
 def _shard(spec: str | None) -> Shard | None:
@@ -136,7 +122,7 @@ def _shard(spec: str | None) -> Shard | None:
     try:
         return Shard.parse(spec) if spec else None
     except ValueError as exc:
-        raise Fatal(str(exc), USAGE_ERROR) from None
+        raise InvalidInputError(str(exc)) from None
 
 
 @contextmanager
@@ -172,15 +158,8 @@ def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
 
 def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa: ANN202
     where = settings.store
-    try:  # first, before torch and the model load: a locked, damaged or unreachable store is refused at once
-        store = stores.open_collection(url=where.qdrant_url, api_key=where.qdrant_api_key, collection=where.collection,
-                                       data_dir=where.data_dir())
-    except StoreError as exc:
-        raise Fatal(str(exc), NO_SPACE if isinstance(exc, StoreFullError) else UNAVAILABLE) from None
-    except ValueError as exc:  # qdrant-client's verdict on a malformed URL
-        if not where.qdrant_url:
-            raise
-        raise Fatal(f"invalid --qdrant-url {where.qdrant_url!r}: {exc}", USAGE_ERROR) from None
+    # first, before torch and the model load: a locked, damaged or unreachable store is refused at once
+    store = stores.open_collection(**stores.collection_options(where))
     kind = "Qdrant server" if where.qdrant_url else "embedded store (data folder)"
     _err(f"{kind}: {store.location}  collection: {store.name}")
     try:
@@ -191,14 +170,12 @@ def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa
         hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
         hf_logging.disable_progress_bar()
         setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
-        tune_process()  # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
-        try:
-            embedder = Embedder.from_pretrained(**settings.embedder.load_options())
-        except Exception as exc:
-            raise Fatal(f"cannot load model {settings.embedder.model}: {exc}", UNAVAILABLE) from None
+        # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
+        tune_process(settings.embedder.device)
+        embedder = Embedder.from_pretrained(**settings.embedder.load_options())
         if chunk_tokens > embedder.max_text_tokens:
-            raise Fatal(f"--chunk-tokens {chunk_tokens} exceeds the model budget of {embedder.max_text_tokens}",
-                        USAGE_ERROR)
+            raise InvalidInputError(f"--chunk-tokens {chunk_tokens} exceeds the model budget of "
+                                    f"{embedder.max_text_tokens}")
         if warning := window_warning(chunk_tokens, embedder):
             _err(warning)
         if rebuild and store.exists():
@@ -206,9 +183,6 @@ def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa
             store.drop()
         if store.exists():
             store.check_fingerprint(embedder.fingerprint)
-    except StoreError as exc:
-        store.close()
-        raise Fatal(str(exc), NO_SPACE if isinstance(exc, StoreFullError) else UNAVAILABLE) from None
     except BaseException:
         store.close()
         raise
@@ -234,9 +208,12 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _internal(exc: Exception) -> typer.Exit:
-    """An unexpected error (a bug): say so with its type and message, exit 4."""
-    return _fail(f"internal error (please report it): {type(exc).__name__}: {exc}", INTERNAL_ERROR)
+def _exit(exc: Exception) -> typer.Exit:
+    """The exit for `exc`: its message and exit status from `search.errors`, else (a bug) "internal error" with its
+    type and message, exit 4."""
+    if found := verdict(exc):
+        return _fail(found.message, found.exit_code)
+    return _fail(f"internal error (please report it): {type(exc).__name__}: {exc}", ExitCode.INTERNAL)
 
 
 def _err(message: str) -> None:

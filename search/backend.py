@@ -90,11 +90,9 @@ def open_searcher(
 
     The store is opened first, before torch is imported and the model loaded, so that a locked, damaged or missing
     store is refused at once; then `prepare()` runs (the process's thread settings) and the model loads."""
-    from search.store import Fusion, open_collection
+    from search.store import collection_options, open_collection
 
-    where = settings.store
-    store = open_collection(url=where.qdrant_url, api_key=where.qdrant_api_key, collection=where.collection,
-                            data_dir=where.data_dir(), fusion=Fusion.from_settings(where))
+    store = open_collection(**collection_options(settings.store))
     try:
         if prepare is not None and load_model:
             prepare()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
@@ -15,24 +13,22 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from search.cli_errors import user_errors
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
+from search.errors import ExitCode
 from search.query import SearchQuery
 from search.settings import ServiceSettings, Settings, SettingsError
-from search.store import StoreError, StoreFullError
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 DEFAULT_COMMAND = "query"
 
-# Exit statuses, shared with `ingest` (which also uses 1: some files failed); usage errors exit 2 (click's own).
-EXIT_UNAVAILABLE = 3  # the store or model refused or is unavailable
-EXIT_INTERNAL = 4  # an unexpected error: a bug
-EXIT_NO_SPACE = 5  # the disk holding the embedded store is full
-EXIT_INTERRUPTED = 130  # Ctrl-C
+# The exit statuses of `search.errors`, shared with `ingest` (which also uses 1: some files failed).
 EXIT_STATUS_HELP = (
-    "Exit status: 0 ok; 2 usage error (bad arguments); 3 the store or model refused or is unavailable (store "
-    "locked by another process, server unreachable, collection missing, fingerprint mismatch, model not found, "
-    "service refused, store damaged); 4 unexpected internal error; 5 the disk holding the store is full; 130 "
-    "interrupted."
+    f"Exit status: {ExitCode.OK} ok; {ExitCode.USAGE} usage error (bad arguments); {ExitCode.REFUSED} the store or "
+    "model refused or is unavailable (store locked by another process, server unreachable, collection missing, "
+    "fingerprint mismatch, model not found, service refused, store damaged); "
+    f"{ExitCode.INTERNAL} unexpected internal error; {ExitCode.NO_SPACE} the disk holding the store is full; "
+    f"{ExitCode.INTERRUPTED} interrupted."
 )
 
 
@@ -77,11 +73,11 @@ class QueryFirstGroup(TyperGroup):
             raise
         except KeyboardInterrupt:
             err.print("interrupted")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         except Exception as exc:
             err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (a bug: please report it with the "
                       "command you ran)", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_INTERNAL) from None
+            raise typer.Exit(ExitCode.INTERNAL) from None
 
 
 app = typer.Typer(
@@ -102,23 +98,6 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Store and model problems end the command with their message and exit status 3, not a traceback."""
-    try:
-        yield
-    except StoreError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_NO_SPACE if isinstance(exc, StoreFullError) else EXIT_UNAVAILABLE) from None
-    except Exception as exc:
-        from embedder import ModelNotFoundError  # only now: `search info` never imports torch
-
-        if not isinstance(exc, ModelNotFoundError):
-            raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 
 @app.command(DEFAULT_COMMAND)
@@ -153,14 +132,12 @@ def query(
         raise typer.BadParameter(str(exc)) from None
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
                                    url=service)
-    with _user_errors():
+    with user_errors():
         from search.backend import open_backend
 
-        with open_backend(settings, None, _tune_process, load_model=mode is not SearchMode.bm25) as searcher:
-            try:
-                result = searcher.search(ask)
-            except InvalidRequestError as exc:
-                raise typer.BadParameter(str(exc)) from None
+        with open_backend(settings, None, lambda: _tune_process(settings.embedder.device),
+                          load_model=mode is not SearchMode.bm25) as searcher:
+            result = searcher.search(ask)
     if json_out:
         typer.echo(result_json(text, mode.value, result))
         return
@@ -171,11 +148,12 @@ def query(
     console.print(result_table(result, mode.value))
 
 
-def _tune_process() -> None:
-    """This process runs the model: OpenBLAS off its cores, bounded oneDNN caches (after the store is open)."""
+def _tune_process(device: str | None) -> None:
+    """This process runs the model on `device` (the settings'): OpenBLAS off its cores, bounded oneDNN caches (after
+    the store is open)."""
     from embedder import tune_process
 
-    tune_process()
+    tune_process(device)
 
 
 def info(
@@ -192,9 +170,7 @@ def info(
     from search.render import info_table
 
     where = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir).store
-    with _user_errors(), stores.open_collection(
-        url=where.qdrant_url, api_key=where.qdrant_api_key, data_dir=where.data_dir(), collection=where.collection
-    ) as store:
+    with user_errors(), stores.open_collection(**stores.collection_options(where)) as store:
         collection_info = store.info()
         sources = store.sources()
         checked = store.check() if check else None
@@ -268,7 +244,7 @@ def serve(
     service = settings.service
 
     def prepare() -> None:  # once the store is open
-        _tune_process()
+        _tune_process(settings.embedder.device)
         if service.threads:
             import torch
 
@@ -276,7 +252,7 @@ def serve(
 
             on_model_thread(torch.set_num_threads, service.threads)
 
-    with _user_errors():
+    with user_errors():
         searcher = open_searcher(settings, prepare=prepare)
     from search.service import serve as run_service  # FastAPI and torch: after the store is open
     if service.host not in ("127.0.0.1", "localhost", "::1") and not service.api_key:
@@ -309,7 +285,7 @@ def backup(
     from search.store.edge import EdgeCollection
 
     where = _embedded_store(collection, data_dir).store
-    with _user_errors():
+    with user_errors():
         store = EdgeCollection.open_folder(embedded_folder(None, where.data_dir()), where.collection,
                                            min_free_mb=where.min_free_mb)
         try:
@@ -335,7 +311,7 @@ def restore(
     from search.store.backup import restore as restore_backup
 
     settings = _embedded_store(collection, data_dir)
-    with _user_errors():
+    with user_errors():
         done = restore_backup(embedded_folder(None, settings.store.data_dir()), source,
                               name=collection or None, replace=replace)
     err.print(f"restored collection {done['collection']!r} ({done['restored_points']} points) from {source}",
@@ -362,7 +338,7 @@ def migrate(
 
     folder = embedded_folder(path, settings_with_flags(data_dir=data_dir).store.data_dir())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with _user_errors(), Progress(*columns, console=err, transient=True) as bar:
+    with user_errors(), Progress(*columns, console=err, transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(name: str, done: int, total: int) -> None:

@@ -14,7 +14,8 @@ from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr, SecretStr, fiel
 from embedder import Embedder
 from search.query import SearchQuery
 from search.searcher import Hit, Searcher
-from search.store import FilterLike, QueryFilter
+from search.settings import Settings
+from search.store import FilterLike, QueryFilter, collection_options, open_collection
 from search.validation import check_collection_name
 
 
@@ -25,6 +26,10 @@ class EchoRetriever(BaseRetriever):
     under `path` or the default data folder; `collection`; `model` or a loaded `embedder=`); it opens on first use.
     `metadata` holds the chunk payload (source, chunk_index, title, page, ...) plus score, rank and vector.
     Sync and async (`ainvoke` runs the search in a worker thread); `k` and `filter` can also be given per call.
+
+    An `EchoRetriever` is a program's entry point: built without `settings=` (and without `searcher=`), it reads the
+    environment (`QDRANT_URL`, `ECHO_SEARCH_DATA`, `ECHO_SEARCH_MODEL`, ..., as `Settings.load()`) once, when it is
+    built, for what its arguments leave open; its own arguments win over those.
 
     Example:
         >>> from search.langchain import EchoRetriever
@@ -41,6 +46,9 @@ class EchoRetriever(BaseRetriever):
     collection: str | None = None
     model: str | None = None
     embedder: InstanceOf[Embedder] | None = Field(default=None, exclude=True, repr=False)
+    settings: InstanceOf[Settings] | None = Field(default=None, exclude=True, repr=False)
+    """Where the store and the model are when the arguments above leave it open; None: `Settings.load()`, read
+    from the environment when this object is built."""
     k: int = Field(default=4, ge=1, le=100)
     """How many documents to return."""
     mode: Literal["echo", "classical", "bm25", "hybrid"] = "echo"
@@ -67,9 +75,12 @@ class EchoRetriever(BaseRetriever):
 
     @model_validator(mode="after")
     def _searcher_or_opening_args(self) -> EchoRetriever:
-        given = [n for n in ("url", "api_key", "path", "collection", "model", "embedder") if getattr(self, n)]
+        given = [n for n in ("url", "api_key", "path", "collection", "model", "embedder", "settings")
+                 if getattr(self, n)]
         if self.searcher is not None and given:
             raise ValueError(f"pass either searcher= or {', '.join(given)}, not both: the searcher is already open")
+        if self.searcher is None and self.settings is None:
+            self.settings = Settings.load()  # the entry point's one read of the environment
         return self
 
     def get_searcher(self) -> Searcher:
@@ -78,15 +89,15 @@ class EchoRetriever(BaseRetriever):
             return self.searcher
         with self._lock:
             if self._opened is None:
-                self._opened = Searcher.open(
-                    url=self.url,
-                    api_key=self.api_key.get_secret_value() if self.api_key else None,
-                    path=self.path,
-                    collection=self.collection,
-                    model=self.model,
-                    embedder=self.embedder,
-                    load_model=self.mode != "bm25",
+                assert self.settings is not None  # set when built without a searcher
+                settings = self.settings.override(
+                    store={"qdrant_url": self.url, "collection": self.collection,
+                           "qdrant_api_key": self.api_key.get_secret_value() if self.api_key else None},
+                    embedder={"model": self.model},
                 )
+                store = open_collection(**collection_options(settings.store), path=self.path)
+                self._opened = Searcher.with_store(store, embedder=self.embedder, embedder_settings=settings.embedder,
+                                                   load_model=self.mode != "bm25")
             return self._opened
 
     def _get_relevant_documents(

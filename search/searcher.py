@@ -61,9 +61,9 @@ class Searcher:
         """The embedded store by default, or a Qdrant server at `url`; refuses a collection of another embedder.
 
         `path` is the embedded store's Qdrant folder; `data_dir` the data folder that holds it (`qdrant/`). Without
-        `embedder`, the model `model` is loaded as `embedder_settings` say (default: `EmbedderSettings()`), unless
-        `load_model` is False: then only mode "bm25" can be searched. `fusion`: how "hybrid" fuses (default: the
-        settings')."""
+        `embedder`, the model `model` is loaded as `embedder_settings` say (default: the defaults, no environment
+        read), unless `load_model` is False: then only mode "bm25" can be searched. `fusion`: how "hybrid" fuses
+        (default: `Fusion()`). A program that honours the settings opens with `search.backend.open_searcher`."""
         store = open_collection(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir,
                                 fusion=fusion)
         return cls.with_store(store, model=model, embedder=embedder, embedder_settings=embedder_settings,
@@ -84,7 +84,7 @@ class Searcher:
         try:
             emb = embedder
             if emb is None and load_model:
-                options = (embedder_settings or EmbedderSettings()).override(model=model).load_options()
+                options = (embedder_settings or EmbedderSettings.defaults()).override(model=model).load_options()
                 emb = Embedder.from_pretrained(**options)
             if emb is not None and store.exists():
                 store.check_fingerprint(emb.fingerprint)

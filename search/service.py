@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.batching import MicroBatcher, QueueFullError
+from search.errors import INTERNAL_HTTP_STATUS, rules, verdict
 from search.metrics import ServiceMetrics, add_metrics
 from search.openai_api import add_openai_api
 from search.query import SearchQuery
@@ -38,13 +39,7 @@ from search.results import Mode
 from search.searcher import Hit, Searcher
 from search.service_guard import ApiKeyGuard, BodyLimit
 from search.settings import ServiceSettings
-from search.store import (
-    CollectionNotFoundError,
-    FilterError,
-    FingerprintMismatchError,
-    QueryFilter,
-    StoreError,
-)
+from search.store import FilterError, QueryFilter
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 log = logging.getLogger("search.service")
@@ -148,14 +143,6 @@ def _error(status: int, exc: Exception, kind: str | None = None) -> JSONResponse
     return JSONResponse({"detail": str(exc), "error": kind or type(exc).__name__}, status_code=status)
 
 
-def _store_status(exc: StoreError) -> int:
-    if isinstance(exc, CollectionNotFoundError):
-        return 404
-    if isinstance(exc, FingerprintMismatchError):
-        return 409
-    return 503
-
-
 def _readable(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -193,8 +180,8 @@ _PROTECTED = ("/search", "/collection")
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> FastAPI:
     """The service over an opened `searcher` (the model and store are loaded once, before serving); `settings`
-    default to `ServiceSettings()` (the `SEARCH_*` environment)."""
-    settings = settings or ServiceSettings()
+    default to the defaults (no environment read: `search serve` passes the `SEARCH_*` settings)."""
+    settings = settings or ServiceSettings.defaults()
     metrics = ServiceMetrics(searcher.embedder)
     batcher = MicroBatcher(
         searcher, max_batch=settings.max_batch, max_wait_ms=settings.batch_wait_ms, cache_size=settings.cache_size,
@@ -240,23 +227,25 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         return JSONResponse({"detail": str(exc.detail), "error": type(exc).__name__}, status_code=exc.status_code,
                             headers=exc.headers)
 
-    @app.exception_handler(StoreError)
-    async def _store(_: Request, exc: StoreError) -> JSONResponse:
-        return _error(_store_status(exc), exc)
+    async def _refused(_: Request, exc: Exception) -> JSONResponse:
+        """A product error (store, request, model), answered with the status and error name of `search.errors`."""
+        found = verdict(exc)
+        assert found is not None  # registered for the map's types only
+        return _error(found.http_status, exc, found.http_error)
+
+    for rule in rules():
+        app.add_exception_handler(rule.error, _refused)
 
     @app.exception_handler(QueueFullError)
     async def _busy(_: Request, exc: QueueFullError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "error": "QueueFull"}, status_code=503,
                             headers={"Retry-After": str(exc.retry_after)})
 
-    @app.exception_handler(InvalidRequestError)
-    async def _invalid_request(_: Request, exc: InvalidRequestError) -> JSONResponse:
-        return _error(422, exc, "ValidationError")
-
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(500, RuntimeError(f"internal error ({type(exc).__name__}); see the server log"), "InternalError")
+        return _error(INTERNAL_HTTP_STATUS, RuntimeError(f"internal error ({type(exc).__name__}); see the server log"),
+                      "InternalError")
 
     @app.post("/search", response_model=SearchResponse, dependencies=auth, responses=errors)
     async def search(body: SearchRequest, request: Request) -> Any:

@@ -11,9 +11,11 @@ layer, composed here into one object:
   declared here, beside the others, so that this one object documents all of them.
 
 Reading. `Settings.load()` reads the environment once (an empty variable counts as unset); a bad value raises
-`SettingsError` naming the variable. Entry points apply their flags explicitly with `Settings.override` (a flag left
-out keeps the environment's value or the default) and pass the values on. Library calls (`Embedder.from_pretrained`,
-`open_collection`) take explicit arguments and fill the ones left at None from their own section.
+`SettingsError` naming the variable. Entry points (the commands, the UI, the LangChain classes built without
+settings) load it, apply their flags explicitly with `Settings.override` (a flag left out keeps the environment's
+value or the default) and pass the values on: `Embedder.from_pretrained(**settings.embedder.load_options())`,
+`open_collection(**collection_options(settings.store))`, `create_app(searcher, settings.service)`. Library code
+reads no setting from the environment; an argument it is not given means the default declared here.
 
 `python -m search.settings` prints the reference tables of docs/configuration.md, generated from the fields below;
 tests/test_settings.py checks that the file holds them.
@@ -34,6 +36,14 @@ from embedder.settings import COMMON, EmbedderSettings, Section, doc_default
 from search.validation import check_collection_name
 
 DEFAULT_COLLECTION = "docs"
+DEFAULT_MIN_FREE_MB = 256.0
+"""Free disk space, in MiB, that writes to the embedded store leave by default."""
+
+
+def default_data_dir() -> Path:
+    """The data folder when none is set: `$XDG_DATA_HOME/echo-search`, else ~/.local/share/echo-search (the XDG base
+    directory convention, the one environment lookup the store's defaults make)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "echo-search"
 
 
 class SettingsError(ValueError):
@@ -68,7 +78,7 @@ class StoreSettings(Section):
         json_schema_extra={"flag": "--collection"},
     )
     min_free_mb: float = Field(
-        default=256, ge=0,
+        default=DEFAULT_MIN_FREE_MB, ge=0,
         description="free disk space, in MiB, that writes to the embedded store leave: a write that would leave less "
         "stops with exit status 5 before anything is half-written",
     )
@@ -113,9 +123,7 @@ class StoreSettings(Section):
 
     def data_dir(self) -> Path:
         """`data`, else `$XDG_DATA_HOME/echo-search`, else ~/.local/share/echo-search."""
-        if self.data is not None:
-            return self.data.expanduser()
-        return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "echo-search"
+        return self.data.expanduser() if self.data is not None else default_data_dir()
 
 
 class ServiceSettings(Section):

@@ -270,7 +270,7 @@ def test_volumes_are_declared_and_used() -> None:
 
 
 def test_model_cache_volume_is_where_the_code_looks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from embedder.loading import cache_dir
+    from embedder.settings import EmbedderSettings
 
     for service in ("ingest", "search"):
         svc = services()[service]
@@ -278,7 +278,7 @@ def test_model_cache_volume_is_where_the_code_looks(monkeypatch: pytest.MonkeyPa
         assert cache in named_volumes(svc).values(), f"{service}: {cache} is not a mounted volume"
         assert cache == dockerfile_env("ECHO_SEARCH_CACHE"), "the image converts the model into another folder"
         monkeypatch.setenv("ECHO_SEARCH_CACHE", cache)
-        assert cache_dir() == Path(cache)
+        assert EmbedderSettings().cache_dir() == Path(cache)
 
 
 def test_default_model_is_converted_into_the_image() -> None:

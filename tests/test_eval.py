@@ -185,6 +185,20 @@ def test_cli_toy_json_and_errors(tiny_model_dir: Path) -> None:
     assert bad.exit_code == 2 and "unknown method 'nope'" in bad.output and "Traceback" not in bad.output
 
 
+def test_cli_a_library_value_error_is_internal_not_usage(tiny_model_dir: Path, monkeypatch) -> None:
+    import search.evaluation.tasks
+    from search.cli import app as search_app
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(search.evaluation.tasks, "run_toy", broken)
+    result = CliRunner().invoke(search_app, ["eval", "toy", "--methods", "echo", "--model", str(tiny_model_dir),
+                                             "--device", "cpu", "--dtype", "float32"])
+    assert result.exit_code == 4, result.output
+    assert "internal error" in result.output and "ValueError: operands" in result.output
+
+
 def test_cli_sts_table_and_plot(tiny_model_dir: Path, tmp_path: Path) -> None:
     chart = tmp_path / "sts.png"
     result = CliRunner().invoke(eval_app, ["sts", "--limit", "10", "--methods", "echo", "--plot", str(chart),

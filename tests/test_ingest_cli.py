@@ -104,6 +104,23 @@ def test_a_changed_default_layer_is_refused_naming_rebuild_which_re_embeds_in_pl
         assert store.metadata()["embedder"]["layer"] == 1
 
 
+def test_a_model_that_cannot_load_exits_3_saying_how_to_fix_it_and_a_bad_dtype_is_usage(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    docs, empty = tmp_path / "docs", tmp_path / "not-a-model"
+    docs.mkdir()
+    empty.mkdir()
+    data = str(tmp_path / "data")
+    not_a_model = invoke(str(docs), "--data-dir", data, "--model", str(empty))
+    flat = " ".join(not_a_model.output.split())
+    assert not_a_model.exit_code == 3, not_a_model.output
+    assert "cannot load model" in flat and str(empty) in flat and "ECHO_SEARCH_MODEL" in flat
+    assert "internal error" not in flat and "Traceback" not in flat
+    monkeypatch.setenv("ECHO_SEARCH_DTYPE", "float64")
+    bad_dtype = invoke(str(docs), "--data-dir", data, "--model", str(tiny_model_dir))
+    assert bad_dtype.exit_code == 2 and "unknown dtype 'float64'" in bad_dtype.output, bad_dtype.output
+
+
 def test_unexpected_error_exits_4_with_its_own_message(tmp_path, tiny_model_dir, monkeypatch):
     import ingest.cli
 

@@ -9,7 +9,8 @@ import pytest
 
 from embedder import Embedder
 from ingest.pipeline import ingest_paths
-from search.store import default_data_dir, open_collection
+from search.settings import StoreSettings
+from search.store import collection_options, open_collection
 from tests.test_langchain_retriever import write_fixture_folder
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "langchain.md"
@@ -32,13 +33,13 @@ def test_the_python_examples_run(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
-    # `ingest notes/` with the defaults the examples rely on.
-    store = open_collection()
+    # `ingest notes/` with the settings the examples rely on.
+    store = open_collection(**collection_options(StoreSettings()))
     try:
         ingest_paths([write_fixture_folder(tmp_path / "notes")], store, real_embedder)
     finally:
         store.close()
-    assert store.location == str(default_data_dir() / "qdrant")
+    assert store.location == str(tmp_path / "data" / "qdrant")
 
     namespace: dict[str, object] = {"__name__": "__docs__"}
     try:

@@ -166,3 +166,20 @@ def test_truncation_warns_once_per_call_with_the_count_and_the_budget(tiny_embed
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         emb.embed_documents(["short text"])  # no warning when nothing is cut
+
+
+def test_the_environment_is_read_once_when_built_unless_settings_are_given(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedder.settings import EmbedderSettings
+
+    for name, value in (("MODEL", str(tiny_model_dir)), ("DEVICE", "cpu"), ("DTYPE", "float32")):
+        monkeypatch.setenv(f"ECHO_SEARCH_{name}", value)
+    from_env = EchoEmbeddings()
+    monkeypatch.setenv("ECHO_SEARCH_MODEL", "/no/such/model")  # read when built, not when the model loads
+    assert len(from_env.embed_query("a question")) == from_env.get_embedder().dim
+    given = EchoEmbeddings(settings=EmbedderSettings(model=str(tiny_model_dir), device="cpu", dtype="float32",
+                                                     quantize="int8"))
+    assert given.get_embedder().quantization == "int8"
+    with pytest.raises(ValidationError, match="not both"):
+        EchoEmbeddings(embedder=from_env.get_embedder(), settings=EmbedderSettings())

@@ -64,6 +64,11 @@ def test_gguf_path_must_exist(tmp_path: Path) -> None:
         loading.resolve(tmp_path / "missing.gguf")
 
 
-def test_cache_dir_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("ECHO_SEARCH_CACHE", str(tmp_path))
-    assert loading.cache_dir() == tmp_path
+def test_the_cache_is_the_one_given_else_the_xdg_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from embedder.settings import EmbedderSettings
+
+    monkeypatch.setenv("ECHO_SEARCH_CACHE", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert loading.cache_dir(tmp_path / "given") == tmp_path / "given"
+    assert loading.cache_dir() == tmp_path / "xdg" / "echo-search"  # the library reads no ECHO_SEARCH_* variable
+    assert EmbedderSettings().cache_dir() == tmp_path / "env"  # the settings (an entry point's) do

@@ -3,6 +3,8 @@ and a UI in HTTP mode that never loads torch."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
 import subprocess
 import sys
@@ -13,8 +15,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from search.settings import Settings, SettingsError, env_names, reference_markdown
-from search.store import open_collection
+from embedder.settings import CPU_BATCH_TOKENS, DEFAULT_MODEL, EmbedderSettings
+from search.settings import (
+    SECTIONS,
+    ServiceSettings,
+    Settings,
+    SettingsError,
+    StoreSettings,
+    env_name,
+    env_names,
+    reference_markdown,
+)
+from search.store import collection_options, open_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -103,14 +115,142 @@ def test_serve_flags_override_the_environment_field_by_field(monkeypatch: pytest
     assert seen["settings"].embedder.model == "flag-model"
 
 
-def test_library_defaults_come_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+SAMPLES: dict[str, dict[str, tuple[str, Any]]] = {
+    # section: {field: (the variable's text, the same value in code)}; never the default
+    "embedder": {
+        "model": ("some-model", "some-model"), "device": ("cpu", "cpu"), "dtype": ("float32", "float32"),
+        "batch_tokens": ("123", 123), "cache": ("/srv/models", Path("/srv/models")), "quantize": ("int8", "int8"),
+        "layer": ("3", 3), "allow_download": ("yes", True),
+    },
+    "store": {
+        "qdrant_url": ("http://qdrant:6333", "http://qdrant:6333"), "qdrant_api_key": ("k", "k"),
+        "data": ("/srv/data", Path("/srv/data")), "collection": ("papers", "papers"), "min_free_mb": ("7.5", 7.5),
+        "shards": ("3", 3), "replicas": ("2", 2), "fusion": ("rrf", "rrf"), "rrf_k": ("10", 10),
+        "rrf_weights": ("[1, 2]", (1.0, 2.0)), "hybrid_prefetch": ("7", 7),
+    },
+    "service": {
+        "url": ("http://svc:8000", "http://svc:8000"), "api_key": ("key", "key"), "host": ("0.0.0.0", "0.0.0.0"),
+        "port": ("9001", 9001), "threads": ("2", 2), "max_batch": ("8", 8), "batch_wait_ms": ("2.5", 2.5),
+        "cache_size": ("3", 3), "max_query_tokens": ("300", 300), "batch_tokens": ("2048", 2048),
+        "max_queue": ("9", 9), "max_body_bytes": ("4096", 4096),
+    },
+    "ui": {"upload_mb": ("7", 7)},
+}
 
-    monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path / "env"))
-    monkeypatch.setenv("ECHO_SEARCH_COLLECTION", "env-collection")
+
+def library_options(settings: Settings) -> dict[str, Any]:
+    """What reaches the library from the settings: the model's and the store's keyword arguments, and the service
+    and UI sections as they are handed over."""
+    return {"load": settings.embedder.load_options(), "open": collection_options(settings.store),
+            "service": settings.service, "ui": settings.ui}
+
+
+def test_every_field_has_a_sample() -> None:
+    assert {name: set(section.model_fields) for name, section in SECTIONS.items()} == \
+        {name: set(fields) for name, fields in SAMPLES.items()}
+
+
+@pytest.mark.parametrize(("section", "field"), [(s, f) for s, fields in SAMPLES.items() for f in fields])
+def test_settings_built_in_code_mean_what_the_environment_means(
+    monkeypatch: pytest.MonkeyPatch, section: str, field: str
+) -> None:
+    """Field by field: a value set in the environment and the same value given in code make equal settings, and
+    equal options reach the library (every field of the model and the store, changed from the defaults')."""
+    text, value = SAMPLES[section][field]
+    cls = SECTIONS[section]
+    with monkeypatch.context() as env:
+        env.setenv(env_name(cls, field), text)
+        from_env = Settings.load()
+    in_code = Settings(**{section: cls(**{field: value})})
+    assert from_env == in_code
+    assert getattr(in_code, section) != cls.defaults(), "the sample is the default"
+    assert library_options(from_env) == library_options(in_code)
+    assert library_options(in_code)[{"embedder": "load", "store": "open"}.get(section, section)] != \
+        library_options(Settings())[{"embedder": "load", "store": "open"}.get(section, section)], \
+        f"{section}.{field} does not reach the library"
+
+
+def test_the_options_are_the_library_calls_keyword_arguments() -> None:
+    from embedder import Embedder
+
+    assert set(EmbedderSettings().load_options()) <= set(inspect.signature(Embedder.from_pretrained).parameters)
+    assert set(collection_options(StoreSettings())) <= set(inspect.signature(open_collection).parameters)
+
+
+def test_quantization_and_the_cache_reach_the_loaded_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from embedder import Embedder
+
+    settings = EmbedderSettings(model=str(tiny_model_dir), device="cpu", dtype="float32", quantize="int8",
+                                cache=tmp_path / "cache")
+    assert settings.load_options()["cache"] == tmp_path / "cache"
+    assert Embedder.from_pretrained(**settings.load_options()).quantization == "int8"
+
+
+def test_shards_and_replicas_reach_the_server_create_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = StoreSettings(qdrant_url=":memory:", shards=3, replicas=2)
+    with open_collection(**collection_options(settings)) as store:
+        created: dict[str, Any] = {}
+        client = store.client  # type: ignore[attr-defined]
+        real_create = client.create_collection
+        monkeypatch.setattr(client, "create_collection",
+                            lambda *args, **kwargs: created.update(kwargs) or real_create(*args, **kwargs))
+        store.ensure("fp", {"model": "test"}, 4)
+    assert (created["shard_number"], created["replication_factor"]) == (3, 2)
+
+
+def test_the_library_reads_no_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Library calls given nothing use the declared defaults, whatever the environment says; only the XDG base
+    folders place the default data folder and model cache."""
+    import torch
+
+    from embedder import device, loading
+    from search.service import create_app
+    from search.store import DEFAULT_COLLECTION, Fusion
+
+    for name, (cls, field) in env_names().items():
+        text = SAMPLES[next(n for n, s in SECTIONS.items() if s is cls)][field][0]
+        monkeypatch.setenv(name, str(tmp_path / "env") if field in ("data", "cache") else text)
+    monkeypatch.delenv("QDRANT_URL")  # so that the environment's store could be opened, were it read
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     with open_collection() as store:
-        assert (store.location, store.name) == (str(tmp_path / "env" / "qdrant"), "env-collection")
-    with open_collection(data_dir=tmp_path / "arg", collection="arg-collection") as store:
-        assert (store.location, store.name) == (str(tmp_path / "arg" / "qdrant"), "arg-collection")
+        assert (store.location, store.name) == (str(tmp_path / "xdg" / "echo-search" / "qdrant"), DEFAULT_COLLECTION)
+        assert store.fusion == Fusion()
+    with open_collection(**collection_options(StoreSettings())) as store:  # what an entry point does
+        assert (store.location, store.name) == (str(tmp_path / "env" / "qdrant"), "papers")
+    assert device.pick_quantization() is None
+    assert device.default_batch_tokens(torch.device("cpu")) == CPU_BATCH_TOKENS
+    assert device.pick_device() == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setattr(loading, "_packaged_gguf", lambda name, cache: cache / "gguf" / name)
+    monkeypatch.setattr(loading, "convert_gguf", lambda gguf, target: target)  # nothing converted here
+    assert loading.resolve(None) == (tmp_path / "xdg-cache" / "echo-search" / "models" / DEFAULT_MODEL, DEFAULT_MODEL)
+    assert create_app(object()).state.batcher.max_batch == ServiceSettings.model_fields["max_batch"].default
+
+
+def test_only_entry_points_read_the_environment() -> None:
+    """`os.environ`, a settings class built (it reads the environment) or `Settings.load()`: only where a program
+    starts, where the process is set up, or in the XDG defaults."""
+    allowed = {
+        "embedder/settings.py": {"os.environ"}, "search/settings.py": {"os.environ"},  # the XDG base folders
+        "embedder/model_thread.py": {"os.environ"}, "ingest/offline.py": {"os.environ"},  # process set-up
+        "search/cli_options.py": {"Settings.load()"}, "ui/app.py": {"Settings.load()"}, "ui/launch.py": {"os.environ"},
+        "embedder/langchain.py": {"EmbedderSettings()"}, "search/langchain.py": {"Settings.load()"},
+    }
+    found: dict[str, set[str]] = {}
+    for path in sorted(p for package in ("embedder", "ingest", "search", "ui") for p in (ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            read = None
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
+                    and node.attr in ("environ", "getenv"):
+                read = f"os.{node.attr}"
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.endswith("Settings"):
+                read = f"{node.func.id}()"
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load" \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "Settings":
+                read = "Settings.load()"
+            if read:
+                found.setdefault(str(path.relative_to(ROOT)), set()).add(read)
+    assert found == allowed
 
 
 UI_IN_HTTP_MODE = textwrap.dedent('''

@@ -219,6 +219,27 @@ def test_the_embedded_store_is_one_process_at_a_time_and_survives_a_reopen(tmp_p
     assert (info.points, info.fingerprint, info.embedder) == (10, "fp", {"model": "m"})
 
 
+def test_a_shard_the_engine_holds_elsewhere_is_refused_as_locked(tmp_path: Path) -> None:
+    """The engine says so only in its message text (qdrant-edge-py 0.9: a bare Exception); this keeps the match
+    honest when the engine changes."""
+    with open_collection(path=tmp_path / "qdrant") as store:
+        store.ensure("fp", {"model": "m"}, DIM)
+    holder = edge_store.edge.EdgeShard.load(str(tmp_path / "qdrant" / "collections" / "docs" / "shard"))
+    try:
+        with pytest.raises(StoreLockedError, match="in use by another process"):
+            open_collection(path=tmp_path / "qdrant")
+    finally:
+        holder.close()
+
+
+def test_the_index_tuning_reaches_the_engine() -> None:
+    tuning = edge_store.IndexTuning(m=8, ef_construct=64, ef=32, int8_memory=edge_store.edge.Memory.Pinned)
+    config = edge_store._config(DIM, tuning)
+    assert (config.hnsw_config.m, config.hnsw_config.ef_construct) == (8, 64)
+    assert config.quantization_config.memory == edge_store.edge.Memory.Pinned
+    assert [edge_store._dense_params(k, tuning.ef).hnsw_ef for k in (10, 50)] == [32, 50]  # at least k
+
+
 def write_old_format(folder: Path, points: list[ChunkPoint]) -> None:
     """A folder as echo-search wrote it before Qdrant's engine: qdrant-client local mode, the same layout."""
     client = QdrantClient(path=str(folder))

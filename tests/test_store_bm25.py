@@ -287,6 +287,6 @@ def test_an_interrupted_upgrade_is_finished_by_the_next_one(tmp_path: Path, monk
 
 
 def test_edge_store_records_the_bm25_layout() -> None:
-    config = edge_store._config(DIM)
+    config = edge_store._config(DIM, edge_store.DEFAULT_INDEX)
     assert set(config.sparse_vectors) == {BM25}
     assert config.sparse_vectors[BM25].modifier == edge.Modifier.Idf

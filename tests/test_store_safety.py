@@ -27,9 +27,9 @@ def points(n: int, dim: int = DIM, seed: int = 0) -> list[ChunkPoint]:
                        ChunkRecord(f"/docs/{i % 5}.md", i, f"chunk {i}")) for i in range(n)]
 
 
-def filled(data: Path, n: int = 100, dim: int = DIM, fingerprint: str = "fp") -> Path:
+def filled(data: Path, n: int = 100, dim: int = DIM, fingerprint: str = "fp", min_free_mb: float = 256) -> Path:
     """A data folder whose embedded store holds `n` points in collection `docs`; returns the collection folder."""
-    with open_collection(data_dir=data) as store:
+    with open_collection(data_dir=data, min_free_mb=min_free_mb) as store:
         store.ensure(fingerprint, {"model": "test"}, dim)
         store.upsert(points(n, dim))
     return data / "qdrant" / "collections" / "docs"
@@ -217,17 +217,13 @@ with open_collection(data_dir=sys.argv[1]) as store:
 """
 
 
-def test_on_a_really_full_disk_reads_answer_and_writes_are_refused_without_sigbus(
-    small_disk: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_on_a_really_full_disk_reads_answer_and_writes_are_refused_without_sigbus(small_disk: Path) -> None:
     import os
     import subprocess
     import sys
 
     data = small_disk / "data"
-    monkeypatch.setenv("ECHO_SEARCH_MIN_FREE_MB", "1")  # the disk is smaller than the default 256 MiB
-    filled(data, n=500)
-    monkeypatch.delenv("ECHO_SEARCH_MIN_FREE_MB")
+    filled(data, n=500, min_free_mb=1)  # the disk is smaller than the default 256 MiB
     fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
     try:  # fill the disk to the last block
         for size in (1 << 20, 4096):

@@ -98,7 +98,7 @@ def load_embedder(settings: EmbedderSettings) -> Embedder:
     """
     from embedder import Embedder, tune_process
 
-    tune_process()  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
+    tune_process(settings.device)  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
     embedder = Embedder.from_pretrained(**settings.load_options())
     embedder.encode(["warm up"], kind="query")
     return embedder

@@ -3,8 +3,6 @@ or the user's own collection, as a table, JSON, or a bar chart."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +11,9 @@ import typer
 from rich.console import Console
 
 from embedder.settings import EmbedderSettings
+from search.cli_errors import user_errors
 from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
+from search.errors import InvalidInputError
 from search.evaluation.methods import METHODS, RETRIEVAL_EXTRA, WORDINGS
 
 eval_app = typer.Typer(
@@ -45,29 +45,11 @@ PlotOut = Annotated[Path | None, typer.Option("--plot", help="Also write a group
                                               dir_okay=False)]
 
 
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Problems end the command with their message, not a traceback: bad data files or arguments with exit status 2,
-    store and model problems with 3 (the `search` command's convention)."""
-    from embedder import ModelNotFoundError
-    from search.evaluation.data import DataError
-    from search.store import StoreError
-
-    try:
-        yield
-    except (DataError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    except (StoreError, ModelNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(3) from None
-
-
-def _embedder(model: str | None, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy import of torch
-    """The model the settings and the options `--model`, `--device`, `--dtype` name."""
+def _embedder(settings: EmbedderSettings, device: str | None, dtype: str | None):  # noqa: ANN202 - lazy torch
+    """The model the settings (with `--model` applied) and the options `--device`, `--dtype` name."""
     from embedder import Embedder, tune_process
 
-    settings = settings_with_flags(model=model).embedder.override(device=device, dtype=dtype)
+    settings = settings.override(device=device, dtype=dtype)
     tune_process(settings.device)
     with err.status("loading the model..."):
         return Embedder.from_pretrained(**settings.load_options())
@@ -114,9 +96,9 @@ def toy(
     from search.evaluation.methods import pick_methods
     from search.evaluation.tasks import run_toy
 
-    with _user_errors():
+    with user_errors():
         picked = pick_methods(methods)
-        emb = _embedder(model, device, dtype)
+        emb = _embedder(settings_with_flags(model=model).embedder, device, dtype)
         report = run_toy(emb, picked, wordings=3 if prompts else 1, progress=_progress)
     _emit(report, json_out, markdown_out, plot_path)
 
@@ -139,9 +121,9 @@ def sts(
     from search.evaluation.methods import pick_methods
     from search.evaluation.tasks import run_sts
 
-    with _user_errors():
+    with user_errors():
         picked = pick_methods(methods)
-        emb = _embedder(model, device, dtype)
+        emb = _embedder(settings_with_flags(model=model).embedder, device, dtype)
         report = run_sts(emb, picked, split=split.value, limit=limit, wordings=3 if prompts else 1,  # type: ignore[arg-type]
                          progress=_progress)
     _emit(report, json_out, markdown_out, plot_path)
@@ -176,10 +158,11 @@ def retrieval(
     from search.evaluation.methods import pick_methods
     from search.evaluation.tasks import run_retrieval
 
-    with _user_errors():
+    with user_errors():
         extra = pick_methods(None if reembed == "all" else reembed, retrieval=True) if reembed else []
-        emb = _embedder(model, device, dtype)
-        searcher = open_searcher(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir), emb)
+        settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
+        emb = _embedder(settings.embedder, device, dtype)
+        searcher = open_searcher(settings, emb)
         try:
             report = run_retrieval(searcher, queries, qrels, reembed=extra, k=k, instruction=instruction,
                                    progress=_progress)
@@ -214,13 +197,14 @@ def layers(
     from search.evaluation.data import load_sts
     from search.evaluation.sweep import markdown, run_layer_sweep
 
-    with _user_errors():
+    with user_errors():
         given = [p for p in (corpus, queries, qrels) if p is not None]
         if given and len(given) != 3:
-            raise ValueError("retrieval needs all of --corpus, --queries and --qrels")
-        emb = dataclasses.replace(_embedder(model, device, dtype), max_text_tokens=max_text_tokens)
+            raise InvalidInputError("retrieval needs all of --corpus, --queries and --qrels")
+        emb = dataclasses.replace(_embedder(settings_with_flags(model=model).embedder, device, dtype),
+                                  max_text_tokens=max_text_tokens)
         if not sts and not corpus:
-            raise ValueError("--no-sts needs a retrieval set (--corpus, --queries, --qrels)")
+            raise InvalidInputError("--no-sts needs a retrieval set (--corpus, --queries, --qrels)")
         pairs = (load_sts(split.value)[:limit] if limit else load_sts(split.value)) if sts else []  # type: ignore[arg-type]
         _progress(f"{len(pairs)} STS-B {split.value} pairs" + (f" and {corpus}" if corpus else ""))
         rows = run_layer_sweep(emb, pairs, retrieval=(corpus, queries, qrels) if corpus and queries and qrels else None)

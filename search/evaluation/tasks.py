@@ -11,7 +11,7 @@ import numpy as np
 from embedder import Embedder
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.evaluation.bidirectional import supports_bidirectional
-from search.evaluation.data import StsSplit, load_qrels, load_queries, load_sts, load_toy
+from search.evaluation.data import DataError, StsSplit, load_qrels, load_queries, load_sts, load_toy
 from search.evaluation.methods import WORDINGS, Method
 from search.evaluation.metrics import pair_accuracy, retrieval_scores, spearman
 from search.evaluation.report import Report, Row
@@ -149,7 +149,7 @@ def run_retrieval(
     qrels = load_qrels(qrels_path)
     qids = [q for q in queries if any(r > 0 for r in qrels.get(q, {}).values())]
     if not qids:
-        raise ValueError(f"no query of {queries_path} has a relevant document in {qrels_path}")
+        raise DataError(f"no query of {queries_path} has a relevant document in {qrels_path}")
     emb = searcher.model
     searcher.store.check_fingerprint(emb.fingerprint)
     mapping = corpus_ids_for(searcher.sources(), {c for judged in qrels.values() for c in judged})

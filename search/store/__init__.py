@@ -13,13 +13,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from search.settings import DEFAULT_COLLECTION
+from search.settings import DEFAULT_COLLECTION, default_data_dir
 from search.store.errors import (
     CollectionNotFoundError,
     FilterError,
     FingerprintMismatchError,
     MissingBm25Error,
     OldFormatError,
+    StoreAddressError,
     StoreDamagedError,
     StoreError,
     StoreFullError,
@@ -44,12 +45,12 @@ from search.store.schema import (
 )
 
 if TYPE_CHECKING:
-    from search.store.collection import Collection, default_data_dir, embedded_folder
-    from search.store.factory import open_collection
+    from search.store.collection import Collection, embedded_folder
+    from search.store.factory import collection_options, open_collection
 
 _LAZY = {
-    "Collection": "search.store.collection", "default_data_dir": "search.store.collection",
-    "embedded_folder": "search.store.collection", "open_collection": "search.store.factory",
+    "Collection": "search.store.collection", "embedded_folder": "search.store.collection",
+    "collection_options": "search.store.factory", "open_collection": "search.store.factory",
 }
 """Names whose modules import a Qdrant package: imported when first asked for."""
 
@@ -62,8 +63,9 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BM25", "CLASSICAL", "DEFAULT_COLLECTION", "ECHO", "HYBRID", "RANKINGS", "TEXT_RANKINGS", "VECTOR_NAMES",
-    "ChunkPoint", "ChunkRecord", "Collection", "CollectionInfo", "CollectionNotFoundError", "FilterError", "FilterLike",
-    "FingerprintMismatchError", "Fusion", "FusionMethod", "MissingBm25Error", "OldFormatError", "QueryFilter",
-    "StoreDamagedError", "StoreError", "StoreFullError", "StoreLockedError", "StoreUnavailableError", "StoredHit",
-    "default_data_dir", "embedded_folder", "open_collection", "point_id",
+    "ChunkPoint", "ChunkRecord", "Collection", "CollectionInfo", "CollectionNotFoundError", "FilterError",
+    "FilterLike", "FingerprintMismatchError", "Fusion", "FusionMethod", "MissingBm25Error", "OldFormatError",
+    "QueryFilter", "StoreAddressError", "StoreDamagedError", "StoreError", "StoreFullError", "StoreLockedError",
+    "StoreUnavailableError", "StoredHit", "collection_options", "default_data_dir", "embedded_folder",
+    "open_collection", "point_id",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from search.settings import StoreSettings
+from search.settings import default_data_dir
 from search.store import bm25
 from search.store.errors import CollectionNotFoundError, FingerprintMismatchError, MissingBm25Error
 from search.store.filters import QueryFilter
@@ -43,11 +43,6 @@ BACKFILL_PAGE = 1024
 """Points per write when `ensure_bm25` adds BM25 vectors to an existing collection."""
 
 
-def default_data_dir() -> Path:
-    """The settings' data folder (`StoreSettings.data_dir`: `$ECHO_SEARCH_DATA` or the XDG data folder)."""
-    return StoreSettings().data_dir()
-
-
 def next_generation(current: int) -> int:
     """A new write generation: the clock in nanoseconds, and always above `current`.
 
@@ -69,7 +64,7 @@ class Collection(ABC):
     index_seconds: float = 0.0
     """Time this object spent building the search index (`optimize`), for reports and benchmarks."""
     fusion: Fusion = Fusion()
-    """How `hybrid` queries fuse echo and BM25 (`open_collection` sets it from the settings)."""
+    """How `hybrid` queries fuse echo and BM25 (`open_collection` sets it)."""
     _bm25_ready: bool = False
     """`has_bm25()` was found true once (it cannot become false again): not asked of a server on every query."""
 

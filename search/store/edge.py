@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -82,13 +83,31 @@ points written since the last build once there are this many (about 27 s for 100
 1M-point segment build died, killed without a message, on a 24 GB machine)."""
 
 
+@dataclass(frozen=True)
+class IndexTuning:
+    """How the dense vectors are indexed and searched: the HNSW graph's degree `m` and build-time candidate list
+    `ef_construct` (fixed when a collection is created), the search-time list `ef`, and where the int8 copies live.
+    The defaults are the product's (measured: see the constants above); `bench/store.py --hnsw` sweeps others."""
+
+    m: int = HNSW_M
+    ef_construct: int = HNSW_EF_CONSTRUCT
+    ef: int = HNSW_EF
+    int8_memory: edge.Memory = field(default_factory=lambda: INT8_MEMORY)  # the engine's enum is unhashable
+
+    def describe(self) -> str:
+        """"m,ef_construct,ef", as `bench/store.py --hnsw` takes it."""
+        return f"{self.m},{self.ef_construct},{self.ef}"
+
+
+DEFAULT_INDEX = IndexTuning()
+
 _SMALL_WRITE_BYTES = 1 << 20
 """What a delete or payload update may write (its record in the write-ahead log), with room to spare."""
 _CREATE_BYTES = 8 << 20
 """What creating a collection writes (the write-ahead log and segments are sparse until written)."""
 
 
-def _config(dim: int) -> edge.EdgeConfig:
+def _config(dim: int, index: IndexTuning) -> edge.EdgeConfig:
     """Named vectors with dot product (rows are L2-normalised: scores are cosines), an HNSW graph per vector
     searched with int8 copies of the vectors and rescored with the float originals, the write-ahead log on.
 
@@ -101,10 +120,10 @@ def _config(dim: int) -> edge.EdgeConfig:
     return edge.EdgeConfig(
         vectors={name: vector for name in VECTOR_NAMES},
         sparse_vectors={BM25: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf, memory=SPARSE_MEMORY)},
-        hnsw_config=edge.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT,
+        hnsw_config=edge.HnswIndexConfig(m=index.m, ef_construct=index.ef_construct,
                                          full_scan_threshold=INDEXING_THRESHOLD_KB),
         quantization_config=edge.ScalarQuantizationConfig(type=edge.ScalarType.Int8, quantile=0.99,
-                                                          memory=INT8_MEMORY),
+                                                          memory=index.int8_memory),
         optimizers=edge.EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB, max_segment_size=segment_kb,
                                              vacuum_min_vector_number=VACUUM_MIN_VECTORS),
         payload_memory=edge.Memory.Cold,
@@ -139,8 +158,10 @@ def _lock(folder: Path) -> IO[str]:
 class EdgeCollection(Collection):
     """A collection in the embedded store: Qdrant's engine, in this process."""
 
-    def __init__(self, folder: Path, name: str, lock: IO[str], space: DiskSpace | None = None) -> None:
+    def __init__(self, folder: Path, name: str, lock: IO[str], space: DiskSpace | None = None,
+                 index: IndexTuning = DEFAULT_INDEX) -> None:
         self.name = name
+        self.index = index
         self._space = space or DiskSpace(folder, 0)
         self._dirty = False  # written since opened: the shard's new holes are allocated at close
         self.location = str(folder)
@@ -163,9 +184,11 @@ class EdgeCollection(Collection):
                                 "which model made it is unknown")
 
     @classmethod
-    def open_folder(cls, folder: Path, name: str, min_free_mb: float = 0) -> EdgeCollection:
+    def open_folder(cls, folder: Path, name: str, min_free_mb: float = 0,
+                    index: IndexTuning = DEFAULT_INDEX) -> EdgeCollection:
         """Open collection `name` of the embedded store at `folder` (created if missing) and hold its lock; writes
-        that would leave less than `min_free_mb` free on its disk raise `StoreFullError` (`search.store.space`)."""
+        that would leave less than `min_free_mb` free on its disk raise `StoreFullError` (`search.store.space`).
+        `index`: how a collection created here is indexed, and how queries search it."""
         check_collection_name(name)  # a folder of the store: never a path that reaches outside it
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -185,7 +208,7 @@ class EdgeCollection(Collection):
                     if is_no_space(exc):
                         raise space.full("cannot create the store") from None
                     raise
-            return cls(folder, name, lock, space)
+            return cls(folder, name, lock, space, index)
         except BaseException:
             lock.close()
             raise
@@ -226,7 +249,10 @@ class EdgeCollection(Collection):
         try:
             return edge.EdgeShard.load(str(shard_dir))
         except Exception as exc:  # the engine raises a bare Exception with its message
-            if "WouldBlock" in str(exc):
+            # Only the text tells a shard another process holds: qdrant-edge-py 0.9 raises a bare Exception with no
+            # errno, code or subclass ("... Can't init WAL: Kind(WouldBlock)"). Our own lock (`_lock`) is matched by
+            # type; this covers a shard opened by something that bypassed it.
+            if "Kind(WouldBlock)" in str(exc):
                 raise StoreLockedError(f"the embedded store's shard at {shard_dir} is in use by another process") \
                     from exc
             if is_no_space(exc):
@@ -261,7 +287,7 @@ class EdgeCollection(Collection):
         self._space.check(_CREATE_BYTES)
         self._dir.mkdir(parents=True, exist_ok=True)
         try:
-            shard = edge.EdgeShard.create(str(self._shard_dir), _config(dim))
+            shard = edge.EdgeShard.create(str(self._shard_dir), _config(dim, self.index))
             shard.update(edge.UpdateOperation.create_field_index(SOURCE, edge.PayloadSchemaType.Keyword))
             shard.flush()
             meta = {"fingerprint": fingerprint, "embedder": embedder, "dim": dim, BM25_META: bm25.DESCRIPTION}
@@ -466,12 +492,12 @@ class EdgeCollection(Collection):
         assert ask.vector is not None
         if ask.ranking != HYBRID:
             return edge.QueryRequest(limit=k, query=edge.Query.Nearest(ask.vector.tolist(), using=ask.ranking),
-                                     filter=flt, with_payload=True, params=_dense_params(k))
+                                     filter=flt, with_payload=True, params=_dense_params(k, self.index.ef))
         fusion = self.fusion
         limit = k * fusion.prefetch
         prefetches = [
             edge.Prefetch(limit=limit, query=edge.Query.Nearest(ask.vector.tolist(), using=ECHO),
-                          params=_dense_params(limit), filter=flt),
+                          params=_dense_params(limit, self.index.ef), filter=flt),
             edge.Prefetch(limit=limit, query=edge.Query.Nearest(bm25.query_vector(ask.text or ""), using=BM25),
                           filter=flt),
         ]
@@ -489,7 +515,8 @@ class EdgeCollection(Collection):
         return state, indexed, int(info.segments_count)
 
 
-def _dense_params(k: int) -> edge.SearchParams:
-    """HNSW and int8 search of a dense vector for k hits: the candidate list at least k, rescored with the floats."""
-    return edge.SearchParams(hnsw_ef=max(HNSW_EF, k), quantization=edge.QuantizationSearchParams(
+def _dense_params(k: int, ef: int) -> edge.SearchParams:
+    """HNSW and int8 search of a dense vector for k hits: the candidate list `ef`, at least k, rescored with the
+    floats."""
+    return edge.SearchParams(hnsw_ef=max(ef, k), quantization=edge.QuantizationSearchParams(
         rescore=True, oversampling=OVERSAMPLING))

@@ -1,8 +1,7 @@
-"""Store errors: each carries a message that says what to do, and is shown without a traceback."""
+"""Store errors: each carries a message that says what to do, and is shown without a traceback (how each is
+reported, as an exit status or an HTTP status, is `search.errors`'s one map)."""
 
 from __future__ import annotations
-
-from search.validation import InvalidRequestError
 
 
 class StoreError(RuntimeError):
@@ -15,6 +14,10 @@ class StoreLockedError(StoreError):
 
 class StoreUnavailableError(StoreError):
     """The Qdrant server cannot be reached."""
+
+
+class StoreAddressError(StoreError):
+    """The Qdrant server's URL is malformed: a bad setting, not a server that cannot be reached."""
 
 
 class CollectionNotFoundError(StoreError):
@@ -38,8 +41,9 @@ class OldFormatError(StoreError):
     """The embedded folder was written by qdrant-client's local mode (echo-search before the Qdrant engine)."""
 
 
-class FilterError(InvalidRequestError):
-    """A filter the store cannot use: not a valid Qdrant filter, or a condition the backend lacks."""
+class FilterError(ValueError):
+    """A filter the store cannot use: not a valid Qdrant filter, or a condition the backend lacks (an invalid
+    request, like `search.validation.InvalidRequestError`)."""
 
 
 class MissingBm25Error(StoreError):

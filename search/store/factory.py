@@ -7,8 +7,9 @@ point one way: the backends import the base class, and only this module imports 
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from search.settings import StoreSettings
+from search.settings import DEFAULT_COLLECTION, DEFAULT_MIN_FREE_MB, StoreSettings
 from search.store.collection import Collection, embedded_folder
 from search.store.fusion import Fusion
 from search.validation import check_collection_name
@@ -21,26 +22,37 @@ def open_collection(
     collection: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     fusion: Fusion | None = None,
+    *,
+    min_free_mb: float = DEFAULT_MIN_FREE_MB,
+    shards: int | None = None,
+    replicas: int | None = None,
 ) -> Collection:
     """Connect to a server (`url`; ":memory:" is qdrant-client's in-process server API), or open the embedded
-    store: the folder `path`, else `qdrant/` under the data folder `data_dir`. Arguments left at None come from
-    `StoreSettings` (`$QDRANT_URL`, `$ECHO_SEARCH_DATA`, ...). Checked once here: the server answers, the folder
-    is not in use and is not in the old format (`OldFormatError` names the command that migrates it).
-    `fusion` (default: from the settings, `ECHO_SEARCH_FUSION`, ...) is how `hybrid` queries fuse."""
-    if collection is not None:
-        check_collection_name(collection)  # before it is joined to any path
-    where = StoreSettings().override(qdrant_url=url, qdrant_api_key=api_key, collection=collection,
-                                     data=data_dir)
+    store: the folder `path`, else `qdrant/` under the data folder `data_dir` (default: `default_data_dir()`).
+    Checked once here: the server answers, the folder is not in use and is not in the old format (`OldFormatError`
+    names the command that migrates it).
+
+    Nothing is read from the environment: every argument left out means the settings' default (`collection`
+    "docs", `fusion` `Fusion()`, ...). `min_free_mb` is the free disk space writes to the embedded store leave;
+    `shards` and `replicas` shape a collection a server creates (None: the server's default). The settings'
+    values are `collection_options(settings.store)`."""
+    name = DEFAULT_COLLECTION if collection is None else check_collection_name(collection)  # before any path join
     store: Collection
-    if where.qdrant_url:
+    if url:
         from search.store.server import ServerCollection  # imported when used: qdrant-client is heavy
 
-        store = ServerCollection.connect(where.qdrant_url, where.qdrant_api_key, where.collection,
-                                         shards=where.shards, replicas=where.replicas)
+        store = ServerCollection.connect(url, api_key, name, shards=shards, replicas=replicas)
     else:
         from search.store.edge import EdgeCollection
 
-        store = EdgeCollection.open_folder(embedded_folder(path, where.data_dir()), where.collection,
-                                           min_free_mb=where.min_free_mb)
-    store.fusion = fusion or Fusion.from_settings(where)
+        store = EdgeCollection.open_folder(embedded_folder(path, data_dir), name, min_free_mb=min_free_mb)
+    store.fusion = fusion or Fusion()
     return store
+
+
+def collection_options(settings: StoreSettings) -> dict[str, Any]:
+    """The keyword arguments of `open_collection` the store settings decide: every field (the data folder resolved,
+    the fusion fields as one `Fusion`)."""
+    return {"url": settings.qdrant_url, "api_key": settings.qdrant_api_key, "collection": settings.collection,
+            "data_dir": settings.data_dir(), "fusion": Fusion.from_settings(settings),
+            "min_free_mb": settings.min_free_mb, "shards": settings.shards, "replicas": settings.replicas}

@@ -1,7 +1,7 @@
 """How the `hybrid` ranking fuses echo and BM25 in the engine: one typed value, from the store settings.
 
-`open_collection` gives every collection the `Fusion` of `StoreSettings` (`ECHO_SEARCH_FUSION`, ...); a caller that
-measures the choices sets `collection.fusion` (or passes `fusion=` to `open_collection`) and searches again.
+`open_collection` gives every collection the `Fusion` it is passed (`collection_options` passes the settings',
+`ECHO_SEARCH_FUSION`, ...); a caller that measures the choices sets `collection.fusion` and searches again.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ class Fusion:
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> Fusion:
+        """The fusion the store settings describe (`ECHO_SEARCH_FUSION`, `..._RRF_K`, `..._RRF_WEIGHTS`,
+        `..._HYBRID_PREFETCH`)."""
         return cls(settings.fusion, settings.rrf_k, settings.rrf_weights, settings.hybrid_prefetch)
 
     def describe(self) -> str:

@@ -17,7 +17,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from search.store import bm25
 from search.store.collection import Collection, next_generation
-from search.store.errors import StoreError, StoreUnavailableError
+from search.store.errors import StoreAddressError, StoreError, StoreUnavailableError
 from search.store.filters import QueryFilter
 from search.store.qdrant_filters import source_is
 from search.store.schema import (
@@ -60,7 +60,10 @@ class ServerCollection(Collection):
         """Connect and check that the server answers (`StoreUnavailableError` says what to check if not).
 
         `shards` and `replicas` (None: the server's default) shape the collection if `ensure` creates it."""
-        client = QdrantClient(location=":memory:") if url == ":memory:" else QdrantClient(url=url, api_key=api_key)
+        try:
+            client = QdrantClient(location=":memory:") if url == ":memory:" else QdrantClient(url=url, api_key=api_key)
+        except ValueError as exc:  # urllib3's verdict on a malformed URL (a LocationParseError)
+            raise StoreAddressError(f"invalid --qdrant-url {url!r} (QDRANT_URL): {exc}") from None
         try:
             client.get_collections()
         except Exception as exc:  # qdrant-client raises several transport errors
@@ -93,8 +96,9 @@ class ServerCollection(Collection):
     def ensure(self, fingerprint: str, embedder: dict[str, Any], dim: int) -> None:
         """Create the collection, or check the existing one's fingerprint.
 
-        A new collection gets this object's `shards` and `replicas` (`$ECHO_SEARCH_SHARDS`, `$ECHO_SEARCH_REPLICAS`
-        through `open_collection`). Several workers may race to create it: the losers check the winner's fingerprint."""
+        A new collection gets this object's `shards` and `replicas` (`ECHO_SEARCH_SHARDS`, `ECHO_SEARCH_REPLICAS`
+        through `collection_options` and `open_collection`). Several workers may race to create it: the losers check
+        the winner's fingerprint."""
         if self.exists():
             self.check_fingerprint(fingerprint)
             self.ensure_bm25()

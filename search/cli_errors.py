@@ -1,0 +1,33 @@
+"""How a command ends on a product error: its message, and the exit status of the one error map (`search.errors`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from search.errors import verdict
+
+_err = Console(stderr=True)
+
+
+def _say_error(message: str) -> None:
+    """Print `message` on stderr as "error: ..." (taken literally, never as markup)."""
+    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Run the block; an error the map names is printed as "error: ..." and ends the command with its exit status,
+    never a traceback. Anything else goes on: the command reports it as an internal error (exit status 4)."""
+    try:
+        yield
+    except Exception as exc:
+        found = verdict(exc)
+        if found is None:
+            raise
+        _say_error(found.message)
+        raise typer.Exit(found.exit_code) from None
