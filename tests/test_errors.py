@@ -102,6 +102,8 @@ def test_importing_the_map_imports_nothing_heavy() -> None:
 class Refusing:
     """A searcher whose every store call raises `error`."""
 
+    embedder = None  # no model: the service answers /collection without one
+
     def __init__(self, error: Exception) -> None:
         self.error = error
 

@@ -11,7 +11,7 @@ import pytest
 from search.batching import LRUCache, MicroBatcher, _Pending
 from search.query import SearchQuery
 from search.searcher import Searcher
-from search.store import CollectionNotFoundError, open_collection
+from search.store import CollectionNotFoundError, FilterError, open_collection
 from search.validation import InvalidRequestError
 from tests.search_helpers import fill
 
@@ -47,15 +47,15 @@ def test_equal_queries_are_equal_and_share_a_group_when_only_text_or_k_differ() 
     assert SearchQuery("q", mode="echo").group_key() != SearchQuery("q").group_key()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ({"k": 0}, "k must be between 1 and 100, got 0"),
-    ({"mode": "sideways"}, "mode must be one of"),
-    ({"text": "a \ud800"}, "query: not valid Unicode"),
-    ({"instruction": "x {text}"}, "instruction: must not contain the template slot {text}"),
-    ({"filter": {"must": 3}}, "not a valid Qdrant filter"),
+@pytest.mark.parametrize(("args", "error", "message"), [
+    ({"k": 0}, InvalidRequestError, "k must be between 1 and 100, got 0"),
+    ({"mode": "sideways"}, InvalidRequestError, "mode must be one of"),
+    ({"text": "a \ud800"}, InvalidRequestError, "query: not valid Unicode"),
+    ({"instruction": "x {text}"}, InvalidRequestError, "instruction: must not contain the template slot {text}"),
+    ({"filter": {"must": 3}}, FilterError, "not a valid Qdrant filter"),
 ])
-def test_a_query_is_validated_when_it_is_made(args: dict, message: str) -> None:
-    with pytest.raises(InvalidRequestError, match=re.escape(message)):
+def test_a_query_is_validated_when_it_is_made(args: dict, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
         SearchQuery(**{"text": "q", **args})
 
 

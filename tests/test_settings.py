@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -132,7 +133,7 @@ SAMPLES: dict[str, dict[str, tuple[str, Any]]] = {
         "url": ("http://svc:8000", "http://svc:8000"), "api_key": ("key", "key"), "host": ("0.0.0.0", "0.0.0.0"),
         "port": ("9001", 9001), "threads": ("2", 2), "max_batch": ("8", 8), "batch_wait_ms": ("2.5", 2.5),
         "cache_size": ("3", 3), "max_query_tokens": ("300", 300), "batch_tokens": ("2048", 2048),
-        "max_queue": ("9", 9), "max_body_bytes": ("4096", 4096),
+        "max_queue": ("9", 9), "max_body_bytes": ("4096", 4096), "metrics_public": ("true", True),
     },
     "ui": {"upload_mb": ("7", 7)},
 }
@@ -224,7 +225,8 @@ def test_the_library_reads_no_setting_from_the_environment(monkeypatch: pytest.M
     monkeypatch.setattr(loading, "_packaged_gguf", lambda name, cache: cache / "gguf" / name)
     monkeypatch.setattr(loading, "convert_gguf", lambda gguf, target: target)  # nothing converted here
     assert loading.resolve(None) == (tmp_path / "xdg-cache" / "echo-search" / "models" / DEFAULT_MODEL, DEFAULT_MODEL)
-    assert create_app(object()).state.batcher.max_batch == ServiceSettings.model_fields["max_batch"].default
+    app = create_app(SimpleNamespace(embedder=None))  # type: ignore[arg-type]
+    assert app.state.batcher.max_batch == ServiceSettings.model_fields["max_batch"].default
 
 
 def test_only_entry_points_read_the_environment() -> None:
