@@ -74,7 +74,7 @@ class Embedder:
     prompt: PromptTokenizer
     model_name: str
     preset: Preset
-    classical_mode: ClassicalMode = "separate"
+    classical_mode: ClassicalMode = "first_span"
     classical_template: Template = CLASSICAL
     max_text_tokens: int = 512
     compute_matched: bool = False
@@ -117,7 +117,7 @@ class Embedder:
         document_template: Template | str | None = None,
         query_template: Template | str | None = None,
         symmetric_template: Template | str | None = None,
-        classical: ClassicalMode = "separate",
+        classical: ClassicalMode = "first_span",
         max_text_tokens: int = 512,
         compute_matched: bool = False,
         batch_tokens: int | None = None,
@@ -227,7 +227,7 @@ class Embedder:
             "document_template": template_id(self.preset.document),
             "query_template": template_id(self.preset.query),
             "classical": self.classical_mode,
-            "classical_template": template_id(self.classical_template) if self.classical_mode == "separate" else "",
+            "classical_template": template_id(prompt) if (prompt := self.classical_prompt("document")) else "",
             "max_text_tokens": self.max_text_tokens,
             "compute_matched": self.compute_matched,
             "echo_reach": self.reach,
@@ -372,18 +372,26 @@ class Embedder:
         owners = [n for n in range(len(texts)) for _ in by_text[n]]
         return [enc for n in range(len(texts)) for enc in by_text[n]], owners, truncated
 
-    def _classical_pass(self, kind: Kind, mode: ClassicalMode) -> Template | None:
-        """The template of the classical vectors' own pass for texts of `kind`, or None when they need none: mode
-        "separate" always runs `classical_template`; mode "first_span" takes the first `{text}` of the echo pass,
-        except for a query whose echo prompt starts differently from a document's: its pass is the document
-        prompt's prefix and the query (short), so that its classical vector sees what a document's first span
-        saw."""
-        if mode == "separate":
+    def classical_prompt(self, kind: Kind) -> Template | None:
+        """The one-copy prompt whose pooled `{text}` is the classical vector of a text of `kind`, or None without
+        classical vectors: `classical_template` ("separate"); for "first_span", the prompt up to the first `{text}`
+        of the echo template, which is what that first copy saw (causal attention), except that a query takes the
+        document prompt's prefix, so that queries and documents see the same one."""
+        if self.classical_mode == "separate":
             return self.classical_template
-        if mode == "first_span" and kind == "query":
-            prefix = self.preset.document.prefix()
-            if self.preset.query.prefix() != prefix:
-                return Template(prefix + TEXT_SLOT)
+        if self.classical_mode == "none":
+            return None
+        template = self.preset.document if kind == "query" else self.template_for(kind)
+        return Template(template.prefix() + TEXT_SLOT)
+
+    def _classical_pass(self, kind: Kind, mode: ClassicalMode) -> Template | None:
+        """The prompt of the classical vectors' own pass for texts of `kind`, or None when they need none: mode
+        "separate" always runs one; mode "first_span" pools the first copy of the echo pass (free), except for a
+        query whose echo prompt starts differently from a document's: it gets a short pass under the document
+        prompt's prefix (`classical_prompt`)."""
+        if mode == "separate" or (mode == "first_span" and kind == "query"
+                                  and self.preset.query.prefix() != self.preset.document.prefix()):
+            return self.classical_prompt(kind)
         return None
 
     def _run(

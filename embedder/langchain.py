@@ -80,10 +80,10 @@ class EchoEmbeddings(BaseModel, Embeddings):
                 assert self.settings is not None  # set when built without an embedder
                 settings = self.settings.override(
                     model=self.model, device=self.device, dtype=self.dtype, batch_tokens=self.batch_tokens)
-                self._loaded = Embedder.from_pretrained(
-                    **settings.load_options(),
-                    classical="none" if self.vector == "echo" else "separate",  # skip the pass nobody reads
-                )
+                options = settings.load_options()
+                if self.vector == "echo":
+                    options["classical"] = "none"  # skip the classical pass nobody reads
+                self._loaded = Embedder.from_pretrained(**options)
             return self._loaded
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -96,9 +96,11 @@ class EchoEmbeddings(BaseModel, Embeddings):
 
     def _vectors(self, texts: list[str], kind: Kind) -> np.ndarray:
         emb = self.get_embedder()
-        if self.vector == "classical" and emb.classical_mode == "separate":
-            # Only the classical pass, exactly as `encode` computes it: a third of the work of echo + classical.
-            matrix = emb.embed(texts, emb.classical_template, pooling=emb.preset.pooling)
+        own_pass = emb.classical_prompt(kind) if self.vector == "classical" else None
+        if own_pass is not None and (emb.classical_mode == "separate" or kind == "query"):
+            # Only the classical pass, exactly as `encode` computes it (a query's first-span vector is its own short
+            # pass too); a document's first-span vector needs its echo pass.
+            matrix = emb.embed(texts, own_pass, pooling=emb.preset.pooling)
             truncated = sum(emb.count_tokens(text) > emb.max_text_tokens for text in texts)
         else:
             result = emb.encode(texts, kind=kind, instruction=self.instruction)

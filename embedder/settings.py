@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -97,6 +97,13 @@ class EmbedderSettings(Section):
         "last (after the final norm); part of the fingerprint, so a collection keeps the layer it was made with",
         json_schema_extra=doc_default("the model preset's (layer 17 of 18 for the packaged Gemma-3-270M)"),
     )
+    classical: Literal["first_span", "separate", "none"] = Field(
+        default="first_span",
+        description="the classical vectors: `first_span` (a document's from the first copy of its echo pass, free; "
+        "a query's from a short pass under the document prompt's prefix), `separate` (their own pass with `Write a "
+        "paragraph:`: a third more tokens per document, and the default of collections made before this one) or "
+        "`none`; part of the fingerprint",
+    )
     allow_download: bool = Field(
         default=False,
         description="`1`, `true` or `yes` lets a Hugging Face id be downloaded; otherwise only local files are used",
@@ -111,4 +118,4 @@ class EmbedderSettings(Section):
         resolved to its folder)."""
         return {"model": self.model, "device": self.device, "dtype": self.dtype, "batch_tokens": self.batch_tokens,
                 "cache": self.cache_dir(), "quantize": self.quantize, "layer": self.layer,
-                "allow_download": self.allow_download}
+                "classical": self.classical, "allow_download": self.allow_download}

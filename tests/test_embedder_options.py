@@ -93,7 +93,7 @@ def test_a_long_text_is_the_token_weighted_mean_of_its_pieces(windowed: Embedder
 
 
 def test_cut_is_the_default_and_is_fingerprinted(gemma_dir: Path, windowed: Embedder) -> None:
-    cut = Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32")
+    cut = Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32", classical="separate")
     assert cut.long_texts == "cut" and cut.fingerprint != windowed.fingerprint
     limit = cut.echo_text_limit(cut.preset.document)
     out = cut.encode([LONG, "short"], kind="document")
@@ -102,6 +102,17 @@ def test_cut_is_the_default_and_is_fingerprinted(gemma_dir: Path, windowed: Embe
     classical = cut.embed([LONG], CLASSICAL)  # the classical pass keeps the whole budget
     np.testing.assert_allclose(out.classical[:1], classical, atol=1e-6)
     assert float(out.classical[0] @ cut.embed([LONG[:limit]], CLASSICAL)[0]) < 0.9999
+
+
+def test_first_span_classical_sees_the_cut_text(gemma_dir: Path) -> None:
+    """The default classical vector is the echo pass's first copy, so a long text's is cut like its echo."""
+    emb = Embedder.from_pretrained(gemma_dir, device="cpu", dtype="float32")
+    assert emb.classical_mode == "first_span"
+    prompt = emb.classical_prompt("document")
+    assert prompt is not None
+    out = emb.encode([LONG], kind="document")
+    limit = emb.echo_text_limit(emb.preset.document)
+    np.testing.assert_allclose(out.classical, emb.embed([LONG], prompt, max_text_tokens=limit), atol=1e-5)
 
 
 def test_budget_still_cuts_and_counts(gemma_dir: Path) -> None:

@@ -121,7 +121,7 @@ SAMPLES: dict[str, dict[str, tuple[str, Any]]] = {
     "embedder": {
         "model": ("some-model", "some-model"), "device": ("cpu", "cpu"), "dtype": ("float32", "float32"),
         "batch_tokens": ("123", 123), "cache": ("/srv/models", Path("/srv/models")), "quantize": ("int8", "int8"),
-        "layer": ("3", 3), "allow_download": ("yes", True),
+        "layer": ("3", 3), "classical": ("separate", "separate"), "allow_download": ("yes", True),
     },
     "store": {
         "qdrant_url": ("http://qdrant:6333", "http://qdrant:6333"), "qdrant_api_key": ("k", "k"),

@@ -39,9 +39,17 @@ LEGEND = (
     "= same rank · only here: not in the other list's top k"
 )
 RANKING_HELP = (
-    "Echo and Classical: the chunks nearest the question's echo or classical embedding. BM25: the question's words "
+    "Echo and Classical: the chunks nearest the question's echo or classical embedding (classical: the mean over a "
+    "text's first copy in its echo prompt, or over its own pass in collections made that way: the sidebar's "
+    "Templates say which). BM25: the question's words "
     "(term frequencies and inverse document frequencies, no model). Hybrid: echo and BM25 fused in one Qdrant query."
 )
+CLASSICAL_KINDS = {
+    "first_span": "the first copy of the echo prompt (a query: its own pass under the same prefix)",
+    "separate": "its own pass",
+    "none": "none",
+}
+"""How the collection's classical vectors were made (`Embedder.describe()["classical"]`), in words."""
 TIMINGS = (
     ("Embed query", "embed_ms", "Model forward for the question (the vectors the shown rankings need)"),
     ("Search", "search_ms", "The shown rankings' search in Qdrant, one query"),
@@ -93,7 +101,8 @@ def render_collection(backend: Backend | None, info: CollectionSummary | None) -
             st.markdown(
                 f"Documents: `{e.get('document_template', '?')}`  \n"
                 f"Queries: `{e.get('query_template', '?')}`  \n"
-                f"Classical: {e.get('classical', '?')} `{e.get('classical_template', '')}`  \n"
+                f"Classical: {CLASSICAL_KINDS.get(str(e.get('classical')), e.get('classical', '?'))} "
+                f"`{e.get('classical_template', '')}`  \n"
                 f"Pooling: {e.get('pooling', '?')} · max {e.get('max_text_tokens', '?')} tokens"
             )
             st.caption(f"Fingerprint: `{info.fingerprint}`")

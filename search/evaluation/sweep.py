@@ -1,6 +1,7 @@
 """Which hidden layer, and whether to center: echo and classical scored at every layer from one forward pass.
 
-STS-B (Spearman) with the symmetric echo template, and optionally retrieval (nDCG@10) on a BEIR-layout corpus
+Echo and the embedder's own classical vectors (`Embedder.classical_prompt`). STS-B (Spearman) with the symmetric
+echo template, and optionally retrieval (nDCG@10) on a BEIR-layout corpus
 held in memory, with the instructed query + `Document:` pair. Centering subtracts the mean of the scored
 texts' own vectors (STS: all sentences of the split; retrieval: the documents' mean, applied to queries and
 documents alike, as `Embedder.fit_center` does for a collection).
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedder import CLASSICAL, Embedder
+from embedder import Embedder
 from embedder.centering import normalise
 from search.evaluation.data import DataError, StsPair, load_qrels, load_queries
 from search.evaluation.metrics import retrieval_scores, spearman
@@ -55,7 +56,10 @@ def sts_by_layer(embedder: Embedder, pairs: Sequence[StsPair], layers: Sequence[
     b = [index[p.second] for p in pairs]
     gold = [p.score for p in pairs]
     out = {}
-    for name, template in (("echo", embedder.preset.symmetric), ("classical", CLASSICAL)):
+    classical = embedder.classical_prompt("symmetric")  # the embedder's own classical vectors
+    for name, template in (("echo", embedder.preset.symmetric), ("classical", classical)):
+        if template is None:
+            continue
         vectors = embedder.embed_layers(unique, template, layers)
         for suffix, transform in (("", lambda m: m), (" centered", lambda m: _center(m, m.mean(0)))):
             scores = []
@@ -77,8 +81,11 @@ def retrieval_by_layer(
     query_text = [queries[q] for q in qids]
     out = {}
     for name, doc_template, query_template in (
-        ("echo", embedder.preset.document, embedder.preset.query), ("classical", CLASSICAL, CLASSICAL)
+        ("echo", embedder.preset.document, embedder.preset.query),
+        ("classical", embedder.classical_prompt("document"), embedder.classical_prompt("query")),
     ):
+        if doc_template is None or query_template is None:
+            continue
         docs = embedder.embed_layers(docs_text, doc_template, layers)
         qs = embedder.embed_layers(query_text, query_template, layers)
         for suffix in ("", " centered"):

@@ -111,9 +111,10 @@ class Collection(ABC):
             raise FingerprintMismatchError(
                 f"collection {self.name!r} was built by embedder {stored!r}, but this one is {fingerprint!r}. "
                 "Rebuild it with this embedder: `ingest PATH... --rebuild` (deletes the collection and embeds PATH "
-                "again; needed after an upgrade that changed a model's default layer). Or keep it: use the "
-                "embedder that made it (its model, ECHO_SEARCH_LAYER for its layer), or choose another collection "
-                "with --collection / ECHO_SEARCH_COLLECTION."
+                "again; needed after an upgrade that changed a model's default layer or classical vectors). Or keep "
+                "it: use the embedder that made it (its model, ECHO_SEARCH_LAYER for its layer, "
+                "ECHO_SEARCH_CLASSICAL=separate for a collection whose classical vectors had their own pass), or "
+                "choose another collection with --collection / ECHO_SEARCH_COLLECTION."
             )
 
     # -- writes -----------------------------------------------------------------------------------------------
