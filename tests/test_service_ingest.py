@@ -1,0 +1,133 @@
+"""`ingest` handed over to the `search serve` that holds the embedded store: searches keep being answered, no
+stale answer after the ingest reports done; `search serve --watch`; discovery and refusals."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from ingest.cli import app as ingest_app
+from search.searcher import Searcher
+from search.service import ServiceSettings, create_app
+from search.service_discovery import announce, find_service, withdraw
+from search.service_ingest import IngestRequest
+from search.store import open_collection
+from tests.search_helpers import running
+
+WORD = "zephyrquokka"  # only in the last file of the big ingest
+QUERY = {"query": f"where is the {WORD}?", "k": 3, "mode": "all"}
+
+
+def _docs(folder: Path, n: int, first: int = 0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(first, first + n):
+        (folder / f"note{i:02d}.md").write_text(f"# Note {i}\n\nThe tram {i} leaves the depot at {i} past eight.\n")
+
+
+def _bm25_sources(answer: dict) -> set[str]:
+    return {hit["source"] for hit in answer["bm25"]}
+
+
+def _ingest(data: Path, model: Path, *args: str):
+    return CliRunner().invoke(ingest_app, [*args, "--data-dir", str(data), "--model", str(model), "--json"])
+
+
+def test_an_ingest_goes_through_the_service_while_it_answers_queries(tmp_path: Path, tiny_model_dir, tiny_embedder):
+    data, docs = tmp_path / "data", tmp_path / "docs"
+    _docs(docs, 1)
+    folder = data / "qdrant"
+    store = open_collection(path=folder)
+    settings = ServiceSettings(batch_wait_ms=1)
+    with running(create_app(Searcher(store=store, embedder=tiny_embedder), settings)) as url:
+        announced = announce(folder, url, needs_key=False)
+        first = _ingest(data, tiny_model_dir, str(docs))  # the store is locked by the service: handed over
+        assert first.exit_code == 0, first.output
+        assert "handing the ingest over" in first.stderr
+        before = httpx.post(f"{url}/search", json=QUERY).json()
+        assert f"{docs}/note39.md" not in _bm25_sources(before)
+
+        answers: list[tuple[float, int, dict]] = []
+        done = threading.Event()
+
+        def ask() -> None:  # a steady rate of the same query, so the cache holds answers from before each write
+            with httpx.Client(timeout=30) as client:
+                while not done.is_set():
+                    response = client.post(f"{url}/search", json=QUERY)
+                    answers.append((time.monotonic(), response.status_code, response.json()))
+                    time.sleep(0.02)
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        try:
+            _docs(docs, 39, first=1)
+            (docs / "note39.md").write_text(f"# Note 39\n\nThe {WORD} sleeps under the last tram.\n")
+            started = time.monotonic()
+            result = _ingest(data, tiny_model_dir, str(docs))
+            finished = time.monotonic()
+            after = [httpx.post(f"{url}/search", json=QUERY).json() for _ in range(3)]
+        finally:
+            done.set()
+            asker.join()
+        withdraw(announced)
+        assert not (folder / "service.json").exists()
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["counts"]["added"] == 39 and report["counts"]["unchanged"] == 1, report["counts"]
+    assert "ingest: files" in result.stderr  # the same progress lines as a local run
+    assert all(status == 200 for _, status, _ in answers), {status for _, status, _ in answers}
+    assert sum(started < at < finished for at, _, _ in answers) >= 5  # answered while the ingest ran
+    for answer in after:  # never a cached answer from before the last write
+        assert f"{docs}/note39.md" in _bm25_sources(answer)
+    assert len(store.sources()) == 40
+    store.close()
+
+
+def test_a_named_service_reports_refusals_with_the_ingest_exit_codes(tmp_path: Path, tiny_model_dir,
+                                                                     tiny_embedder) -> None:
+    store = open_collection(path=tmp_path / "data" / "qdrant")
+    with running(create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(api_key="k"))) as url:
+        missing = _ingest(tmp_path, tiny_model_dir, "--service", url, str(tmp_path / "nope"))
+        assert missing.exit_code == 3 and "SEARCH_API_KEY" in missing.stderr  # no key sent
+        keyed = CliRunner(env={"SEARCH_API_KEY": "k"}).invoke(
+            ingest_app, ["--service", url, str(tmp_path / "nope"), "--model", str(tiny_model_dir)])
+        assert keyed.exit_code == 2 and "no such file or folder" in keyed.stderr
+        rebuild = _ingest(tmp_path, tiny_model_dir, "--service", url, "--rebuild", str(tmp_path))
+        assert rebuild.exit_code == 2 and "stop the service" in rebuild.stderr
+    unreachable = _ingest(tmp_path, tiny_model_dir, "--service", url, str(tmp_path))
+    assert unreachable.exit_code == 3 and "cannot reach" in unreachable.stderr
+    store.close()
+
+
+def test_a_stale_announcement_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "service.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": 2**22 + 7,
+                                                       "needs_key": False}))
+    assert find_service(tmp_path) is None
+    announce(tmp_path, "http://127.0.0.1:9", needs_key=False)  # a live pid, but nothing answers
+    assert find_service(tmp_path) is None
+
+
+def test_serve_watch_keeps_a_folder_in_sync(tmp_path: Path, tiny_embedder) -> None:
+    docs = tmp_path / "docs"
+    _docs(docs, 2)
+    store = open_collection(path=tmp_path / "qdrant")
+    watch = IngestRequest.model_validate({"paths": [str(docs)]})
+    with running(create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(), watch)) as url:
+        _wait(lambda: httpx.get(f"{url}/collection").json().get("files") == 2)
+        (docs / "late.md").write_text(f"# Late\n\nThe {WORD} arrived late.\n")
+        _wait(lambda: f"{docs}/late.md" in _bm25_sources(httpx.post(f"{url}/search", json=QUERY).json()))
+    store.close()
+
+
+def _wait(ok, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ok():
+            return
+        time.sleep(0.2)
+    raise AssertionError("not in sync in time")
