@@ -320,7 +320,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
             indexed_vectors=info.indexed_vectors, segments=info.segments,
         )
 
-    @app.post("/ingest", dependencies=auth, responses=errors,
+    @app.post("/ingest", dependencies=auth, response_class=StreamingResponse,
+              responses={200: {"content": {"application/x-ndjson": {}}}, **errors},
               response_description="Newline-delimited JSON: `progress` events, then one `report` or `error`.")
     async def ingest(body: IngestRequest) -> StreamingResponse:
         """Sync files and folders on the service's machine into the collection, as the `ingest` command does
