@@ -269,7 +269,7 @@ def serve(
     from search.service_ingest import IngestRequest
 
     watched = IngestRequest.model_validate({"paths": [os.path.abspath(p) for p in watch]}) if watch else None
-    run_service(searcher, service, watched)
+    run_service(searcher, service, watch=watched)
 
 
 def _embedded_store(collection: str | None, data_dir: Path | None) -> Settings:
