@@ -42,6 +42,7 @@ from search.openai_api import add_openai_api
 from search.query import SearchQuery
 from search.results import Mode
 from search.searcher import Hit, Searcher
+from search.service_discovery import announce, local_url, withdraw
 from search.service_guard import ApiKeyGuard, BodyLimit
 from search.service_ingest import IngestRequest, ServiceIngest
 from search.settings import ServiceSettings
@@ -185,10 +186,12 @@ _PROTECTED = ("/search", "/collection", "/ingest")
 
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
-               watch: IngestRequest | None = None) -> FastAPI:
+               watch: IngestRequest | None = None, announce_url: str | None = None) -> FastAPI:
     """The service over an opened `searcher` (the model and store are loaded once, before serving); `settings`
     default to the defaults (no environment read: `search serve` passes the `SEARCH_*` settings). With `watch`,
-    its paths are synced at start and after every change while the service runs."""
+    its paths are synced at start and after every change while the service runs. With `announce_url`, a service
+    on the embedded store announces that URL in the store's folder while it runs (`search.service_discovery`), so
+    that `ingest` hands its work over."""
     settings = settings or ServiceSettings.defaults()
     metrics = ServiceMetrics(searcher.embedder)
     batcher = MicroBatcher(
@@ -203,9 +206,12 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
         await batcher.start()
         if watch is not None:
             threading.Thread(target=ingests.watch, args=(watch,), name="service-watch", daemon=True).start()
+        announced = _announce(searcher, announce_url, bool(settings.api_key))
         try:
             yield
         finally:
+            if announced is not None:
+                withdraw(announced)
             await asyncio.to_thread(ingests.close)
             await batcher.stop()
 
@@ -335,21 +341,24 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
     return app
 
 
-def serve(searcher: Searcher, settings: ServiceSettings, watch: IngestRequest | None = None) -> None:
-    """Run the service with uvicorn until interrupted; on the embedded store, announce it in the store's folder
-    (`search.service_discovery`) so that `ingest` hands its work over."""
-    import uvicorn
-
-    from search.service_discovery import announce, local_url, withdraw
+def _announce(searcher: Searcher, url: str | None, needs_key: bool) -> Path | None:
+    """Announce `url` in the embedded store's folder; None for a Qdrant server or no URL."""
     from search.store.edge import EdgeCollection
 
-    app = create_app(searcher, settings, watch)
-    announced = None
-    if isinstance(searcher.store, EdgeCollection):
-        announced = announce(Path(searcher.store.location), local_url(settings.host, settings.port),
-                             bool(settings.api_key))
-    try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
-    finally:
-        if announced is not None:
-            withdraw(announced)
+    if url is None or not isinstance(searcher.store, EdgeCollection):
+        return None
+    return announce(Path(searcher.store.location), url, needs_key)
+
+
+def serve(searcher: Searcher, settings: ServiceSettings, watch: IngestRequest | None = None) -> None:
+    """Run the service with uvicorn until interrupted (SIGINT or SIGTERM)."""
+    import uvicorn
+
+    logger = logging.getLogger("search")  # the service's own lines (watch syncs, errors) next to uvicorn's
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    app = create_app(searcher, settings, watch, announce_url=local_url(settings.host, settings.port))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")

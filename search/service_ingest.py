@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
 from ingest.chunking import DEFAULT_CHUNK_TOKENS
 from ingest.discover import Shard
+from ingest.offline import setup_offline
 from ingest.pipeline import ingest_paths
 from ingest.report import IngestProgress, IngestReport
 from search.batching import MicroBatcher
@@ -107,6 +108,7 @@ class ServiceIngest:
             with self._lock:
                 if self.closing.is_set():
                     raise InvalidInputError("the service is shutting down")
+                setup_offline()  # unstructured without telemetry or a spaCy download, as in `ingest`
                 store = cast(Collection, OnWorker(self.searcher.store, self.batcher.call))
                 return ingest_paths(
                     request.paths, store, self.searcher.model, force=request.force, progress=progress,

@@ -4,6 +4,9 @@ stale answer after the ingest reports done; `search serve --watch`; discovery an
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,10 +17,10 @@ from typer.testing import CliRunner
 from ingest.cli import app as ingest_app
 from search.searcher import Searcher
 from search.service import ServiceSettings, create_app
-from search.service_discovery import announce, find_service, withdraw
+from search.service_discovery import announce, find_service
 from search.service_ingest import IngestRequest
 from search.store import open_collection
-from tests.search_helpers import running
+from tests.search_helpers import free_port, running, wait_for_port
 
 WORD = "zephyrquokka"  # only in the last file of the big ingest
 QUERY = {"query": f"where is the {WORD}?", "k": 3, "mode": "all"}
@@ -42,9 +45,11 @@ def test_an_ingest_goes_through_the_service_while_it_answers_queries(tmp_path: P
     _docs(docs, 1)
     folder = data / "qdrant"
     store = open_collection(path=folder)
-    settings = ServiceSettings(batch_wait_ms=1)
-    with running(create_app(Searcher(store=store, embedder=tiny_embedder), settings)) as url:
-        announced = announce(folder, url, needs_key=False)
+    port = free_port()
+    app = create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(batch_wait_ms=1),
+                     announce_url=f"http://127.0.0.1:{port}")
+    with running(app, port) as url:
+        assert find_service(folder) is not None
         first = _ingest(data, tiny_model_dir, str(docs))  # the store is locked by the service: handed over
         assert first.exit_code == 0, first.output
         assert "handing the ingest over" in first.stderr
@@ -73,8 +78,7 @@ def test_an_ingest_goes_through_the_service_while_it_answers_queries(tmp_path: P
         finally:
             done.set()
             asker.join()
-        withdraw(announced)
-        assert not (folder / "service.json").exists()
+    assert not (folder / "service.json").exists()  # withdrawn when the service stops
 
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -131,3 +135,32 @@ def _wait(ok, timeout: float = 30.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError("not in sync in time")
+
+
+def test_search_serve_announces_itself_watches_and_takes_a_plain_ingest(tmp_path: Path, tiny_model_dir) -> None:
+    """The real commands: `search serve --watch` in a process of its own, then `ingest` on the same data folder."""
+    data, watched, other = tmp_path / "data", tmp_path / "watched", tmp_path / "other"
+    _docs(watched, 2)
+    _docs(other, 3, first=10)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "QDRANT_URL"}
+    env.update(ECHO_SEARCH_DATA=str(data), ECHO_SEARCH_MODEL=str(tiny_model_dir), SEARCH_API_KEY="k")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from search.cli import main; main()", "serve", "--port", str(port),
+         "--watch", str(watched)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url, headers = f"http://127.0.0.1:{port}", {"X-API-Key": "k"}
+    try:
+        wait_for_port(port, timeout=120, process=process)
+        announced = json.loads((data / "qdrant" / "service.json").read_text())
+        assert announced == {"url": url, "pid": process.pid, "needs_key": True}  # never the key itself
+        _wait(lambda: httpx.get(f"{url}/collection", headers=headers).json().get("files") == 2, timeout=120)
+        result = CliRunner(env={"SEARCH_API_KEY": "k"}).invoke(
+            ingest_app, [str(other), "--data-dir", str(data), "--model", str(tiny_model_dir)])
+        assert result.exit_code == 0, result.output
+        assert "3 added" in result.stdout
+        assert httpx.get(f"{url}/collection", headers=headers).json()["files"] == 5
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+        print(output[-3000:])  # shown when the test fails
+    assert not (data / "qdrant" / "service.json").exists()
