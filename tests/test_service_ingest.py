@@ -164,3 +164,18 @@ def test_search_serve_announces_itself_watches_and_takes_a_plain_ingest(tmp_path
         output, _ = process.communicate(timeout=30)
         print(output[-3000:])  # shown when the test fails
     assert not (data / "qdrant" / "service.json").exists()
+
+
+def test_a_client_that_goes_away_stops_its_ingest(tmp_path: Path, tiny_embedder) -> None:
+    docs = tmp_path / "docs"
+    _docs(docs, 40)
+    store = open_collection(path=tmp_path / "qdrant")
+    with running(create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings())) as url:
+        body = {"paths": [str(docs)], "batch_size": 1}
+        with httpx.stream("POST", f"{url}/ingest", json=body, timeout=60) as response:
+            assert json.loads(next(response.iter_lines()))["progress"]["files_total"] == 40
+        with httpx.stream("POST", f"{url}/ingest", json={"paths": [str(docs)]}, timeout=60) as response:
+            last = json.loads(list(response.iter_lines())[-1])  # waits for the first run to stop
+    store.close()
+    assert last["report"]["counts"]["added"] > 0  # the first run stopped before it added them all
+    assert last["report"]["counts"]["added"] + last["report"]["counts"]["unchanged"] == 40
