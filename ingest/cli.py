@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
 from ingest.chunking import DEFAULT_CHUNK_TOKENS
 from ingest.discover import Shard
+from ingest.handover import HandoverError, announced_service, ingest_via_service
 from ingest.offline import setup_offline
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
@@ -37,7 +38,8 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None)
     help=(
         "Parse, chunk and embed PATHs (files and folders) into the search collection, incrementally: unchanged "
         "files are skipped, changed ones replaced, files gone from the folders removed. Without --qdrant-url the "
-        "embedded store under the data folder is used (one process at a time). Formats: .txt .md .rst .html .pdf "
+        "embedded store under the data folder is used (one process at a time); when a `search serve` holds it, "
+        "the work is handed to that service (or to the one --service names). Formats: .txt .md .rst .html .pdf "
         ".docx .pptx .csv .tsv .json .eml. Files are handled smallest first; a file over --max-file-mb or "
         "--max-file-chunks is reported as failed (too large). Ctrl-C finishes the batch in flight, prints the "
         f"report so far and exits {ExitCode.INTERRUPTED}; running again finishes the rest. Exit codes: "
@@ -74,17 +76,24 @@ def run(
     max_file_chunks: Annotated[int, typer.Option(min=0, help="Skip (as failed, too large) a file of more chunks "
                                                              "than this; 0 for no limit.")
                                ] = DEFAULT_MAX_FILE_CHUNKS,
+    service: Annotated[str | None, typer.Option("--service", show_default=False, help=(
+        "URL of a running `search serve` to do the ingest (PATHs as its machine sees them; SEARCH_API_KEY is sent). "
+        "Without it, a service announced in the embedded store's folder is used."))] = None,
 ) -> None:
     try:
         share = _shard(shard)
         if rebuild and share:
             raise InvalidInputError("--rebuild deletes the whole collection: run it once, without --shard, before "
                                     "the workers")
-        for path in paths:
+        for path in paths if service is None else []:  # a named service checks its own paths
             if not path.exists() and not path.is_symlink():
                 raise InvalidInputError(f"no such file or folder: {path}")
         settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
-        store, embedder = _open(settings, chunk_tokens, rebuild)
+        url = service or _announced(settings)
+        if url is not None and rebuild:
+            raise InvalidInputError(f"--rebuild deletes the collection the search service at {url} serves: stop "
+                                    "the service, then run it")
+        store, embedder = _open(settings, chunk_tokens, rebuild) if url is None else (None, None)
     except typer.BadParameter as exc:  # a setting or flag with a value that cannot be used
         raise _fail(str(exc), ExitCode.USAGE) from None
     except KeyboardInterrupt:
@@ -92,10 +101,17 @@ def run(
     except Exception as exc:
         raise _exit(exc) from None
     budget = FileBudget(max_file_mb, max_file_chunks)
+    display: Literal["bar", "lines"] = "bar" if sys.stderr.isatty() and not as_json else "lines"
     try:
         def sync(force_now: bool) -> IngestReport:
-            with progress_display("bar" if sys.stderr.isatty() and not as_json else "lines") as progress, \
-                    _stop_on_ctrl_c() as stop:
+            if url is not None:
+                request = {"paths": [os.path.abspath(p) for p in paths], "force": force_now,
+                           "chunk_tokens": chunk_tokens, "batch_size": batch_size, "shard": shard,
+                           "max_file_mb": max_file_mb, "max_file_chunks": max_file_chunks}
+                with progress_display(display) as progress:
+                    return ingest_via_service(url, settings.service.api_key, request, progress)
+            assert store is not None and embedder is not None
+            with progress_display(display) as progress, _stop_on_ctrl_c() as stop:
                 return ingest_paths(paths, store, embedder, force=force_now, progress=progress,
                                     chunk_tokens=chunk_tokens, batch_size=batch_size, shard=share, budget=budget,
                                     stop=stop)
@@ -110,11 +126,24 @@ def run(
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     except FileNotFoundError as exc:  # a path vanished after the check above
         raise _fail(str(exc), ExitCode.USAGE) from None
+    except HandoverError as exc:
+        raise _fail(str(exc), exc.exit_code) from None
     except Exception as exc:  # e.g. a full disk, found before a batch: what is stored is intact
         raise _exit(exc) from None
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FILE_FAILURES)
+
+
+def _announced(settings: Settings) -> str | None:
+    """The URL of a live `search serve` that holds the embedded store these settings name (None for a server)."""
+    if settings.store.qdrant_url:
+        return None
+    url = announced_service(stores.embedded_folder(None, settings.store.data_dir()))
+    if url is not None:
+        _err(f"the search service at {url} holds the embedded store: handing the ingest over to it")
+    return url
 
 
 def _shard(spec: str | None) -> Shard | None:

@@ -84,6 +84,16 @@ class IngestReport:
             "files": [asdict(f) for f in self.files],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IngestReport:
+        """The report `to_dict` wrote (the service's `POST /ingest` sends it)."""
+        return cls(
+            collection=data["collection"], location=data["location"],
+            files=[FileResult(**f) for f in data["files"]], chunks=data["chunks"], seconds=data["seconds"],
+            index_seconds=data["index_seconds"], ignored=data["ignored"], interrupted=data["interrupted"],
+            unfinished=data["unfinished"],
+        )
+
     def summary(self) -> str:
         """Human-readable lines: totals, then each failure with its reason."""
         counts = ", ".join(f"{self.count(s)} {s}" for s in STATUSES)

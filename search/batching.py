@@ -106,7 +106,8 @@ class MicroBatcher:
     its forward and counted in `dropped`.
 
     All model and store work of searches runs on one worker thread, so the (not thread-safe) embedded store and
-    the model are never used concurrently; `run` lets other endpoints use that same thread. Every search reads
+    the model are never used concurrently; `run` lets other endpoints use that same thread, `call` other threads
+    (an ingest in the service, `search.service_ingest`). Every search reads
     the collection's write generation first (off that thread) and caches its answer under it, so no answer
     from before a write is ever served, whichever process wrote.
     """
@@ -157,6 +158,11 @@ class MicroBatcher:
     async def run(self, fn: Callable[[], T]) -> T:
         """Run `fn` on the worker thread (for store calls outside of searches)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the worker thread and wait for it, from a thread other than the event loop's (the service's
+        ingest): it takes its turn between search batches."""
+        return self._executor.submit(fn).result()
 
     async def search(self, query: SearchQuery, tokens: int = 0, arrived: float | None = None) -> Answer:
         """Answer one query: from the cache when the collection has not changed since, else batched with whatever

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
@@ -227,11 +228,15 @@ def serve(
     qdrant_api_key: QdrantKey = None,
     data_dir: DataDir = None,
     model: Model = None,
+    watch: Annotated[list[Path] | None, typer.Option(
+        "--watch", show_default=False, help="A file or folder to keep in sync (as `ingest --watch` does) inside the "
+        "service; repeat for more.")] = None,
 ) -> None:
     """Run the HTTP query service (POST /search, GET /health, GET /collection, docs at /docs; OpenAI-compatible
     POST /v1/embeddings, Prometheus GET /metrics).
 
-    Set SEARCH_API_KEY to require that key on every request (header X-API-Key or Authorization: Bearer).
+    Set SEARCH_API_KEY to require that key on every request (header X-API-Key or Authorization: Bearer). On the
+    embedded store, `ingest` on the same data folder hands its work to this service (POST /ingest).
     """
     from search.backend import open_searcher
 
@@ -242,6 +247,9 @@ def serve(
         max_queue=max_queue,
     )
     service = settings.service
+    for path in watch or []:
+        if not path.exists():
+            raise typer.BadParameter(f"no such file or folder: {path}", param_hint="--watch")
 
     def prepare() -> None:  # once the store is open
         _tune_process(settings.embedder.device)
@@ -258,7 +266,10 @@ def serve(
     if service.host not in ("127.0.0.1", "localhost", "::1") and not service.api_key:
         err.print(f"[yellow]warning:[/yellow] serving on {service.host} without SEARCH_API_KEY: anyone who can reach "
                   "it can query your documents")
-    run_service(searcher, service)
+    from search.service_ingest import IngestRequest
+
+    watched = IngestRequest.model_validate({"paths": [os.path.abspath(p) for p in watch]}) if watch else None
+    run_service(searcher, service, watch=watched)
 
 
 def _embedded_store(collection: str | None, data_dir: Path | None) -> Settings:

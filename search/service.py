@@ -6,6 +6,9 @@ needs it (`X-API-Key: KEY` or `Authorization: Bearer KEY`), checked before the r
 `max_body_bytes` get 413 unread (by `Content-Length`, or once a chunked body passes the limit); a query whose
 prompt exceeds `max_query_tokens` gets 422 before it reaches the model.
 
+`POST /ingest` syncs files and folders on the service's machine into its collection, streaming progress
+(`search.service_ingest`): how `ingest` hands its work to a service that holds the embedded store.
+
 Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models` (`search.openai_api`), and Prometheus
 metrics, `GET /metrics` (`search.metrics`).
 """
@@ -15,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, field_validator
@@ -37,7 +42,9 @@ from search.openai_api import add_openai_api
 from search.query import SearchQuery
 from search.results import Mode
 from search.searcher import Hit, Searcher
+from search.service_discovery import announce, local_url, withdraw
 from search.service_guard import ApiKeyGuard, BodyLimit
+from search.service_ingest import IngestRequest, ServiceIngest
 from search.settings import ServiceSettings
 from search.store import FilterError, QueryFilter
 from search.validation import K_MAX, K_MIN, InvalidRequestError
@@ -175,12 +182,16 @@ async def unless_gone(request: Request, work: Awaitable[T]) -> T | None:
 
 # The key is checked by `ApiKeyGuard` before the body is read; these only declare the schemes in the OpenAPI document.
 _SCHEMES = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
-_PROTECTED = ("/search", "/collection")
+_PROTECTED = ("/search", "/collection", "/ingest")
 
 
-def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
+               watch: IngestRequest | None = None, announce_url: str | None = None) -> FastAPI:
     """The service over an opened `searcher` (the model and store are loaded once, before serving); `settings`
-    default to the defaults (no environment read: `search serve` passes the `SEARCH_*` settings)."""
+    default to the defaults (no environment read: `search serve` passes the `SEARCH_*` settings). With `watch`,
+    its paths are synced at start and after every change while the service runs. With `announce_url`, a service
+    on the embedded store announces that URL in the store's folder while it runs (`search.service_discovery`), so
+    that `ingest` hands its work over."""
     settings = settings or ServiceSettings.defaults()
     metrics = ServiceMetrics(searcher.embedder)
     batcher = MicroBatcher(
@@ -188,12 +199,20 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
         batch_tokens=settings.batch_tokens, max_queue=settings.max_queue, observer=metrics,
     )
 
+    ingests = ServiceIngest(searcher, batcher)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await batcher.start()
+        if watch is not None:
+            threading.Thread(target=ingests.watch, args=(watch,), name="service-watch", daemon=True).start()
+        announced = _announce(searcher, announce_url, bool(settings.api_key))
         try:
             yield
         finally:
+            if announced is not None:
+                withdraw(announced)
+            await asyncio.to_thread(ingests.close)
             await batcher.stop()
 
     app: FastAPI = FastAPIOffline(
@@ -307,13 +326,39 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None) -> F
             indexed_vectors=info.indexed_vectors, segments=info.segments,
         )
 
+    @app.post("/ingest", dependencies=auth, response_class=StreamingResponse,
+              responses={200: {"content": {"application/x-ndjson": {}}}, **errors},
+              response_description="Newline-delimited JSON: `progress` events, then one `report` or `error`.")
+    async def ingest(body: IngestRequest) -> StreamingResponse:
+        """Sync files and folders on the service's machine into the collection, as the `ingest` command does
+        (one ingest at a time; searches are answered meanwhile). Closing the connection stops it after the batch in
+        flight."""
+        ingests.check(body)
+        return StreamingResponse(ingests.stream(body), media_type="application/x-ndjson")
+
     add_openai_api(app, searcher.embedder, batcher, settings, metrics, auth)  # /v1/: its own refusals, first
     add_metrics(app, metrics, searcher, batcher, [] if settings.metrics_public else auth)  # counts every request
     return app
 
 
-def serve(searcher: Searcher, settings: ServiceSettings) -> None:
-    """Run the service with uvicorn until interrupted."""
+def _announce(searcher: Searcher, url: str | None, needs_key: bool) -> Path | None:
+    """Announce `url` in the embedded store's folder; None for a Qdrant server or no URL."""
+    from search.store.edge import EdgeCollection
+
+    if url is None or not isinstance(searcher.store, EdgeCollection):
+        return None
+    return announce(Path(searcher.store.location), url, needs_key)
+
+
+def serve(searcher: Searcher, settings: ServiceSettings, watch: IngestRequest | None = None) -> None:
+    """Run the service with uvicorn until interrupted (SIGINT or SIGTERM)."""
     import uvicorn
 
-    uvicorn.run(create_app(searcher, settings), host=settings.host, port=settings.port, log_level="info")
+    logger = logging.getLogger("search")  # the service's own lines (watch syncs, errors) next to uvicorn's
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    app = create_app(searcher, settings, watch, announce_url=local_url(settings.host, settings.port))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")

@@ -104,7 +104,8 @@ def test_serve_flags_override_the_environment_field_by_field(monkeypatch: pytest
     seen: dict[str, Any] = {}
     monkeypatch.setattr(search.backend, "open_searcher",
                         lambda settings, **_: seen.setdefault("settings", settings))  # _: prepare=, run first
-    monkeypatch.setattr(search.service, "serve", lambda searcher, service: seen.setdefault("service", service))
+    monkeypatch.setattr(search.service, "serve",
+                        lambda searcher, service, watch=None: seen.setdefault("service", service))
     monkeypatch.setenv("SEARCH_MAX_BATCH", "7")
     monkeypatch.setenv("SEARCH_CACHE_SIZE", "9")
     monkeypatch.setenv("ECHO_SEARCH_COLLECTION", "env-collection")

@@ -1,0 +1,80 @@
+"""How `ingest` finds the `search serve` that holds an embedded store: a small file next to the store's lock.
+
+The service writes `service.json` (its URL, pid and whether it needs an API key, never the key) into the store's
+folder while it serves, and removes it on exit. A file left by a killed service names a dead pid (or a URL that
+does not answer), so readers check both before trusting it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+FILE = "service.json"
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A running service on a store folder."""
+
+    url: str
+    pid: int
+    needs_key: bool
+
+
+def announce(folder: Path, url: str, needs_key: bool) -> Path:
+    """Write the discovery file for this process's service on `folder` (atomically); returns its path."""
+    path = folder / FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "needs_key": needs_key}))
+    os.replace(tmp, path)
+    return path
+
+
+def withdraw(path: Path) -> None:
+    """Remove the discovery file, if it is still this process's."""
+    found = read(path.parent)
+    if found is not None and found.pid == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def read(folder: Path) -> Announcement | None:
+    """The announcement in `folder`, or None when there is none or it cannot be read."""
+    try:
+        data = json.loads((folder / FILE).read_text())
+        return Announcement(str(data["url"]), int(data["pid"]), bool(data.get("needs_key", False)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def find_service(folder: Path) -> Announcement | None:
+    """The service that holds `folder`, when its process is alive and its URL answers `/health`; else None."""
+    found = read(folder)
+    if found is None or not _alive(found.pid):
+        return None
+    try:
+        httpx.get(f"{found.url}/health", timeout=5).raise_for_status()
+    except httpx.HTTPError:
+        return None
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a client on this machine uses for a service bound to `host`."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

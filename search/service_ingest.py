@@ -1,0 +1,173 @@
+"""Ingest inside the query service (`POST /ingest`, `search serve --watch`): the process that holds the store writes.
+
+The embedded store is not thread-safe, so every store call of an ingest runs on the batcher's worker thread
+(`MicroBatcher.call`), one call at a time between search batches: searches keep being answered while an ingest
+runs. The model is safe to share (all its forwards run on one model thread). Each write bumps the collection's
+generation, under which the batcher caches answers, so no answer from before a write is served after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from pydantic import BaseModel, Field
+
+from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
+from ingest.chunking import DEFAULT_CHUNK_TOKENS
+from ingest.discover import Shard
+from ingest.offline import setup_offline
+from ingest.pipeline import ingest_paths
+from ingest.report import IngestProgress, IngestReport
+from search.batching import MicroBatcher
+from search.errors import ExitCode, InvalidInputError, verdict
+from search.searcher import Searcher
+from search.store import Collection
+
+log = logging.getLogger("search.service")
+T = TypeVar("T")
+
+
+class IngestRequest(BaseModel):
+    """The `ingest` command's options; `paths` as the service's machine sees them (absolute)."""
+
+    paths: list[str] = Field(min_length=1, description="Files and folders on the service's machine.")
+    force: bool = False
+    chunk_tokens: int = Field(DEFAULT_CHUNK_TOKENS, ge=8)
+    batch_size: int | None = Field(None, ge=1)
+    shard: str | None = None
+    max_file_mb: float = Field(DEFAULT_MAX_FILE_MB, ge=0)
+    max_file_chunks: int = Field(DEFAULT_MAX_FILE_CHUNKS, ge=0)
+
+
+class OnWorker:
+    """`target` with every method call run by `call` (the batcher's worker); iterators come back as lists."""
+
+    def __init__(self, target: object, call: Callable[[Callable[[], Any]], Any]) -> None:
+        self._target, self._call = target, call
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value) or not hasattr(value, "__self__"):  # plain attributes are read here
+            return value
+
+        def on_worker(*args: Any, **kwargs: Any) -> Any:
+            def run() -> Any:
+                result = value(*args, **kwargs)
+                return list(result) if isinstance(result, Iterator) else result
+
+            return self._call(run)
+
+        return on_worker
+
+
+def error_event(exc: BaseException) -> dict[str, Any]:
+    """The stream's last event for a run that raised: message, error name and the `ingest` exit code."""
+    if isinstance(exc, FileNotFoundError):
+        return {"error": {"detail": str(exc), "error": "FileNotFoundError", "exit_code": int(ExitCode.USAGE)}}
+    if found := verdict(exc):
+        return {"error": {"detail": found.message, "error": found.http_error, "exit_code": int(found.exit_code)}}
+    log.error("ingest failed", exc_info=exc)
+    return {"error": {"detail": f"internal error ({type(exc).__name__}: {exc}); see the server log",
+                      "error": "InternalError", "exit_code": int(ExitCode.INTERNAL)}}
+
+
+class ServiceIngest:
+    """Runs ingests in the service, one at a time (a second waits for the first)."""
+
+    def __init__(self, searcher: Searcher, batcher: MicroBatcher) -> None:
+        self.searcher, self.batcher = searcher, batcher
+        self.closing = threading.Event()
+        self._lock = threading.Lock()
+        self._stops: set[threading.Event] = set()
+
+    def check(self, request: IngestRequest) -> None:
+        """Refuse (`InvalidInputError`, 422) a request that cannot run, before anything streams."""
+        for path in request.paths:
+            if not Path(path).is_absolute():
+                raise InvalidInputError(f"paths must be absolute on the service's machine: {path}")
+            if not Path(path).exists() and not Path(path).is_symlink():
+                raise InvalidInputError(f"no such file or folder on the service's machine: {path}")
+        limit = self.searcher.model.max_text_tokens
+        if request.chunk_tokens > limit:
+            raise InvalidInputError(f"--chunk-tokens {request.chunk_tokens} exceeds the model budget of {limit}")
+        if request.shard:
+            self._shard(request)
+
+    def run(self, request: IngestRequest, progress: Callable[[IngestProgress], None] | None,
+            stop: threading.Event) -> IngestReport:
+        """Sync `request.paths` into the service's collection (blocking: call from a thread of its own)."""
+        self._stops.add(stop)
+        try:
+            with self._lock:
+                if self.closing.is_set():
+                    raise InvalidInputError("the service is shutting down")
+                setup_offline()  # unstructured without telemetry or a spaCy download, as in `ingest`
+                store = cast(Collection, OnWorker(self.searcher.store, self.batcher.call))
+                return ingest_paths(
+                    request.paths, store, self.searcher.model, force=request.force, progress=progress,
+                    chunk_tokens=request.chunk_tokens, batch_size=request.batch_size, shard=self._shard(request),
+                    budget=FileBudget(request.max_file_mb, request.max_file_chunks), stop=stop)
+        finally:
+            self._stops.discard(stop)
+
+    async def stream(self, request: IngestRequest) -> AsyncIterator[str]:
+        """Run `request` on a thread; yield newline-delimited JSON: `{"progress": ...}` events, then one
+        `{"report": ...}` or `{"error": ...}`. A client that goes away stops the run after its batch in flight."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(event: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+        def work() -> None:
+            try:
+                report = self.run(request, lambda p: emit({"progress": asdict(p)}), stop)
+                emit({"report": report.to_dict()})
+            except Exception as exc:
+                emit(error_event(exc))
+
+        threading.Thread(target=work, name="service-ingest", daemon=True).start()
+        try:
+            while True:
+                event = await events.get()
+                yield json.dumps(event, ensure_ascii=False) + "\n"
+                if "progress" not in event:
+                    return
+        finally:
+            stop.set()
+
+    def watch(self, request: IngestRequest) -> None:
+        """Sync `request.paths` now and after every change until the service closes (blocking: its own thread)."""
+        from ingest.watch import watch_paths
+
+        def sync() -> None:
+            try:
+                log.info("watch: %s", self.run(request, None, self.closing).summary())
+            except Exception:
+                log.exception("watch: sync failed")
+
+        sync()
+        watch_paths([Path(p) for p in request.paths], sync, self.closing)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop running ingests after their batch in flight and wait for them (before the batcher stops)."""
+        self.closing.set()
+        for stop in list(self._stops):
+            stop.set()
+        if self._lock.acquire(timeout=timeout):
+            self._lock.release()
+
+    @staticmethod
+    def _shard(request: IngestRequest) -> Shard | None:
+        try:
+            return Shard.parse(request.shard) if request.shard else None
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None

@@ -1,0 +1,181 @@
+"""`ingest` handed over to the `search serve` that holds the embedded store: searches keep being answered, no
+stale answer after the ingest reports done; `search serve --watch`; discovery and refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from ingest.cli import app as ingest_app
+from search.searcher import Searcher
+from search.service import ServiceSettings, create_app
+from search.service_discovery import announce, find_service
+from search.service_ingest import IngestRequest
+from search.store import open_collection
+from tests.search_helpers import free_port, running, wait_for_port
+
+WORD = "zephyrquokka"  # only in the last file of the big ingest
+QUERY = {"query": f"where is the {WORD}?", "k": 3, "mode": "all"}
+
+
+def _docs(folder: Path, n: int, first: int = 0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(first, first + n):
+        (folder / f"note{i:02d}.md").write_text(f"# Note {i}\n\nThe tram {i} leaves the depot at {i} past eight.\n")
+
+
+def _bm25_sources(answer: dict) -> set[str]:
+    return {hit["source"] for hit in answer["bm25"]}
+
+
+def _ingest(data: Path, model: Path, *args: str):
+    return CliRunner().invoke(ingest_app, [*args, "--data-dir", str(data), "--model", str(model), "--json"])
+
+
+def test_an_ingest_goes_through_the_service_while_it_answers_queries(tmp_path: Path, tiny_model_dir, tiny_embedder):
+    data, docs = tmp_path / "data", tmp_path / "docs"
+    _docs(docs, 1)
+    folder = data / "qdrant"
+    store = open_collection(path=folder)
+    port = free_port()
+    app = create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(batch_wait_ms=1),
+                     announce_url=f"http://127.0.0.1:{port}")
+    with running(app, port) as url:
+        assert find_service(folder) is not None
+        first = _ingest(data, tiny_model_dir, str(docs))  # the store is locked by the service: handed over
+        assert first.exit_code == 0, first.output
+        assert "handing the ingest over" in first.stderr
+        before = httpx.post(f"{url}/search", json=QUERY).json()
+        assert f"{docs}/note39.md" not in _bm25_sources(before)
+
+        answers: list[tuple[float, int, dict]] = []
+        done = threading.Event()
+
+        def ask() -> None:  # a steady rate of the same query, so the cache holds answers from before each write
+            with httpx.Client(timeout=30) as client:
+                while not done.is_set():
+                    response = client.post(f"{url}/search", json=QUERY)
+                    answers.append((time.monotonic(), response.status_code, response.json()))
+                    time.sleep(0.02)
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        try:
+            _docs(docs, 39, first=1)
+            (docs / "note39.md").write_text(f"# Note 39\n\nThe {WORD} sleeps under the last tram.\n")
+            started = time.monotonic()
+            result = _ingest(data, tiny_model_dir, str(docs))
+            finished = time.monotonic()
+            after = [httpx.post(f"{url}/search", json=QUERY).json() for _ in range(3)]
+        finally:
+            done.set()
+            asker.join()
+    assert not (folder / "service.json").exists()  # withdrawn when the service stops
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["counts"]["added"] == 39 and report["counts"]["unchanged"] == 1, report["counts"]
+    assert "ingest: files" in result.stderr  # the same progress lines as a local run
+    assert all(status == 200 for _, status, _ in answers), {status for _, status, _ in answers}
+    assert sum(started < at < finished for at, _, _ in answers) >= 5  # answered while the ingest ran
+    for answer in after:  # never a cached answer from before the last write
+        assert f"{docs}/note39.md" in _bm25_sources(answer)
+    assert len(store.sources()) == 40
+    store.close()
+
+
+def test_a_named_service_reports_refusals_with_the_ingest_exit_codes(tmp_path: Path, tiny_model_dir,
+                                                                     tiny_embedder) -> None:
+    store = open_collection(path=tmp_path / "data" / "qdrant")
+    with running(create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(api_key="k"))) as url:
+        missing = _ingest(tmp_path, tiny_model_dir, "--service", url, str(tmp_path / "nope"))
+        assert missing.exit_code == 3 and "SEARCH_API_KEY" in missing.stderr  # no key sent
+        keyed = CliRunner(env={"SEARCH_API_KEY": "k"}).invoke(
+            ingest_app, ["--service", url, str(tmp_path / "nope"), "--model", str(tiny_model_dir)])
+        assert keyed.exit_code == 2 and "no such file or folder" in keyed.stderr
+        rebuild = _ingest(tmp_path, tiny_model_dir, "--service", url, "--rebuild", str(tmp_path))
+        assert rebuild.exit_code == 2 and "stop the service" in rebuild.stderr
+    unreachable = _ingest(tmp_path, tiny_model_dir, "--service", url, str(tmp_path))
+    assert unreachable.exit_code == 3 and "cannot reach" in unreachable.stderr
+    store.close()
+
+
+def test_a_stale_announcement_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "service.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": 2**22 + 7,
+                                                       "needs_key": False}))
+    assert find_service(tmp_path) is None
+    announce(tmp_path, "http://127.0.0.1:9", needs_key=False)  # a live pid, but nothing answers
+    assert find_service(tmp_path) is None
+
+
+def test_serve_watch_keeps_a_folder_in_sync(tmp_path: Path, tiny_embedder) -> None:
+    docs = tmp_path / "docs"
+    _docs(docs, 2)
+    store = open_collection(path=tmp_path / "qdrant")
+    watch = IngestRequest.model_validate({"paths": [str(docs)]})
+    with running(create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(), watch)) as url:
+        _wait(lambda: httpx.get(f"{url}/collection").json().get("files") == 2)
+        (docs / "late.md").write_text(f"# Late\n\nThe {WORD} arrived late.\n")
+        _wait(lambda: f"{docs}/late.md" in _bm25_sources(httpx.post(f"{url}/search", json=QUERY).json()))
+    store.close()
+
+
+def _wait(ok, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ok():
+            return
+        time.sleep(0.2)
+    raise AssertionError("not in sync in time")
+
+
+def test_search_serve_announces_itself_watches_and_takes_a_plain_ingest(tmp_path: Path, tiny_model_dir) -> None:
+    """The real commands: `search serve --watch` in a process of its own, then `ingest` on the same data folder."""
+    data, watched, other = tmp_path / "data", tmp_path / "watched", tmp_path / "other"
+    _docs(watched, 2)
+    _docs(other, 3, first=10)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "QDRANT_URL"}
+    env.update(ECHO_SEARCH_DATA=str(data), ECHO_SEARCH_MODEL=str(tiny_model_dir), SEARCH_API_KEY="k")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from search.cli import main; main()", "serve", "--port", str(port),
+         "--watch", str(watched)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url, headers = f"http://127.0.0.1:{port}", {"X-API-Key": "k"}
+    try:
+        wait_for_port(port, timeout=120, process=process)
+        announced = json.loads((data / "qdrant" / "service.json").read_text())
+        assert announced == {"url": url, "pid": process.pid, "needs_key": True}  # never the key itself
+        _wait(lambda: httpx.get(f"{url}/collection", headers=headers).json().get("files") == 2, timeout=120)
+        result = CliRunner(env={"SEARCH_API_KEY": "k"}).invoke(
+            ingest_app, [str(other), "--data-dir", str(data), "--model", str(tiny_model_dir)])
+        assert result.exit_code == 0, result.output
+        assert "3 added" in result.stdout
+        assert httpx.get(f"{url}/collection", headers=headers).json()["files"] == 5
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+        print(output[-3000:])  # shown when the test fails
+    assert not (data / "qdrant" / "service.json").exists()
+
+
+def test_a_client_that_goes_away_stops_its_ingest(tmp_path: Path, tiny_embedder) -> None:
+    docs = tmp_path / "docs"
+    _docs(docs, 40)
+    store = open_collection(path=tmp_path / "qdrant")
+    with running(create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings())) as url:
+        body = {"paths": [str(docs)], "batch_size": 1}
+        with httpx.stream("POST", f"{url}/ingest", json=body, timeout=60) as response:
+            assert json.loads(next(response.iter_lines()))["progress"]["files_total"] == 40
+        with httpx.stream("POST", f"{url}/ingest", json={"paths": [str(docs)]}, timeout=60) as response:
+            last = json.loads(list(response.iter_lines())[-1])  # waits for the first run to stop
+    store.close()
+    assert last["report"]["counts"]["added"] > 0  # the first run stopped before it added them all
+    assert last["report"]["counts"]["added"] + last["report"]["counts"]["unchanged"] == 40
