@@ -1,0 +1,71 @@
+"""`ingest --ray`: the Ray runner against a plain ingest (a local Ray of 2 CPUs, the tiny model, embedded store)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest import ingest_paths
+from search.store import CLASSICAL, ECHO, Collection, open_collection
+
+ray = pytest.importorskip("ray")
+
+from ingest.ray_runner import ingest_paths_ray  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray for the module; workers import this checkout (the PYTHONPATH of the tests)."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in [root, os.environ.get("PYTHONPATH", "")] if p)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}})
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def load_options(tiny_model_dir: Path) -> dict[str, object]:
+    return {"model": tiny_model_dir, "device": "cpu", "dtype": "float32"}
+
+
+def write_docs(folder: Path) -> Path:
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"note{i}.md").write_text(
+            f"# Note {i}\n\n" + "\n\n".join(f"Paragraph {j} of note {i} says something about topic {j * i}."
+                                              for j in range(3 + 4 * i)))
+    (folder / "empty.txt").write_text("")
+    return folder
+
+
+def payloads(store: Collection) -> dict[str, dict]:
+    return {id_: record.as_dict() for id_, record in store.records()}
+
+
+def open_store(path: Path) -> Collection:
+    return open_collection(path=path)
+
+
+def test_ray_ingest_writes_the_collection_of_a_plain_ingest(tmp_path, tiny_embedder, load_options):
+    docs = write_docs(tmp_path / "docs")
+    plain, distributed = open_store(tmp_path / "plain"), open_store(tmp_path / "ray")
+    try:
+        expected = ingest_paths([docs], plain, tiny_embedder, batch_size=8)
+        report = ingest_paths_ray([docs], distributed, tiny_embedder, load_options, batch_size=8)
+        assert [(f.source, f.status, f.chunks, f.reason) for f in report.files] == [
+            (f.source, f.status, f.chunks, f.reason) for f in expected.files]
+        assert report.chunks == expected.chunks and not report.ok  # the empty file failed in both
+        assert payloads(distributed) == payloads(plain)
+        for name in (ECHO, CLASSICAL):  # rows in id order: the same points in both
+            np.testing.assert_allclose(distributed.sample_vectors([name], 10_000)[name],
+                                       plain.sample_vectors([name], 10_000)[name], atol=1e-5)
+
+        again = ingest_paths_ray([docs], distributed, tiny_embedder, load_options, batch_size=8)
+        assert {f.status for f in again.files} == {"unchanged", "failed"} and again.chunks == 0
+    finally:
+        plain.close()
+        distributed.close()
