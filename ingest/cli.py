@@ -74,9 +74,20 @@ def run(
     max_file_chunks: Annotated[int, typer.Option(min=0, help="Skip (as failed, too large) a file of more chunks "
                                                              "than this; 0 for no limit.")
                                ] = DEFAULT_MAX_FILE_CHUNKS,
+    ray: Annotated[str | None, typer.Option("--ray", envvar="ECHO_SEARCH_RAY", metavar="ADDRESS",
+                                            help="Run on Ray Data (pip install \"echo-search[ray]\"): 'local' starts "
+                                                 "a Ray on this machine, 'auto' joins the cluster this machine is "
+                                                 "part of (ray start), or a Ray address.", show_default=False)
+                   ] = None,
+    ray_actors: Annotated[int | None, typer.Option(min=1, envvar="ECHO_SEARCH_RAY_ACTORS",
+                                                   help="With --ray: embedding actors (each loads the model) "
+                                                        "[default: one per GPU of the cluster, else one]",
+                                                   show_default=False)] = None,
 ) -> None:
     try:
         share = _shard(shard)
+        if ray and share:
+            raise InvalidInputError("--ray spreads the files over the cluster itself: drop --shard")
         if rebuild and share:
             raise InvalidInputError("--rebuild deletes the whole collection: run it once, without --shard, before "
                                     "the workers")
@@ -96,6 +107,13 @@ def run(
         def sync(force_now: bool) -> IngestReport:
             with progress_display("bar" if sys.stderr.isatty() and not as_json else "lines") as progress, \
                     _stop_on_ctrl_c() as stop:
+                if ray:
+                    from ingest.ray_runner import ingest_paths_ray
+
+                    return ingest_paths_ray(paths, store, embedder, settings.embedder.load_options(), address=ray,
+                                            actors=ray_actors, force=force_now, progress=progress,
+                                            chunk_tokens=chunk_tokens, batch_size=batch_size, budget=budget,
+                                            stop=stop)
                 return ingest_paths(paths, store, embedder, force=force_now, progress=progress,
                                     chunk_tokens=chunk_tokens, batch_size=batch_size, shard=share, budget=budget,
                                     stop=stop)

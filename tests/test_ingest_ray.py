@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from ingest import ingest_paths
+from ingest.cli import app
 from search.store import CLASSICAL, ECHO, Collection, open_collection
 
 ray = pytest.importorskip("ray")
@@ -69,3 +73,33 @@ def test_ray_ingest_writes_the_collection_of_a_plain_ingest(tmp_path, tiny_embed
     finally:
         plain.close()
         distributed.close()
+
+
+def test_an_interrupted_ray_run_is_finished_by_the_next_without_duplicates(tmp_path, tiny_embedder, load_options):
+    docs = write_docs(tmp_path / "docs")
+    store = open_store(tmp_path / "ray")
+    stop = threading.Event()
+    try:
+        first = ingest_paths_ray([docs], store, tiny_embedder, load_options, batch_size=4,
+                                 progress=lambda _: stop.set(), stop=stop)
+        assert first.interrupted and first.unfinished > 0
+        second = ingest_paths_ray([docs], store, tiny_embedder, load_options, batch_size=4)
+        assert not second.interrupted
+        records = [record for _, record in store.records()]
+        keys = [(r.source, r.chunk_index) for r in records]
+        assert len(keys) == len(set(keys)) == first.chunks + second.chunks
+        assert all(r.n_chunks == sum(1 for k in keys if k[0] == r.source) for r in records)  # every file complete
+    finally:
+        store.close()
+
+
+def test_the_ingest_command_with_ray_reports_like_a_plain_one(tmp_path, tiny_model_dir):
+    docs = write_docs(tmp_path / "docs")
+    runs = [CliRunner().invoke(app, [str(docs), "--data-dir", str(tmp_path / name), "--model", str(tiny_model_dir),
+                                     "--json", *extra])
+            for name, extra in [("plain", []), ("ray", ["--ray", "local"])]]
+    assert [r.exit_code for r in runs] == [1, 1]  # the empty file failed
+    files = [json.loads(r.stdout.strip().splitlines()[-1])["files"] for r in runs]
+    assert files[0] == files[1]
+    refused = CliRunner().invoke(app, [str(docs), "--ray", "local", "--shard", "0/2", "--data-dir", str(tmp_path)])
+    assert refused.exit_code == 2
