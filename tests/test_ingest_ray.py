@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -103,3 +104,32 @@ def test_the_ingest_command_with_ray_reports_like_a_plain_one(tmp_path, tiny_mod
     assert files[0] == files[1]
     refused = CliRunner().invoke(app, [str(docs), "--ray", "local", "--shard", "0/2", "--data-dir", str(tmp_path)])
     assert refused.exit_code == 2
+
+
+def embed_actor_pids() -> list[int]:
+    """Processes of this test's Ray that run an embedding actor (Ray titles them after the operator)."""
+    import psutil
+
+    return [p.pid for p in psutil.Process().children(recursive=True)
+            if "EmbedActor" in " ".join(p.cmdline() if p.is_running() else [])]
+
+
+def test_an_actor_killed_mid_run_has_its_batch_retried(tmp_path, tiny_embedder, load_options):
+    docs = write_docs(tmp_path / "docs")
+    plain, distributed = open_store(tmp_path / "plain"), open_store(tmp_path / "ray")
+    killed: list[int] = []
+
+    def kill_once(_: object) -> None:
+        if not killed and (pids := embed_actor_pids()):
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    try:
+        expected = ingest_paths([docs], plain, tiny_embedder, batch_size=4)
+        report = ingest_paths_ray([docs], distributed, tiny_embedder, load_options, batch_size=4, progress=kill_once)
+        assert killed, "no embedding actor found to kill"
+        assert not report.interrupted and report.chunks == expected.chunks
+        assert payloads(distributed) == payloads(plain)
+    finally:
+        plain.close()
+        distributed.close()
