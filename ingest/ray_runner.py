@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from embedder import Embedder
     from ingest.report import IngestReport
 
+MAX_FILE_BLOCKS = 1000
+"""The files are split into this many Ray blocks at most (one per file below it): a parse task per block."""
 LOCAL = "local"
 """`--ray local`: start a Ray of this machine for the run (and stop it after)."""
 
@@ -105,7 +107,7 @@ def _pipeline(ray: Any, files: list[dict[str, Any]], chunking: Chunking, load_op
               batch_size: int, actors: int | None) -> Iterator[dict[str, np.ndarray]]:
     """Row batches of pickled messages and points, as they come out of the cluster."""
     gpus = int(ray.cluster_resources().get("GPU", 0))
-    ds = ray.data.from_items(files, override_num_blocks=len(files))  # a block per file: parsed in parallel
+    ds = ray.data.from_items(files, override_num_blocks=min(len(files), MAX_FILE_BLOCKS))
     ds = ds.flat_map(parse_rows, fn_kwargs={"chunking": chunking})
     pool = ray.data.ActorPoolStrategy(size=actors or max(1, gpus))
     ds = ds.map_batches(EmbedActor, fn_constructor_kwargs={"load_options": load_options}, batch_size=batch_size,
