@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -133,3 +135,8 @@ def test_an_actor_killed_mid_run_has_its_batch_retried(tmp_path, tiny_embedder, 
     finally:
         plain.close()
         distributed.close()
+
+
+def test_a_plain_ingest_does_not_import_ray():
+    code = "import sys, ingest.cli, ingest.pipeline; assert 'ray' not in sys.modules, 'ray imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
