@@ -23,8 +23,8 @@ import pickle
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,8 +78,9 @@ def ingest_paths_ray(
         files = [{"source": s, "path": str(p), "stored": pickle.dumps(plan.state.get(s))}
                  for s, p in smallest_first(plan.found.files)]
         if files:
-            _Driver(StoreWriter(store, plan.report, run_progress), progress, plan.batch_size).consume(
-                _pipeline(ray, files, plan.chunking, load_options, plan.batch_size, actors), stop or threading.Event())
+            driver = _Driver(StoreWriter(store, plan.report, run_progress), progress, plan.batch_size)
+            with closing(_pipeline(ray, files, plan.chunking, load_options, plan.batch_size, actors)) as batches:
+                driver.consume(batches, stop or threading.Event())  # closing ends the Dataset of an interrupted run
     return finish_run(store, plan.report, run_progress, progress, start)
 
 
@@ -104,7 +105,7 @@ def ray_session(address: str) -> Iterator[Any]:
 
 
 def _pipeline(ray: Any, files: list[dict[str, Any]], chunking: Chunking, load_options: dict[str, Any],
-              batch_size: int, actors: int | None) -> Iterator[dict[str, np.ndarray]]:
+              batch_size: int, actors: int | None) -> Generator[dict[str, np.ndarray], None, None]:
     """Row batches of pickled messages and points, as they come out of the cluster."""
     gpus = int(ray.cluster_resources().get("GPU", 0))
     ds = ray.data.from_items(files, override_num_blocks=min(len(files), MAX_FILE_BLOCKS))
@@ -112,7 +113,7 @@ def _pipeline(ray: Any, files: list[dict[str, Any]], chunking: Chunking, load_op
     pool = ray.data.ActorPoolStrategy(size=actors or max(1, gpus))
     ds = ds.map_batches(EmbedActor, fn_constructor_kwargs={"load_options": load_options}, batch_size=batch_size,
                         compute=pool, num_gpus=1 if gpus else 0, batch_format="numpy")
-    return ds.iter_batches(batch_size=None, batch_format="numpy")
+    return iter(ds.iter_batches(batch_size=None, batch_format="numpy"))  # a generator: closing it ends the run
 
 
 def parse_rows(row: dict[str, Any], chunking: Chunking) -> list[dict[str, bytes]]:
