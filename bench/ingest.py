@@ -2,13 +2,16 @@
 
     python bench/ingest.py [--files 1000] [--format notes] [--model gemma-3-270m] [--batch-size 32]
     python bench/ingest.py --format passages --files 200 --chunks-per-file 50 --model FOLDER --batch-size 256
+    python bench/ingest.py --ray [ADDRESS] [--ray-actors N] ...   # also the Ray runner (pip install ".[ray]")
 
 `--format notes` writes small Markdown and text notes (one short chunk each, parsed by `unstructured`);
 `--format passages` writes JSON files of synthetic passages of about 180 tokens (one chunk each, parsed by the
 standard library): the shape of a big corpus cut into 200-token chunks. After the first ingest and an unchanged
 re-run, each stage runs alone on the same data: parsing and chunking, the embedder on the stored chunk texts
 (batches of --batch-size, as ingest does), and the store's upserts of the same points into a fresh collection.
-End to end can be no faster than the slowest stage: the report names it.
+End to end can be no faster than the slowest stage: the report names it. With `--ray` (`local`, the default, starts
+a Ray of this machine and says how long that took), the same files are also ingested by the Ray runner into a fresh
+collection, and its chunks/s are set against the plain ingest's.
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--batch-size", type=int, help="chunks per embedding and upsert batch (default: ingest's)")
     parser.add_argument("--json", action="store_true", help="end with the figures as one JSON line")
+    parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="also ingest with the Ray runner: local (default) or a Ray address")
+    parser.add_argument("--ray-actors", type=int, help="embedding actors of the Ray runner (default: ingest's)")
     args = parser.parse_args()
 
     setup_offline()
@@ -99,6 +105,9 @@ def main() -> None:
         e2e = first.chunks / first.seconds
         print(f"first ingest: {args.files} files, {first.chunks} chunks in {first.seconds:.1f} s "
               f"= {e2e:.1f} chunks/s end-to-end (failed: {first.count('failed')})", flush=True)
+
+        if args.ray:
+            fig |= bench_ray(args, docs, Path(tmp) / "qdrant-ray", embedder, batch_size, e2e)
 
         t0 = time.perf_counter()
         again = ingest_paths([docs], store, embedder, batch_size=batch_size)
@@ -147,6 +156,31 @@ def main() -> None:
             "store_chunks_per_s": round(store_rate, 1), "bound_by": bound, "peak_rss_mib": round(rss)}
     if args.json:
         print(json.dumps(fig))
+
+
+def bench_ray(args: argparse.Namespace, docs: Path, folder: Path, embedder: Embedder, batch_size: int,
+              plain_rate: float) -> dict[str, object]:
+    """Start (or join) Ray, ingest `docs` with the Ray runner into a fresh collection at `folder`; its figures."""
+    import ray
+
+    from ingest.ray_runner import LOCAL, ingest_paths_ray, ray_session
+
+    t0 = time.perf_counter()
+    if args.ray == LOCAL:
+        ray.init(include_dashboard=False, log_to_driver=False)
+    startup = time.perf_counter() - t0
+    with ray_session(args.ray):
+        store = open_collection(path=folder)
+        report = ingest_paths_ray([docs], store, embedder, {"model": args.model}, address=args.ray,
+                                  actors=args.ray_actors, batch_size=batch_size)
+        store.close()
+    ray.shutdown()
+    rate = report.chunks / report.seconds
+    print(f"ray ({args.ray}): start-up {startup:.1f} s; {report.chunks} chunks in {report.seconds:.1f} s = "
+          f"{rate:.1f} chunks/s, {rate / plain_rate:.2f} of the plain ingest's (failed: {report.count('failed')})",
+          flush=True)
+    return {"ray_startup_s": round(startup, 1), "ray_chunks_per_s": round(rate, 1),
+            "ray_over_plain": round(rate / plain_rate, 3)}
 
 
 if __name__ == "__main__":

@@ -79,9 +79,20 @@ def run(
     service: Annotated[str | None, typer.Option("--service", show_default=False, help=(
         "URL of a running `search serve` to do the ingest (PATHs as its machine sees them; SEARCH_API_KEY is sent). "
         "Without it, a service announced in the embedded store's folder is used."))] = None,
+    ray: Annotated[str | None, typer.Option("--ray", envvar="ECHO_SEARCH_RAY", metavar="ADDRESS",
+                                            help="Run on Ray Data (pip install \"echo-search[ray]\"): 'local' starts "
+                                                 "a Ray on this machine, 'auto' joins the cluster this machine is "
+                                                 "part of (ray start), or a Ray address.", show_default=False)
+                   ] = None,
+    ray_actors: Annotated[int | None, typer.Option(min=1, envvar="ECHO_SEARCH_RAY_ACTORS",
+                                                   help="With --ray: embedding actors (each loads the model) "
+                                                        "[default: one per GPU of the cluster, else one]",
+                                                   show_default=False)] = None,
 ) -> None:
     try:
         share = _shard(shard)
+        if ray and share:
+            raise InvalidInputError("--ray spreads the files over the cluster itself: drop --shard")
         if rebuild and share:
             raise InvalidInputError("--rebuild deletes the whole collection: run it once, without --shard, before "
                                     "the workers")
@@ -90,6 +101,9 @@ def run(
                 raise InvalidInputError(f"no such file or folder: {path}")
         settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
         url = service or _announced(settings)
+        if url is not None and ray:
+            raise InvalidInputError(f"the search service at {url} does this ingest itself: drop --ray, or stop the "
+                                    "service to ingest on Ray")
         if url is not None and rebuild:
             raise InvalidInputError(f"--rebuild deletes the collection the search service at {url} serves: stop "
                                     "the service, then run it")
@@ -112,6 +126,13 @@ def run(
                     return ingest_via_service(url, settings.service.api_key, request, progress)
             assert store is not None and embedder is not None
             with progress_display(display) as progress, _stop_on_ctrl_c() as stop:
+                if ray:
+                    from ingest.ray_runner import ingest_paths_ray
+
+                    return ingest_paths_ray(paths, store, embedder, settings.embedder.load_options(), address=ray,
+                                            actors=ray_actors, force=force_now, progress=progress,
+                                            chunk_tokens=chunk_tokens, batch_size=batch_size, budget=budget,
+                                            stop=stop)
                 return ingest_paths(paths, store, embedder, force=force_now, progress=progress,
                                     chunk_tokens=chunk_tokens, batch_size=batch_size, shard=share, budget=budget,
                                     stop=stop)

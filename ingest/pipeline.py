@@ -83,6 +83,31 @@ def ingest_paths(
     run early and cleanly (`report.interrupted`); a re-run finishes the rest.
     """
     start = time.perf_counter()
+    plan = plan_run(paths, store, embedder, force=force, chunk_tokens=chunk_tokens, batch_size=batch_size,
+                    shard=shard, budget=budget)
+    run = _Run(store, embedder, plan.found, plan.state, plan.chunking, plan.batch_size, progress, plan.report,
+               stop or threading.Event())
+    run.execute()
+    return finish_run(store, plan.report, run.progress, progress, start)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What the driver of a run decided before embedding anything: the files found, what the collection holds, the
+    report so far (problems of the walk, removed files), how to chunk, and chunks per batch."""
+
+    found: Discovery
+    state: dict[str, StoredFile]
+    report: IngestReport
+    chunking: Chunking
+    batch_size: int
+
+
+def plan_run(paths: Sequence[str | Path], store: Collection, embedder: Embedder, *, force: bool = False,
+             chunk_tokens: int = DEFAULT_CHUNK_TOKENS, batch_size: int | None = None, shard: Shard | None = None,
+             budget: FileBudget | None = None) -> RunPlan:
+    """The first steps of every runner: walk `paths`, create or check the collection, read its state and delete
+    the points of files gone from the walked folders (within `shard`)."""
     if not 8 <= chunk_tokens <= embedder.max_text_tokens:
         raise ValueError(f"chunk_tokens must be between 8 and the embedder's {embedder.max_text_tokens}")
     found = discover([Path(p) for p in paths], shard)
@@ -96,14 +121,19 @@ def ingest_paths(
     batch_size = max(1, batch_size or (GPU_BATCH_SIZE if embedder.device.type == "cuda" else DEFAULT_BATCH_SIZE))
     chunking = Chunking(tokenizer_chunker(embedder.tokenizer, chunk_tokens), f"{CHUNKER_VERSION}/{chunk_tokens}",
                         budget or FileBudget(), force, spill=4 * batch_size)
-    run = _Run(store, embedder, found, state, chunking, batch_size, progress, report, stop or threading.Event())
-    run.execute()
+    return RunPlan(found, state, report, chunking, batch_size)
+
+
+def finish_run(store: Collection, report: IngestReport, run_progress: IngestProgress,
+               progress: Callable[[IngestProgress], None] | None, start: float) -> IngestReport:
+    """The last steps of every runner: count unfinished files of an interrupted run, else build the index; sort
+    the report and time it."""
     if report.interrupted:
-        report.unfinished = run.progress.files_total - run.progress.files_done
+        report.unfinished = run_progress.files_total - run_progress.files_done
     else:
-        run.progress.current = INDEXING
+        run_progress.current = INDEXING
         if progress is not None:
-            progress(run.progress)
+            progress(run_progress)
         t_index = time.perf_counter()
         store.optimize()  # only segments that need it: a small incremental run does not rebuild the index
         report.index_seconds = time.perf_counter() - t_index

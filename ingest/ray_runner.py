@@ -1,0 +1,189 @@
+"""`ingest_paths_ray`: the ingest run on Ray Data, for a corpus past one machine (`ingest --ray ADDRESS`).
+
+The driver (this process) does what only it can: walk the paths, read what the collection holds, delete vanished
+files (`ingest.pipeline.plan_run`, as the local runner), and own the store and the report. The rest is one Ray Data
+pipeline over the files to embed, smallest first:
+
+1. `flat_map` as Ray tasks (one CPU each): `ingest.stages.file_messages` parses and chunks one file; its messages
+   become rows, one row per chunk record.
+2. `map_batches` over an actor pool (`EmbedActor`, one GPU each where the cluster has GPUs): each actor loads the
+   model once and embeds the chunk rows of its batch (`ingest.stages.embed_records`, which batches by tokens as the
+   embedder does); the other messages pass through. Ray retries the batch of an actor that dies.
+3. The rows stream back to the driver, which applies them with `ingest.stages.StoreWriter`: points are upserted as
+   they come, and a file is completed once its `FileFinished` and all of its chunks have arrived (rows arrive in
+   any order). The store therefore sees the same writes as in a local run: same point ids, payloads and vectors.
+
+Ray is imported only here, and this module only when `--ray` is given: the plain `ingest` stays as light as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest.budget import FileBudget, smallest_first
+from ingest.chunking import DEFAULT_CHUNK_TOKENS
+from ingest.offline import setup_offline
+from ingest.pipeline import finish_run, plan_run
+from ingest.report import FileResult, IngestProgress
+from ingest.stages import ChunkBatch, Chunking, FileFinished, FileStarted, StoreWriter, embed_records, file_messages
+from ingest.state import StoredFile
+from search.errors import InvalidInputError
+from search.store import ChunkPoint, ChunkRecord, Collection
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from embedder import Embedder
+    from ingest.report import IngestReport
+
+MAX_FILE_BLOCKS = 1000
+"""The files are split into this many Ray blocks at most (one per file below it): a parse task per block."""
+LOCAL = "local"
+"""`--ray local`: start a Ray of this machine for the run (and stop it after)."""
+
+
+def ingest_paths_ray(
+    paths: Sequence[str | Path],
+    store: Collection,
+    embedder: Embedder,
+    load_options: dict[str, Any],
+    *,
+    address: str = LOCAL,
+    actors: int | None = None,
+    force: bool = False,
+    progress: Callable[[IngestProgress], None] | None = None,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    batch_size: int | None = None,
+    budget: FileBudget | None = None,
+    stop: threading.Event | None = None,
+) -> IngestReport:
+    """`ingest.pipeline.ingest_paths` on a Ray cluster: `address` is `local` (a Ray of this machine), `auto` (the
+    cluster this machine joined with `ray start`) or a Ray address. `embedder` (on the driver) gives the fingerprint
+    and the tokenizer of the chunker; each actor loads its own with `Embedder.from_pretrained(**load_options)`.
+    `actors`: size of the embedding pool (default: one per GPU of the cluster, else one). Same report, same
+    collection, same errors as a local run."""
+    start = time.perf_counter()
+    plan = plan_run(paths, store, embedder, force=force, chunk_tokens=chunk_tokens, batch_size=batch_size,
+                    budget=budget)
+    run_progress = IngestProgress(files_total=len(plan.found.files))
+    with ray_session(address) as ray:
+        files = [{"source": s, "path": str(p), "stored": pickle.dumps(plan.state.get(s))}
+                 for s, p in smallest_first(plan.found.files)]
+        if files:
+            driver = _Driver(StoreWriter(store, plan.report, run_progress), progress, plan.batch_size)
+            with closing(_pipeline(ray, files, plan.chunking, load_options, plan.batch_size, actors)) as batches:
+                driver.consume(batches, stop or threading.Event())  # closing ends the Dataset of an interrupted run
+    return finish_run(store, plan.report, run_progress, progress, start)
+
+
+@contextmanager
+def ray_session(address: str) -> Iterator[Any]:
+    """The `ray` module, connected to `address` (see `ingest_paths_ray`); a session this started is shut down
+    after. Already connected (a test, a notebook): used as it is."""
+    try:
+        import ray
+    except ImportError:
+        raise InvalidInputError('--ray needs Ray: pip install "echo-search[ray]"') from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=None if address == LOCAL else address, include_dashboard=address != LOCAL,
+                 logging_level=logging.WARNING, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the report and `ingest`'s own bar say it
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _pipeline(ray: Any, files: list[dict[str, Any]], chunking: Chunking, load_options: dict[str, Any],
+              batch_size: int, actors: int | None) -> Generator[dict[str, np.ndarray], None, None]:
+    """Row batches of pickled messages and points, as they come out of the cluster."""
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    ds = ray.data.from_items(files, override_num_blocks=min(len(files), MAX_FILE_BLOCKS))
+    ds = ds.flat_map(parse_rows, fn_kwargs={"chunking": chunking})
+    pool = ray.data.ActorPoolStrategy(size=actors or max(1, gpus))
+    ds = ds.map_batches(EmbedActor, fn_constructor_kwargs={"load_options": load_options}, batch_size=batch_size,
+                        compute=pool, num_gpus=1 if gpus else 0, batch_format="numpy")
+    return iter(ds.iter_batches(batch_size=None, batch_format="numpy"))  # a generator: closing it ends the run
+
+
+def parse_rows(row: dict[str, Any], chunking: Chunking) -> list[dict[str, bytes]]:
+    """The rows of one file (a Ray task): its `file_messages`, a chunk batch split into one row per record."""
+    setup_offline()  # once per worker process
+    stored: StoredFile | None = pickle.loads(row["stored"])
+    rows = []
+    for message in file_messages(row["source"], Path(row["path"]), stored, chunking):
+        items = message.records if isinstance(message, ChunkBatch) else (message,)
+        rows += [{"blob": pickle.dumps(item)} for item in items]
+    return rows
+
+
+class EmbedActor:
+    """An actor of the embedding pool: loads the model once, then embeds the chunk records of each batch of rows
+    (other rows pass through)."""
+
+    def __init__(self, load_options: dict[str, Any]) -> None:
+        from embedder import Embedder, tune_process
+
+        tune_process(load_options.get("device"))
+        self.embedder = Embedder.from_pretrained(**load_options)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[bytes]]:
+        items = [pickle.loads(blob) for blob in batch["blob"]]
+        records = [item for item in items if isinstance(item, ChunkRecord)]
+        points = iter(embed_records(self.embedder, records) if records else [])
+        out = [next(points) if isinstance(item, ChunkRecord) else item for item in items]
+        return {"blob": [pickle.dumps(item) for item in out]}
+
+
+class _Driver:
+    """Applies the rows coming back from the cluster to the store, in an order that keeps every file crash-safe: a
+    file is completed only once all of its chunks are stored."""
+
+    def __init__(self, writer: StoreWriter, progress: Callable[[IngestProgress], None] | None,
+                 batch_size: int) -> None:
+        self.writer, self.progress_cb, self.batch_size = writer, progress, batch_size
+        self.progress = writer.progress
+        self.sizes: dict[str, int] = {}  # size of each started file, by source
+        self.stored: Counter[str] = Counter()  # chunks stored this run, by source
+        self.finished: dict[str, tuple[FileFinished, int]] = {}  # finished files with the chunks they expect
+
+    def consume(self, batches: Iterator[dict[str, np.ndarray]], stop: threading.Event) -> None:
+        """Apply every batch; stop after the batch in flight once `stop` is set (the report says interrupted)."""
+        for batch in batches:
+            self._apply([pickle.loads(blob) for blob in batch["blob"]])
+            if self.progress_cb is not None:
+                self.progress_cb(self.progress)
+            if stop.is_set():
+                self.writer.report.interrupted = True
+                return
+
+    def _apply(self, items: list[Any]) -> None:
+        points = [item for item in items if isinstance(item, ChunkPoint)]
+        for start in range(0, len(points), self.batch_size):
+            self.writer.upsert(points[start:start + self.batch_size])
+        self.stored.update(point.record.source for point in points)
+        for item in items:
+            if isinstance(item, FileStarted):
+                self.sizes[item.file.source] = item.file.size
+                self.progress.bytes_total += item.file.size
+            elif isinstance(item, FileFinished):
+                done = item.file.done
+                self.finished[item.file.source] = (item, sum(1 for i in range(item.n_chunks) if i not in done))
+            elif isinstance(item, FileResult):
+                self.progress.bytes_total -= self.sizes.pop(item.source, 0)  # it will not be embedded
+                self.writer.record(item)
+        for source, (finished, expected) in list(self.finished.items()):
+            if self.stored[source] >= expected:
+                del self.finished[source]
+                self.sizes.pop(source, None)
+                self.writer.complete(finished)
