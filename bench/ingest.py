@@ -2,6 +2,7 @@
 
     python bench/ingest.py [--files 1000] [--format notes] [--model gemma-3-270m] [--batch-size 32]
     python bench/ingest.py --format passages --files 200 --chunks-per-file 50 --model FOLDER --batch-size 256
+    python bench/ingest.py --corpus ./docs   # real documents: a copy of a folder
     python bench/ingest.py --ray [ADDRESS] [--ray-actors N] ...   # also the Ray runner (pip install ".[ray]")
 
 `--format notes` writes small Markdown and text notes (one short chunk each, parsed by `unstructured`);
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -76,6 +78,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--format", choices=("notes", "passages"), default="notes")
+    parser.add_argument("--corpus", type=Path, metavar="FOLDER",
+                        help="ingest a copy of these real documents instead of generated ones (--files and "
+                             "--format are then ignored)")
     parser.add_argument("--chunks-per-file", type=int, default=20, help="passages per file (--format passages)")
     parser.add_argument("--model", default=None)
     parser.add_argument("--batch-size", type=int, help="chunks per embedding and upsert batch (default: ingest's)")
@@ -93,10 +98,16 @@ def main() -> None:
              else f"CPU {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")
     print(f"model: {embedder.fingerprint} on {where}, {str(embedder.dtype).replace('torch.', '')}", flush=True)
     batch_size = args.batch_size or (GPU_BATCH_SIZE if device.type == "cuda" else DEFAULT_BATCH_SIZE)
-    fig: dict[str, object] = {"format": args.format, "files": args.files, "batch_size": batch_size}
+    fig: dict[str, object] = {"format": args.format, "files": args.files, "batch_size": batch_size,
+                              "classical": embedder.classical_mode, "dtype": str(embedder.dtype).replace("torch.", ""),
+                              "cpu": torch.backends.cpu.get_cpu_capability()}
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / "docs"
-        if args.format == "notes":
+        if args.corpus:
+            shutil.copytree(args.corpus, docs)
+            args.files = sum(1 for path in docs.rglob("*") if path.is_file())
+            fig |= {"format": f"corpus {args.corpus}", "files": args.files}
+        elif args.format == "notes":
             write_notes(docs, args.files)
         else:
             write_passages(docs, args.files, args.chunks_per_file)
