@@ -79,12 +79,12 @@ def run(
     service: Annotated[str | None, typer.Option("--service", show_default=False, help=(
         "URL of a running `search serve` to do the ingest (PATHs as its machine sees them; SEARCH_API_KEY is sent). "
         "Without it, a service announced in the embedded store's folder is used."))] = None,
-    ray: Annotated[str | None, typer.Option("--ray", envvar="ECHO_SEARCH_RAY", metavar="ADDRESS",
+    ray: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS",
                                             help="Run on Ray Data (pip install \"echo-search[ray]\"): 'local' starts "
                                                  "a Ray on this machine, 'auto' joins the cluster this machine is "
                                                  "part of (ray start), or a Ray address.", show_default=False)
                    ] = None,
-    ray_actors: Annotated[int | None, typer.Option(min=1, envvar="ECHO_SEARCH_RAY_ACTORS",
+    ray_actors: Annotated[int | None, typer.Option(min=1,
                                                    help="With --ray: embedding actors (each loads the model) "
                                                         "[default: one per GPU of the cluster, else one]",
                                                    show_default=False)] = None,
