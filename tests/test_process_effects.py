@@ -91,11 +91,11 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
 
     import embedder
     import ingest.cli
-    import ui.backend
     from embedder.settings import EmbedderSettings
     from search.cli import app as search_app
     from search.settings import Settings
     from search.store import Collection, StoreUnavailableError, open_collection
+    from ui.shared_searcher import load_embedder, open_shared_searcher
 
     calls: list[str] = []
 
@@ -124,10 +124,10 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
 
     calls.clear()
     with pytest.raises(StoreUnavailableError):
-        ui.backend.load_embedder(EmbedderSettings())
+        load_embedder(EmbedderSettings())
     assert calls == ["tune", "load"]
 
     calls.clear()  # the UI opens the store before it asks for the model
     with pytest.raises(StoreUnavailableError):
-        ui.backend.open_ui_backend(Settings.load(), lambda: ui.backend.load_embedder(EmbedderSettings()))
+        open_shared_searcher(Settings.load(), lambda: load_embedder(EmbedderSettings()))
     assert calls == ["open", "tune", "load"]
