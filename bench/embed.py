@@ -224,7 +224,7 @@ def attention(model: torch.nn.Module, kind: str) -> Iterator[None]:
     """Run the model with attention `kind` (see ATTENTION), then restore its own."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    backends = {
+    kernels = {
         "sdpa-flash": SDPBackend.FLASH_ATTENTION,
         "sdpa-efficient": SDPBackend.EFFICIENT_ATTENTION,
         "sdpa-cudnn": SDPBackend.CUDNN_ATTENTION,
@@ -233,8 +233,8 @@ def attention(model: torch.nn.Module, kind: str) -> Iterator[None]:
     before = model.config._attn_implementation  # type: ignore[attr-defined]
     model.set_attn_implementation("eager" if kind == "eager" else "sdpa")  # type: ignore[operator]
     try:
-        if kind in backends:  # global flags, so they hold on the model thread too
-            with sdpa_kernel(backends[kind]):
+        if kind in kernels:  # global flags, so they hold on the model thread too
+            with sdpa_kernel(kernels[kind]):
                 yield
         else:
             yield

@@ -154,7 +154,7 @@ def percentiles(seconds: list[float]) -> tuple[float, float]:
 
 
 # -- one store, in a child process -------------------------------------------------------------------------------
-class EdgeBackend:
+class EdgeStore:
     """The product's default store, through its own API (`search.store.Collection`)."""
 
     def __init__(self, folder: Path, dim: int, index: IndexTuning) -> None:
@@ -215,7 +215,7 @@ class EdgeBackend:
         self.store.close()
 
 
-class LocalModeBackend:
+class LocalModeStore:
     """qdrant-client's local mode, laid out as echo-search stored it before Qdrant's engine."""
 
     index_seconds = 0.0  # local mode has no index: every query scans all points
@@ -273,7 +273,7 @@ def index_tuning(hnsw: str | None, int8_memory: str | None) -> IndexTuning:
     return index
 
 
-def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path,
+def run_one(store_name: str, points: int, dim: int, queries: int, folder: Path,
             hnsw: str | None = None, int8_memory: str | None = None, words: bool = False,
             hybrid: bool = False) -> dict[str, Any]:
     """Insert, index, reopen, query and measure one store (runs in its own process)."""
@@ -284,31 +284,31 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
     filtered = TopK(data.queries["echo"])
     wanted = {Data.source(s * PER_SOURCE) for s in data.filter_sources}
     index = index_tuning(hnsw, int8_memory)
-    backend = EdgeBackend(folder, dim, index) if backend_name == "edge" else LocalModeBackend(folder, dim)
+    store = EdgeStore(folder, dim, index) if store_name == "edge" else LocalModeStore(folder, dim)
     upsert_s = 0.0
     for start, rows, texts in data.batches():
         t0 = time.perf_counter()
-        index_before = backend.index_seconds
-        backend.upsert(start, rows, texts)
-        upsert_s += time.perf_counter() - t0 - (backend.index_seconds - index_before)
+        index_before = store.index_seconds
+        store.upsert(start, rows, texts)
+        upsert_s += time.perf_counter() - t0 - (store.index_seconds - index_before)
         for name in rows:
             truth[name].add(start, rows[name])
         keep = np.array([Data.source(start + j) in wanted for j in range(len(rows["echo"]))])
         filtered.add(start, rows["echo"], keep)
         if start // BATCH % 400 == 0:
-            print(f"  {backend_name}: {start + len(rows['echo'])}/{points} points", file=sys.stderr, flush=True)
+            print(f"  {store_name}: {start + len(rows['echo'])}/{points} points", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    index_s = backend.finish()
+    index_s = store.finish()
     final_index_s = time.perf_counter() - t0
-    info = backend.info()
+    info = store.info()
     t0 = time.perf_counter()
-    backend.reopen()
+    store.reopen()
     reopen_s = time.perf_counter() - t0
 
     result: dict[str, Any] = {
-        "store": backend_name, "points": points, "dim": dim, "texts": "words" if data.words else "constant",
+        "store": store_name, "points": points, "dim": dim, "texts": "words" if data.words else "constant",
         "upsert_per_s": points / upsert_s,
-        "hnsw": index.describe() if backend_name == "edge" else "", "int8_memory": int8_memory or "cold",
+        "hnsw": index.describe() if store_name == "edge" else "", "int8_memory": int8_memory or "cold",
         "index_build_s": index_s,
         "index_build_last_s": final_index_s, "reopen_s": reopen_s, **info,
     }
@@ -318,7 +318,7 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
         seconds, recalls = [], []
         for i in rows:
             t0 = time.perf_counter()
-            found = backend.query(name, data.queries[name][i], flt)
+            found = store.query(name, data.queries[name][i], flt)
             seconds.append(time.perf_counter() - t0)
             recalls.append(len(set(found) & set(exact.ids[i].tolist())) / 10)
         p50, p95 = percentiles(seconds)
@@ -327,7 +327,7 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
 
     measure("cold_echo", "echo", None, truth["echo"], range(queries))
     for i in range(WARMUP):
-        backend.query("echo" if i % 2 else "classical", data.warmup["echo" if i % 2 else "classical"][i], None)
+        store.query("echo" if i % 2 else "classical", data.warmup["echo" if i % 2 else "classical"][i], None)
     for label, name, flt, exact in (("echo", "echo", None, truth["echo"]),
                                     ("classical", "classical", None, truth["classical"]),
                                     ("echo_filtered", "echo", sources, filtered)):
@@ -337,10 +337,10 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
             seconds = []
             for i in range(queries, 2 * queries):
                 t0 = time.perf_counter()
-                backend.query(name, data.queries["echo"][i], None, data.query_texts[i])
+                store.query(name, data.queries["echo"][i], None, data.query_texts[i])
                 seconds.append(time.perf_counter() - t0)
             result[f"{name}_p50_ms"], result[f"{name}_p95_ms"] = percentiles(seconds)
-    backend.close()
+    store.close()
     peak.stop.set()
     memory = rss_mb()
     result["peak_rss_mb"] = memory["VmHWM"]
@@ -351,14 +351,14 @@ def run_one(backend_name: str, points: int, dim: int, queries: int, folder: Path
 
 
 # -- the parent: runs the children, prints the table --------------------------------------------------------------
-def child(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", backend, "--points", str(args.points), "--dim", str(args.dim),
-           "--queries", str(args.queries), "--folder", str(tmp / backend)]
-    if args.hnsw and backend == "edge":
+def child(store: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", store, "--points", str(args.points), "--dim", str(args.dim),
+           "--queries", str(args.queries), "--folder", str(tmp / store)]
+    if args.hnsw and store == "edge":
         cmd += ["--hnsw", args.hnsw]
-    if args.int8_memory and backend == "edge":
+    if args.int8_memory and store == "edge":
         cmd += ["--int8-memory", args.int8_memory]
-    cmd += ["--texts", args.texts] + (["--mode", args.mode] if backend == "edge" else [])
+    cmd += ["--texts", args.texts] + (["--mode", args.mode] if store == "edge" else [])
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 

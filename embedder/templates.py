@@ -68,17 +68,17 @@ class PromptTokenizer:
         self.tokenizer = tokenizer
         self.special_prefix: list[int] = list(tokenizer("")["input_ids"])  # BOS as the model really expects it
         self._literal_cache: dict[str, list[int]] = {}
-        self._backend = getattr(tokenizer, "backend_tokenizer", None)
+        self._rust = getattr(tokenizer, "backend_tokenizer", None)
 
     def _piece(self, text: str) -> list[int]:
         return self._pieces([text])[0]
 
     def _pieces(self, texts: list[str]) -> list[list[int]]:
-        """Ids of each text without special tokens, in one call (the Rust backend spreads a batch over the cores).
-        A fast tokenizer's Rust backend only reads while it encodes, so any thread may call this (the HTTP service
-        counts a request's tokens while the model thread embeds)."""
-        if self._backend is not None:
-            return [list(e.ids) for e in self._backend.encode_batch(texts, add_special_tokens=False)]
+        """Ids of each text without special tokens, in one call (the Rust tokenizer spreads a batch over the cores).
+        The Rust tokenizer (a fast tokenizer's `backend_tokenizer`) only reads while it encodes, so any thread may call
+        this (the HTTP service counts a request's tokens while the model thread embeds)."""
+        if self._rust is not None:
+            return [list(e.ids) for e in self._rust.encode_batch(texts, add_special_tokens=False)]
         return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
     def _literal(self, text: str) -> list[int]:
@@ -159,8 +159,8 @@ class PromptTokenizer:
         cuts) as
         consecutive pieces of at most `max_tokens` tokens (`embedder.window.piece_bounds`), cut at token
         boundaries and stripped, and whether it was longer than `budget`. A text that fits is one piece, itself."""
-        if self._backend is not None:
-            offsets = [list(e.offsets) for e in self._backend.encode_batch(list(texts), add_special_tokens=False)]
+        if self._rust is not None:
+            offsets = [list(e.offsets) for e in self._rust.encode_batch(list(texts), add_special_tokens=False)]
         else:
             offsets = [list(o) for o in self.tokenizer(list(texts), add_special_tokens=False,
                                                        return_offsets_mapping=True)["offset_mapping"]]

@@ -90,19 +90,20 @@ class Chunker:
 def tokenizer_chunker(tokenizer, max_tokens: int = DEFAULT_CHUNK_TOKENS) -> Chunker:  # noqa: ANN001 - HF tokenizer
     """A `Chunker` that counts and cuts with `tokenizer`, safe on a thread beside the model's own tokenizer calls.
 
-    A fast tokenizer is used through its Rust backend, whose `encode` only reads, so the thread shares it (a deep
-    copy of Gemma's 262k-token tokenizer took 2.8 s per ingest run); a slow one is copied and cuts at words.
+    A fast tokenizer is used through its Rust tokenizer (`backend_tokenizer`), whose `encode` only reads, so the
+    thread shares it (a deep copy of Gemma's 262k-token tokenizer took 2.8 s per ingest run); a slow one is copied
+    and cuts at words.
     """
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
+    rust = getattr(tokenizer, "backend_tokenizer", None)
+    if rust is None:
         own = copy.deepcopy(tokenizer)
         return Chunker(lambda text: len(own(text, add_special_tokens=False)["input_ids"]), max_tokens)
 
     def count(text: str) -> int:
-        return len(backend.encode(text, add_special_tokens=False).ids)
+        return len(rust.encode(text, add_special_tokens=False).ids)
 
     def offsets(text: str) -> list[tuple[int, int]]:
-        return list(backend.encode(text, add_special_tokens=False).offsets)
+        return list(rust.encode(text, add_special_tokens=False).offsets)
 
     return Chunker(count, max_tokens, token_splitter(offsets))
 

@@ -23,8 +23,7 @@ from ingest.offline import setup_offline
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
-from search import store as stores
-from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
+from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
 from search.errors import ExitCode, InvalidInputError, verdict
 from search.settings import Settings
 
@@ -52,7 +51,7 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None)
 )
 def run(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest.", show_default=False)],
-    collection: Collection = None,
+    collection: CollectionName = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
     data_dir: DataDir = None,
@@ -161,7 +160,9 @@ def _announced(settings: Settings) -> str | None:
     """The URL of a live `search serve` that holds the embedded store these settings name (None for a server)."""
     if settings.store.qdrant_url:
         return None
-    url = announced_service(stores.embedded_folder(None, settings.store.data_dir()))
+    from search.store import embedded_folder
+
+    url = announced_service(embedded_folder(None, settings.store.data_dir()))
     if url is not None:
         _err(f"the search service at {url} holds the embedded store: handing the ingest over to it")
     return url
@@ -207,9 +208,11 @@ def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
 
 
 def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa: ANN202
+    from search.store import collection_options, open_collection
+
     where = settings.store
     # first, before torch and the model load: a locked, damaged or unreachable store is refused at once
-    store = stores.open_collection(**stores.collection_options(where))
+    store = open_collection(**collection_options(where))
     kind = "Qdrant server" if where.qdrant_url else "embedded store (data folder)"
     _err(f"{kind}: {store.location}  collection: {store.name}")
     try:

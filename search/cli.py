@@ -15,7 +15,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from search.cli_errors import user_errors
-from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
+from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.errors import ExitCode
 from search.query import SearchQuery
 from search.settings import ServiceSettings, Settings, SettingsError
@@ -115,7 +115,7 @@ def query(
                                                     "template (default: the built-in one).")] = None,
     service: Annotated[str | None, typer.Option("--service", show_default=False, help=setting_help(
         "URL of a running `search serve` to ask instead.", ServiceSettings, "url"))] = None,
-    collection: Collection = None,
+    collection: CollectionName = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
     data_dir: DataDir = None,
@@ -161,17 +161,17 @@ def info(
     json_out: JsonOut = False,
     check: Annotated[bool, typer.Option("--check", help="Also read every point once (vectors and payloads) and "
                                                         "report damage (exit 3).")] = False,
-    collection: Collection = None,
+    collection: CollectionName = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
     data_dir: DataDir = None,
 ) -> None:
     """What the collection holds: chunks, files and the embedder that built it (no model is loaded)."""
-    from search import store as stores
     from search.render import info_table
+    from search.store import collection_options, open_collection
 
     where = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir).store
-    with user_errors(), stores.open_collection(**stores.collection_options(where)) as store:
+    with user_errors(), open_collection(**collection_options(where)) as store:
         collection_info = store.info()
         sources = store.sources()
         checked = store.check() if check else None
@@ -223,7 +223,7 @@ def serve(
         "max_queue", "Queries that may wait for the model; more get 503 with Retry-After.", "--max-queue")] = None,
     threads: Annotated[int | None, _service_option(
         "threads", "CPU threads for the model (1 is often faster on a busy machine).", "--threads")] = None,
-    collection: Collection = None,
+    collection: CollectionName = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
     data_dir: DataDir = None,
@@ -284,7 +284,7 @@ def _embedded_store(collection: str | None, data_dir: Path | None) -> Settings:
 @app.command()
 def backup(
     dest: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.", show_default=False)],
-    collection: Collection = None,
+    collection: CollectionName = None,
     data_dir: DataDir = None,
 ) -> None:
     """Copy the collection of the embedded store into the folder DEST (holding the store: no writer runs meanwhile).
@@ -309,7 +309,7 @@ def backup(
 @app.command()
 def restore(
     source: Annotated[Path, typer.Argument(help="A folder written by `search backup`.", show_default=False)],
-    collection: Collection = None,
+    collection: CollectionName = None,
     data_dir: DataDir = None,
     replace: Annotated[bool, typer.Option("--replace", help="Replace an existing (or damaged) collection of that "
                                                             "name; it is kept beside it, renamed.")] = False,

@@ -23,7 +23,7 @@ def setting_help(text: str, section: type[Section], field: str) -> str:
     return f"{text} (env {env_name(section, field)}; default: {default})"
 
 
-Collection = Annotated[str | None, typer.Option(
+CollectionName = Annotated[str | None, typer.Option(
     "--collection", show_default=False, help=setting_help("Collection name.", StoreSettings, "collection"))]
 QdrantUrl = Annotated[str | None, typer.Option(
     "--qdrant-url", show_default=False,

@@ -2,7 +2,7 @@
 LangChain retriever, the Python API) and passed as it is through the batcher and the searcher to the store.
 
 The filter is parsed here, once, into a `QueryFilter` (source paths or canonical Qdrant JSON, hashable); the store
-turns it into its backend's own types only when it searches.
+turns it into the embedded engine's or the server client's own types only when it searches.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ body before it runs any dependency) and a body over the size limit."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
+from collections.abc import Container
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -26,7 +26,7 @@ def key_matches(headers: Headers, api_key: str) -> bool:
 class ApiKeyGuard:
     """Answers 401 to HTTP requests for the `protected` paths that lack the key, without reading their body."""
 
-    def __init__(self, app: ASGIApp, api_key: str, protected: Collection[str]) -> None:
+    def __init__(self, app: ASGIApp, api_key: str, protected: Container[str]) -> None:
         self.app = app
         self.api_key = api_key
         self.protected = protected

@@ -10,8 +10,9 @@ import pytest
 from ingest import Shard, ingest_paths
 from ingest.chunking import tokenizer_chunker
 from ingest.parse import Element, parse_file
-from search.store import ChunkRecord, Collection, FingerprintMismatchError, open_collection, point_id
+from search.store import FingerprintMismatchError, open_collection, point_id
 from tests.fixtures_docs import write_blank_pdf, write_corpus
+from tests.ingest_helpers import by_status, records_by_id
 
 
 @pytest.fixture
@@ -21,24 +22,12 @@ def store(tmp_path: Path):
     s.close()
 
 
-def points(store: Collection) -> dict[str, ChunkRecord]:
-    """id -> record of every point."""
-    return dict(store.records())
-
-
-def by_status(report) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for f in report.files:
-        out.setdefault(f.status, set()).add(Path(f.source).name)
-    return out
-
-
 def test_every_format_is_parsed_with_titles_and_pages(tmp_path, store, tiny_embedder):
     files = write_corpus(tmp_path / "docs")
     report = ingest_paths([tmp_path / "docs"], store, tiny_embedder)
     assert report.ok, report.summary()
     assert by_status(report) == {"added": {p.name for p in files.values()}}
-    stored = points(store).values()
+    stored = records_by_id(store).values()
     text = {Path(p.source).name: "\n".join(q.text for q in stored if q.source == p.source) for p in stored}
     for name, needle in [("solar.pdf", "Lithium batteries"), ("garden.docx", "Aphids"), ("results.pptx", "Revenue"),
                          ("notes.txt", "release on Friday"), ("guide.md", "folder of documents"),
@@ -76,11 +65,11 @@ def test_incremental_sync_skips_replaces_and_removes(tmp_path, store, tiny_embed
         (docs / f"f{i}.txt").write_text(f"File {i}\n\nThis is the body of file number {i}, with some words.\n")
     first = ingest_paths([docs], store, tiny_embedder)
     assert first.count("added") == 5 and first.chunks == 5
-    before = points(store)
+    before = records_by_id(store)
 
     again = ingest_paths([docs], store, tiny_embedder)
     assert again.count("unchanged") == 5 and again.chunks == 0  # no model forward
-    assert points(store) == before
+    assert records_by_id(store) == before
 
     (docs / "f1.txt").write_text("File 1\n\nCompletely new words about volcanoes.\n")
     (docs / "f2.txt").unlink()
@@ -88,14 +77,14 @@ def test_incremental_sync_skips_replaces_and_removes(tmp_path, store, tiny_embed
     third = ingest_paths([docs], store, tiny_embedder)
     assert by_status(third) == {"updated": {"f1.txt"}, "removed": {"f2.txt"}, "added": {"f5.txt"},
                                 "unchanged": {"f0.txt", "f3.txt", "f4.txt"}}
-    now = points(store)
+    now = records_by_id(store)
     assert not any(p.source.endswith("f2.txt") for p in now.values())
     f1 = [p for p in now.values() if p.source.endswith("f1.txt")]
     assert len(f1) == 1 and "volcanoes" in f1[0].text
 
     forced = ingest_paths([docs], store, tiny_embedder, force=True)
     assert forced.count("updated") == 5 and forced.chunks == 5
-    assert set(points(store)) == set(now)
+    assert set(records_by_id(store)) == set(now)
 
 
 def test_interrupted_file_is_finished_reembedding_only_missing_chunks(tmp_path, store, tiny_embedder):
@@ -104,13 +93,13 @@ def test_interrupted_file_is_finished_reembedding_only_missing_chunks(tmp_path, 
     (docs / "long.txt").write_text("\n\n".join(f"Paragraph {i} talks about topic {i} at length." * 3
                                                for i in range(30)))
     ingest_paths([docs], store, tiny_embedder, chunk_tokens=100)
-    complete = points(store)
+    complete = records_by_id(store)
     assert len(complete) > 5
     lost = sorted(complete)[:3]  # as if the run had been killed before these were stored
     store.delete_source(str(docs / "long.txt"), keep=sorted(set(complete) - set(lost)))
     report = ingest_paths([docs], store, tiny_embedder, chunk_tokens=100)
     assert report.chunks == 3 and report.count("updated") == 1
-    assert set(points(store)) == set(complete)
+    assert set(records_by_id(store)) == set(complete)
 
 
 def test_chunk_budget_change_rechunks_unchanged_files(tmp_path, store, tiny_embedder):
@@ -120,7 +109,7 @@ def test_chunk_budget_change_rechunks_unchanged_files(tmp_path, store, tiny_embe
     small = ingest_paths([docs], store, tiny_embedder, chunk_tokens=100)
     big = ingest_paths([docs], store, tiny_embedder, chunk_tokens=400)
     assert big.count("updated") == 1 and big.files[0].chunks < small.files[0].chunks
-    assert len(points(store)) == big.files[0].chunks
+    assert len(records_by_id(store)) == big.files[0].chunks
 
 
 def test_bad_inputs_never_crash_and_everything_else_gets_in(tmp_path, store, tiny_embedder):
@@ -158,7 +147,7 @@ def test_bad_inputs_never_crash_and_everything_else_gets_in(tmp_path, store, tin
     expected = {"latin1.txt", "my notes é 日本.txt", "twin a.txt", "twin b.txt"}
     expected |= {f"small{i:02d}.txt" for i in range(40)}
     assert status["added"] == expected
-    stored = points(store).values()
+    stored = records_by_id(store).values()
     assert {Path(p.source).name for p in stored} == expected  # the loop added no duplicates, the doomed file nothing
     assert any("Noël" in p.text for p in stored)
     assert len(stored) == len(expected)
@@ -171,7 +160,7 @@ def test_thousand_small_files_and_fast_unchanged_rerun(tmp_path, store, tiny_emb
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"n{i}.md").write_text(f"# Note {i}\n\nRemember item {i} and its colour {i * 7 % 13}.\n")
     first = ingest_paths([docs], store, tiny_embedder, batch_size=64)
-    assert first.count("added") == 1000 and len(points(store)) == 1000
+    assert first.count("added") == 1000 and len(records_by_id(store)) == 1000
     # The re-run must not touch the model at all (its speed is measured by bench/ingest.py, not here).
     monkeypatch.setattr(tiny_embedder, "encode", lambda *a, **k: pytest.fail("model ran on unchanged files"))
     again = ingest_paths([docs], store, tiny_embedder)
@@ -192,7 +181,7 @@ def test_shards_split_the_files_and_delete_only_their_own(tmp_path, store, tiny_
         f.unlink()
     cleanup = ingest_paths([docs], store, tiny_embedder, shard=shards[0])
     assert {f.source for f in cleanup.files} == handled[0]
-    assert {p.source for p in points(store).values()} == handled[1] | handled[2]
+    assert {p.source for p in records_by_id(store).values()} == handled[1] | handled[2]
     with pytest.raises(ValueError):
         Shard.parse("3/3")
 
@@ -218,8 +207,8 @@ def test_point_ids_are_deterministic(tmp_path, tiny_embedder):
     for run in range(2):
         s = open_collection(path=tmp_path / f"q{run}")
         ingest_paths([docs], s, tiny_embedder, batch_size=3 + run)
-        ids.append(set(points(s)))
-        records = points(s).values()
+        ids.append(set(records_by_id(s)))
+        records = records_by_id(s).values()
         s.close()
     assert ids[0] == ids[1]
     assert ids[0] == {point_id(p.source, p.chunk_index, p.content_hash) for p in records}

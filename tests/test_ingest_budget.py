@@ -13,7 +13,7 @@ from ingest.state import load_state
 from search.query import SearchQuery
 from search.searcher import Searcher
 from search.store import open_collection
-from tests.test_ingest import by_status, points
+from tests.ingest_helpers import by_status, records_by_id
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_oversized_files_are_reported_too_large_and_the_small_files_go_in(tmp_pa
     assert "--max-file-chunks" in reasons["aaa_many_chunks.txt"]
     assert reasons["rows.csv"].startswith("too large:") and "--max-file-mb" in reasons["rows.csv"]
     assert not any("BIGFILE" in text for text in embedded)  # nothing of an oversized file was embedded
-    assert {Path(p.source).name for p in points(store).values()} == small
+    assert {Path(p.source).name for p in records_by_id(store).values()} == small
     searcher = Searcher(store=store, embedder=tiny_embedder)
     for name in small:
         hits = searcher.search(SearchQuery("a short note", k=3, mode="echo", filter=[str(docs / name)]))
@@ -129,7 +129,7 @@ def test_stop_finishes_the_batch_in_flight_and_a_rerun_completes(tmp_path, store
     second = ingest_paths([docs], store, tiny_embedder)
     assert not second.interrupted and second.count("unchanged") == len(first.files)
     assert second.count("added") == 12 - len(first.files)
-    assert sorted(Path(p.source).name for p in points(store).values()) == sorted(names)  # no duplicates
+    assert sorted(Path(p.source).name for p in records_by_id(store).values()) == sorted(names)  # no duplicates
 
 
 def test_symlink_loops_are_named_and_a_folder_named_like_a_file_is_walked(tmp_path, store, tiny_embedder):

@@ -16,7 +16,6 @@ import pytest
 from typer.testing import CliRunner
 
 from ingest.cli import app
-from search import store as stores
 from search.store import open_collection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +144,7 @@ def test_a_library_value_error_while_opening_is_internal_but_a_malformed_url_is_
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise ValueError("operands could not be broadcast together")
 
-    monkeypatch.setattr(stores, "open_collection", broken)
+    monkeypatch.setattr("search.store.open_collection", broken)  # `ingest` looks it up there when it opens
     result = invoke(str(tmp_path), "--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir))
     assert result.exit_code == 4, result.output
     assert "internal error" in result.output and "ValueError: operands could not be broadcast" in result.output

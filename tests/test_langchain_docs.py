@@ -11,7 +11,7 @@ from embedder import Embedder
 from ingest.pipeline import ingest_paths
 from search.settings import StoreSettings
 from search.store import collection_options, open_collection
-from tests.test_langchain_retriever import write_fixture_folder
+from tests.langchain_fixtures import write_fixture_folder
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "langchain.md"
 

@@ -16,7 +16,7 @@ from embedder import Embedder
 from embedder.langchain import EchoEmbeddings
 from search.langchain import EchoRetriever
 from search.searcher import Searcher
-from tests.test_langchain_retriever import FIXTURE_FILES, build_collection
+from tests.langchain_fixtures import FIXTURE_FILES, build_collection
 
 pytestmark = pytest.mark.slow
 

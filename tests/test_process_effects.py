@@ -91,19 +91,17 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
 
     import embedder
     import ingest.cli
-    import ui.backend
     from embedder.settings import EmbedderSettings
-    from search import store as stores
     from search.cli import app as search_app
     from search.settings import Settings
-    from search.store import Collection, StoreUnavailableError
+    from search.store import Collection, StoreUnavailableError, open_collection
+    from ui.shared_searcher import load_embedder, open_shared_searcher
 
     calls: list[str] = []
-    real_open = stores.open_collection
 
     def opening(*args: object, **kwargs: object) -> Collection:
         calls.append("open")
-        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+        return open_collection(*args, **kwargs)  # type: ignore[arg-type]
 
     def refuse(*args: object, **kwargs: object) -> None:
         calls.append("load")
@@ -111,7 +109,8 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
 
     monkeypatch.setattr(embedder, "tune_process", _recorder(calls, "tune"))
     monkeypatch.setattr(ingest.cli, "setup_offline", _recorder(calls, "offline"))
-    monkeypatch.setattr(stores, "open_collection", opening)
+    # `ingest`, `search` and the UI look `open_collection` up in `search.store` when they open the store
+    monkeypatch.setattr("search.store.open_collection", opening)
     monkeypatch.setattr(embedder.Embedder, "from_pretrained", refuse)
     monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path))
     # the store is opened first (a locked or damaged one is refused before torch loads), the process is tuned
@@ -125,10 +124,10 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
 
     calls.clear()
     with pytest.raises(StoreUnavailableError):
-        ui.backend.load_embedder(EmbedderSettings())
+        load_embedder(EmbedderSettings())
     assert calls == ["tune", "load"]
 
     calls.clear()  # the UI opens the store before it asks for the model
     with pytest.raises(StoreUnavailableError):
-        ui.backend.open_ui_backend(Settings.load(), lambda: ui.backend.load_embedder(EmbedderSettings()))
+        open_shared_searcher(Settings.load(), lambda: load_embedder(EmbedderSettings()))
     assert calls == ["open", "tune", "load"]

@@ -289,7 +289,7 @@ UI_IN_HTTP_MODE = textwrap.dedent('''
     at = AppTest.from_file(sys.argv[1], default_timeout=60)
     at.run()
     assert not at.exception and not at.error, (at.exception, at.error)
-    assert any("Uploads are off" in i.value for i in at.sidebar.info), "the app did not reach the HTTP backend"
+    assert any("Uploads are off" in i.value for i in at.sidebar.info), "the app did not reach the HTTP service"
     heavy = sorted(m for m in ("torch", "transformers", "ingest.pipeline", "search.searcher") if m in sys.modules)
     print("loaded:", heavy)
 ''')

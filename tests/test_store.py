@@ -71,7 +71,7 @@ def test_no_module_outside_the_store_imports_a_qdrant_package() -> None:
     assert offenders == []
 
 
-def test_both_backends_answer_the_same_queries_with_exact_scores(tmp_path: Path) -> None:
+def test_the_engine_and_the_server_answer_the_same_queries_with_exact_scores(tmp_path: Path) -> None:
     points = make_points(300)
     queries = {"echo": clustered(5, 9), "classical": clustered(5, 10)}
     answers = []
@@ -103,7 +103,7 @@ FILTERS = [
 
 
 @pytest.mark.parametrize("flt", FILTERS, ids=range(len(FILTERS)))
-def test_filters_mean_the_same_on_both_backends_and_match_a_payload_check(tmp_path: Path, flt) -> None:
+def test_filters_mean_the_same_on_the_engine_and_the_server_and_match_a_payload_check(tmp_path: Path, flt) -> None:
     points = make_points(240)
     query, where = {"echo": clustered(1, 3)}, QueryFilter.parse(flt)
     found = []

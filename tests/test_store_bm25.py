@@ -1,4 +1,5 @@
-"""BM25 and hybrid rankings in the store, on both backends: the embedded engine and the server API (":memory:")."""
+"""BM25 and hybrid rankings in the store, on both store implementations: the embedded engine and the server API
+(":memory:")."""
 
 from __future__ import annotations
 

@@ -14,24 +14,15 @@ from typer.testing import CliRunner
 
 from ingest.cli import app as ingest_app
 from search.cli import app as search_app
-from search.store import ChunkPoint, ChunkRecord, StoreDamagedError, open_collection, point_id
-
-DIM = 32
-
-
-def points(n: int, dim: int = DIM, seed: int = 0) -> list[ChunkPoint]:
-    rng = np.random.default_rng(seed)
-    rows = rng.standard_normal((2, n, dim)).astype(np.float32)
-    rows /= np.linalg.norm(rows, axis=2, keepdims=True)
-    return [ChunkPoint(point_id(f"/docs/{i % 5}.md", i, "h"), {"echo": rows[0, i], "classical": rows[1, i]},
-                       ChunkRecord(f"/docs/{i % 5}.md", i, f"chunk {i}")) for i in range(n)]
+from search.store import StoreDamagedError, open_collection
+from tests.store_helpers import DIM, random_points
 
 
 def filled(data: Path, n: int = 100, dim: int = DIM, fingerprint: str = "fp", min_free_mb: float = 256) -> Path:
     """A data folder whose embedded store holds `n` points in collection `docs`; returns the collection folder."""
     with open_collection(data_dir=data, min_free_mb=min_free_mb) as store:
         store.ensure(fingerprint, {"model": "test"}, dim)
-        store.upsert(points(n, dim))
+        store.upsert(random_points(n, dim))
     return data / "qdrant" / "collections" / "docs"
 
 
@@ -79,7 +70,7 @@ def test_an_empty_shard_left_by_a_crash_before_the_metadata_is_replaced(tmp_path
     with open_collection(data_dir=data) as store:
         assert not store.exists()
         store.ensure("fp2", {"model": "other"}, 16)
-        store.upsert(points(3, dim=16))
+        store.upsert(random_points(3, dim=16))
     assert count(data) == 3
 
 
@@ -207,11 +198,11 @@ with open_collection(data_dir=sys.argv[1]) as store:
 """
 WRITE = """
 import sys
-from tests.test_store_safety import points
+from tests.store_helpers import random_points
 from search.store import StoreFullError, open_collection
 with open_collection(data_dir=sys.argv[1]) as store:
     try:
-        store.upsert(points(500, seed=1))
+        store.upsert(random_points(500, seed=1))
     except StoreFullError as exc:
         print("refused:", exc)
 """

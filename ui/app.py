@@ -26,7 +26,7 @@ from search.results import Hit, Mode, SearchResult
 from search.settings import Settings
 from search.validation import K_MAX, K_MIN
 from ui import compare, uploads
-from ui.backend import Backend, CollectionSummary, load_embedder, open_ui_backend
+from ui.shared_searcher import CollectionSummary, SharedSearcher, load_embedder, open_shared_searcher
 
 if TYPE_CHECKING:
     from embedder import Embedder
@@ -72,9 +72,9 @@ def cached_embedder(settings: EmbedderSettings) -> Embedder:
     return load_embedder(settings)
 
 
-@st.cache_resource(max_entries=1, on_release=lambda backend: backend.close(), show_spinner="Opening the collection…")
-def cached_backend(settings: Settings) -> Backend:
-    return open_ui_backend(settings, lambda: cached_embedder(settings.embedder))
+@st.cache_resource(max_entries=1, on_release=lambda shared: shared.close(), show_spinner="Opening the collection…")
+def cached_searcher(settings: Settings) -> SharedSearcher:
+    return open_shared_searcher(settings, lambda: cached_embedder(settings.embedder))
 
 
 def show_error(exc: BaseException) -> None:
@@ -86,14 +86,14 @@ def show_error(exc: BaseException) -> None:
 MODE_LABELS = {"embedded": "embedded store", "qdrant": "Qdrant server", "http": "search service"}
 
 
-def render_collection(backend: Backend | None, info: CollectionSummary | None) -> None:
+def render_collection(searcher: SharedSearcher | None, info: CollectionSummary | None) -> None:
     st.header("Collection")
-    if backend is None or info is None:
+    if searcher is None or info is None:
         st.caption("not available")
         return
     st.markdown(f"**{info.name}** · {len(info.sources)} files · {info.chunks} chunks")
-    where = backend.settings.service.url if backend.mode == "http" else info.location
-    st.caption(f"{MODE_LABELS[backend.mode].capitalize()}: `{where}`")
+    where = searcher.settings.service.url if searcher.mode == "http" else info.location
+    st.caption(f"{MODE_LABELS[searcher.mode].capitalize()}: `{where}`")
     if info.embedder:
         e = info.embedder
         st.markdown(f"Model `{e.get('model', '?')}` · dim {e.get('dim', '?')}")
@@ -111,28 +111,28 @@ def render_collection(backend: Backend | None, info: CollectionSummary | None) -
             st.markdown("\n".join(f"- {compare.source_label(s)}" for s in info.sources))
 
 
-def render_upload(backend: Backend) -> None:
+def render_upload(searcher: SharedSearcher) -> None:
     """Upload box: files are saved under the data folder and ingested with the open store and model."""
     st.header("Add documents")
-    if not backend.can_upload:
-        st.info(f"Uploads are off: this page talks to the search service at {backend.settings.service.url}, which "
+    if not searcher.can_upload:
+        st.info(f"Uploads are off: this page talks to the search service at {searcher.settings.service.url}, which "
                 "owns the store. Add documents with `ingest PATH` where the service runs.")
         return
-    limit = backend.settings.ui.upload_mb
+    limit = searcher.settings.ui.upload_mb
     round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the box after an ingest
     files = st.file_uploader(f"Files (up to {limit} MB each)", type=uploads.accepted_types(),
                              accept_multiple_files=True, max_upload_size=limit, key=f"upload-{round_}")
     if not files or not st.button("Ingest", type="primary"):
         return
     try:
-        folder = uploads.upload_dir(backend.settings.store)
+        folder = uploads.upload_dir(searcher.settings.store)
         saved = [(f.name, uploads.save_upload(f.name, f.getvalue(), folder, limit)) for f in files]
         bar = st.progress(0.0, text="Ingesting…")
 
         def show_progress(p: IngestProgress) -> None:
             bar.progress(*progress_state(p))
 
-        report = backend.ingest([path for _, path in saved], progress=show_progress)
+        report = searcher.ingest([path for _, path in saved], progress=show_progress)
     except Exception as exc:  # the same errors `ingest` reports: unsupported, too big, store problems
         show_error(exc)
         return
@@ -154,8 +154,8 @@ def render_upload_report() -> None:
         (st.success if ok else st.warning)(text.replace("\n", "  \n"))
 
 
-def render_empty_state(backend: Backend) -> None:
-    how = "upload files in the sidebar, or " if backend.can_upload else ""
+def render_empty_state(searcher: SharedSearcher) -> None:
+    how = "upload files in the sidebar, or " if searcher.can_upload else ""
     st.info(
         "This collection is empty: there is nothing to search yet.\n\n"
         f"To add documents, {how}run `ingest PATH` (a file or a folder) in a terminal, then reload this page."
@@ -179,18 +179,18 @@ def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], 
     return (query or "").strip(), int(k), chosen, instruction.strip(), (str(left), str(right))
 
 
-def run_search(backend: Backend, query: SearchQuery, chunks: int) -> SearchResult:
+def run_search(searcher: SharedSearcher, query: SearchQuery, chunks: int) -> SearchResult:
     """Search for `query`, remembering the last result so reruns that change nothing else (the same query over the
     same number of chunks) do not embed again.
 
-    The result's timings gain `total_ms`, the time the whole call took as seen from here, when the backend did not
+    The result's timings gain `total_ms`, the time the whole call took as seen from here, when the searcher did not
     report one.
     """
     key = (query, chunks)
     memo = st.session_state.get("last_search")
     if memo is None or memo[0] != key:
         start = time.perf_counter()
-        result = backend.search(query)
+        result = searcher.search(query)
         result.timings.setdefault("total_ms", (time.perf_counter() - start) * 1000)
         memo = (key, result)
         st.session_state["last_search"] = memo
@@ -281,19 +281,19 @@ def main() -> None:
     st.title("echo-search")
     st.caption("Echo and classical embeddings from the same model over the same collection, side by side.")
     try:
-        backend = cached_backend(Settings.load())
-        info = backend.summary()
+        searcher = cached_searcher(Settings.load())
+        info = searcher.summary()
     except Exception as exc:  # every failure becomes a message, never a traceback
         with st.sidebar:
             render_collection(None, None)
         show_error(exc)
         return
     with st.sidebar:
-        render_collection(backend, info)
-        render_upload(backend)
+        render_collection(searcher, info)
+        render_upload(searcher)
     render_upload_report()
     if info.chunks == 0:
-        render_empty_state(backend)
+        render_empty_state(searcher)
         return
     query, k, sources, instruction, shown = render_query_controls(info.sources)
     if not query:
@@ -301,7 +301,7 @@ def main() -> None:
         return
     try:
         mode: Mode = compare.search_mode(*shown)  # type: ignore[assignment]  # one of the modes, by construction
-        result = run_search(backend, SearchQuery(query, k, mode, sources or None, instruction), info.chunks)
+        result = run_search(searcher, SearchQuery(query, k, mode, sources or None, instruction), info.chunks)
     except Exception as exc:
         show_error(exc)
         return

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from embedder.settings import EmbedderSettings
 from search.cli_errors import user_errors
-from search.cli_options import Collection, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
+from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.errors import InvalidInputError
 from search.evaluation.methods import METHODS, RETRIEVAL_EXTRA, WORDINGS
 
@@ -141,7 +141,7 @@ def retrieval(
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Cutoff of the metrics.")] = 10,
     instruction: Annotated[str | None, typer.Option("--instruction", help="Retrieval instruction of the query "
                                                     "template [default: the built-in one].")] = None,
-    collection: Collection = None,
+    collection: CollectionName = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
     data_dir: DataDir = None,

@@ -1,8 +1,9 @@
 """BM25 in the store: one tokenizer and weighting for documents and queries, on the embedded engine and on a server.
 
 The term weights of a chunk's text are computed here, on the client side, with qdrant-edge's `Bm25` (no inference
-service needed, the same code whichever backend stores them); the engine applies the inverse document frequencies
-at query time (the sparse vector's IDF modifier), so they stay right as points are added, changed and deleted.
+service needed, the same code whether the embedded engine or the server stores them); the engine applies the inverse
+document frequencies at query time (the sparse vector's IDF modifier), so they stay right as points are added,
+changed and deleted.
 A change of `CONFIG` must change `DESCRIPTION`: the next `ensure` (every `ingest`) then recomputes the stored vectors.
 """
 

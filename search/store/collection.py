@@ -1,7 +1,7 @@
 """`Collection`: the typed API every other module uses to read and write chunks; `search.store.factory.open_collection`
-picks the backend.
+picks the implementation.
 
-Two backends implement it: `EdgeCollection`, Qdrant's engine in-process on a local folder (the default), and
+Two store implementations subclass it: `EdgeCollection`, Qdrant's engine in-process on a local folder (the default), and
 `ServerCollection`, a Qdrant server (`--qdrant-url` / `$QDRANT_URL`). Only this package imports a Qdrant package.
 """
 
@@ -182,8 +182,8 @@ class Collection(ABC):
         """Set one key of the collection's metadata (kept with the collection, written atomically)."""
 
     def optimize(self) -> bool:
-        """Build the search index where the backend leaves that to the caller (after an ingest); True if it did
-        work. Only segments that need it are rebuilt: a small incremental write does not rebuild the index."""
+        """Build the search index where the store implementation leaves that to the caller (after an ingest); True if
+        it did work. Only segments that need it are rebuilt: a small incremental write does not rebuild the index."""
         return False
 
     # -- reads ------------------------------------------------------------------------------------------------

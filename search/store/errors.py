@@ -42,8 +42,8 @@ class OldFormatError(StoreError):
 
 
 class FilterError(ValueError):
-    """A filter the store cannot use: not a valid Qdrant filter, or a condition the backend lacks (an invalid
-    request, like `search.validation.InvalidRequestError`)."""
+    """A filter the store cannot use: not a valid Qdrant filter, or a condition the store implementation lacks (an
+    invalid request, like `search.validation.InvalidRequestError`)."""
 
 
 class MissingBm25Error(StoreError):

@@ -1,7 +1,7 @@
-"""`open_collection`: the one place that picks a backend, the embedded engine or a Qdrant server.
+"""`open_collection`: the one place that picks a store implementation, the embedded engine or a Qdrant server.
 
-Kept apart from `search.store.collection` (the abstract `Collection` both backends implement), so that the arrows
-point one way: the backends import the base class, and only this module imports the backends.
+Kept apart from `search.store.collection` (the abstract `Collection` both implementations subclass), so that the
+arrows point one way: the implementations import the base class, and only this module imports the implementations.
 """
 
 from __future__ import annotations

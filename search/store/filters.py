@@ -1,4 +1,4 @@
-"""`QueryFilter`: which chunks a query may return, and its translation for each backend.
+"""`QueryFilter`: which chunks a query may return, and its translation for each store implementation.
 
 Callers give source path(s) or a Qdrant filter in its JSON form (the REST API's `filter` object); the filter is
 validated once here, kept as canonical JSON (so equal filters are equal and hashable: the service's cache keys
@@ -55,7 +55,7 @@ class QueryFilter:
         return list(self.sources)
 
     def to_client(self) -> models.Filter:
-        """The filter as qdrant-client models (the server backend)."""
+        """The filter as qdrant-client models (for `ServerCollection`)."""
         from search.store.qdrant_filters import to_client
 
         return to_client(self)

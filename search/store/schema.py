@@ -1,8 +1,8 @@
 """What a collection holds: the named vectors, the record of a chunk point (`ChunkRecord`, its payload), point ids.
 
-This is the one place the layout is defined; the backends (`search.store.edge`, `search.store.server`) store it,
-everything else reads and writes typed records through `Collection`. Imports no Qdrant package, so that what only
-needs these types (`search.results`, the HTTP client) stays light.
+This is the one place the layout is defined; the store implementations (`search.store.edge`,
+`search.store.server`) store it, everything else reads and writes typed records through `Collection`. Imports no
+Qdrant package, so that what only needs these types (`search.results`, the HTTP client) stays light.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""What the UI talks to: a `SearchBackend` chosen by the settings, the HTTP query service (`SEARCH_URL`) or the
-store and model in this process.
+"""`SharedSearcher`, what the UI talks to: the `SearchBackend` the settings choose (the HTTP query service,
+`SEARCH_URL`, or the store and model in this process), shared by every browser session of the server process.
 
 In HTTP mode nothing here imports the embedder, `ingest` or torch: those imports happen only on the in-process path.
 """
@@ -41,14 +41,14 @@ class CollectionSummary:
 
 
 @dataclass
-class Backend:
-    """One searcher per server process, shared by all browser sessions.
+class SharedSearcher:
+    """One `SearchBackend` per server process, shared by all browser sessions.
 
     In-process calls are serialised: sessions run in threads, and the embedded store and the model are one
     client each (a search waits while an upload is being ingested). The HTTP service batches calls itself.
     """
 
-    searcher: SearchBackend
+    backend: SearchBackend
     settings: Settings
     uploader: Uploader | None = None
     """Set when uploads can be ingested: only with the store and the model in this process."""
@@ -57,12 +57,12 @@ class Backend:
     @property
     def mode(self) -> str:
         """'http' (query service), 'qdrant' (Qdrant server, model in this process) or 'embedded'."""
-        if not self.searcher.in_process:
+        if not self.backend.in_process:
             return "http"
         return "qdrant" if self.settings.store.qdrant_url else "embedded"
 
     def _exclusive(self) -> AbstractContextManager[object]:
-        return self.lock if self.searcher.in_process else nullcontext()
+        return self.lock if self.backend.in_process else nullcontext()
 
     @property
     def can_upload(self) -> bool:
@@ -70,12 +70,12 @@ class Backend:
 
     def search(self, query: SearchQuery) -> SearchResult:
         with self._exclusive():
-            return self.searcher.search(query)
+            return self.backend.search(query)
 
     def summary(self) -> CollectionSummary:
         with self._exclusive():
-            info = self.searcher.info()
-            sources = self.searcher.sources() if info.points else []
+            info = self.backend.info()
+            sources = self.backend.sources() if info.points else []
         return CollectionSummary(info.name, info.location, info.points, sources, info.fingerprint, dict(info.embedder))
 
     def ingest(self, paths: list[Path], progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
@@ -87,7 +87,7 @@ class Backend:
 
     def close(self) -> None:
         with self._exclusive():
-            self.searcher.close()
+            self.backend.close()
 
 
 def load_embedder(settings: EmbedderSettings) -> Embedder:
@@ -104,14 +104,14 @@ def load_embedder(settings: EmbedderSettings) -> Embedder:
     return embedder
 
 
-def open_ui_backend(settings: Settings, embedder: Callable[[], Embedder]) -> Backend:
+def open_shared_searcher(settings: Settings, embedder: Callable[[], Embedder]) -> SharedSearcher:
     """The query service's client when `settings.service.url` is set (checked to answer), else a `Searcher` on the
     store with the model `embedder()` returns (called only then). Store refusals raise `StoreError` subclasses whose
     messages say what to do; the embedded store's lock is not kept by a half-open client."""
     if settings.service.url:
-        return Backend(open_backend(settings), settings)
+        return SharedSearcher(open_backend(settings), settings)
     searcher = open_searcher(settings, loader=embedder)  # the store first: a locked one is refused before the model
-    return Backend(searcher, settings, uploader=_uploader(searcher))
+    return SharedSearcher(searcher, settings, uploader=_uploader(searcher))
 
 
 def _uploader(searcher: Searcher) -> Uploader:
