@@ -161,7 +161,7 @@ def _announced(settings: Settings) -> str | None:
     """The URL of a live `search serve` that holds the embedded store these settings name (None for a server)."""
     if settings.store.qdrant_url:
         return None
-    url = announced_service(stores.embedded_folder(None, settings.store.data_dir()))
+    url = announced_service(stores.embedded_folder(None, settings.store.data_dir()), settings.store.collection)
     if url is not None:
         _err(f"the search service at {url} holds the embedded store: handing the ingest over to it")
     return url

@@ -15,6 +15,7 @@ import httpx
 
 from ingest.report import IngestProgress, IngestReport
 from search.errors import ExitCode
+from search.store import StoreLockedError
 
 
 class HandoverError(Exception):
@@ -29,11 +30,15 @@ _STATUS_EXIT = {401: ExitCode.REFUSED, 404: ExitCode.REFUSED, 409: ExitCode.REFU
                 503: ExitCode.REFUSED}
 
 
-def announced_service(folder: Path) -> str | None:
-    """The URL of the live `search serve` holding the embedded store at `folder`, if there is one."""
+def announced_service(folder: Path, collection: str) -> str | None:
+    """The URL of the live `search serve` holding the embedded store at `folder`, if there is one;
+    `StoreLockedError` when it serves another collection than `collection` (it writes its own only)."""
     from search.service_discovery import find_service
 
     found = find_service(folder)
+    if found is not None and found.collection != collection:
+        raise StoreLockedError(f"the search service at {found.url} holds the embedded store and serves collection "
+                               f"{found.collection!r}, not {collection!r}: ingest into that one, or stop the service")
     return found.url if found is not None else None
 
 

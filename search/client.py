@@ -107,7 +107,8 @@ class HttpSearcher:
         if response.status_code == 422:
             raise InvalidRequestError(detail)
         if response.status_code == 401:
-            raise SearchServiceError(f"the search service at {self.url} refused the request: {detail}")
+            raise SearchServiceError(f"the search service at {self.url} refused the request: {detail} (set "
+                                     "SEARCH_API_KEY)")
         error = _ERRORS.get(kind)
         if error is not None:
             raise error(detail)

@@ -347,7 +347,7 @@ def _announce(searcher: Searcher, url: str | None, needs_key: bool) -> Path | No
 
     if url is None or not isinstance(searcher.store, EdgeCollection):
         return None
-    return announce(Path(searcher.store.location), url, needs_key)
+    return announce(Path(searcher.store.location), url, needs_key, searcher.store.name)
 
 
 def serve(searcher: Searcher, settings: ServiceSettings, watch: IngestRequest | None = None) -> None:

@@ -110,9 +110,9 @@ def test_a_named_service_reports_refusals_with_the_ingest_exit_codes(tmp_path: P
 
 def test_a_stale_announcement_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "service.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": 2**22 + 7,
-                                                       "needs_key": False}))
+                                                       "needs_key": False, "collection": "docs"}))
     assert find_service(tmp_path) is None
-    announce(tmp_path, "http://127.0.0.1:9", needs_key=False)  # a live pid, but nothing answers
+    announce(tmp_path, "http://127.0.0.1:9", needs_key=False, collection="docs")  # a live pid, but nothing answers
     assert find_service(tmp_path) is None
 
 
@@ -152,7 +152,8 @@ def test_search_serve_announces_itself_watches_and_takes_a_plain_ingest(tmp_path
     try:
         wait_for_port(port, timeout=120, process=process)
         announced = json.loads((data / "qdrant" / "service.json").read_text())
-        assert announced == {"url": url, "pid": process.pid, "needs_key": True}  # never the key itself
+        # never the key itself
+        assert announced == {"url": url, "pid": process.pid, "needs_key": True, "collection": "docs"}
         _wait(lambda: httpx.get(f"{url}/collection", headers=headers).json().get("files") == 2, timeout=120)
         result = CliRunner(env={"SEARCH_API_KEY": "k"}).invoke(
             ingest_app, [str(other), "--data-dir", str(data), "--model", str(tiny_model_dir)])
