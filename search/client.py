@@ -70,6 +70,10 @@ class HttpSearcher:
         """The distinct source paths in the collection, sorted."""
         return list(self._request("GET", "/collection")["sources"])
 
+    def generation(self) -> int:
+        """The collection's write generation, as the service reads it (`SearchBackend.generation`)."""
+        return int(self._request("GET", "/collection")["generation"])
+
     def health(self) -> dict[str, Any]:
         """The service's `/health` answer (it says whether the store is reachable)."""
         try:

@@ -141,6 +141,9 @@ class CollectionResponse(BaseModel):
                                    '"server" (a Qdrant server manages it) or "none" (no collection).')
     indexed_vectors: int
     segments: int
+    generation: int = Field(description="The write generation: it changes on every write to the collection (equal "
+                                        "values, equal contents), so a client can tell that an answer it kept is "
+                                        "stale.")
 
 
 class StopResponse(BaseModel):
@@ -205,7 +208,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
         batch_tokens=settings.batch_tokens, max_queue=settings.max_queue, observer=metrics,
     )
 
-    ingests = ServiceIngest(searcher, batcher)
+    ingests = ServiceIngest(searcher, batcher.call)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -323,13 +326,14 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
 
     @app.get("/collection", response_model=CollectionResponse, dependencies=auth, responses=errors)
     async def collection() -> CollectionResponse:
-        """Points, source files and the embedder fingerprint of the collection."""
+        """Points, source files, the embedder fingerprint and the write generation of the collection."""
         info = await batcher.run(searcher.info)
         sources = await batcher.run(searcher.sources)
+        generation = await batcher.run(searcher.generation)
         return CollectionResponse(
             name=info.name, location=info.location, points=info.points, files=len(sources), sources=sources,
             fingerprint=info.fingerprint, embedder=info.embedder, index=info.index,
-            indexed_vectors=info.indexed_vectors, segments=info.segments,
+            indexed_vectors=info.indexed_vectors, segments=info.segments, generation=generation,
         )
 
     @app.post("/ingest", dependencies=auth, response_class=StreamingResponse,

@@ -1,9 +1,11 @@
-"""Ingest inside the query service (`POST /ingest`, `search serve --watch`): the process that holds the store writes.
+"""Ingest in the process that holds the store (`POST /ingest`, `search serve --watch`, the UI's uploads and
+`search-ui --watch`): that process writes, and keeps answering searches meanwhile.
 
-The embedded store is not thread-safe, so every store call of an ingest runs on the batcher's worker thread
-(`MicroBatcher.call`), one call at a time between search batches: searches keep being answered while an ingest
-runs. The model is safe to share (all its forwards run on one model thread). Each write bumps the collection's
-generation, under which the batcher caches answers, so no answer from before a write is served after it.
+The embedded store is not thread-safe, so every store call of an ingest runs through the holder's `call` (the
+service: the batcher's worker thread, `MicroBatcher.call`; the UI: under its store lock), one call at a time between
+searches: searches keep being answered while an ingest runs. The model is safe to share (all its forwards run on one
+model thread). Each write bumps the collection's generation, under which answers are cached, so no answer from
+before a write is served after it.
 
 A streamed run (`POST /ingest`) has an id, sent in the `X-Ingest-Run` header; `POST /ingest/stop` with that id stops
 it after the batch in flight, and its stream still ends with the report (what `ingest` prints on Ctrl-C).
@@ -29,7 +31,6 @@ from ingest.discover import Shard
 from ingest.offline import setup_offline
 from ingest.pipeline import ingest_paths
 from ingest.report import IngestProgress, IngestReport
-from search.batching import MicroBatcher
 from search.errors import ExitCode, InvalidInputError, verdict
 from search.searcher import Searcher
 from search.store import Collection
@@ -89,10 +90,11 @@ def error_event(exc: BaseException) -> dict[str, Any]:
 
 
 class ServiceIngest:
-    """Runs ingests in the service, one at a time (a second waits for the first)."""
+    """Runs ingests in the process that holds the store, one at a time (a second waits for the first); every store
+    call goes through `call` (see the module docstring)."""
 
-    def __init__(self, searcher: Searcher, batcher: MicroBatcher) -> None:
-        self.searcher, self.batcher = searcher, batcher
+    def __init__(self, searcher: Searcher, call: Callable[[Callable[[], Any]], Any]) -> None:
+        self.searcher, self._call = searcher, call
         self.closing = threading.Event()
         self._lock = threading.Lock()
         self._runs: dict[str, threading.Event] = {}
@@ -112,13 +114,13 @@ class ServiceIngest:
 
     def run(self, request: IngestRequest, progress: Callable[[IngestProgress], None] | None,
             stop: threading.Event) -> IngestReport:
-        """Sync `request.paths` into the service's collection (blocking: call from a thread of its own); setting
-        `stop` ends it after the batch in flight (`report.interrupted`)."""
+        """Sync `request.paths` into the collection (blocking: call from a thread of its own); setting `stop` ends
+        it after the batch in flight (`report.interrupted`)."""
         with self._lock:
             if self.closing.is_set():
                 raise InvalidInputError("the service is shutting down")
             setup_offline()  # unstructured without telemetry or a spaCy download, as in `ingest`
-            store = cast(Collection, OnWorker(self.searcher.store, self.batcher.call))
+            store = cast(Collection, OnWorker(self.searcher.store, self._call))
             return ingest_paths(
                 request.paths, store, self.searcher.model, force=request.force, progress=progress,
                 chunk_tokens=request.chunk_tokens, batch_size=request.batch_size, shard=self._shard(request),
@@ -170,7 +172,7 @@ class ServiceIngest:
             self._runs.pop(run_id, None)
 
     def watch(self, request: IngestRequest) -> None:
-        """Sync `request.paths` now and after every change until the service closes (blocking: its own thread)."""
+        """Sync `request.paths` now and after every change until `close` (blocking: its own thread)."""
         from ingest.watch import watch_paths
 
         def sync() -> None:
@@ -185,7 +187,7 @@ class ServiceIngest:
         watch_paths([Path(p) for p in request.paths], sync, self.closing)
 
     def close(self, timeout: float = 60.0) -> None:
-        """Stop running ingests after their batch in flight and wait for them (before the batcher stops)."""
+        """Stop running ingests after their batch in flight and wait for them (before the store is closed)."""
         self.closing.set()
         for stop in list(self._runs.values()):
             stop.set()
