@@ -11,8 +11,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ingest.parse import Element
+
+if TYPE_CHECKING:
+    from embedder import Embedder
 
 DEFAULT_CHUNK_TOKENS = 200
 
@@ -160,3 +164,15 @@ def _split_by_words(count_tokens: Callable[[str], int]) -> Callable[[str, int], 
         return pieces or [text]
 
     return split
+
+
+def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
+    """A warning when a chunk of `chunk_tokens` tokens does not fit the model's attention window twice (the
+    document echo prompt), so the echo vector of such a chunk cannot cover all of it; None when it fits. `ingest`
+    prints it, and so does a service that runs the ingest handed to it."""
+    limit = embedder.echo_text_limit(embedder.preset.document)
+    if limit is None or chunk_tokens <= limit:
+        return None
+    return (f"warning: --chunk-tokens {chunk_tokens} is more than the {limit} tokens a document's echo prompt can "
+            f"hold within the model's {embedder.reach}-token attention window; the echo vector of a longer chunk "
+            f"covers only part of it (long_texts={embedder.long_texts!r}). Use --chunk-tokens {limit} or less.")

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import typer
 
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
-from ingest.chunking import DEFAULT_CHUNK_TOKENS
+from ingest.chunking import DEFAULT_CHUNK_TOKENS, window_warning
 from ingest.discover import Shard
 from ingest.handover import HandoverError, announced_service, ingest_via_service
 from ingest.offline import setup_offline
@@ -26,9 +26,6 @@ from ingest.report import IngestReport
 from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
 from search.errors import ExitCode, InvalidInputError, verdict
 from search.settings import Settings
-
-if TYPE_CHECKING:
-    from embedder import Embedder
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -115,14 +112,21 @@ def run(
         raise _exit(exc) from None
     budget = FileBudget(max_file_mb, max_file_chunks)
     display: Literal["bar", "lines"] = "bar" if sys.stderr.isatty() and not as_json else "lines"
+    warned: set[str] = set()
+
+    def warn_once(message: str) -> None:  # the service warns on each sync of a --watch: say it once, as a local run
+        if message not in warned:
+            warned.add(message)
+            _err(message)
+
     try:
         def sync(force_now: bool) -> IngestReport:
             if url is not None:
                 request = {"paths": [os.path.abspath(p) for p in paths], "force": force_now,
                            "chunk_tokens": chunk_tokens, "batch_size": batch_size, "shard": shard,
                            "max_file_mb": max_file_mb, "max_file_chunks": max_file_chunks}
-                with progress_display(display) as progress:
-                    return ingest_via_service(url, settings.service.api_key, request, progress)
+                with progress_display(display) as progress, _stop_on_ctrl_c() as stop:
+                    return ingest_via_service(url, settings.service.api_key, request, progress, warn_once, stop)
             assert store is not None and embedder is not None
             with progress_display(display) as progress, _stop_on_ctrl_c() as stop:
                 if ray:
@@ -162,7 +166,7 @@ def _announced(settings: Settings) -> str | None:
         return None
     from search.store import embedded_folder
 
-    url = announced_service(embedded_folder(None, settings.store.data_dir()))
+    url = announced_service(embedded_folder(None, settings.store.data_dir()), settings.store.collection)
     if url is not None:
         _err(f"the search service at {url} holds the embedded store: handing the ingest over to it")
     return url
@@ -194,17 +198,6 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def window_warning(chunk_tokens: int, embedder: Embedder) -> str | None:
-    """A warning when a chunk of `chunk_tokens` tokens does not fit the model's attention window twice (the
-    document echo prompt), so the echo vector of such a chunk cannot cover all of it; None when it fits."""
-    limit = embedder.echo_text_limit(embedder.preset.document)
-    if limit is None or chunk_tokens <= limit:
-        return None
-    return (f"warning: --chunk-tokens {chunk_tokens} is more than the {limit} tokens a document's echo prompt can "
-            f"hold within the model's {embedder.reach}-token attention window; the echo vector of a longer chunk "
-            f"covers only part of it (long_texts={embedder.long_texts!r}). Use --chunk-tokens {limit} or less.")
 
 
 def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa: ANN202

@@ -1,12 +1,15 @@
 """`ingest` through a running `search serve` (`POST /ingest`): the process that holds the embedded store writes.
 
 The service announces itself in the store's folder (`search.service_discovery`); `ingest` finds it there, or is
-given `--service URL`, and streams the service's progress and report as if it had run the sync itself.
+given `--service URL`, and streams the service's progress, warning and report as if it had run the sync itself. On
+Ctrl-C it asks the service to stop the run (`POST /ingest/stop`) and still gets the report so far.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,10 @@ import httpx
 
 from ingest.report import IngestProgress, IngestReport
 from search.errors import ExitCode
+from search.store import StoreLockedError
+
+RUN_HEADER = "X-Ingest-Run"
+"""The header of the service's answer to `POST /ingest` that holds the run's id (for `POST /ingest/stop`)."""
 
 
 class HandoverError(Exception):
@@ -29,33 +36,46 @@ _STATUS_EXIT = {401: ExitCode.REFUSED, 404: ExitCode.REFUSED, 409: ExitCode.REFU
                 503: ExitCode.REFUSED}
 
 
-def announced_service(folder: Path) -> str | None:
-    """The URL of the live `search serve` holding the embedded store at `folder`, if there is one."""
+def announced_service(folder: Path, collection: str) -> str | None:
+    """The URL of the live `search serve` holding the embedded store at `folder`, if there is one;
+    `StoreLockedError` when it serves another collection than `collection` (it writes its own only)."""
     from search.service_discovery import find_service
 
     found = find_service(folder)
+    if found is not None and found.collection != collection:
+        raise StoreLockedError(f"the search service at {found.url} holds the embedded store and serves collection "
+                               f"{found.collection!r}, not {collection!r}: ingest into that one, or stop the service")
     return found.url if found is not None else None
 
 
 def ingest_via_service(url: str, api_key: str | None, request: dict[str, Any],
-                       progress: Callable[[IngestProgress], None]) -> IngestReport:
-    """Run `request` (the body of `POST /ingest`) on the service at `url`, calling `progress` as it streams;
-    `HandoverError` when the service refuses, fails or cannot be reached."""
+                       progress: Callable[[IngestProgress], None], warn: Callable[[str], None],
+                       stop: threading.Event) -> IngestReport:
+    """Run `request` (the body of `POST /ingest`) on the service at `url`, calling `progress` and `warn` as it
+    streams; setting `stop` asks the service to stop the run after its batch in flight, and the report so far comes
+    back (`report.interrupted`). `HandoverError` when the service refuses, fails or cannot be reached."""
+    url = url.rstrip("/")
     headers = {"X-API-Key": api_key} if api_key else {}
+    streaming = threading.Event()  # cleared once the stream is over: nothing left to stop
     try:
-        with httpx.stream("POST", f"{url.rstrip('/')}/ingest", json=request, headers=headers,
+        with httpx.stream("POST", f"{url}/ingest", json=request, headers=headers,
                           timeout=httpx.Timeout(30.0, read=None)) as response:
             if response.status_code != 200:
                 response.read()
                 hint = " (set SEARCH_API_KEY)" if response.status_code == 401 else ""
                 raise HandoverError(f"the search service at {url} refused: {_detail(response)}{hint}",
                                     _STATUS_EXIT.get(response.status_code, ExitCode.INTERNAL))
+            streaming.set()
+            threading.Thread(target=_stop_when_asked, args=(url, headers, response.headers[RUN_HEADER], stop,
+                                                            streaming), name="ingest-stop", daemon=True).start()
             for line in response.iter_lines():
                 if not line.strip():
                     continue
                 event = json.loads(line)
                 if "progress" in event:
                     progress(IngestProgress(**event["progress"]))
+                elif "warning" in event:
+                    warn(str(event["warning"]))
                 elif "report" in event:
                     return IngestReport.from_dict(event["report"])
                 else:
@@ -63,8 +83,22 @@ def ingest_via_service(url: str, api_key: str | None, request: dict[str, Any],
                     raise HandoverError(error["detail"], int(error["exit_code"]))
     except httpx.TransportError as exc:
         raise HandoverError(f"cannot reach the search service at {url}: {exc}", ExitCode.REFUSED) from exc
+    finally:
+        streaming.clear()
     raise HandoverError(f"the search service at {url} ended the ingest without a report (see its log)",
                         ExitCode.INTERNAL)
+
+
+def _stop_when_asked(url: str, headers: dict[str, str], run: str, stop: threading.Event,
+                     streaming: threading.Event) -> None:
+    """Once `stop` is set (the first Ctrl-C), ask the service to stop `run`; return early when the stream ends."""
+    while not stop.wait(0.1):
+        if not streaming.is_set():
+            return
+    # a failed request changes nothing: the stream still ends with the report, or with an error
+    if streaming.is_set():
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{url}/ingest/stop", json={"run": run}, headers=headers, timeout=10)
 
 
 def _detail(response: httpx.Response) -> str:

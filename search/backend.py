@@ -49,6 +49,11 @@ class SearchBackend(Protocol):
         """The distinct source paths in the collection, sorted (empty when nothing is ingested)."""
         ...
 
+    def generation(self) -> int:
+        """The collection's write generation: it changes on every write, whichever process writes (equal values,
+        equal contents), so an answer cached under it is never served after a write."""
+        ...
+
     def close(self) -> None:
         """Release the store, the model's hold on it, or the HTTP connection."""
         ...

@@ -18,7 +18,7 @@ from search.cli_errors import user_errors
 from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.errors import ExitCode
 from search.query import SearchQuery
-from search.settings import ServiceSettings, Settings, SettingsError
+from search.settings import ServiceSettings, Settings, SettingsError, StoreSettings
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 DEFAULT_COMMAND = "query"
@@ -114,14 +114,17 @@ def query(
     instruction: Annotated[str | None, typer.Option("--instruction", help="Retrieval instruction of the query "
                                                     "template (default: the built-in one).")] = None,
     service: Annotated[str | None, typer.Option("--service", show_default=False, help=setting_help(
-        "URL of a running `search serve` to ask instead.", ServiceSettings, "url"))] = None,
+        "URL of a running `search serve` to ask instead (without it, one that holds the embedded store answers).",
+        ServiceSettings, "url"))] = None,
     collection: CollectionName = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
     data_dir: DataDir = None,
     model: Model = None,
 ) -> None:
-    """Rank chunks for a question with echo and classical embeddings, BM25 or hybrid (the default command)."""
+    """Rank chunks for a question with echo and classical embeddings, BM25 or hybrid (the default command).
+
+    When a `search serve` holds the embedded store, that service answers (SEARCH_API_KEY is sent)."""
     from search.render import result_json, result_table
 
     text = " ".join(question).strip()
@@ -134,6 +137,9 @@ def query(
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
                                    url=service)
     with user_errors():
+        if not settings.service.url and (url := _announced_service(settings.store)):
+            _answered_by(url)
+            settings = settings.override(service={"url": url})
         from search.backend import open_backend
 
         with open_backend(settings, None, lambda: _tune_process(settings.embedder.device),
@@ -147,6 +153,27 @@ def query(
         console.print("no hits: the collection is empty (run `ingest PATH`) or the filter matched nothing")
         return
     console.print(result_table(result, mode.value))
+
+
+def _announced_service(where: StoreSettings) -> str | None:
+    """The URL of the live `search serve` that holds the embedded store `where` names (None for a Qdrant server, or
+    when none is announced): it answers instead, since the store allows one process. `StoreLockedError` when it
+    serves another collection than `where`'s."""
+    if where.qdrant_url:
+        return None
+    from search.service_discovery import find_service
+    from search.store import StoreLockedError, embedded_folder
+
+    found = find_service(embedded_folder(None, where.data_dir()))
+    if found is not None and found.collection != where.collection:
+        raise StoreLockedError(f"the search service at {found.url} holds the embedded store and serves collection "
+                               f"{found.collection!r}, not {where.collection!r}: ask for that one, or stop the service")
+    return found.url if found is not None else None
+
+
+def _answered_by(url: str) -> None:
+    """Say on stderr that the announced service at `url` answers (stdout stays what the store would have given)."""
+    err.print(f"answered by the search service at {url}", highlight=False, soft_wrap=True)
 
 
 def _tune_process(device: str | None) -> None:
@@ -166,15 +193,30 @@ def info(
     qdrant_api_key: QdrantKey = None,
     data_dir: DataDir = None,
 ) -> None:
-    """What the collection holds: chunks, files and the embedder that built it (no model is loaded)."""
-    from search.render import info_table
-    from search.store import collection_options, open_collection
+    """What the collection holds: chunks, files and the embedder that built it (no model is loaded).
 
-    where = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir).store
-    with user_errors(), open_collection(**collection_options(where)) as store:
-        collection_info = store.info()
-        sources = store.sources()
-        checked = store.check() if check else None
+    When a `search serve` holds the embedded store, that service answers (--check then needs it stopped)."""
+    from search.render import info_table
+    from search.store import StoreLockedError, collection_options, open_collection
+
+    settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir)
+    where = settings.store
+    with user_errors():
+        url = _announced_service(where)
+        if url and check:
+            raise StoreLockedError(f"--check reads the store's files itself, and the search service at {url} "
+                                          "holds them: stop the service, then run it")
+    if url:
+        from search.backend import open_backend
+
+        _answered_by(url)
+        with user_errors(), open_backend(settings.override(service={"url": url})) as service:
+            collection_info, sources, checked = service.info(), service.sources(), None
+    else:
+        with user_errors(), open_collection(**collection_options(where)) as store:
+            collection_info = store.info()
+            sources = store.sources()
+            checked = store.check() if check else None
     if json_out:
         extra = {} if checked is None else {"checked_points": checked}
         typer.echo(json.dumps({**asdict(collection_info), "files": len(sources), "sources": sources, **extra},

@@ -70,6 +70,10 @@ class HttpSearcher:
         """The distinct source paths in the collection, sorted."""
         return list(self._request("GET", "/collection")["sources"])
 
+    def generation(self) -> int:
+        """The collection's write generation, as the service reads it (`SearchBackend.generation`)."""
+        return int(self._request("GET", "/collection")["generation"])
+
     def health(self) -> dict[str, Any]:
         """The service's `/health` answer (it says whether the store is reachable)."""
         try:
@@ -107,7 +111,8 @@ class HttpSearcher:
         if response.status_code == 422:
             raise InvalidRequestError(detail)
         if response.status_code == 401:
-            raise SearchServiceError(f"the search service at {self.url} refused the request: {detail}")
+            raise SearchServiceError(f"the search service at {self.url} refused the request: {detail} (set "
+                                     "SEARCH_API_KEY)")
         error = _ERRORS.get(kind)
         if error is not None:
             raise error(detail)

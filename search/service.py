@@ -7,7 +7,8 @@ needs it (`X-API-Key: KEY` or `Authorization: Bearer KEY`), checked before the r
 prompt exceeds `max_query_tokens` gets 422 before it reaches the model.
 
 `POST /ingest` syncs files and folders on the service's machine into its collection, streaming progress
-(`search.service_ingest`): how `ingest` hands its work to a service that holds the embedded store.
+(`search.service_ingest`): how `ingest` hands its work to a service that holds the embedded store; `POST
+/ingest/stop` stops such a run after its batch in flight (`ingest`'s Ctrl-C), which then reports as usual.
 
 Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models` (`search.openai_api`), and Prometheus
 metrics, `GET /metrics` (`search.metrics`).
@@ -35,6 +36,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
+from ingest.handover import RUN_HEADER
 from search.batching import MicroBatcher, QueueFullError
 from search.errors import INTERNAL_HTTP_STATUS, rules, verdict
 from search.metrics import ServiceMetrics, add_metrics
@@ -44,7 +46,7 @@ from search.results import Mode
 from search.searcher import Hit, Searcher
 from search.service_discovery import announce, local_url, withdraw
 from search.service_guard import ApiKeyGuard, BodyLimit
-from search.service_ingest import IngestRequest, ServiceIngest
+from search.service_ingest import IngestRequest, ServiceIngest, StopRequest
 from search.settings import ServiceSettings
 from search.store import FilterError, QueryFilter
 from search.validation import K_MAX, K_MIN, InvalidRequestError
@@ -139,6 +141,13 @@ class CollectionResponse(BaseModel):
                                    '"server" (a Qdrant server manages it) or "none" (no collection).')
     indexed_vectors: int
     segments: int
+    generation: int = Field(description="The write generation: it changes on every write to the collection (equal "
+                                        "values, equal contents), so a client can tell that an answer it kept is "
+                                        "stale.")
+
+
+class StopResponse(BaseModel):
+    stopping: bool = Field(description="The run stops after its batch in flight; its stream ends with the report.")
 
 
 class ErrorResponse(BaseModel):
@@ -182,7 +191,7 @@ async def unless_gone(request: Request, work: Awaitable[T]) -> T | None:
 
 # The key is checked by `ApiKeyGuard` before the body is read; these only declare the schemes in the OpenAPI document.
 _SCHEMES = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
-_PROTECTED = ("/search", "/collection", "/ingest")
+_PROTECTED = ("/search", "/collection", "/ingest", "/ingest/stop")
 
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
@@ -199,7 +208,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
         batch_tokens=settings.batch_tokens, max_queue=settings.max_queue, observer=metrics,
     )
 
-    ingests = ServiceIngest(searcher, batcher)
+    ingests = ServiceIngest(searcher, batcher.call)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -317,24 +326,37 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
 
     @app.get("/collection", response_model=CollectionResponse, dependencies=auth, responses=errors)
     async def collection() -> CollectionResponse:
-        """Points, source files and the embedder fingerprint of the collection."""
+        """Points, source files, the embedder fingerprint and the write generation of the collection."""
         info = await batcher.run(searcher.info)
         sources = await batcher.run(searcher.sources)
+        generation = await batcher.run(searcher.generation)
         return CollectionResponse(
             name=info.name, location=info.location, points=info.points, files=len(sources), sources=sources,
             fingerprint=info.fingerprint, embedder=info.embedder, index=info.index,
-            indexed_vectors=info.indexed_vectors, segments=info.segments,
+            indexed_vectors=info.indexed_vectors, segments=info.segments, generation=generation,
         )
 
     @app.post("/ingest", dependencies=auth, response_class=StreamingResponse,
               responses={200: {"content": {"application/x-ndjson": {}}}, **errors},
-              response_description="Newline-delimited JSON: `progress` events, then one `report` or `error`.")
+              response_description="Newline-delimited JSON: a `warning` when the chunks do not fit the model's "
+              "attention window, `progress` events, then one `report` or `error`. The `X-Ingest-Run` header holds "
+              "the run's id.")
     async def ingest(body: IngestRequest) -> StreamingResponse:
         """Sync files and folders on the service's machine into the collection, as the `ingest` command does
-        (one ingest at a time; searches are answered meanwhile). Closing the connection stops it after the batch in
-        flight."""
+        (one ingest at a time; searches are answered meanwhile). `POST /ingest/stop` with the run's id (header
+        `X-Ingest-Run`) stops it after the batch in flight and the stream ends with the report so far; closing the
+        connection stops it too."""
         ingests.check(body)
-        return StreamingResponse(ingests.stream(body), media_type="application/x-ndjson")
+        run_id, stream = ingests.start(body)
+        return StreamingResponse(stream, media_type="application/x-ndjson", headers={RUN_HEADER: run_id})
+
+    @app.post("/ingest/stop", status_code=202, response_model=StopResponse, dependencies=auth, responses=errors)
+    async def stop_ingest(body: StopRequest) -> Any:
+        """Stop the streamed ingest `run` after its batch in flight (what `ingest` does on Ctrl-C); its stream then
+        ends with the report so far. 404 when no such run is going on (it ended, or never was)."""
+        if not ingests.stop(body.run):
+            return JSONResponse({"detail": f"no ingest {body.run!r} is running", "error": "NotFound"}, status_code=404)
+        return StopResponse(stopping=True)
 
     add_openai_api(app, searcher.embedder, batcher, settings, metrics, auth)  # /v1/: its own refusals, first
     add_metrics(app, metrics, searcher, batcher, [] if settings.metrics_public else auth)  # counts every request
@@ -347,7 +369,7 @@ def _announce(searcher: Searcher, url: str | None, needs_key: bool) -> Path | No
 
     if url is None or not isinstance(searcher.store, EdgeCollection):
         return None
-    return announce(Path(searcher.store.location), url, needs_key)
+    return announce(Path(searcher.store.location), url, needs_key, searcher.store.name)
 
 
 def serve(searcher: Searcher, settings: ServiceSettings, watch: IngestRequest | None = None) -> None:

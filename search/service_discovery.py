@@ -1,7 +1,9 @@
-"""How `ingest` finds the `search serve` that holds an embedded store: a small file next to the store's lock.
+"""How `ingest` and `search` find the `search serve` that holds an embedded store: a small file next to the store's
+lock.
 
-The service writes `service.json` (its URL, pid and whether it needs an API key, never the key) into the store's
-folder while it serves, and removes it on exit. A file left by a killed service names a dead pid (or a URL that
+The service writes `service.json` (its URL, pid, collection and whether it needs an API key, never the key) into the
+store's folder while it serves, and removes it on exit. `ingest` hands its work to it, and `search` and `search info`
+ask it. A file left by a killed service names a dead pid (or a URL that
 does not answer), so readers check both before trusting it.
 """
 
@@ -24,13 +26,16 @@ class Announcement:
     url: str
     pid: int
     needs_key: bool
+    collection: str
+    """The one collection the service serves and writes."""
 
 
-def announce(folder: Path, url: str, needs_key: bool) -> Path:
-    """Write the discovery file for this process's service on `folder` (atomically); returns its path."""
+def announce(folder: Path, url: str, needs_key: bool, collection: str) -> Path:
+    """Write the discovery file for this process's service of `collection` on `folder` (atomically); returns its
+    path."""
     path = folder / FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "needs_key": needs_key}))
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "needs_key": needs_key, "collection": collection}))
     os.replace(tmp, path)
     return path
 
@@ -46,7 +51,7 @@ def read(folder: Path) -> Announcement | None:
     """The announcement in `folder`, or None when there is none or it cannot be read."""
     try:
         data = json.loads((folder / FILE).read_text())
-        return Announcement(str(data["url"]), int(data["pid"]), bool(data.get("needs_key", False)))
+        return Announcement(str(data["url"]), int(data["pid"]), bool(data["needs_key"]), str(data["collection"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -1,9 +1,14 @@
-"""Ingest inside the query service (`POST /ingest`, `search serve --watch`): the process that holds the store writes.
+"""Ingest in the process that holds the store (`POST /ingest`, `search serve --watch`, the UI's uploads and
+`search-ui --watch`): that process writes, and keeps answering searches meanwhile.
 
-The embedded store is not thread-safe, so every store call of an ingest runs on the batcher's worker thread
-(`MicroBatcher.call`), one call at a time between search batches: searches keep being answered while an ingest
-runs. The model is safe to share (all its forwards run on one model thread). Each write bumps the collection's
-generation, under which the batcher caches answers, so no answer from before a write is served after it.
+The embedded store is not thread-safe, so every store call of an ingest runs through the holder's `call` (the
+service: the batcher's worker thread, `MicroBatcher.call`; the UI: under its store lock), one call at a time between
+searches: searches keep being answered while an ingest runs. The model is safe to share (all its forwards run on one
+model thread). Each write bumps the collection's generation, under which answers are cached, so no answer from
+before a write is served after it.
+
+A streamed run (`POST /ingest`) has an id, sent in the `X-Ingest-Run` header; `POST /ingest/stop` with that id stops
+it after the batch in flight, and its stream still ends with the report (what `ingest` prints on Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import json
 import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -20,12 +26,11 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel, Field
 
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
-from ingest.chunking import DEFAULT_CHUNK_TOKENS
+from ingest.chunking import DEFAULT_CHUNK_TOKENS, window_warning
 from ingest.discover import Shard
 from ingest.offline import setup_offline
 from ingest.pipeline import ingest_paths
 from ingest.report import IngestProgress, IngestReport
-from search.batching import MicroBatcher
 from search.errors import ExitCode, InvalidInputError, verdict
 from search.searcher import Searcher
 from search.store import Collection
@@ -44,6 +49,12 @@ class IngestRequest(BaseModel):
     shard: str | None = None
     max_file_mb: float = Field(DEFAULT_MAX_FILE_MB, ge=0)
     max_file_chunks: int = Field(DEFAULT_MAX_FILE_CHUNKS, ge=0)
+
+
+class StopRequest(BaseModel):
+    """Which streamed ingest to stop: the id its `POST /ingest` answered in `X-Ingest-Run`."""
+
+    run: str = Field(min_length=1, max_length=64, description="The run's id.")
 
 
 class OnWorker:
@@ -79,13 +90,14 @@ def error_event(exc: BaseException) -> dict[str, Any]:
 
 
 class ServiceIngest:
-    """Runs ingests in the service, one at a time (a second waits for the first)."""
+    """Runs ingests in the process that holds the store, one at a time (a second waits for the first); every store
+    call goes through `call` (see the module docstring)."""
 
-    def __init__(self, searcher: Searcher, batcher: MicroBatcher) -> None:
-        self.searcher, self.batcher = searcher, batcher
+    def __init__(self, searcher: Searcher, call: Callable[[Callable[[], Any]], Any]) -> None:
+        self.searcher, self._call = searcher, call
         self.closing = threading.Event()
         self._lock = threading.Lock()
-        self._stops: set[threading.Event] = set()
+        self._runs: dict[str, threading.Event] = {}
 
     def check(self, request: IngestRequest) -> None:
         """Refuse (`InvalidInputError`, 422) a request that cannot run, before anything streams."""
@@ -102,27 +114,39 @@ class ServiceIngest:
 
     def run(self, request: IngestRequest, progress: Callable[[IngestProgress], None] | None,
             stop: threading.Event) -> IngestReport:
-        """Sync `request.paths` into the service's collection (blocking: call from a thread of its own)."""
-        self._stops.add(stop)
-        try:
-            with self._lock:
-                if self.closing.is_set():
-                    raise InvalidInputError("the service is shutting down")
-                setup_offline()  # unstructured without telemetry or a spaCy download, as in `ingest`
-                store = cast(Collection, OnWorker(self.searcher.store, self.batcher.call))
-                return ingest_paths(
-                    request.paths, store, self.searcher.model, force=request.force, progress=progress,
-                    chunk_tokens=request.chunk_tokens, batch_size=request.batch_size, shard=self._shard(request),
-                    budget=FileBudget(request.max_file_mb, request.max_file_chunks), stop=stop)
-        finally:
-            self._stops.discard(stop)
+        """Sync `request.paths` into the collection (blocking: call from a thread of its own); setting `stop` ends
+        it after the batch in flight (`report.interrupted`)."""
+        with self._lock:
+            if self.closing.is_set():
+                raise InvalidInputError("the service is shutting down")
+            setup_offline()  # unstructured without telemetry or a spaCy download, as in `ingest`
+            store = cast(Collection, OnWorker(self.searcher.store, self._call))
+            return ingest_paths(
+                request.paths, store, self.searcher.model, force=request.force, progress=progress,
+                chunk_tokens=request.chunk_tokens, batch_size=request.batch_size, shard=self._shard(request),
+                budget=FileBudget(request.max_file_mb, request.max_file_chunks), stop=stop)
 
-    async def stream(self, request: IngestRequest) -> AsyncIterator[str]:
-        """Run `request` on a thread; yield newline-delimited JSON: `{"progress": ...}` events, then one
-        `{"report": ...}` or `{"error": ...}`. A client that goes away stops the run after its batch in flight."""
+    def start(self, request: IngestRequest) -> tuple[str, AsyncIterator[str]]:
+        """A new streamed run of `request`: its id (for `stop`; the service sends it in the `X-Ingest-Run` header)
+        and its stream (see `_stream`)."""
+        run_id = uuid.uuid4().hex
+        self._runs[run_id] = threading.Event()
+        return run_id, self._stream(request, run_id)
+
+    def stop(self, run_id: str) -> bool:
+        """Stop the streamed run `run_id` after its batch in flight; False when no such run is going on."""
+        stop = self._runs.get(run_id)
+        if stop is not None:
+            stop.set()
+        return stop is not None
+
+    async def _stream(self, request: IngestRequest, run_id: str) -> AsyncIterator[str]:
+        """Run `request` on a thread; yield newline-delimited JSON: a `{"warning": ...}` when its chunks do not fit
+        the model's attention window (`window_warning`), `{"progress": ...}` events, then one `{"report": ...}` or
+        `{"error": ...}`. A client that goes away stops the run after its batch in flight."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
+        stop = self._runs[run_id]
 
         def emit(event: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
@@ -134,8 +158,10 @@ class ServiceIngest:
             except Exception as exc:
                 emit(error_event(exc))
 
-        threading.Thread(target=work, name="service-ingest", daemon=True).start()
         try:
+            if warning := window_warning(request.chunk_tokens, self.searcher.model):
+                yield json.dumps({"warning": warning}, ensure_ascii=False) + "\n"
+            threading.Thread(target=work, name="service-ingest", daemon=True).start()
             while True:
                 event = await events.get()
                 yield json.dumps(event, ensure_ascii=False) + "\n"
@@ -143,9 +169,10 @@ class ServiceIngest:
                     return
         finally:
             stop.set()
+            self._runs.pop(run_id, None)
 
     def watch(self, request: IngestRequest) -> None:
-        """Sync `request.paths` now and after every change until the service closes (blocking: its own thread)."""
+        """Sync `request.paths` now and after every change until `close` (blocking: its own thread)."""
         from ingest.watch import watch_paths
 
         def sync() -> None:
@@ -154,13 +181,15 @@ class ServiceIngest:
             except Exception:
                 log.exception("watch: sync failed")
 
+        if warning := window_warning(request.chunk_tokens, self.searcher.model):
+            log.warning("watch: %s", warning)
         sync()
         watch_paths([Path(p) for p in request.paths], sync, self.closing)
 
     def close(self, timeout: float = 60.0) -> None:
-        """Stop running ingests after their batch in flight and wait for them (before the batcher stops)."""
+        """Stop running ingests after their batch in flight and wait for them (before the store is closed)."""
         self.closing.set()
-        for stop in list(self._stops):
+        for stop in list(self._runs.values()):
             stop.set()
         if self._lock.acquire(timeout=timeout):
             self._lock.release()

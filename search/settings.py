@@ -7,8 +7,8 @@ layer, composed here into one object:
   configured on its own without knowing about Qdrant or HTTP;
 - `store`, `service` and `ui` are declared below. This module is the lowest one that every reader can import (the
   `ingest` and `search` commands, the service, the UI) and imports nothing but pydantic-settings and the embedder's
-  section, so loading the settings loads neither torch nor Qdrant. The UI's one setting (the upload limit) is
-  declared here, beside the others, so that this one object documents all of them.
+  section, so loading the settings loads neither torch nor Qdrant. The UI's settings (the upload limit, the folders
+  it keeps in sync) are declared here, beside the others, so that this one object documents all of them.
 
 Reading. `Settings.load()` reads the environment once (an empty variable counts as unset); a bad value raises
 `SettingsError` naming the variable. Entry points (the commands, the UI, the LangChain classes built without
@@ -198,6 +198,13 @@ class UiSettings(Section):
     model_config = SettingsConfigDict(env_prefix="ECHO_SEARCH_", **COMMON)
 
     upload_mb: int = Field(default=50, ge=1, description="size limit of one uploaded file, in MB")
+    watch: tuple[Path, ...] = Field(
+        default=(), validation_alias="ECHO_SEARCH_UI_WATCH",
+        description="files and folders the UI keeps in sync (as `ingest --watch` does) in its own process, which holds "
+        "the store, as a JSON list, e.g. `[\"/srv/docs\"]`; refused with `SEARCH_URL` (run `search serve --watch` "
+        "there instead)",
+        json_schema_extra={"flag": "`search-ui --watch`", **doc_default("none")},
+    )
 
 
 class Settings(BaseModel):

@@ -123,7 +123,7 @@ def test_budget_still_cuts_and_counts(gemma_dir: Path) -> None:
 
 
 def test_ingest_warns_about_chunks_past_the_window(windowed: Embedder, tiny_embedder: Embedder) -> None:
-    from ingest.cli import window_warning
+    from ingest.chunking import window_warning
 
     limit = windowed.echo_text_limit(windowed.preset.document)
     assert limit is not None and limit < WINDOW // 2

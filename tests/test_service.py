@@ -159,7 +159,8 @@ def test_health_collection_and_docs(url: str, searcher: Searcher) -> None:
     "headers", [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}]
 )
 def test_api_key_required_when_configured(keyed_url: str, headers: dict) -> None:
-    for method, path, body in (("POST", "/search", {"query": "kettle"}), ("GET", "/collection", None)):
+    for method, path, body in (("POST", "/search", {"query": "kettle"}), ("GET", "/collection", None),
+                               ("POST", "/ingest/stop", {"run": "any"})):
         response = httpx.request(method, f"{keyed_url}{path}", json=body, headers=headers)
         assert response.status_code == 401
         assert "API key" in response.json()["detail"]

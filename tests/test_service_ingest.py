@@ -1,10 +1,13 @@
 """`ingest` handed over to the `search serve` that holds the embedded store: searches keep being answered, no
-stale answer after the ingest reports done; `search serve --watch`; discovery and refusals."""
+stale answer after the ingest reports done; Ctrl-C and the window warning as in a local run; `search serve --watch`;
+discovery and refusals."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -12,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from ingest.cli import app as ingest_app
@@ -110,9 +114,9 @@ def test_a_named_service_reports_refusals_with_the_ingest_exit_codes(tmp_path: P
 
 def test_a_stale_announcement_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "service.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": 2**22 + 7,
-                                                       "needs_key": False}))
+                                                       "needs_key": False, "collection": "docs"}))
     assert find_service(tmp_path) is None
-    announce(tmp_path, "http://127.0.0.1:9", needs_key=False)  # a live pid, but nothing answers
+    announce(tmp_path, "http://127.0.0.1:9", needs_key=False, collection="docs")  # a live pid, but nothing answers
     assert find_service(tmp_path) is None
 
 
@@ -152,7 +156,8 @@ def test_search_serve_announces_itself_watches_and_takes_a_plain_ingest(tmp_path
     try:
         wait_for_port(port, timeout=120, process=process)
         announced = json.loads((data / "qdrant" / "service.json").read_text())
-        assert announced == {"url": url, "pid": process.pid, "needs_key": True}  # never the key itself
+        # never the key itself
+        assert announced == {"url": url, "pid": process.pid, "needs_key": True, "collection": "docs"}
         _wait(lambda: httpx.get(f"{url}/collection", headers=headers).json().get("files") == 2, timeout=120)
         result = CliRunner(env={"SEARCH_API_KEY": "k"}).invoke(
             ingest_app, [str(other), "--data-dir", str(data), "--model", str(tiny_model_dir)])
@@ -179,3 +184,97 @@ def test_a_client_that_goes_away_stops_its_ingest(tmp_path: Path, tiny_embedder)
     store.close()
     assert last["report"]["counts"]["added"] > 0  # the first run stopped before it added them all
     assert last["report"]["counts"]["added"] + last["report"]["counts"]["unchanged"] == 40
+
+
+def test_stop_ends_a_streamed_run_with_the_report_so_far(tmp_path: Path, tiny_embedder) -> None:
+    docs = tmp_path / "docs"
+    _docs(docs, 80)
+    store = open_collection(path=tmp_path / "qdrant")
+    with running(create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings())) as url:
+        unknown = httpx.post(f"{url}/ingest/stop", json={"run": "no-such-run"})
+        with httpx.stream("POST", f"{url}/ingest", json={"paths": [str(docs)], "batch_size": 1},
+                          timeout=60) as response:
+            lines = response.iter_lines()
+            assert "progress" in json.loads(next(lines))  # the run is going
+            stopping = httpx.post(f"{url}/ingest/stop", json={"run": response.headers["X-Ingest-Run"]})
+            last = json.loads(list(lines)[-1])
+        again = httpx.post(f"{url}/ingest/stop", json={"run": response.headers["X-Ingest-Run"]})
+    store.close()
+    assert unknown.status_code == 404 and unknown.json()["error"] == "NotFound"
+    assert stopping.status_code == 202 and stopping.json() == {"stopping": True}
+    assert last["report"]["interrupted"] is True and last["report"]["unfinished"] > 0, last
+    assert again.status_code == 404  # the run is over
+
+
+def _long_docs(folder: Path, n: int) -> None:
+    """`n` files of several chunks each (at --chunk-tokens 60), so that a run of one chunk per batch takes a while."""
+    folder.mkdir(parents=True)
+    for i in range(n):
+        body = "\n\n".join(f"Part {j} of file {i}: a paragraph with several words in it." for j in range(10))
+        (folder / f"long{i:02d}.txt").write_text(f"Long file {i}\n\n{body}\n")
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_on_a_handed_over_ingest_prints_the_report_so_far_and_exits_130(tmp_path: Path, tiny_model_dir,
+                                                                               tiny_embedder) -> None:
+    """The real `ingest` in a process of its own, handing over to a service; SIGINT as from Ctrl-C."""
+    data, docs = tmp_path / "data", tmp_path / "docs"
+    _long_docs(docs, 40)
+    store = open_collection(path=data / "qdrant")
+    port = free_port()
+    app = create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(),
+                     announce_url=f"http://127.0.0.1:{port}")
+    command = [sys.executable, "-c", "from ingest.cli import main; main()", str(docs), "--data-dir", str(data),
+               "--model", str(tiny_model_dir), "--json", "--batch-size", "1", "--chunk-tokens", "60"]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("QDRANT_URL", "SEARCH_URL", "SEARCH_API_KEY", "ECHO_SEARCH_COLLECTION")}
+    with running(app, port):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:  # the progress lines a run writes when stderr is not a terminal
+            seen.append(line)
+            if (match := re.match(r"ingest: files \d+/\d+, (\d+) chunks", line)) and int(match.group(1)) >= 4:
+                break
+        assert process.poll() is None, "the run finished before it could be interrupted: make the corpus bigger"
+        os.kill(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+        err = "".join(seen) + err
+        again = _ingest(data, tiny_model_dir, str(docs), "--chunk-tokens", "60")
+    sources = store.sources()
+    store.close()
+
+    assert process.returncode == 130, err[-2000:]
+    assert "handing the ingest over" in err and "finishing the batch in flight" in err and "Traceback" not in err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["interrupted"] is True and report["unfinished"] > 0, report
+    assert again.exit_code == 0, again.output
+    rest = json.loads(again.stdout.strip().splitlines()[-1])
+    assert not rest["interrupted"] and rest["counts"]["unchanged"] >= report["counts"]["added"]
+    assert len(sources) == 40
+
+
+def test_the_service_warns_when_chunks_outgrow_its_models_window(tmp_path: Path, tiny_model_dir) -> None:
+    from embedder import Embedder
+    from ingest.chunking import window_warning
+    from tests.tiny_model import save_tiny_gemma
+
+    windowed = Embedder.from_pretrained(save_tiny_gemma(tmp_path / "gemma", sliding_window=64), device="cpu",
+                                        dtype="float32")
+    limit = windowed.echo_text_limit(windowed.preset.document)
+    assert limit is not None
+    data, docs = tmp_path / "data", tmp_path / "docs"
+    _docs(docs, 2)
+    store = open_collection(path=data / "qdrant")
+    port = free_port()
+    app = create_app(Searcher(store=store, embedder=windowed), ServiceSettings(),
+                     announce_url=f"http://127.0.0.1:{port}")
+    with running(app, port):
+        over = _ingest(data, tiny_model_dir, "--chunk-tokens", str(limit + 1), str(docs))
+        fits = _ingest(data, tiny_model_dir, "--chunk-tokens", str(limit), str(docs))
+    store.close()
+    warning = window_warning(limit + 1, windowed)
+    assert warning is not None
+    assert over.exit_code == 0 and "handing the ingest over" in over.stderr, over.output
+    assert over.stderr.count(warning) == 1  # as a local run warns: once, on stderr
+    assert fits.exit_code == 0 and "warning" not in fits.stderr, fits.output

@@ -136,7 +136,7 @@ SAMPLES: dict[str, dict[str, tuple[str, Any]]] = {
         "cache_size": ("3", 3), "max_query_tokens": ("300", 300), "batch_tokens": ("2048", 2048),
         "max_queue": ("9", 9), "max_body_bytes": ("4096", 4096), "metrics_public": ("true", True),
     },
-    "ui": {"upload_mb": ("7", 7)},
+    "ui": {"upload_mb": ("7", 7), "watch": ('["/srv/docs", "/srv/notes"]', (Path("/srv/docs"), Path("/srv/notes")))},
 }
 
 
@@ -264,7 +264,8 @@ UI_IN_HTTP_MODE = textwrap.dedent('''
         "/health": {"status": "ok", "model_loaded": True, "model": "m", "store_reachable": True,
                     "collection_exists": True},
         "/collection": {"name": "docs", "location": "srv", "points": 0, "files": 0, "sources": [],
-                        "fingerprint": None, "embedder": {}, "index": "none", "indexed_vectors": 0, "segments": 0},
+                        "fingerprint": None, "embedder": {}, "index": "none", "indexed_vectors": 0, "segments": 0,
+                        "generation": 0},
     }
 
     class Service(BaseHTTPRequestHandler):

@@ -3,7 +3,8 @@ show echo, classical, BM25 or hybrid), and where they differ.
 
 Start it with `search-ui` (or `streamlit run ui/app.py`). Configuration comes from the environment, through
 `search.settings.Settings`: SEARCH_URL (the HTTP query service), else QDRANT_URL or the embedded store under
-ECHO_SEARCH_DATA; ECHO_SEARCH_COLLECTION, ECHO_SEARCH_MODEL, ECHO_SEARCH_UPLOAD_MB.
+ECHO_SEARCH_DATA; ECHO_SEARCH_COLLECTION, ECHO_SEARCH_MODEL, ECHO_SEARCH_UPLOAD_MB, ECHO_SEARCH_UI_WATCH (folders kept
+in sync in this process: `search-ui --watch`).
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def render_upload(searcher: SharedSearcher) -> None:
         st.info(f"Uploads are off: this page talks to the search service at {searcher.settings.service.url}, which "
                 "owns the store. Add documents with `ingest PATH` where the service runs.")
         return
+    if watched := searcher.settings.ui.watch:
+        st.caption("Kept in sync (search-ui --watch): " + ", ".join(f"`{path}`" for path in watched))
     limit = searcher.settings.ui.upload_mb
     round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the box after an ingest
     files = st.file_uploader(f"Files (up to {limit} MB each)", type=uploads.accepted_types(),
@@ -155,6 +158,10 @@ def render_upload_report() -> None:
 
 
 def render_empty_state(searcher: SharedSearcher) -> None:
+    if searcher.settings.ui.watch:
+        st.info("This collection is empty: the files and folders this page keeps in sync are being read; reload this "
+                "page in a moment.")
+        return
     how = "upload files in the sidebar, or " if searcher.can_upload else ""
     st.info(
         "This collection is empty: there is nothing to search yet.\n\n"
@@ -179,14 +186,15 @@ def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], 
     return (query or "").strip(), int(k), chosen, instruction.strip(), (str(left), str(right))
 
 
-def run_search(searcher: SharedSearcher, query: SearchQuery, chunks: int) -> SearchResult:
+def run_search(searcher: SharedSearcher, query: SearchQuery, generation: int) -> SearchResult:
     """Search for `query`, remembering the last result so reruns that change nothing else (the same query over the
-    same number of chunks) do not embed again.
+    same contents: the collection's write `generation`, read before the search) do not embed again; after any write
+    (an upload, a sync of `search-ui --watch`, an `ingest`), the search runs again.
 
     The result's timings gain `total_ms`, the time the whole call took as seen from here, when the searcher did not
     report one.
     """
-    key = (query, chunks)
+    key = (query, generation)
     memo = st.session_state.get("last_search")
     if memo is None or memo[0] != key:
         start = time.perf_counter()
@@ -301,7 +309,7 @@ def main() -> None:
         return
     try:
         mode: Mode = compare.search_mode(*shown)  # type: ignore[assignment]  # one of the modes, by construction
-        result = run_search(searcher, SearchQuery(query, k, mode, sources or None, instruction), info.chunks)
+        result = run_search(searcher, SearchQuery(query, k, mode, sources or None, instruction), info.generation)
     except Exception as exc:
         show_error(exc)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import typer
 
 from embedder.settings import EmbedderSettings
 from search.cli_options import setting_help
-from search.settings import ServiceSettings, StoreSettings, env_name
+from search.settings import ServiceSettings, StoreSettings, UiSettings, env_name
 from search.validation import collection_name_problem
 
 APP = Path(__file__).with_name("app.py")
@@ -33,12 +34,15 @@ def app_environment(
     model: str | None = None,
     qdrant_url: str | None = None,
     search_url: str | None = None,
+    watch: list[Path] | None = None,
 ) -> dict[str, str]:
-    """The environment the app reads its settings from: this process's, with the given values set."""
+    """The environment the app reads its settings from: this process's, with the given values set (`watch` as the
+    JSON list of absolute paths that `ECHO_SEARCH_UI_WATCH` holds)."""
     env = dict(os.environ)
+    watched = json.dumps([str(path.expanduser().absolute()) for path in watch]) if watch else None
     chosen = {env_name(StoreSettings, "data"): data, env_name(StoreSettings, "collection"): collection,
               env_name(EmbedderSettings, "model"): model, env_name(StoreSettings, "qdrant_url"): qdrant_url,
-              env_name(ServiceSettings, "url"): search_url}
+              env_name(ServiceSettings, "url"): search_url, env_name(UiSettings, "watch"): watched}
     env.update({name: value for name, value in chosen.items() if value})
     return env
 
@@ -57,17 +61,25 @@ def run(
         show_default=False, help=setting_help("Qdrant server.", StoreSettings, "qdrant_url"))] = None,
     search_url: Annotated[str | None, typer.Option(
         show_default=False, help=setting_help("HTTP query service to use instead.", ServiceSettings, "url"))] = None,
+    watch: Annotated[list[Path] | None, typer.Option(
+        "--watch", exists=True, show_default=False, help=setting_help(
+            "A file or folder to keep in sync (as `ingest --watch` does) inside the UI, which holds the store; repeat "
+            "for more.", UiSettings, "watch"))] = None,
 ) -> None:
     """Serve the side-by-side echo | classical search page (replaces this process with Streamlit)."""
     if collection is not None and (problem := collection_name_problem(collection)):
         raise typer.BadParameter(f"invalid collection name {collection!r}: {problem}", param_hint="--collection")
+    service = search_url or os.environ.get(env_name(ServiceSettings, "url"))
+    if watch and service:
+        raise typer.BadParameter(f"the page would use the search service at {service}, which holds the store: run "
+                                 "`search serve --watch PATH` there instead", param_hint="--watch")
     cmd = streamlit_command(port, address, headless)
-    env = app_environment(data, collection, model, qdrant_url, search_url)
+    env = app_environment(data, collection, model, qdrant_url, search_url, watch)
     os.execve(sys.executable, cmd, env)
 
 
 def main() -> None:
-    """Console script entry point: `search-ui --port 8501`."""
+    """Console script entry point: `search-ui --port 8501 [--watch ~/notes]`."""
     typer.run(run)
 
 

@@ -1,6 +1,10 @@
 """`SharedSearcher`, what the UI talks to: the `SearchBackend` the settings choose (the HTTP query service,
 `SEARCH_URL`, or the store and model in this process), shared by every browser session of the server process.
 
+In process, the UI writes as `search serve` does (`search.service_ingest`): uploads, and the files and folders it
+keeps in sync (`search-ui --watch`, `ECHO_SEARCH_UI_WATCH`), are ingested on their own thread with every store call
+taken under the store lock, so searches are answered between an ingest's batches.
+
 In HTTP mode nothing here imports the embedder, `ingest` or torch: those imports happen only on the in-process path.
 """
 
@@ -11,18 +15,20 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from embedder.settings import EmbedderSettings
 from search.backend import SearchBackend, open_backend, open_searcher
 from search.query import SearchQuery
 from search.results import SearchResult
-from search.settings import Settings
+from search.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from embedder import Embedder
     from ingest.report import IngestProgress, IngestReport
-    from search.searcher import Searcher
+    from search.service_ingest import ServiceIngest
+
+T = TypeVar("T")
 
 Uploader = Callable[[list[Path], "Callable[[IngestProgress], None] | None"], "IngestReport"]
 """Ingests uploaded files into the open collection (`paths, progress -> report`)."""
@@ -37,6 +43,8 @@ class CollectionSummary:
     chunks: int
     sources: list[str]
     fingerprint: str | None
+    generation: int
+    """The collection's write generation when this was read (`SearchBackend.generation`)."""
     embedder: dict[str, Any] = field(default_factory=dict)
 
 
@@ -44,8 +52,9 @@ class CollectionSummary:
 class SharedSearcher:
     """One `SearchBackend` per server process, shared by all browser sessions.
 
-    In-process calls are serialised: sessions run in threads, and the embedded store and the model are one
-    client each (a search waits while an upload is being ingested). The HTTP service batches calls itself.
+    In-process calls are serialised: sessions run in threads, and the embedded store is one client (an ingest takes
+    the lock one store call at a time, so a search waits for one call, not for the whole ingest). The HTTP service
+    batches calls itself.
     """
 
     backend: SearchBackend
@@ -53,6 +62,8 @@ class SharedSearcher:
     uploader: Uploader | None = None
     """Set when uploads can be ingested: only with the store and the model in this process."""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    stop_writes: Callable[[], None] | None = None
+    """Stops the uploads and syncs in flight after their batch and waits for them (set with `uploader`)."""
 
     @property
     def mode(self) -> str:
@@ -73,19 +84,25 @@ class SharedSearcher:
             return self.backend.search(query)
 
     def summary(self) -> CollectionSummary:
+        """The collection as it is now, with its write generation read first (so that an answer kept under it is
+        never one from before a later write)."""
         with self._exclusive():
+            generation = self.backend.generation()
             info = self.backend.info()
             sources = self.backend.sources() if info.points else []
-        return CollectionSummary(info.name, info.location, info.points, sources, info.fingerprint, dict(info.embedder))
+        return CollectionSummary(info.name, info.location, info.points, sources, info.fingerprint, generation,
+                                 dict(info.embedder))
 
     def ingest(self, paths: list[Path], progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
-        """Ingest files with the open store and model (the embedded store allows only this one client)."""
+        """Ingest files with the open store and model (the embedded store allows only this one client); searches
+        are answered between its batches."""
         if self.uploader is None:
             raise RuntimeError("uploads need direct store access; with SEARCH_URL, run `ingest PATH` on the server")
-        with self.lock:
-            return self.uploader(list(paths), progress)
+        return self.uploader(list(paths), progress)
 
     def close(self) -> None:
+        if self.stop_writes is not None:
+            self.stop_writes()
         with self._exclusive():
             self.backend.close()
 
@@ -106,20 +123,40 @@ def load_embedder(settings: EmbedderSettings) -> Embedder:
 
 def open_shared_searcher(settings: Settings, embedder: Callable[[], Embedder]) -> SharedSearcher:
     """The query service's client when `settings.service.url` is set (checked to answer), else a `Searcher` on the
-    store with the model `embedder()` returns (called only then). Store refusals raise `StoreError` subclasses whose
-    messages say what to do; the embedded store's lock is not kept by a half-open client."""
+    store with the model `embedder()` returns (called only then), which keeps `settings.ui.watch` in sync on a thread
+    of its own until closed. Store refusals raise `StoreError` subclasses whose messages say what to do; the embedded
+    store's lock is not kept by a half-open client. Folders to watch with a service are a `SettingsError`."""
     if settings.service.url:
+        if settings.ui.watch:
+            raise SettingsError(
+                f"the UI keeps folders in sync (search-ui --watch, ECHO_SEARCH_UI_WATCH) only when it holds the store, "
+                f"and it uses the search service at {settings.service.url} (SEARCH_URL): run `search serve --watch "
+                "PATH` there instead")
         return SharedSearcher(open_backend(settings), settings)
+    from search.service_ingest import ServiceIngest
+
     searcher = open_searcher(settings, loader=embedder)  # the store first: a locked one is refused before the model
-    return SharedSearcher(searcher, settings, uploader=_uploader(searcher))
+    lock = threading.RLock()
+    ingests = ServiceIngest(searcher, lambda call: _holding(lock, call))
+    shared = SharedSearcher(searcher, settings, uploader=_uploader(ingests), lock=lock, stop_writes=ingests.close)
+    if settings.ui.watch:
+        from search.service_ingest import IngestRequest
+
+        watched = IngestRequest.model_validate({"paths": [str(p.expanduser().absolute()) for p in settings.ui.watch]})
+        threading.Thread(target=ingests.watch, args=(watched,), name="ui-watch", daemon=True).start()
+    return shared
 
 
-def _uploader(searcher: Searcher) -> Uploader:
-    from ingest.offline import setup_offline
-    from ingest.pipeline import ingest_paths
+def _holding(lock: threading.RLock, call: Callable[[], T]) -> T:
+    """`call()` with `lock` held: one store call of an ingest, between searches."""
+    with lock:
+        return call()
+
+
+def _uploader(ingests: ServiceIngest) -> Uploader:
+    from search.service_ingest import IngestRequest
 
     def ingest(paths: list[Path], progress: Callable[[IngestProgress], None] | None) -> IngestReport:
-        setup_offline()  # this process parses uploads: unstructured with no telemetry and no spaCy download
-        return ingest_paths(paths, searcher.store, searcher.model, progress=progress)
+        return ingests.run(IngestRequest.model_validate({"paths": [str(p) for p in paths]}), progress, ingests.closing)
 
     return ingest
