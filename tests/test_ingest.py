@@ -214,6 +214,7 @@ def test_point_ids_are_deterministic(tmp_path, tiny_embedder):
     assert ids[0] == {point_id(p.source, p.chunk_index, p.content_hash) for p in records}
 
 
+@pytest.mark.slow
 def test_fifty_megabyte_text_streams_in_bounded_memory(tmp_path, tiny_model_dir):
     """Parse + chunk a 50 MB .txt in a fresh process: peak RSS grows far less than the file size."""
     import subprocess

@@ -211,6 +211,7 @@ def _state(data: Path) -> dict[str, tuple]:
         store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path, tiny_model_dir):
     docs = tmp_path / "docs"
@@ -244,6 +245,7 @@ def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path, tiny_mo
     assert resumed_report["chunks"] <= len(clean_state) - at_kill + 2  # only what was missing got embedded
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_ctrl_c_finishes_the_batch_prints_the_report_and_exits_130(tmp_path, tiny_model_dir):
     docs = tmp_path / "docs"
@@ -328,6 +330,7 @@ except SystemExit as exc:
 """
 
 
+@pytest.mark.slow
 def test_a_locked_store_is_refused_before_torch_or_the_model_loads(tmp_path, tiny_model_dir):
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -22,6 +22,8 @@ ray = pytest.importorskip("ray")
 
 from ingest.ray_runner import ingest_paths_ray  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():

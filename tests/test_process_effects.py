@@ -59,6 +59,7 @@ def _run(script: str, *args: str) -> dict:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.slow
 def test_importing_and_using_the_embedder_changes_no_process_setting(tiny_model_dir: Path) -> None:
     out = _run(LIBRARY_USE, str(tiny_model_dir))
     before, imported, used = out["before"], out["imported"], out["used"]

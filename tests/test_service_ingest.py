@@ -141,6 +141,7 @@ def _wait(ok, timeout: float = 30.0) -> None:
     raise AssertionError("not in sync in time")
 
 
+@pytest.mark.slow
 def test_search_serve_announces_itself_watches_and_takes_a_plain_ingest(tmp_path: Path, tiny_model_dir) -> None:
     """The real commands: `search serve --watch` in a process of its own, then `ingest` on the same data folder."""
     data, watched, other = tmp_path / "data", tmp_path / "watched", tmp_path / "other"

@@ -13,6 +13,8 @@ import pytest
 
 from tests.search_helpers import fill_path, free_port, wait_for_port
 
+pytestmark = pytest.mark.slow
+
 KEY = "process-key"
 
 

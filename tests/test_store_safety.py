@@ -208,6 +208,7 @@ with open_collection(data_dir=sys.argv[1]) as store:
 """
 
 
+@pytest.mark.slow
 def test_on_a_really_full_disk_reads_answer_and_writes_are_refused_without_sigbus(small_disk: Path) -> None:
     import os
     import subprocess
