@@ -138,7 +138,8 @@ class CollectionResponse(BaseModel):
     fingerprint: str | None
     embedder: dict[str, Any]
     index: str = Field(description='"hnsw", "partial" (recent writes not indexed yet), "exact" (small: full scan), '
-                                   '"server" (a Qdrant server manages it) or "none" (no collection).')
+                                   '"server" (a Qdrant server manages it), "deferred" (a server collection whose first '
+                                   'ingest has not finished: indexed when one does) or "none" (no collection).')
     indexed_vectors: int
     segments: int
     generation: int = Field(description="The write generation: it changes on every write to the collection (equal "

@@ -264,3 +264,22 @@ def test_parse_file_reports_unsupported_type(tmp_path):
     path.write_text("data")
     with pytest.raises(ParseError, match="unsupported"):
         list(parse_file(path))
+
+
+def test_a_first_load_into_a_server_defers_indexing_until_an_ingest_finishes(tmp_path, tiny_embedder):
+    import threading
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"note{i}.txt").write_text(f"Note {i} about the bulk load of a server collection. " * 20)
+    store = open_collection(url=":memory:")
+    stop = threading.Event()
+    first = ingest_paths([docs], store, tiny_embedder, batch_size=2, progress=lambda _: stop.set(), stop=stop)
+    assert first.interrupted and store.count() > 0
+    assert store.info().index == "deferred"  # an interrupted bulk load leaves the server's indexing off
+    finished = ingest_paths([docs], store, tiny_embedder, batch_size=2)
+    assert not finished.interrupted and len(store.sources()) == 6
+    assert store.info().index == "server"  # switched on when a run finished: the server builds its graphs
+    assert store.optimize() is False  # and only once
+    store.close()

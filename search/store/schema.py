@@ -133,9 +133,13 @@ class CollectionInfo:
     embedder: dict[str, Any]
     index: str = "none"
     """"hnsw" when every vector is in an HNSW index, "exact" when none is (small collections, searched by full
-    scan), "partial" in between (recent writes not indexed yet), "server" when a Qdrant server manages it."""
+    scan), "partial" in between (recent writes not indexed yet), "server" when a Qdrant server manages it, "deferred"
+    on a server collection whose first load has not finished (the server indexes it when one does)."""
     indexed_vectors: int = 0
     segments: int = 0
 
 GENERATION = "generation"
 """Server collection metadata: changes on every write (see `Collection.generation`)."""
+INDEXING_META = "indexing"
+"""Server collection metadata: "deferred" from the creation of a collection until the first ingest into it
+finishes (its bulk load, written with the server's indexing off), then "on"."""

@@ -1,6 +1,10 @@
 """A collection on a Qdrant server (`--qdrant-url` / `$QDRANT_URL`), through qdrant-client.
 
-The server builds its own indexes. The write generation lives in the collection's metadata, so every process
+The server builds its own indexes. As Qdrant advises for a bulk load, a new collection is created with indexing
+off (its `indexing_threshold` 0): the first ingest writes every point without the server rebuilding HNSW graphs
+under it, and when that ingest finishes (`optimize`), indexing is switched on and the server builds the graphs once,
+in the background. An ingest that is interrupted leaves indexing off (searches scan exactly) until a run finishes.
+The write generation lives in the collection's metadata, so every process
 (a service next to an `ingest --watch` on another machine) sees every other one's writes.
 `ServerCollection.connect(":memory:", ...)` runs qdrant-client's in-process implementation of the same API: the
 tests use it, since no Qdrant server binary can be installed on the machines they run on.
@@ -26,6 +30,7 @@ from search.store.schema import (
     ECHO,
     GENERATION,
     HYBRID,
+    INDEXING_META,
     SOURCE,
     VECTOR_NAMES,
     Ask,
@@ -34,6 +39,8 @@ from search.store.schema import (
     StoredHit,
 )
 
+INDEXING_THRESHOLD_KB = 10_000
+"""Qdrant's default: segments under this size are scanned, not indexed. Set when a bulk load ends (0 before)."""
 _SPARSE = models.SparseVectorParams(modifier=models.Modifier.IDF)
 """The BM25 vector: the server applies the inverse document frequencies at query time."""
 
@@ -112,8 +119,9 @@ class ServerCollection(Collection):
                 sparse_vectors_config={BM25: _SPARSE},
                 shard_number=self.shards,
                 replication_factor=self.replicas,
+                optimizers_config=models.OptimizersConfigDiff(indexing_threshold=0),  # a bulk load: see above
                 metadata={"fingerprint": fingerprint, "embedder": embedder, GENERATION: next_generation(0),
-                          BM25_META: bm25.DESCRIPTION},
+                          BM25_META: bm25.DESCRIPTION, INDEXING_META: "deferred"},
             )
         except (UnexpectedResponse, ValueError):
             if not self.exists():
@@ -179,6 +187,19 @@ class ServerCollection(Collection):
     def _set_payload(self, payload: dict[str, Any], ids: Sequence[str]) -> None:
         self._call(self.client.set_payload, self.name, payload=payload, points=list(ids), wait=True)
         self._bump()
+
+    def optimize(self) -> bool:
+        """End a bulk load: switch the server's indexing on where the collection was created with it off (the
+        server then builds the graphs in the background). True if it did; a collection already indexed is left
+        to the server."""
+        meta = self.metadata()
+        if meta.get(INDEXING_META) != "deferred":
+            return False
+        meta[INDEXING_META] = "on"
+        meta[GENERATION] = next_generation(int(meta.get(GENERATION) or 0))
+        self._call(self.client.update_collection, self.name, metadata=meta,
+                   optimizers_config=models.OptimizersConfigDiff(indexing_threshold=INDEXING_THRESHOLD_KB))
+        return True
 
     def _bump(self) -> None:
         """After the write, never before: a reader that sees the new generation must also see the write.
@@ -255,4 +276,5 @@ class ServerCollection(Collection):
 
     def index_info(self) -> tuple[str, int, int]:
         info = self._call(self.client.get_collection, self.name)
-        return "server", int(info.indexed_vectors_count or 0), int(info.segments_count or 0)
+        state = "deferred" if (info.config.metadata or {}).get(INDEXING_META) == "deferred" else "server"
+        return state, int(info.indexed_vectors_count or 0), int(info.segments_count or 0)
