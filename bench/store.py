@@ -1,25 +1,27 @@
 """The embedded store at scale: Qdrant's engine in-process (the default) beside qdrant-client's local mode (before).
 
-    python bench/store.py --points N [--local-max 100000] [--queries 200] [--dim 640] [--json]
+    python bench/store.py --points N [--local-max 100000] [--queries 200] [--dim 640] [--drop-caches] [--json]
                           [--mode dense|hybrid] [--texts constant|words]
 
 The data are SYNTHETIC: clustered unit vectors (1,000 random centres plus Gaussian noise), two named vectors of
 `--dim` dimensions per point (echo and classical, as the product stores them) and a payload like a chunk's: an
 800-byte text, its source path (one source per 50 points) and chunk index. No model is involved.
 
-Each store runs in its own subprocess, so that its peak RSS is its own: insert (upserts of 256 points, as ingest
+Each store is built in one subprocess and queried in another, as `ingest` builds a collection and `search serve`
+answers from it, so that each peak RSS is its own. The building process: insert (upserts of 256 points, as ingest
 writes them) with the points/s rate, index build (the engine's own, reported apart from the upserts: see
-`search.store.edge.SEGMENT_POINTS`), reopen (close, then open again and count), one-vector queries with k=10: first
-`--queries` echo queries right after the reopen (cold: the memory-mapped files not yet mapped in), then 1,000
-other queries to warm up, then `--queries` new ones for echo and for classical, without and with a source
-filter (1 % of the sources): p50/p95 latency and recall@10
-against exact search (brute force in numpy, kept while the points are generated), peak RSS (VmHWM, which counts
-the memory-mapped files the process touched, and the anonymous part alone), and disk. Local mode runs up to
-`--local-max` points (it holds every point in memory: about 80 GB at 1M).
+`search.store.edge.SEGMENT_POINTS`), its peak RSS (`build_peak_*`) and the disk used. The serving process: open
+(`reopen_s`: open the store and count its points), one-vector queries with k=10: first `--queries` echo queries
+right after the open (cold: the memory-mapped files not yet read in; with `--drop-caches`, not even in the kernel's
+page cache), then 1,000 other queries to warm up, then `--queries` new ones for echo and for classical, without and
+with a source filter (1 % of the sources): p50/p95 latency and recall@10 against exact search (brute force in
+numpy, kept while the points are generated), and its peak RSS. Peak RSS is VmHWM, which counts the pages of
+memory-mapped files the process touched (page cache the kernel can take back), with the anonymous part alone
+beside it. Local mode runs up to `--local-max` points (it holds every point in memory: about 80 GB at 1M).
 
 With --json the last line of output is one JSON object with the default store's figures: points, upsert_per_s,
-index_build_s, reopen_s, query_p50_ms, query_p95_ms, recall_at_10, peak_rss_mb, disk_bytes_per_point (plus the
-rest, and `local_mode`).
+index_build_s, reopen_s, query_p50_ms, query_p95_ms, recall_at_10, peak_rss_mb (the serving process's),
+build_peak_rss_mb, disk_bytes_per_point (plus the rest, and `local_mode`).
 
 Every point also gets its BM25 vector, computed by the store from the payload text at upsert. `--texts words`
 makes each point's text 800 bytes of words drawn from a Zipf-distributed synthetic vocabulary (the default,
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import shutil
@@ -56,6 +59,8 @@ if TYPE_CHECKING:
     from search.store.edge import IndexTuning
 
 BATCH = 256
+TRUTH = "truth.npz"
+"""The exact top-10 of each query set, written by the building process for the serving one."""
 CENTRES = 1000
 PER_SOURCE = 50
 TEXT = "x" * 800
@@ -193,10 +198,8 @@ class EdgeStore:
         self.store.optimize()
         return self.index_seconds
 
-    def reopen(self) -> None:
-        self.store.close()
-        self.store = self._open()
-        self.store.count()
+    def count(self) -> int:
+        return self.store.count()
 
     def query(self, name: str, vector: np.ndarray, sources: list[str] | None, text: str | None = None) -> list[int]:
         """Ranking `name` ("echo", "classical", "bm25", "hybrid") for the query vector (echo's for hybrid) and text."""
@@ -220,13 +223,14 @@ class LocalModeStore:
 
     index_seconds = 0.0  # local mode has no index: every query scans all points
 
-    def __init__(self, folder: Path, dim: int) -> None:
+    def __init__(self, folder: Path, dim: int, create: bool = True) -> None:
         from qdrant_client import QdrantClient, models
 
         self.folder, self.models = folder, models
         self.client = QdrantClient(path=str(folder))
-        self.client.create_collection("docs", vectors_config={
-            n: models.VectorParams(size=dim, distance=models.Distance.DOT) for n in ("echo", "classical")})
+        if create:
+            self.client.create_collection("docs", vectors_config={
+                n: models.VectorParams(size=dim, distance=models.Distance.DOT) for n in ("echo", "classical")})
 
     def upsert(self, start: int, rows: dict[str, np.ndarray], texts: list[str]) -> None:
         self.client.upsert("docs", [
@@ -239,12 +243,8 @@ class LocalModeStore:
     def finish(self) -> float:
         return self.index_seconds
 
-    def reopen(self) -> None:
-        from qdrant_client import QdrantClient
-
-        self.client.close()
-        self.client = QdrantClient(path=str(self.folder))
-        self.client.count("docs")
+    def count(self) -> int:
+        return int(self.client.count("docs").count)
 
     def query(self, name: str, vector: np.ndarray, sources: list[str] | None, text: str | None = None) -> list[int]:
         m = self.models
@@ -273,13 +273,13 @@ def index_tuning(hnsw: str | None, int8_memory: str | None) -> IndexTuning:
     return index
 
 
-def run_one(store_name: str, points: int, dim: int, queries: int, folder: Path,
-            hnsw: str | None = None, int8_memory: str | None = None, words: bool = False,
-            hybrid: bool = False) -> dict[str, Any]:
-    """Insert, index, reopen, query and measure one store (runs in its own process)."""
+def build_one(store_name: str, points: int, dim: int, queries: int, folder: Path, hnsw: str | None = None,
+              int8_memory: str | None = None, words: bool = False) -> dict[str, Any]:
+    """Insert and index one store, as an `ingest` process does (runs in its own process); the exact top-10 of
+    every query set is kept in `folder`/truth.npz for the serving process."""
     peak = AnonPeak()
     peak.start()
-    data = Data(points, dim, queries, words=words or hybrid)
+    data = Data(points, dim, queries, words=words)
     truth = {name: TopK(q) for name, q in data.queries.items()}
     filtered = TopK(data.queries["echo"])
     wanted = {Data.source(s * PER_SOURCE) for s in data.filter_sources}
@@ -301,37 +301,54 @@ def run_one(store_name: str, points: int, dim: int, queries: int, folder: Path,
     index_s = store.finish()
     final_index_s = time.perf_counter() - t0
     info = store.info()
-    t0 = time.perf_counter()
-    store.reopen()
-    reopen_s = time.perf_counter() - t0
-
-    result: dict[str, Any] = {
+    store.close()
+    peak.stop.set()
+    np.savez(folder / TRUTH, filtered=filtered.ids, **{name: top.ids for name, top in truth.items()})
+    memory = rss_mb()
+    return {
         "store": store_name, "points": points, "dim": dim, "texts": "words" if data.words else "constant",
         "upsert_per_s": points / upsert_s,
         "hnsw": index.describe() if store_name == "edge" else "", "int8_memory": int8_memory or "cold",
-        "index_build_s": index_s,
-        "index_build_last_s": final_index_s, "reopen_s": reopen_s, **info,
+        "index_build_s": index_s, "index_build_last_s": final_index_s, **info,
+        "build_peak_rss_mb": memory["VmHWM"], "build_peak_anon_mb": max(peak.peak, memory["RssAnon"]),
+        "disk_mb": disk_mb(folder), "disk_bytes_per_point": disk_mb(folder) * 1e6 / points,
     }
-    sources = sorted(wanted)
 
-    def measure(label: str, name: str, flt: list[str] | None, exact: TopK, rows: range) -> None:
+
+def serve_one(store_name: str, points: int, dim: int, queries: int, folder: Path, hnsw: str | None = None,
+              int8_memory: str | None = None, words: bool = False, hybrid: bool = False) -> dict[str, Any]:
+    """Open the store that `build_one` wrote and query it, as a `search serve` process does (runs in its own
+    process, so its peak RSS is that of a serving process)."""
+    peak = AnonPeak()
+    peak.start()
+    data = Data(points, dim, queries, words=words or hybrid)
+    exact = dict(np.load(folder / TRUTH))
+    sources = sorted({Data.source(s * PER_SOURCE) for s in data.filter_sources})
+    importlib.import_module("search.store.edge" if store_name == "edge" else "qdrant_client")  # not timed as reopen
+    t0 = time.perf_counter()
+    store = EdgeStore(folder, dim, index_tuning(hnsw, int8_memory)) if store_name == "edge" \
+        else LocalModeStore(folder, dim, create=False)
+    store.count()
+    result: dict[str, Any] = {"reopen_s": time.perf_counter() - t0}
+
+    def measure(label: str, name: str, flt: list[str] | None, ids: np.ndarray, rows: range) -> None:
         seconds, recalls = [], []
         for i in rows:
             t0 = time.perf_counter()
             found = store.query(name, data.queries[name][i], flt)
             seconds.append(time.perf_counter() - t0)
-            recalls.append(len(set(found) & set(exact.ids[i].tolist())) / 10)
+            recalls.append(len(set(found) & set(ids[i].tolist())) / 10)
         p50, p95 = percentiles(seconds)
         result[f"{label}_p50_ms"], result[f"{label}_p95_ms"] = p50, p95
         result[f"{label}_recall_at_10"] = float(np.mean(recalls))
 
-    measure("cold_echo", "echo", None, truth["echo"], range(queries))
+    measure("cold_echo", "echo", None, exact["echo"], range(queries))
     for i in range(WARMUP):
         store.query("echo" if i % 2 else "classical", data.warmup["echo" if i % 2 else "classical"][i], None)
-    for label, name, flt, exact in (("echo", "echo", None, truth["echo"]),
-                                    ("classical", "classical", None, truth["classical"]),
-                                    ("echo_filtered", "echo", sources, filtered)):
-        measure(label, name, flt, exact, range(queries, 2 * queries))
+    for label, name, flt, ids in (("echo", "echo", None, exact["echo"]),
+                                  ("classical", "classical", None, exact["classical"]),
+                                  ("echo_filtered", "echo", sources, exact["filtered"])):
+        measure(label, name, flt, ids, range(queries, 2 * queries))
     if hybrid:  # latency only: BM25 has no exact answer computed here
         for name in ("bm25", "hybrid"):
             seconds = []
@@ -345,22 +362,35 @@ def run_one(store_name: str, points: int, dim: int, queries: int, folder: Path,
     memory = rss_mb()
     result["peak_rss_mb"] = memory["VmHWM"]
     result["peak_anon_mb"] = max(peak.peak, memory["RssAnon"])
-    result["disk_mb"] = disk_mb(folder)
-    result["disk_bytes_per_point"] = result["disk_mb"] * 1e6 / points
     return result
+
+
+def drop_page_cache() -> None:
+    """Write back and drop the kernel's page cache, so the serving process starts with no file in memory (root)."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        sys.exit(f"--drop-caches needs root (writing /proc/sys/vm/drop_caches: {exc})")
 
 
 # -- the parent: runs the children, prints the table --------------------------------------------------------------
 def child(store: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", store, "--points", str(args.points), "--dim", str(args.dim),
-           "--queries", str(args.queries), "--folder", str(tmp / store)]
-    if args.hnsw and store == "edge":
-        cmd += ["--hnsw", args.hnsw]
-    if args.int8_memory and store == "edge":
-        cmd += ["--int8-memory", args.int8_memory]
-    cmd += ["--texts", args.texts] + (["--mode", args.mode] if store == "edge" else [])
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    """Build `store` in one process, then (after dropping the page cache with --drop-caches) query it in another."""
+    result: dict[str, Any] = {}
+    for phase in ("build", "serve"):
+        if phase == "serve" and args.drop_caches:
+            drop_page_cache()
+        cmd = [sys.executable, __file__, "--child", store, "--phase", phase, "--points", str(args.points),
+               "--dim", str(args.dim), "--queries", str(args.queries), "--folder", str(tmp / store)]
+        if args.hnsw and store == "edge":
+            cmd += ["--hnsw", args.hnsw]
+        if args.int8_memory and store == "edge":
+            cmd += ["--int8-memory", args.int8_memory]
+        cmd += ["--texts", args.texts] + (["--mode", args.mode] if store == "edge" else [])
+        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+        result.update(json.loads(out.strip().splitlines()[-1]))
+    return result
 
 
 def machine() -> str:
@@ -389,8 +419,9 @@ def table(rows: list[dict[str, Any]]) -> str:
                ("echo_recall_at_10", "{:.3f}"), ("classical_p50_ms", "{:.2f}"), ("classical_recall_at_10", "{:.3f}"),
                ("echo_filtered_p50_ms", "{:.2f}"), ("echo_filtered_p95_ms", "{:.2f}"),
                ("echo_filtered_recall_at_10", "{:.3f}"), ("bm25_p50_ms", "{:.2f}"), ("bm25_p95_ms", "{:.2f}"),
-               ("hybrid_p50_ms", "{:.2f}"), ("hybrid_p95_ms", "{:.2f}"), ("peak_rss_mb", "{:,.0f}"),
-               ("peak_anon_mb", "{:,.0f}"), ("disk_mb", "{:,.0f}"), ("disk_bytes_per_point", "{:,.0f}")]
+               ("hybrid_p50_ms", "{:.2f}"), ("hybrid_p95_ms", "{:.2f}"), ("build_peak_rss_mb", "{:,.0f}"),
+               ("build_peak_anon_mb", "{:,.0f}"), ("peak_rss_mb", "{:,.0f}"), ("peak_anon_mb", "{:,.0f}"),
+               ("disk_mb", "{:,.0f}"), ("disk_bytes_per_point", "{:,.0f}")]
     lines = ["| " + " | ".join(name for name, _ in columns) + " |", "|" + " ---: |" * len(columns)]
     lines += ["| " + " | ".join(fmt.format(r[name]) if name in r else "" for name, fmt in columns) + " |"
               for r in rows]
@@ -414,12 +445,20 @@ def main() -> None:
                         help="hybrid: also time BM25 and hybrid queries (default store only; implies --texts words)")
     parser.add_argument("--texts", choices=["constant", "words"], default="constant",
                         help="payload text of each point: one repeated character, or Zipf-distributed words")
+    parser.add_argument("--drop-caches", action="store_true",
+                        help="drop the kernel's page cache before the serving process opens the store (needs root): "
+                             "cold figures from disk, not from the pages the build left in memory")
     parser.add_argument("--child", choices=["edge", "local"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["build", "serve"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.child, args.points, args.dim, args.queries, args.folder, args.hnsw,
-                                 args.int8_memory, words=args.texts == "words", hybrid=args.mode == "hybrid")))
+        if args.phase == "build":
+            print(json.dumps(build_one(args.child, args.points, args.dim, args.queries, args.folder, args.hnsw,
+                                       args.int8_memory, words=args.texts == "words" or args.mode == "hybrid")))
+        else:
+            print(json.dumps(serve_one(args.child, args.points, args.dim, args.queries, args.folder, args.hnsw,
+                                       args.int8_memory, words=args.texts == "words", hybrid=args.mode == "hybrid")))
         return
     if args.mode == "hybrid":
         args.texts = "words"
@@ -435,7 +474,8 @@ def main() -> None:
     edge = rows[0]
     print(f"default store: index {edge['index']}, {edge.get('segments')} segments; index build "
           f"{edge['index_build_s']:.1f} s in all ({edge['index_build_last_s']:.1f} s at the end), reported apart "
-          "from the upserts; peak RSS counts the memory-mapped files the process touched, peak anon does not")
+          "from the upserts; peak RSS (of the building and of the serving process) counts the memory-mapped files the "
+          "process touched, peak anon does not")
     if args.json:
         summary = {**edge, "query_p50_ms": edge["echo_p50_ms"], "query_p95_ms": edge["echo_p95_ms"],
                    "recall_at_10": edge["echo_recall_at_10"], "local_mode": rows[1] if len(rows) > 1 else None}
