@@ -50,12 +50,6 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
 
 
-def cpu() -> str:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    return "avx512_bf16" if "avx512_bf16" in flags else "avx512" if "avx512f" in flags else \
-        "avx2" if "avx2" in flags else "other"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -117,8 +111,9 @@ def main() -> None:
     searcher.close()
 
     dtype = str(model.dtype).removeprefix("torch.")
+    cpu = torch.backends.cpu.get_cpu_capability()
     print(f"{len(questions)} questions, mode {args.mode}, collection {info.name} ({info.points} points), "
-          f"model {model.describe().get('model')}, {dtype}, {torch.get_num_threads()} threads, CPU {cpu()}")
+          f"model {model.describe().get('model')}, {dtype}, {torch.get_num_threads()} threads, CPU {cpu}")
     print(f"{'step':<16} {'p50 ms':>8} {'p95 ms':>8}")
     figures: dict[str, float] = {}
     for step, ms in steps.items():
@@ -127,7 +122,7 @@ def main() -> None:
         print(f"{step:<16} {p50:8.2f} {p95:8.2f}")
     if args.json:
         print(json.dumps({"queries": len(questions), "mode": args.mode, "points": info.points, "dtype": dtype,
-                          "cpu": cpu(), "threads": torch.get_num_threads(), **figures}))
+                          "cpu": cpu, "threads": torch.get_num_threads(), **figures}))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from ingest.cli import app as ingest_app
@@ -44,14 +45,19 @@ def _ingest(data: Path, model: Path, *args: str):
     return CliRunner().invoke(ingest_app, [*args, "--data-dir", str(data), "--model", str(model), "--json"])
 
 
+def _announced_app(store, embedder, settings: ServiceSettings | None = None) -> tuple[FastAPI, int]:
+    """A service on `store` that announces itself on a free port of loopback, as `search serve` does."""
+    port = free_port()
+    return create_app(Searcher(store=store, embedder=embedder), settings or ServiceSettings(),
+                      announce_url=f"http://127.0.0.1:{port}"), port
+
+
 def test_an_ingest_goes_through_the_service_while_it_answers_queries(tmp_path: Path, tiny_model_dir, tiny_embedder):
     data, docs = tmp_path / "data", tmp_path / "docs"
     _docs(docs, 1)
     folder = data / "qdrant"
     store = open_collection(path=folder)
-    port = free_port()
-    app = create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(batch_wait_ms=1),
-                     announce_url=f"http://127.0.0.1:{port}")
+    app, port = _announced_app(store, tiny_embedder, ServiceSettings(batch_wait_ms=1))
     with running(app, port) as url:
         assert find_service(folder) is not None
         first = _ingest(data, tiny_model_dir, str(docs))  # the store is locked by the service: handed over
@@ -222,9 +228,7 @@ def test_ctrl_c_on_a_handed_over_ingest_prints_the_report_so_far_and_exits_130(t
     data, docs = tmp_path / "data", tmp_path / "docs"
     _long_docs(docs, 40)
     store = open_collection(path=data / "qdrant")
-    port = free_port()
-    app = create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(),
-                     announce_url=f"http://127.0.0.1:{port}")
+    app, port = _announced_app(store, tiny_embedder)
     command = [sys.executable, "-c", "from ingest.cli import main; main()", str(docs), "--data-dir", str(data),
                "--model", str(tiny_model_dir), "--json", "--batch-size", "1", "--chunk-tokens", "60"]
     env = {k: v for k, v in os.environ.items()
@@ -267,9 +271,7 @@ def test_the_service_warns_when_chunks_outgrow_its_models_window(tmp_path: Path,
     data, docs = tmp_path / "data", tmp_path / "docs"
     _docs(docs, 2)
     store = open_collection(path=data / "qdrant")
-    port = free_port()
-    app = create_app(Searcher(store=store, embedder=windowed), ServiceSettings(),
-                     announce_url=f"http://127.0.0.1:{port}")
+    app, port = _announced_app(store, windowed)
     with running(app, port):
         over = _ingest(data, tiny_model_dir, "--chunk-tokens", str(limit + 1), str(docs))
         fits = _ingest(data, tiny_model_dir, "--chunk-tokens", str(limit), str(docs))
