@@ -18,13 +18,14 @@ import typer
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, window_warning
 from ingest.discover import Shard
-from ingest.handover import HandoverError, announced_service, ingest_via_service
+from ingest.handover import HandoverError, ingest_via_service
 from ingest.offline import setup_offline
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
 from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
 from search.errors import ExitCode, InvalidInputError, verdict
+from search.service_discovery import holding_service
 from search.settings import Settings
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
@@ -162,11 +163,7 @@ def run(
 
 def _announced(settings: Settings) -> str | None:
     """The URL of a live `search serve` that holds the embedded store these settings name (None for a server)."""
-    if settings.store.qdrant_url:
-        return None
-    from search.store import embedded_folder
-
-    url = announced_service(embedded_folder(None, settings.store.data_dir()), settings.store.collection)
+    url = holding_service(settings.store)
     if url is not None:
         _err(f"the search service at {url} holds the embedded store: handing the ingest over to it")
     return url

@@ -11,14 +11,12 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ingest.report import IngestProgress, IngestReport
 from search.errors import ExitCode
-from search.store import StoreLockedError
 
 RUN_HEADER = "X-Ingest-Run"
 """The header of the service's answer to `POST /ingest` that holds the run's id (for `POST /ingest/stop`)."""
@@ -34,18 +32,6 @@ class HandoverError(Exception):
 
 _STATUS_EXIT = {401: ExitCode.REFUSED, 404: ExitCode.REFUSED, 409: ExitCode.REFUSED, 422: ExitCode.USAGE,
                 503: ExitCode.REFUSED}
-
-
-def announced_service(folder: Path, collection: str) -> str | None:
-    """The URL of the live `search serve` holding the embedded store at `folder`, if there is one;
-    `StoreLockedError` when it serves another collection than `collection` (it writes its own only)."""
-    from search.service_discovery import find_service
-
-    found = find_service(folder)
-    if found is not None and found.collection != collection:
-        raise StoreLockedError(f"the search service at {found.url} holds the embedded store and serves collection "
-                               f"{found.collection!r}, not {collection!r}: ingest into that one, or stop the service")
-    return found.url if found is not None else None
 
 
 def ingest_via_service(url: str, api_key: str | None, request: dict[str, Any],

@@ -18,7 +18,7 @@ from search.cli_errors import user_errors
 from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.errors import ExitCode
 from search.query import SearchQuery
-from search.settings import ServiceSettings, Settings, SettingsError, StoreSettings
+from search.settings import ServiceSettings, Settings, SettingsError
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 DEFAULT_COMMAND = "query"
@@ -137,7 +137,9 @@ def query(
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
                                    url=service)
     with user_errors():
-        if not settings.service.url and (url := _announced_service(settings.store)):
+        from search.service_discovery import holding_service
+
+        if not settings.service.url and (url := holding_service(settings.store)):
             _answered_by(url)
             settings = settings.override(service={"url": url})
         from search.backend import open_backend
@@ -153,22 +155,6 @@ def query(
         console.print("no hits: the collection is empty (run `ingest PATH`) or the filter matched nothing")
         return
     console.print(result_table(result, mode.value))
-
-
-def _announced_service(where: StoreSettings) -> str | None:
-    """The URL of the live `search serve` that holds the embedded store `where` names (None for a Qdrant server, or
-    when none is announced): it answers instead, since the store allows one process. `StoreLockedError` when it
-    serves another collection than `where`'s."""
-    if where.qdrant_url:
-        return None
-    from search.service_discovery import find_service
-    from search.store import StoreLockedError, embedded_folder
-
-    found = find_service(embedded_folder(None, where.data_dir()))
-    if found is not None and found.collection != where.collection:
-        raise StoreLockedError(f"the search service at {found.url} holds the embedded store and serves collection "
-                               f"{found.collection!r}, not {where.collection!r}: ask for that one, or stop the service")
-    return found.url if found is not None else None
 
 
 def _answered_by(url: str) -> None:
@@ -197,15 +183,16 @@ def info(
 
     When a `search serve` holds the embedded store, that service answers (--check then needs it stopped)."""
     from search.render import info_table
+    from search.service_discovery import holding_service
     from search.store import StoreLockedError, collection_options, open_collection
 
     settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir)
     where = settings.store
     with user_errors():
-        url = _announced_service(where)
+        url = holding_service(where)
         if url and check:
             raise StoreLockedError(f"--check reads the store's files itself, and the search service at {url} "
-                                          "holds them: stop the service, then run it")
+                                   "holds them: stop the service, then run it")
     if url:
         from search.backend import open_backend
 
