@@ -1,6 +1,7 @@
 """The embedded store at scale: Qdrant's engine in-process (the default) beside qdrant-client's local mode (before).
 
-    python bench/store.py --points N [--local-max 100000] [--queries 200] [--dim 640] [--drop-caches] [--json]
+    python bench/store.py --points N [--local-max 100000] [--queries 200] [--dim 640] [--drop-caches]
+                          [--serve-memory-gb GB] [--json]
                           [--mode dense|hybrid] [--texts constant|words]
 
 The data are SYNTHETIC: clustered unit vectors (1,000 random centres plus Gaussian noise), two named vectors of
@@ -17,7 +18,9 @@ page cache), then 1,000 other queries to warm up, then `--queries` new ones for 
 with a source filter (1 % of the sources): p50/p95 latency and recall@10 against exact search (brute force in
 numpy, kept while the points are generated), and its peak RSS. Peak RSS is VmHWM, which counts the pages of
 memory-mapped files the process touched (page cache the kernel can take back), with the anonymous part alone
-beside it. Local mode runs up to `--local-max` points (it holds every point in memory: about 80 GB at 1M).
+beside it. `--serve-memory-gb GB` runs the serving process in a memory cgroup of that size, page cache included:
+a machine that keeps no more than GB of the store's files in memory, whatever its page cache would do (root only).
+Local mode runs up to `--local-max` points (it holds every point in memory: about 80 GB at 1M).
 
 With --json the last line of output is one JSON object with the default store's figures: points, upsert_per_s,
 index_build_s, reopen_s, query_p50_ms, query_p95_ms, recall_at_10, peak_rss_mb (the serving process's),
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -375,8 +379,35 @@ def drop_page_cache() -> None:
 
 
 # -- the parent: runs the children, prints the table --------------------------------------------------------------
+def memory_cgroup(gb: float) -> Path:
+    """A new memory cgroup (v2, else v1) under this process's own, limited to `gb` GB: page cache included, so a
+    process in it keeps at most that much of the files it maps (needs root)."""
+    lines = Path("/proc/self/cgroup").read_text().splitlines()
+    unified = next((line.split(":", 2)[2] for line in lines if line.startswith("0::")), None)
+    v1 = next((line.split(":", 2)[2] for line in lines if ":memory:" in line), None)
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists() and unified is not None:
+        folder, limit_file = Path("/sys/fs/cgroup") / unified.lstrip("/") / f"bench-store-{os.getpid()}", "memory.max"
+    elif v1 is not None:
+        folder = Path("/sys/fs/cgroup/memory") / v1.lstrip("/") / f"bench-store-{os.getpid()}"
+        limit_file = "memory.limit_in_bytes"
+    else:
+        sys.exit("--serve-memory-gb needs a memory cgroup (v1 or v2)")
+    try:
+        folder.mkdir()
+        (folder / limit_file).write_text(str(int(gb * 2**30)))
+    except OSError as exc:
+        sys.exit(f"--serve-memory-gb needs root and a writable memory cgroup ({folder}: {exc})")
+    return folder
+
+
+def join_cgroup(cgroup: Path) -> None:
+    """Move this process into `cgroup` (run in the child between fork and exec)."""
+    (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
+
 def child(store: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """Build `store` in one process, then (after dropping the page cache with --drop-caches) query it in another."""
+    """Build `store` in one process, then (after dropping the page cache with --drop-caches) query it in another
+    (in a memory cgroup of --serve-memory-gb)."""
     result: dict[str, Any] = {}
     for phase in ("build", "serve"):
         if phase == "serve" and args.drop_caches:
@@ -388,8 +419,16 @@ def child(store: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         if args.int8_memory and store == "edge":
             cmd += ["--int8-memory", args.int8_memory]
         cmd += ["--texts", args.texts] + (["--mode", args.mode] if store == "edge" else [])
-        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+        cgroup = memory_cgroup(args.serve_memory_gb) if phase == "serve" and args.serve_memory_gb else None
+        join = functools.partial(join_cgroup, cgroup) if cgroup else None
+        try:
+            out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, preexec_fn=join).stdout
+        finally:
+            if cgroup is not None:
+                cgroup.rmdir()
         result.update(json.loads(out.strip().splitlines()[-1]))
+        if cgroup is not None:
+            result["serve_memory_limit_gb"] = args.serve_memory_gb
     return result
 
 
@@ -448,6 +487,9 @@ def main() -> None:
     parser.add_argument("--drop-caches", action="store_true",
                         help="drop the kernel's page cache before the serving process opens the store (needs root): "
                              "cold figures from disk, not from the pages the build left in memory")
+    parser.add_argument("--serve-memory-gb", type=float, metavar="GB",
+                        help="run the serving process in a memory cgroup of GB gigabytes, page cache included (needs "
+                             "root): a machine that keeps no more than that of the store's files in memory")
     parser.add_argument("--child", choices=["edge", "local"], help=argparse.SUPPRESS)
     parser.add_argument("--phase", choices=["build", "serve"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
