@@ -174,10 +174,7 @@ class ServerCollection(Collection):
         ])
 
     def _set_metadata(self, key: str, value: Any) -> None:
-        meta = self.metadata()
-        meta[key] = value
-        meta[GENERATION] = next_generation(int(meta.get(GENERATION) or 0))
-        self._call(self.client.update_collection, self.name, metadata=meta)
+        self._bump({key: value})
 
     def delete_source(self, source: str, keep: Sequence[str] = ()) -> None:
         selector = models.FilterSelector(filter=source_is(source, keep))
@@ -192,23 +189,22 @@ class ServerCollection(Collection):
         """End a bulk load: switch the server's indexing on where the collection was created with it off (the
         server then builds the graphs in the background). True if it did; a collection already indexed is left
         to the server."""
-        meta = self.metadata()
-        if meta.get(INDEXING_META) != "deferred":
+        if self.metadata().get(INDEXING_META) != "deferred":
             return False
-        meta[INDEXING_META] = "on"
-        meta[GENERATION] = next_generation(int(meta.get(GENERATION) or 0))
-        self._call(self.client.update_collection, self.name, metadata=meta,
+        self._bump({INDEXING_META: "on"},
                    optimizers_config=models.OptimizersConfigDiff(indexing_threshold=INDEXING_THRESHOLD_KB))
         return True
 
-    def _bump(self) -> None:
-        """After the write, never before: a reader that sees the new generation must also see the write.
+    def _bump(self, changes: dict[str, Any] | None = None, **config: Any) -> None:
+        """A new write generation, with `changes` to the metadata and `config` (other `update_collection`
+        arguments) in the same update. After the write, never before: a reader that sees the new generation must
+        also see the write.
 
         Sends the whole metadata (fingerprint and embedder too), so that it is right whether the server merges
         metadata updates (the in-process API does) or replaces them."""
-        meta = self.metadata()
+        meta = {**self.metadata(), **(changes or {})}
         meta[GENERATION] = next_generation(int(meta.get(GENERATION) or 0))
-        self._call(self.client.update_collection, self.name, metadata=meta)
+        self._call(self.client.update_collection, self.name, metadata=meta, **config)
 
     # -- reads ------------------------------------------------------------------------------------------------
     def generation(self) -> int:
