@@ -1,5 +1,5 @@
 """How well a score tells a relevant document from an irrelevant one, across queries: raw cosine, centered cosine,
-and the calibrated z of `search.calibration`, on a BEIR-layout set (e.g. bench/manpages.py, bench/faq.py).
+and the calibrated z of `search.query.calibration`, on a BEIR-layout set (e.g. bench/manpages.py, bench/faq.py).
 
     python bench/calibration.py SET_DIR [--max-text-tokens 256] [--sample 256]
 
@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from embedder import Embedder  # noqa: E402
 from embedder.centering import normalise  # noqa: E402
-from search.calibration import Background  # noqa: E402
 from search.evaluation.data import load_qrels, load_queries  # noqa: E402
 from search.evaluation.sweep import load_corpus  # noqa: E402
+from search.query.calibration import Background  # noqa: E402
 
 
 def auc(relevant: np.ndarray, scores: np.ndarray) -> float:

@@ -64,9 +64,9 @@ def main() -> None:
 
     from embedder import tune_process
     from embedder.templates import DEFAULT_INSTRUCTION
-    from search.backend import open_searcher
-    from search.query import SearchQuery
-    from search.service import SearchResponse, Timings
+    from search.query.backend import open_searcher
+    from search.query.request import SearchQuery
+    from search.service.app import SearchResponse, Timings
     from search.settings import Settings
 
     overrides: dict = {}

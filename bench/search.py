@@ -296,7 +296,7 @@ def main() -> None:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-c", "from search.cli import main; main()", "serve", "--port", str(port),
+    command = [sys.executable, "-c", "from search.cli.app import main; main()", "serve", "--port", str(port),
                "--data-dir", str(data_dir)]
     command += ["--threads", str(args.threads)] if args.threads else []
     command += ["--batch-wait-ms", str(args.batch_wait_ms)] if args.batch_wait_ms is not None else []

@@ -11,16 +11,16 @@ The data are SYNTHETIC: clustered unit vectors (1,000 random centres plus Gaussi
 Each store is built in one subprocess and queried in another, as `ingest` builds a collection and `search serve`
 answers from it, so that each peak RSS is its own. The building process: insert (upserts of 256 points, as ingest
 writes them) with the points/s rate, index build (the engine's own, reported apart from the upserts: see
-`search.store.edge.SEGMENT_POINTS`), its peak RSS (`build_peak_*`) and the disk used. The serving process: open
-(`reopen_s`: open the store and count its points), one-vector queries with k=10: first `--queries` echo queries
+`search.store.edge.collection.SEGMENT_POINTS`), its peak RSS (`build_peak_*`) and the disk used. The serving process:
+open (`reopen_s`: open the store and count its points), one-vector queries with k=10: first `--queries` echo queries
 right after the open (cold: the memory-mapped files not yet read in; with `--drop-caches`, not even in the kernel's
 page cache), then 1,000 other queries to warm up, then `--queries` new ones for echo and for classical, without and
-with a source filter (1 % of the sources): p50/p95 latency and recall@10 against exact search (brute force in
-numpy, kept while the points are generated), and its peak RSS. Peak RSS is VmHWM, which counts the pages of
-memory-mapped files the process touched (page cache the kernel can take back), with the anonymous part alone
-beside it. `--serve-memory-gb GB` runs the serving process in a memory cgroup of that size, page cache included:
-a machine that keeps no more than GB of the store's files in memory, whatever its page cache would do (root only).
-Local mode runs up to `--local-max` points (it holds every point in memory: about 80 GB at 1M).
+with a source filter (1 % of the sources): p50/p95 latency and recall@10 against exact search (brute force in numpy,
+kept while the points are generated), and its peak RSS. Peak RSS is VmHWM, which counts the pages of memory-mapped
+files the process touched (page cache the kernel can take back), with the anonymous part alone beside it.
+`--serve-memory-gb GB` runs the serving process in a memory cgroup of that size, page cache included: a machine that
+keeps no more than GB of the store's files in memory, whatever its page cache would do (root only). Local mode runs up
+to `--local-max` points (it holds every point in memory: about 80 GB at 1M).
 
 With --json the last line of output is one JSON object with the default store's figures: points, upsert_per_s,
 index_build_s, reopen_s, query_p50_ms, query_p95_ms, recall_at_10, peak_rss_mb (the serving process's),
@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 if TYPE_CHECKING:
     from search.store import Collection
-    from search.store.edge import IndexTuning
+    from search.store.edge.collection import IndexTuning
 
 BATCH = 256
 TRUTH = "truth.npz"
@@ -176,7 +176,7 @@ class EdgeStore:
 
     def _open(self) -> Collection:
         from search.store import Fusion
-        from search.store.edge import EdgeCollection
+        from search.store.edge.collection import EdgeCollection
 
         store = EdgeCollection.open_folder(self.folder, self.settings.collection, self.settings.min_free_mb, self.index)
         store.fusion = Fusion.from_settings(self.settings)
@@ -266,7 +266,7 @@ class LocalModeStore:
 
 def index_tuning(hnsw: str | None, int8_memory: str | None) -> IndexTuning:
     """The store's index tuning with the sweep's `--hnsw M,EF_CONSTRUCT,EF` and `--int8-memory` in place."""
-    from search.store.edge import DEFAULT_INDEX, edge
+    from search.store.edge.collection import DEFAULT_INDEX, edge
 
     index = DEFAULT_INDEX
     if hnsw:
@@ -328,7 +328,8 @@ def serve_one(store_name: str, points: int, dim: int, queries: int, folder: Path
     data = Data(points, dim, queries, words=words or hybrid)
     exact = dict(np.load(folder / TRUTH))
     sources = sorted({Data.source(s * PER_SOURCE) for s in data.filter_sources})
-    importlib.import_module("search.store.edge" if store_name == "edge" else "qdrant_client")  # not timed as reopen
+    # imported before the clock starts: not timed as reopen
+    importlib.import_module("search.store.edge.collection" if store_name == "edge" else "qdrant_client")
     t0 = time.perf_counter()
     store = EdgeStore(folder, dim, index_tuning(hnsw, int8_memory)) if store_name == "edge" \
         else LocalModeStore(folder, dim, create=False)

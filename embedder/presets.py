@@ -54,7 +54,7 @@ PRESETS: dict[str, Preset] = {
     # Layer 17 of 18, chosen on four dev sets (docs/evaluation.md, "Which layer, and centering"): the best mean of
     # echo over STS-B dev (78.3 against 70.9 for the last layer) and the man-page (83.0 against 60.4) and FAQ
     # (59.5 against 48.2) retrieval dev sets, nDCG@10. Its cosines are bunched (unrelated chunks near 0.95), so
-    # hits carry a calibrated `z` (search.calibration) a person can read; centering was measured and not taken.
+    # hits carry a calibrated `z` (search.query.calibration) a person can read; centering was measured and not taken.
     "gemma-3-270m": replace(ZERO_SHOT, layer=17),
     "jspringer/echo-mistral-7b-instruct-lasttoken": replace(_MISTRAL_ECHO, pooling="last"),
     "jspringer/echo-mistral-7b-instruct-meantoken": replace(_MISTRAL_ECHO, pooling="mean"),

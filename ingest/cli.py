@@ -23,10 +23,10 @@ from ingest.offline import setup_offline
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
-from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
+from search.cli.options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
 from search.errors import ExitCode, InvalidInputError, verdict
-from search.service_discovery import holding_service
 from search.settings import Settings
+from search.store.edge.holder import holding_service
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 

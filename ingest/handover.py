@@ -1,6 +1,6 @@
 """`ingest` through a running `search serve` (`POST /ingest`): the process that holds the embedded store writes.
 
-The service announces itself in the store's folder (`search.service_discovery`); `ingest` finds it there, or is
+The service announces itself in the store's folder (`search.store.edge.holder`); `ingest` finds it there, or is
 given `--service URL`, and streams the service's progress, warning and report as if it had run the sync itself. On
 Ctrl-C it asks the service to stop the run (`POST /ingest/stop`) and still gets the report so far.
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from search.query import SearchQuery
-    from search.searcher import Hit, Searcher, SearchResult
+    from search.query.request import SearchQuery
+    from search.query.searcher import Hit, Searcher, SearchResult
 
 __all__ = ["Hit", "SearchQuery", "SearchResult", "Searcher"]
 
@@ -14,7 +14,7 @@ __all__ = ["Hit", "SearchQuery", "SearchResult", "Searcher"]
 def __getattr__(name: str) -> Any:
     # Lazy, so that `import search.store` (used by ingest) does not load torch and the model code.
     if name == "SearchQuery":
-        from search.query import SearchQuery
+        from search.query.request import SearchQuery
 
         return SearchQuery
     if name in __all__:

@@ -5,7 +5,7 @@ answers with the status the same rule gives. An error no rule names is a bug: ex
 
 Importing this module imports nothing of the product: the error types are imported the first time an error is
 mapped (they live in the store package, which imports Qdrant). The service's one refusal not listed here is a full
-queue (`search.batching.QueueFullError`): 503 with a `Retry-After` header, answered by its own handler.
+queue (`search.service.batching.QueueFullError`): 503 with a `Retry-After` header, answered by its own handler.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr, SecretStr, field_validator, model_validator
 
 from embedder import Embedder
-from search.query import SearchQuery
-from search.searcher import Hit, Searcher
+from search.query.request import SearchQuery
+from search.query.searcher import Hit, Searcher
 from search.settings import Settings
 from search.store import FilterLike, QueryFilter, collection_options, open_collection
 from search.validation import check_collection_name

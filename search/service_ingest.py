@@ -32,10 +32,10 @@ from ingest.offline import setup_offline
 from ingest.pipeline import ingest_paths
 from ingest.report import IngestProgress, IngestReport
 from search.errors import ExitCode, InvalidInputError, verdict
-from search.searcher import Searcher
+from search.query.searcher import Searcher
 from search.store import Collection
 
-log = logging.getLogger("search.service")
+log = logging.getLogger("search.service.app")
 T = TypeVar("T")
 
 

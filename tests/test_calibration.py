@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.calibration import MIN_SAMPLE, SAMPLE_SIZE, Background, strength
-from search.query import SearchQuery
-from search.searcher import Searcher
+from search.query.calibration import MIN_SAMPLE, SAMPLE_SIZE, Background, strength
+from search.query.request import SearchQuery
+from search.query.searcher import Searcher
 from search.store import open_collection
 from tests.search_helpers import fill
 

@@ -178,7 +178,7 @@ def test_dockerfile_environment_variables_are_read_by_the_code() -> None:
 
 def test_search_service_settings_read_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service itself (not only the CLI client) picks up the SEARCH_* variables compose gives it."""
-    from search.service import ServiceSettings
+    from search.service.app import ServiceSettings
 
     names = [n for n in services()["search"]["environment"] if n.startswith("SEARCH_")]
     assert names

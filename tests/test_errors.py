@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 import search.store.errors as store_errors
 from embedder.errors import ModelLoadError, ModelNotFoundError, ModelOptionError
-from search.client import SearchServiceError
 from search.errors import ExitCode, InvalidInputError, verdict
 from search.evaluation.data import DataError
+from search.query.remote import SearchServiceError
 from search.settings import SettingsError
 from search.store import (
     CollectionNotFoundError,
@@ -115,7 +115,7 @@ class Refusing:
 def test_the_service_answers_with_the_maps_status(
     error: type[Exception], exit_code: ExitCode, http_status: int, http_error: str | None
 ) -> None:
-    from search.service import create_app
+    from search.service.app import create_app
 
     with TestClient(create_app(Refusing(error("what happened")))) as client:  # type: ignore[arg-type]
         answer = client.get("/collection")

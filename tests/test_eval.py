@@ -19,7 +19,7 @@ from search.evaluation.data import EXAMPLE_DIR, load_qrels, load_queries, load_s
 from search.evaluation.methods import METHODS, pick_methods
 from search.evaluation.report import markdown, plot
 from search.evaluation.tasks import run_retrieval, run_sts, run_toy
-from search.query import SearchQuery
+from search.query.request import SearchQuery
 from search.store import open_collection
 
 TEXTS = ["a short one", "a somewhat longer sentence about the weather in spring"]
@@ -129,7 +129,7 @@ def test_report_outputs(tiny_embedder: Embedder, tmp_path: Path) -> None:
 
 def _ingest_example(embedder: Embedder, folder: Path):  # noqa: ANN202 - a Searcher
     from ingest.pipeline import ingest_paths
-    from search.searcher import Searcher
+    from search.query.searcher import Searcher
 
     store = open_collection(path=folder)
     report = ingest_paths([EXAMPLE_DIR / "corpus"], store, embedder)
@@ -189,7 +189,7 @@ def test_cli_toy_json_and_errors(tiny_model_dir: Path) -> None:
 
 def test_cli_a_library_value_error_is_internal_not_usage(tiny_model_dir: Path, monkeypatch) -> None:
     import search.evaluation.tasks
-    from search.cli import app as search_app
+    from search.cli.app import app as search_app
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ValueError("operands could not be broadcast together")

@@ -10,8 +10,8 @@ import pytest
 from ingest import ingest_paths
 from ingest.budget import FileBudget, smallest_first
 from ingest.state import load_state
-from search.query import SearchQuery
-from search.searcher import Searcher
+from search.query.request import SearchQuery
+from search.query.searcher import Searcher
 from search.store import open_collection
 from tests.ingest_helpers import by_status, records_by_id
 

@@ -344,9 +344,9 @@ def test_a_locked_store_is_refused_before_torch_or_the_model_loads(tmp_path, tin
     try:
         for module, args in (
             ("ingest.cli", [str(docs), "--data-dir", str(data), "--model", str(tiny_model_dir)]),
-            ("search.cli", ["a question", "--data-dir", str(data), "--model", str(tiny_model_dir)]),
-            ("search.cli", ["info", "--data-dir", str(data)]),
-            ("search.cli", ["serve", "--data-dir", str(data), "--model", str(tiny_model_dir)]),
+            ("search.cli.app", ["a question", "--data-dir", str(data), "--model", str(tiny_model_dir)]),
+            ("search.cli.app", ["info", "--data-dir", str(data)]),
+            ("search.cli.app", ["serve", "--data-dir", str(data), "--model", str(tiny_model_dir)]),
         ):
             probe = subprocess.run([sys.executable, "-c", REFUSED_PROBE.format(module=module, args=args)], cwd=ROOT,
                                    env=env, capture_output=True, text=True, timeout=300)

@@ -15,7 +15,7 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from embedder import Embedder
 from embedder.langchain import EchoEmbeddings
 from search.langchain import EchoRetriever
-from search.searcher import Searcher
+from search.query.searcher import Searcher
 from tests.langchain_fixtures import FIXTURE_FILES, build_collection
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ from qdrant_client import models
 
 from embedder import Embedder
 from search.langchain import EchoRetriever
-from search.query import SearchQuery
-from search.searcher import Searcher
+from search.query.request import SearchQuery
+from search.query.searcher import Searcher
 from search.store import CollectionNotFoundError
 from tests.langchain_fixtures import FIXTURE_FILES, build_collection
 

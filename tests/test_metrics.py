@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from qdrant_client import QdrantClient
 
 from embedder import Embedder
-from search.searcher import Searcher
-from search.service import ServiceSettings, create_app
+from search.query.searcher import Searcher
+from search.service.app import ServiceSettings, create_app
 from search.store import Collection, open_collection
 from search.store.server import ServerCollection
 from tests.search_helpers import DOCS, fill, free_port, running

@@ -1,5 +1,5 @@
 """One meaning per name: `Collection` is the store's class (`search.store.Collection`), "backend" is
-`search.backend.SearchBackend` (what a search is answered by), and a test module imports helper modules, never
+`search.query.backend.SearchBackend` (what a search is answered by), and a test module imports helper modules, never
 another test module. Checks of the source text: nothing is imported or run."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_the_checks_find_what_they_look_for() -> None:
                     "class EdgeBackend: pass"):
         assert misnamed(spelled), spelled
     assert not misnamed("from search.store import Collection, open_collection\nimport search.store\n"
-                        "from search.backend import SearchBackend\nclass SharedSearcher: pass")
+                        "from search.query.backend import SearchBackend\nclass SharedSearcher: pass")
     assert TEST_IMPORT.search("import os\nfrom tests.test_ingest import points\n")
     assert TEST_IMPORT.search("    import tests.test_store_safety\n")
     assert not TEST_IMPORT.search("from tests.ingest_helpers import by_status\n")

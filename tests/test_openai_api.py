@@ -20,8 +20,8 @@ import pytest
 from langchain_openai import OpenAIEmbeddings
 
 from embedder import Embedder
-from search.searcher import Searcher
-from search.service import ServiceSettings, create_app
+from search.query.searcher import Searcher
+from search.service.app import ServiceSettings, create_app
 from search.store import Collection, open_collection
 from tests.search_helpers import fill, running
 

@@ -93,7 +93,7 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
     import embedder
     import ingest.cli
     from embedder.settings import EmbedderSettings
-    from search.cli import app as search_app
+    from search.cli.app import app as search_app
     from search.settings import Settings
     from search.store import Collection, StoreUnavailableError, open_collection
     from ui.shared_searcher import load_embedder, open_shared_searcher

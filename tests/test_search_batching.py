@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from search.batching import LRUCache, MicroBatcher, _Pending
-from search.query import SearchQuery
-from search.searcher import Searcher
+from search.query.request import SearchQuery
+from search.query.searcher import Searcher
+from search.service.batching import LRUCache, MicroBatcher, _Pending
 from search.store import CollectionNotFoundError, FilterError, open_collection
 from search.validation import InvalidRequestError
 from tests.search_helpers import fill

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from search.cli import app
+from search.cli.app import app
 from search.store import open_collection
 from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill_path
@@ -125,7 +125,7 @@ class Opened:
 def test_unexpected_errors_exit_4_and_interrupts_130_without_a_traceback(
     run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import search.backend
+    import search.query.backend
 
     class Failing(Opened):
         def __init__(self, error: BaseException) -> None:
@@ -141,15 +141,15 @@ def test_unexpected_errors_exit_4_and_interrupts_130_without_a_traceback(
         (KeyboardInterrupt(), 130, ""),
     )
     for error, status, message in cases:
-        monkeypatch.setattr(search.backend, "open_backend", lambda *_, error=error, **__: Failing(error))
+        monkeypatch.setattr(search.query.backend, "open_backend", lambda *_, error=error, **__: Failing(error))
         result = run("kettle")
         assert result.exit_code == status, result.output
         assert message in result.output and "Traceback" not in result.output
 
 
 def test_a_control_character_in_a_file_name_stays_inside_its_table_row(run, monkeypatch) -> None:
-    import search.backend
-    from search.searcher import Hit, SearchResult
+    import search.query.backend
+    from search.query.searcher import Hit, SearchResult
 
     class Fixed(Opened):
         def search(self, *_: object, **__: object) -> SearchResult:
@@ -157,7 +157,7 @@ def test_a_control_character_in_a_file_name_stays_inside_its_table_row(run, monk
                       chunk_index=0, id="x")
             return SearchResult([hit], [hit], {})
 
-    monkeypatch.setattr(search.backend, "open_backend", lambda *_, **__: Fixed())
+    monkeypatch.setattr(search.query.backend, "open_backend", lambda *_, **__: Fixed())
     result = run("kettle", "-k", "1")
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if "evil" in line]
@@ -197,9 +197,9 @@ def test_a_question_that_is_not_utf8_and_a_data_dir_that_is_a_file_are_usage_err
 
 
 def test_the_query_is_checked_before_the_store_or_the_model_opens(run, monkeypatch: pytest.MonkeyPatch) -> None:
-    import search.backend
+    import search.query.backend
 
-    monkeypatch.setattr(search.backend, "open_backend", lambda *_, **__: pytest.fail("the backend was opened"))
+    monkeypatch.setattr(search.query.backend, "open_backend", lambda *_, **__: pytest.fail("the backend was opened"))
     cases = ((["\udcff"], "not valid Unicode"), (["kettle", "--instruction", "x {text}"], "template slot"))
     for args, message in cases:
         result = run(*args)

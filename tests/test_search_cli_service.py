@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from search.cli import app
-from search.searcher import Searcher
-from search.service import ServiceSettings, create_app
+from search.cli.app import app
+from search.query.searcher import Searcher
+from search.service.app import ServiceSettings, create_app
 from search.store import open_collection
 from tests.search_helpers import DOCS, fill, free_port, running
 

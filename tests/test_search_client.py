@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from search.client import HttpSearcher, SearchServiceError
-from search.query import SearchQuery
-from search.searcher import Searcher
-from search.service import MAX_QUERY_CHARS, ServiceSettings, create_app
+from search.query.remote import HttpSearcher, SearchServiceError
+from search.query.request import SearchQuery
+from search.query.searcher import Searcher
+from search.service.app import MAX_QUERY_CHARS, ServiceSettings, create_app
 from search.store import StoreUnavailableError, open_collection, point_id
 from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill, free_port, running

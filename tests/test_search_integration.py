@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from search.client import HttpSearcher
-from search.query import SearchQuery
-from search.searcher import Searcher
-from search.service import create_app
+from search.query.remote import HttpSearcher
+from search.query.request import SearchQuery
+from search.query.searcher import Searcher
+from search.service.app import create_app
 from search.store import open_collection
 from tests.search_helpers import running
 

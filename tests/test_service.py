@@ -9,9 +9,9 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient
 
-from search.query import SearchQuery
-from search.searcher import Searcher
-from search.service import MAX_QUERY_CHARS, ServiceSettings, create_app
+from search.query.request import SearchQuery
+from search.query.searcher import Searcher
+from search.service.app import MAX_QUERY_CHARS, ServiceSettings, create_app
 from search.store import open_collection
 from search.store.server import ServerCollection
 from search.validation import InvalidRequestError

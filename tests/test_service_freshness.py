@@ -8,8 +8,8 @@ import httpx
 from qdrant_client import QdrantClient
 
 from ingest import ingest_paths
-from search.searcher import Searcher
-from search.service import ServiceSettings, create_app
+from search.query.searcher import Searcher
+from search.service.app import ServiceSettings, create_app
 from search.store import Collection, open_collection
 from search.store.server import ServerCollection
 from tests.search_helpers import fill, running

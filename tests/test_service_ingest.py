@@ -20,11 +20,11 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from ingest.cli import app as ingest_app
-from search.searcher import Searcher
-from search.service import ServiceSettings, create_app
-from search.service_discovery import announce, find_service
+from search.query.searcher import Searcher
+from search.service.app import ServiceSettings, create_app
 from search.service_ingest import IngestRequest
 from search.store import open_collection
+from search.store.edge.holder import announce, find_service
 from tests.search_helpers import free_port, running, wait_for_port
 
 WORD = "zephyrquokka"  # only in the last file of the big ingest
@@ -157,7 +157,7 @@ def test_search_serve_announces_itself_watches_and_takes_a_plain_ingest(tmp_path
     env = {k: v for k, v in os.environ.items() if k != "QDRANT_URL"}
     env.update(ECHO_SEARCH_DATA=str(data), ECHO_SEARCH_MODEL=str(tiny_model_dir), SEARCH_API_KEY="k")
     process = subprocess.Popen(
-        [sys.executable, "-c", "from search.cli import main; main()", "serve", "--port", str(port),
+        [sys.executable, "-c", "from search.cli.app import main; main()", "serve", "--port", str(port),
          "--watch", str(watched)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url, headers = f"http://127.0.0.1:{port}", {"X-API-Key": "k"}
     try:

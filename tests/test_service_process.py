@@ -22,7 +22,7 @@ def _serve(data_dir: Path, model: Path, port: int, **env: str) -> subprocess.Pop
     environ = {k: v for k, v in os.environ.items() if k not in ("QDRANT_URL", "SEARCH_API_KEY")}
     environ.update(ECHO_SEARCH_DATA=str(data_dir), ECHO_SEARCH_MODEL=str(model), **env)
     return subprocess.Popen(
-        [sys.executable, "-c", "from search.cli import main; main()", "serve", "--port", str(port)],
+        [sys.executable, "-c", "from search.cli.app import main; main()", "serve", "--port", str(port)],
         env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from search.batching import MicroBatcher, _Pending
-from search.query import SearchQuery
-from search.searcher import Searcher, SearchResult
-from search.service import ServiceSettings, create_app
+from search.query.request import SearchQuery
+from search.query.searcher import Searcher, SearchResult
+from search.service.app import ServiceSettings, create_app
+from search.service.batching import MicroBatcher, _Pending
 from search.store import Collection, open_collection
 from tests.search_helpers import fill, running
 

@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from search.searcher import Searcher
-from search.service import ServiceSettings, create_app
+from search.query.searcher import Searcher
+from search.service.app import ServiceSettings, create_app
 from search.store import open_collection
 from tests.search_helpers import fill, running
 

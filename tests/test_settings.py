@@ -97,14 +97,14 @@ def test_override_replaces_only_given_values(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_serve_flags_override_the_environment_field_by_field(monkeypatch: pytest.MonkeyPatch) -> None:
     """A flag left out keeps the variable's value: no flag default may overwrite the environment."""
-    import search.backend
-    import search.service
-    from search.cli import app
+    import search.query.backend
+    import search.service.app
+    from search.cli.app import app
 
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(search.backend, "open_searcher",
+    monkeypatch.setattr(search.query.backend, "open_searcher",
                         lambda settings, **_: seen.setdefault("settings", settings))  # _: prepare=, run first
-    monkeypatch.setattr(search.service, "serve",
+    monkeypatch.setattr(search.service.app, "serve",
                         lambda searcher, service, watch=None: seen.setdefault("service", service))
     monkeypatch.setenv("SEARCH_MAX_BATCH", "7")
     monkeypatch.setenv("SEARCH_CACHE_SIZE", "9")
@@ -206,7 +206,7 @@ def test_the_library_reads_no_setting_from_the_environment(monkeypatch: pytest.M
     import torch
 
     from embedder import device, loading
-    from search.service import create_app
+    from search.service.app import create_app
     from search.store import DEFAULT_COLLECTION, Fusion
 
     for name, (cls, field) in env_names().items():
@@ -236,7 +236,7 @@ def test_only_entry_points_read_the_environment() -> None:
     allowed = {
         "embedder/settings.py": {"os.environ"}, "search/settings.py": {"os.environ"},  # the XDG base folders
         "embedder/model_thread.py": {"os.environ"}, "ingest/offline.py": {"os.environ"},  # process set-up
-        "search/cli_options.py": {"Settings.load()"}, "ui/app.py": {"Settings.load()"}, "ui/launch.py": {"os.environ"},
+        "search/cli/options.py": {"Settings.load()"}, "ui/app.py": {"Settings.load()"}, "ui/launch.py": {"os.environ"},
         "embedder/langchain.py": {"EmbedderSettings()"}, "search/langchain.py": {"Settings.load()"},
     }
     found: dict[str, set[str]] = {}
@@ -291,7 +291,7 @@ UI_IN_HTTP_MODE = textwrap.dedent('''
     at.run()
     assert not at.exception and not at.error, (at.exception, at.error)
     assert any("Uploads are off" in i.value for i in at.sidebar.info), "the app did not reach the HTTP service"
-    heavy = sorted(m for m in ("torch", "transformers", "ingest.pipeline", "search.searcher") if m in sys.modules)
+    heavy = sorted(m for m in ("torch", "transformers", "ingest.pipeline", "search.query.searcher") if m in sys.modules)
     print("loaded:", heavy)
 ''')
 

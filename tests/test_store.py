@@ -14,7 +14,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from typer.testing import CliRunner
 
-from search.cli import app as search_app
+from search.cli.app import app as search_app
 from search.store import (
     ChunkPoint,
     ChunkRecord,
@@ -26,8 +26,8 @@ from search.store import (
     open_collection,
     point_id,
 )
-from search.store import edge as edge_store
-from search.store.migrate import BACKUP_SUFFIX, migrate_folder
+from search.store.edge import collection as edge_store
+from search.store.edge.migrate import BACKUP_SUFFIX, migrate_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 32

@@ -26,7 +26,7 @@ from search.store import (
     point_id,
 )
 from search.store import bm25 as bm25_config
-from search.store import edge as edge_store
+from search.store.edge import collection as edge_store
 from search.store.schema import BM25_META
 
 DIM = 16

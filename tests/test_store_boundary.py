@@ -68,7 +68,7 @@ def test_a_record_is_stored_under_the_schema_keys() -> None:
 def test_results_the_http_client_and_the_ui_searcher_import_no_qdrant_package() -> None:
     code = (
         "import sys\n"
-        "import search.client, search.results, ui.shared_searcher, ui.compare\n"
+        "import search.query.remote, search.query.results, ui.shared_searcher, ui.compare\n"
         "from search.store import QueryFilter\n"
         "QueryFilter.parse(['/docs/a.md'])\n"
         "print(sorted(m for m in sys.modules if m.startswith('qdrant')))\n"

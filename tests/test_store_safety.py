@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ingest.cli import app as ingest_app
-from search.cli import app as search_app
+from search.cli.app import app as search_app
 from search.store import StoreDamagedError, open_collection
 from tests.store_helpers import DIM, random_points
 
@@ -143,7 +143,7 @@ def test_a_nearly_full_disk_stops_ingest_with_exit_5_and_leaves_what_was_stored_
 ) -> None:
     import shutil as real_shutil
 
-    from search.store import space
+    from search.store.edge import space
 
     docs, data = tmp_path / "docs", tmp_path / "data"
     docs.mkdir()
@@ -233,7 +233,7 @@ def test_on_a_really_full_disk_reads_answer_and_writes_are_refused_without_sigbu
         return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
                               cwd=env["PYTHONPATH"], timeout=300)
 
-    info = python("from search.cli import main; main()", "info", "--data-dir", str(data), "--json")
+    info = python("from search.cli.app import main; main()", "info", "--data-dir", str(data), "--json")
     assert info.returncode == 0, (info.returncode, info.stderr)  # -7 was SIGBUS
     assert json.loads(info.stdout)["points"] == 500
     read = python(READ, str(data))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from search import snippets
-from search.results import Hit
+from search.query import snippets
+from search.query.results import Hit
 from search.store import ChunkRecord, open_collection
 from search.validation import K_MAX, K_MIN
 from tests.ui_fixtures import (  # noqa: F401 - fixtures

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from search.searcher import Searcher
-from search.service import create_app
+from search.query.searcher import Searcher
+from search.service.app import create_app
 from search.store import open_collection
 from tests.search_helpers import free_port, running
 from tests.ui_fixtures import (  # noqa: F401 - fixtures

@@ -20,10 +20,10 @@ import streamlit as st
 
 from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
-from search import snippets
-from search.calibration import strength
-from search.query import SearchQuery
-from search.results import Hit, Mode, SearchResult
+from search.query import snippets
+from search.query.calibration import strength
+from search.query.request import SearchQuery
+from search.query.results import Hit, Mode, SearchResult
 from search.settings import Settings
 from search.validation import K_MAX, K_MIN
 from ui import compare, uploads

@@ -10,12 +10,12 @@ from typing import Any, Protocol
 
 from scipy.stats import spearmanr
 
-from search.snippets import query_terms, terms_pattern
+from search.query.snippets import query_terms, terms_pattern
 from search.store import ChunkRecord
 
 
 class RankedHit(Protocol):
-    """What these functions need of a hit (`search.searcher.Hit` and the HTTP client's hits have it)."""
+    """What these functions need of a hit (`search.query.searcher.Hit` and the HTTP client's hits have it)."""
 
     rank: int
     id: str
@@ -110,7 +110,7 @@ RANKING_LABELS = {"echo": "Echo", "classical": "Classical", "bm25": "BM25", "hyb
 
 
 def search_mode(left: str, right: str) -> str:
-    """The search mode that fills the rankings `left` and `right` (`search.results.Mode`) with the least work:
+    """The search mode that fills the rankings `left` and `right` (`search.query.results.Mode`) with the least work:
     echo and classical need the model's two vectors, bm25 none, hybrid echo's and BM25."""
     shown = {left, right}
     if shown <= {"echo", "classical"}:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from embedder.settings import EmbedderSettings
-from search.cli_options import setting_help
+from search.cli.options import setting_help
 from search.settings import ServiceSettings, StoreSettings, UiSettings, env_name
 from search.validation import collection_name_problem
 

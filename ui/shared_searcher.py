@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from embedder.settings import EmbedderSettings
-from search.backend import SearchBackend, open_backend, open_searcher
-from search.query import SearchQuery
-from search.results import SearchResult
+from search.query.backend import SearchBackend, open_backend, open_searcher
+from search.query.request import SearchQuery
+from search.query.results import SearchResult
 from search.settings import Settings, SettingsError
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 from embedder.settings import EmbedderSettings
-from search.cli_errors import user_errors
-from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
+from search.cli.errors import user_errors
+from search.cli.options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.errors import InvalidInputError
 from search.evaluation.methods import METHODS, RETRIEVAL_EXTRA, WORDINGS
 
@@ -154,9 +154,9 @@ def retrieval(
 ) -> None:
     """Retrieval on an ingested collection: nDCG@k, Recall@k and MRR@k of its echo and classical vectors, for
     your own queries and relevance judgements (documents are ranked by their best chunk)."""
-    from search.backend import open_searcher
     from search.evaluation.methods import pick_methods
     from search.evaluation.tasks import run_retrieval
+    from search.query.backend import open_searcher
 
     with user_errors():
         extra = pick_methods(None if reembed == "all" else reembed, retrieval=True) if reembed else []

@@ -15,9 +15,9 @@ from search.evaluation.data import DataError, StsSplit, load_qrels, load_queries
 from search.evaluation.methods import WORDINGS, Method
 from search.evaluation.metrics import pair_accuracy, retrieval_scores, spearman
 from search.evaluation.report import Report, Row
-from search.query import SearchQuery
-from search.results import Mode
-from search.searcher import Searcher
+from search.query.request import SearchQuery
+from search.query.results import Mode
+from search.query.searcher import Searcher
 from search.store.bm25 import DESCRIPTION as BM25_DESCRIPTION
 
 Progress = Callable[[str], None]

@@ -1,7 +1,7 @@
 """The store: the only package that speaks Qdrant.
 
-`open_collection(...)` gives the embedded default (Qdrant's engine in-process, `search.store.edge`) or a Qdrant
-server (`search.store.server`); everything else reads and writes chunks through the `Collection` API, as typed
+`open_collection(...)` gives the embedded default (Qdrant's engine in-process, `search.store.edge.collection`) or a
+Qdrant server (`search.store.server`); everything else reads and writes chunks through the `Collection` API, as typed
 records (`ChunkRecord`, laid out by `search.store.schema`) and with filters as `QueryFilter`.
 
 `Collection`, `open_collection` and the folder helpers are imported on first use: the types alone (records, hits,

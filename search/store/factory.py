@@ -43,7 +43,7 @@ def open_collection(
 
         store = ServerCollection.connect(url, api_key, name, shards=shards, replicas=replicas)
     else:
-        from search.store.edge import EdgeCollection
+        from search.store.edge.collection import EdgeCollection
 
         store = EdgeCollection.open_folder(embedded_folder(path, data_dir), name, min_free_mb=min_free_mb)
     store.fusion = fusion or Fusion()

@@ -1,8 +1,8 @@
 """What a collection holds: the named vectors, the record of a chunk point (`ChunkRecord`, its payload), point ids.
 
-This is the one place the layout is defined; the store implementations (`search.store.edge`,
+This is the one place the layout is defined; the store implementations (`search.store.edge.collection`,
 `search.store.server`) store it, everything else reads and writes typed records through `Collection`. Imports no
-Qdrant package, so that what only needs these types (`search.results`, the HTTP client) stays light.
+Qdrant package, so that what only needs these types (`search.query.results`, the HTTP client) stays light.
 """
 
 from __future__ import annotations

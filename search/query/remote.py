@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from search.query import SearchQuery
-from search.results import Hit, SearchResult
+from search.query.request import SearchQuery
+from search.query.results import Hit, SearchResult
 from search.store import (
     CollectionInfo,
     CollectionNotFoundError,
@@ -42,7 +42,7 @@ class HttpSearcher:
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def search(self, query: SearchQuery) -> SearchResult:
-        """Rank chunks for `query` (the body of `POST /search`, `search.service.SearchRequest`)."""
+        """Rank chunks for `query` (the body of `POST /search`, `search.service.app.SearchRequest`)."""
         body = {"query": query.text, "k": query.k, "mode": query.mode, "instruction": query.instruction,
                 "filter": query.filter.to_json() if query.filter else None}
         data = self._request("POST", "/search", json=body)

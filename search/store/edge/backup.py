@@ -19,10 +19,10 @@ from typing import Any
 
 import qdrant_edge as edge
 
-from search.store.edge import EdgeCollection, _lock, _write_json
+from search.store.edge.collection import EdgeCollection, _lock, _write_json
+from search.store.edge.layout import FORMAT, MARKER, old_format_message
+from search.store.edge.space import allocate_holes, free_bytes, is_no_space
 from search.store.errors import OldFormatError, StoreDamagedError, StoreError
-from search.store.layout import FORMAT, MARKER, old_format_message
-from search.store.space import allocate_holes, free_bytes, is_no_space
 from search.validation import check_collection_name
 
 BACKUP_MARKER = "echo-search-backup.json"

@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-from search.query import SearchQuery
-from search.results import SearchResult
+from search.query.request import SearchQuery
+from search.query.results import SearchResult
 from search.settings import Settings
 from search.store import CollectionInfo
 
 if TYPE_CHECKING:
     from embedder import Embedder
-    from search.searcher import Searcher
+    from search.query.searcher import Searcher
 
 
 class SearchBackend(Protocol):
@@ -71,7 +71,7 @@ def open_backend(
     store of `settings.store` with `embedder` (default: loaded from `settings.embedder` unless `load_model` is False:
     then it searches mode "bm25" only; see `open_searcher`)."""
     if settings.service.url:
-        from search.client import HttpSearcher
+        from search.query.remote import HttpSearcher
 
         client = HttpSearcher(settings.service.url, api_key=settings.service.api_key)
         try:
@@ -103,7 +103,7 @@ def open_searcher(
             prepare()
         if embedder is None and loader is not None and load_model:
             embedder = loader()
-        from search.searcher import Searcher
+        from search.query.searcher import Searcher
 
         return Searcher.with_store(store, embedder=embedder, embedder_settings=settings.embedder,
                                    load_model=load_model)

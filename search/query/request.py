@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from search.results import MODES, Mode
+from search.query.results import MODES, Mode
 from search.store import FilterLike, QueryFilter
 from search.validation import InvalidRequestError, check_instruction, check_k, check_text
 

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from search.query import SearchQuery
-from search.searcher import Searcher, SearchResult
+from search.query.request import SearchQuery
+from search.query.searcher import Searcher, SearchResult
 from search.settings import ServiceSettings
 
 T = TypeVar("T")
@@ -65,7 +65,7 @@ class QueueFullError(RuntimeError):
 
 
 class BatchObserver(Protocol):
-    """What the service's metrics (`search.metrics`) learn from the batcher."""
+    """What the service's metrics (`search.service.metrics`) learn from the batcher."""
 
     def cache_hit(self) -> None:
         """A query was answered from the cache."""

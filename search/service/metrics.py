@@ -2,8 +2,8 @@
 
 Every app has a registry of its own (several services in one process, as in the tests, never share counters). The
 instruments are fed by `RequestMetrics` (every HTTP request), the micro-batcher (`BatchObserver`: searches), the
-embeddings endpoint (`search.embedding_runner`) and, at each scrape, the embedder (tokens computed, load time) and
-the collection (points).
+embeddings endpoint (`search.service.embedding_runner`) and, at each scrape, the embedder (tokens computed, load time)
+and the collection (points).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embedder import Embedder
-from search.batching import MicroBatcher
-from search.results import SearchResult
-from search.searcher import Searcher
+from search.query.results import SearchResult
+from search.query.searcher import Searcher
+from search.service.batching import MicroBatcher
 from search.store import StoreError
 
-log = logging.getLogger("search.service")
+log = logging.getLogger("search.service.app")
 
 SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)

@@ -10,8 +10,8 @@ prompt exceeds `max_query_tokens` gets 422 before it reaches the model.
 (`search.service_ingest`): how `ingest` hands its work to a service that holds the embedded store; `POST
 /ingest/stop` stops such a run after its batch in flight (`ingest`'s Ctrl-C), which then reports as usual.
 
-Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models` (`search.openai_api`), and Prometheus
-metrics, `GET /metrics` (`search.metrics`).
+Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models` (`search.service.openai_api`), and
+Prometheus metrics, `GET /metrics` (`search.service.metrics`).
 """
 
 from __future__ import annotations
@@ -37,21 +37,21 @@ from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
 from ingest.handover import RUN_HEADER
-from search.batching import MicroBatcher, QueueFullError
 from search.errors import INTERNAL_HTTP_STATUS, rules, verdict
-from search.metrics import ServiceMetrics, add_metrics
-from search.openai_api import add_openai_api
-from search.query import SearchQuery
-from search.results import Mode
-from search.searcher import Hit, Searcher
-from search.service_discovery import announce, local_url, withdraw
-from search.service_guard import ApiKeyGuard, BodyLimit
+from search.query.request import SearchQuery
+from search.query.results import Mode
+from search.query.searcher import Hit, Searcher
+from search.service.batching import MicroBatcher, QueueFullError
+from search.service.guard import ApiKeyGuard, BodyLimit
+from search.service.metrics import ServiceMetrics, add_metrics
+from search.service.openai_api import add_openai_api
 from search.service_ingest import IngestRequest, ServiceIngest, StopRequest
 from search.settings import ServiceSettings
 from search.store import FilterError, QueryFilter
+from search.store.edge.holder import announce, local_url, withdraw
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
-log = logging.getLogger("search.service")
+log = logging.getLogger("search.service.app")
 T = TypeVar("T")
 
 MAX_QUERY_CHARS = 2000
@@ -200,7 +200,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
     """The service over an opened `searcher` (the model and store are loaded once, before serving); `settings`
     default to the defaults (no environment read: `search serve` passes the `SEARCH_*` settings). With `watch`,
     its paths are synced at start and after every change while the service runs. With `announce_url`, a service
-    on the embedded store announces that URL in the store's folder while it runs (`search.service_discovery`), so
+    on the embedded store announces that URL in the store's folder while it runs (`search.store.edge.holder`), so
     that `ingest` hands its work over."""
     settings = settings or ServiceSettings.defaults()
     metrics = ServiceMetrics(searcher.embedder)
@@ -366,7 +366,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
 
 def _announce(searcher: Searcher, url: str | None, needs_key: bool) -> Path | None:
     """Announce `url` in the embedded store's folder; None for a Qdrant server or no URL."""
-    from search.store.edge import EdgeCollection
+    from search.store.edge.collection import EdgeCollection
 
     if url is None or not isinstance(searcher.store, EdgeCollection):
         return None

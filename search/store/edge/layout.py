@@ -1,6 +1,6 @@
 """The embedded store's folder format: the marker that says a folder is ours, and how to recognise the older
 folder format (qdrant-client's local mode) that `search migrate` upgrades. Known here, once, by the embedded
-store (`search.store.edge`), the migration and the backups alike.
+store (`search.store.edge.collection`), the migration and the backups alike.
 """
 
 from __future__ import annotations

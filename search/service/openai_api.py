@@ -9,7 +9,7 @@ OpenAI's API has no query/document distinction, so the model name carries it (`<
 - `<model>/classical`: the classical baseline of passages (the vectors `ingest` stores beside the echo ones).
 
 Same API key, body limit, token budget and worker thread as `/search`; errors in OpenAI's shape
-(`search.openai_errors`).
+(`search.service.openai_errors`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from pydantic_core import PydanticCustomError
 
 from embedder import Embedder
 from embedder.encoder import Kind
-from search.batching import MicroBatcher
-from search.embedding_runner import EmbeddingRunner
-from search.metrics import ServiceMetrics
-from search.openai_errors import ErrorBody, OpenAIError, OpenAIGate, OpenAIRoute
+from search.service.batching import MicroBatcher
+from search.service.embedding_runner import EmbeddingRunner
+from search.service.metrics import ServiceMetrics
+from search.service.openai_errors import ErrorBody, OpenAIError, OpenAIGate, OpenAIRoute
 from search.settings import ServiceSettings
 from search.validation import InvalidRequestError, check_text
 

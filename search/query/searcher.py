@@ -12,9 +12,9 @@ import numpy as np
 from embedder import Embedder
 from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
-from search.calibration import SAMPLE_SIZE, Background
-from search.query import SearchQuery
-from search.results import RANKINGS_OF, Hit, Mode, SearchResult
+from search.query.calibration import SAMPLE_SIZE, Background
+from search.query.request import SearchQuery
+from search.query.results import RANKINGS_OF, Hit, Mode, SearchResult
 from search.store import (
     BM25,
     CLASSICAL,
@@ -42,7 +42,7 @@ class Searcher:
     _checked: bool = field(default=False, repr=False)
     """The collection's fingerprint was found equal to the embedder's: it is not read again on every query."""
     _background: Background | None = field(default=None, repr=False)
-    """The calibration sample (`search.calibration`), taken again after any write."""
+    """The calibration sample (`search.query.calibration`), taken again after any write."""
 
     @classmethod
     def open(
@@ -63,7 +63,7 @@ class Searcher:
         `path` is the embedded store's Qdrant folder; `data_dir` the data folder that holds it (`qdrant/`). Without
         `embedder`, the model `model` is loaded as `embedder_settings` say (default: the defaults, no environment
         read), unless `load_model` is False: then only mode "bm25" can be searched. `fusion`: how "hybrid" fuses
-        (default: `Fusion()`). A program that honours the settings opens with `search.backend.open_searcher`."""
+        (default: `Fusion()`). A program that honours the settings opens with `search.query.backend.open_searcher`."""
         store = open_collection(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir,
                                 fusion=fusion)
         return cls.with_store(store, model=model, embedder=embedder, embedder_settings=embedder_settings,

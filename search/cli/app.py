@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from search.cli_errors import user_errors
-from search.cli_options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
+from search.cli.errors import user_errors
+from search.cli.options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.errors import ExitCode
-from search.query import SearchQuery
+from search.query.request import SearchQuery
 from search.settings import ServiceSettings, Settings, SettingsError
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
@@ -125,7 +125,7 @@ def query(
     """Rank chunks for a question with echo and classical embeddings, BM25 or hybrid (the default command).
 
     When a `search serve` holds the embedded store, that service answers (SEARCH_API_KEY is sent)."""
-    from search.render import result_json, result_table
+    from search.cli.render import result_json, result_table
 
     text = " ".join(question).strip()
     if not text:
@@ -137,12 +137,12 @@ def query(
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
                                    url=service)
     with user_errors():
-        from search.service_discovery import holding_service
+        from search.store.edge.holder import holding_service
 
         if not settings.service.url and (url := holding_service(settings.store)):
             _answered_by(url)
             settings = settings.override(service={"url": url})
-        from search.backend import open_backend
+        from search.query.backend import open_backend
 
         with open_backend(settings, None, lambda: _tune_process(settings.embedder.device),
                           load_model=mode is not SearchMode.bm25) as searcher:
@@ -182,9 +182,9 @@ def info(
     """What the collection holds: chunks, files and the embedder that built it (no model is loaded).
 
     When a `search serve` holds the embedded store, that service answers (--check then needs it stopped)."""
-    from search.render import info_table
-    from search.service_discovery import holding_service
+    from search.cli.render import info_table
     from search.store import StoreLockedError, collection_options, open_collection
+    from search.store.edge.holder import holding_service
 
     settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir)
     where = settings.store
@@ -194,7 +194,7 @@ def info(
             raise StoreLockedError(f"--check reads the store's files itself, and the search service at {url} "
                                    "holds them: stop the service, then run it")
     if url:
-        from search.backend import open_backend
+        from search.query.backend import open_backend
 
         _answered_by(url)
         with user_errors(), open_backend(settings.override(service={"url": url})) as service:
@@ -267,7 +267,7 @@ def serve(
     Set SEARCH_API_KEY to require that key on every request (header X-API-Key or Authorization: Bearer). On the
     embedded store, `ingest` on the same data folder hands its work to this service (POST /ingest).
     """
-    from search.backend import open_searcher
+    from search.query.backend import open_searcher
 
     settings = _with_service_flags(
         settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
@@ -291,7 +291,7 @@ def serve(
 
     with user_errors():
         searcher = open_searcher(settings, prepare=prepare)
-    from search.service import serve as run_service  # FastAPI and torch: after the store is open
+    from search.service.app import serve as run_service  # FastAPI and torch: after the store is open
     if service.host not in ("127.0.0.1", "localhost", "::1") and not service.api_key:
         err.print(f"[yellow]warning:[/yellow] serving on {service.host} without SEARCH_API_KEY: anyone who can reach "
                   "it can query your documents")
@@ -321,8 +321,8 @@ def backup(
     Restore it with `search restore DEST`. The documents stay the source of truth: `ingest` rebuilds any collection.
     """
     from search.store import embedded_folder
-    from search.store.backup import backup as take_backup
-    from search.store.edge import EdgeCollection
+    from search.store.edge.backup import backup as take_backup
+    from search.store.edge.collection import EdgeCollection
 
     where = _embedded_store(collection, data_dir).store
     with user_errors():
@@ -348,7 +348,7 @@ def restore(
     The copy is checked (it opens and holds the points the backup says) before anything is replaced.
     """
     from search.store import embedded_folder
-    from search.store.backup import restore as restore_backup
+    from search.store.edge.backup import restore as restore_backup
 
     settings = _embedded_store(collection, data_dir)
     with user_errors():
@@ -374,7 +374,7 @@ def migrate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from search.store import embedded_folder
-    from search.store.migrate import BACKUP_SUFFIX, migrate_folder
+    from search.store.edge.migrate import BACKUP_SUFFIX, migrate_folder
 
     folder = embedded_folder(path, settings_with_flags(data_dir=data_dir).store.data_dir())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

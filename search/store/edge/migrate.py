@@ -12,8 +12,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from search.store.edge.layout import is_old_format
 from search.store.errors import StoreError
-from search.store.layout import is_old_format
 
 BACKUP_SUFFIX = ".local-mode-backup"
 
@@ -27,7 +27,7 @@ def migrate_folder(folder: Path, progress: Progress | None = None, page: int = 1
     `StoreError` when `folder` is not in the old format or a copy does not match the original's point count."""
     from qdrant_client import QdrantClient
 
-    from search.store.edge import EdgeCollection
+    from search.store.edge.collection import EdgeCollection
     from search.store.schema import ChunkPoint, ChunkRecord
 
     if not is_old_format(folder):

@@ -3,7 +3,7 @@
 OpenAI clients read errors in that shape (the `openai` SDK raises `NotFoundError`, `AuthenticationError`, ...
 with its message), so every refusal of a `/v1/` path is answered in it: the ones made before the body is read by
 `OpenAIGate` (a missing API key, an announced body over the limit), everything else by the routes' own
-`OpenAIRoute`. The rest of the service keeps its own shape (`search.service`).
+`OpenAIRoute`. The rest of the service keeps its own shape (`search.service.app`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from search.batching import QueueFullError
-from search.service_guard import UNAUTHORIZED, BodyTooLargeError, key_matches
+from search.service.batching import QueueFullError
+from search.service.guard import UNAUTHORIZED, BodyTooLargeError, key_matches
 from search.validation import InvalidRequestError
 
-log = logging.getLogger("search.service")
+log = logging.getLogger("search.service.app")
 
 PREFIX = "/v1/"
 INVALID = "invalid_request_error"

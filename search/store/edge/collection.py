@@ -29,6 +29,8 @@ import qdrant_edge as edge
 
 from search.store import bm25
 from search.store.collection import Collection, next_generation
+from search.store.edge.layout import FORMAT, MARKER, old_format_message
+from search.store.edge.space import DiskSpace, allocate_holes, is_no_space
 from search.store.errors import (
     CollectionNotFoundError,
     OldFormatError,
@@ -37,7 +39,6 @@ from search.store.errors import (
     StoreLockedError,
 )
 from search.store.filters import QueryFilter
-from search.store.layout import FORMAT, MARKER, old_format_message
 from search.store.qdrant_filters import client_to_edge, source_is
 from search.store.schema import (
     BM25,
@@ -51,7 +52,6 @@ from search.store.schema import (
     ChunkRecord,
     StoredHit,
 )
-from search.store.space import DiskSpace, allocate_holes, is_no_space
 from search.validation import check_collection_name
 
 HNSW_M = 16
@@ -189,7 +189,7 @@ class EdgeCollection(Collection):
     def open_folder(cls, folder: Path, name: str, min_free_mb: float = 0,
                     index: IndexTuning = DEFAULT_INDEX) -> EdgeCollection:
         """Open collection `name` of the embedded store at `folder` (created if missing) and hold its lock; writes
-        that would leave less than `min_free_mb` free on its disk raise `StoreFullError` (`search.store.space`).
+        that would leave less than `min_free_mb` free on its disk raise `StoreFullError` (`search.store.edge.space`).
         `index`: how a collection created here is indexed, and how queries search it."""
         check_collection_name(name)  # a folder of the store: never a path that reaches outside it
         try:

@@ -10,9 +10,9 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from search.calibration import strength
-from search.results import RANKINGS_OF, Hit, SearchResult
-from search.snippets import snippet
+from search.query.calibration import strength
+from search.query.results import RANKINGS_OF, Hit, SearchResult
+from search.query.snippets import snippet
 from search.store import CollectionInfo
 
 

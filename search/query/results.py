@@ -1,6 +1,6 @@
 """What a search returns (`Hit`, `SearchResult`), shared by the embedded `Searcher` and the HTTP client.
 
-Kept apart from `search.searcher` so that a thin client (`HttpSearcher`, the UI in HTTP mode) never imports the
+Kept apart from `search.query.searcher` so that a thin client (`HttpSearcher`, the UI in HTTP mode) never imports the
 embedder, and with it torch.
 """
 
@@ -35,7 +35,8 @@ class Hit:
     payload: dict[str, Any] = field(default_factory=dict)
     z: float | None = None
     """The score in standard deviations above this query's mean score over a sample of the collection's chunks
-    (`search.calibration`): near 0 for a typical chunk, 4 and more for a strong match; None where not calibrated."""
+    (`search.query.calibration`): near 0 for a typical chunk, 4 and more for a strong match; None where not
+    calibrated."""
 
     @classmethod
     def from_stored(cls, rank: int, hit: StoredHit, z: float | None = None) -> Hit:

@@ -12,8 +12,8 @@ import numpy as np
 
 from embedder import Embedder
 from embedder.encoder import EncodeResult, Kind
-from search.batching import MicroBatcher, QueueFullError
-from search.metrics import ServiceMetrics
+from search.service.batching import MicroBatcher, QueueFullError
+from search.service.metrics import ServiceMetrics
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The `search` command: its typer app, shared options, error printing and the result table."""
