@@ -137,15 +137,13 @@ def query(
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
                                    url=service)
     with user_errors():
-        from search.store.edge.holder import holding_service
-
-        if not settings.service.url and (url := holding_service(settings.store)):
-            _answered_by(url)
-            settings = settings.override(service={"url": url})
         from search.query.backend import open_backend
+        from search.query.remote import HttpSearcher
 
         with open_backend(settings, None, lambda: _tune_process(settings.embedder.device),
                           load_model=mode is not SearchMode.bm25) as searcher:
+            if isinstance(searcher, HttpSearcher) and not settings.service.url:
+                _answered_by(searcher.url)
             result = searcher.search(ask)
     if json_out:
         typer.echo(result_json(text, mode.value, result))

@@ -72,15 +72,16 @@ def find_service(folder: Path) -> Announcement | None:
     return found
 
 
-def holding_service(store: StoreSettings) -> str | None:
-    """The URL of the live `search serve` that holds the embedded store `store` names: it answers and writes
-    instead, since the store allows one process. None for a Qdrant server, or when no service is announced.
-    `StoreLockedError` when the service serves another collection than `store`'s (it serves and writes its own)."""
+def holding_service(store: StoreSettings, path: str | os.PathLike[str] | None = None) -> str | None:
+    """The URL of the live service that holds the embedded store `store` names (or the store folder `path`): it
+    answers and writes instead, since the store allows one process. None for a Qdrant server, or when no service is
+    announced. `StoreLockedError` when the service serves another collection than `store`'s (it serves and writes
+    its own)."""
     if store.qdrant_url:
         return None
     from search.store import StoreLockedError, embedded_folder
 
-    found = find_service(embedded_folder(None, store.data_dir()))
+    found = find_service(embedded_folder(path, store.data_dir()))
     if found is not None and found.collection != store.collection:
         raise StoreLockedError(f"the search service at {found.url} holds the embedded store and serves collection "
                                f"{found.collection!r}, not {store.collection!r}: use that one (--collection), or "
