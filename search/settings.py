@@ -200,9 +200,9 @@ class UiSettings(Section):
     upload_mb: int = Field(default=50, ge=1, description="size limit of one uploaded file, in MB")
     watch: tuple[Path, ...] = Field(
         default=(), validation_alias="ECHO_SEARCH_UI_WATCH",
-        description="files and folders the UI keeps in sync (as `ingest --watch` does) in its own process, which holds "
-        "the store, as a JSON list, e.g. `[\"/srv/docs\"]`; refused with `SEARCH_URL` (run `search serve --watch` "
-        "there instead)",
+        description="files and folders the UI keeps in sync (as `ingest --watch` does) through the search service it "
+        "starts, which holds the store, as a JSON list, e.g. `[\"/srv/docs\"]`; refused beside a service it did not "
+        "start (run `search serve --watch` there instead)",
         json_schema_extra={"flag": "`search-ui --watch`", **doc_default("none")},
     )
 

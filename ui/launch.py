@@ -1,4 +1,5 @@
-"""`search-ui`: start the Streamlit app (`streamlit run ui/app.py`) with the collection and model chosen here."""
+"""`search-ui`: start the Streamlit app (`streamlit run ui/app.py`) with the collection and model chosen here; the app
+finds or starts the search service it talks to (`ui.holder`)."""
 
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def run(
         show_default=False, help=setting_help("HTTP query service to use instead.", ServiceSettings, "url"))] = None,
     watch: Annotated[list[Path] | None, typer.Option(
         "--watch", exists=True, show_default=False, help=setting_help(
-            "A file or folder to keep in sync (as `ingest --watch` does) inside the UI, which holds the store; repeat "
-            "for more.", UiSettings, "watch"))] = None,
+            "A file or folder to keep in sync (as `ingest --watch` does) by the search service the UI starts, which "
+            "holds the store; repeat for more.", UiSettings, "watch"))] = None,
 ) -> None:
     """Serve the side-by-side echo | classical search page (replaces this process with Streamlit)."""
     if collection is not None and (problem := collection_name_problem(collection)):

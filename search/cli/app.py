@@ -258,6 +258,9 @@ def serve(
     watch: Annotated[list[Path] | None, typer.Option(
         "--watch", show_default=False, help="A file or folder to keep in sync (as `ingest --watch` does) inside the "
         "service; repeat for more.")] = None,
+    with_parent: Annotated[bool, typer.Option(
+        "--with-parent", hidden=True, help="Stop when the process that started this one ends (the UI's service).")
+    ] = False,
 ) -> None:
     """Run the HTTP query service (POST /search, GET /health, GET /collection, docs at /docs; OpenAI-compatible
     POST /v1/embeddings, Prometheus GET /metrics).
@@ -296,7 +299,25 @@ def serve(
     from search.service_ingest import IngestRequest
 
     watched = IngestRequest.model_validate({"paths": [os.path.abspath(p) for p in watch]}) if watch else None
+    if with_parent:
+        _stop_with_parent()
     run_service(searcher, service, watch=watched)
+
+
+def _stop_with_parent() -> None:
+    """Stop this service (SIGTERM: it withdraws its announcement) once the process that started it is gone."""
+    import signal
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
 
 
 def _embedded_store(collection: str | None, data_dir: Path | None) -> Settings:
