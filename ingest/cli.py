@@ -25,8 +25,8 @@ from ingest.progress import progress_display
 from ingest.report import IngestReport
 from search.cli.options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
 from search.errors import ExitCode, InvalidInputError, verdict
+from search.query.backend import holder_url
 from search.settings import Settings
-from search.store.edge.holder import holding_service
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -163,7 +163,7 @@ def run(
 
 def _announced(settings: Settings) -> str | None:
     """The URL of a live `search serve` that holds the embedded store these settings name (None for a server)."""
-    url = holding_service(settings.store)
+    url = holder_url(settings)
     if url is not None:
         _err(f"the search service at {url} holds the embedded store: handing the ingest over to it")
     return url
@@ -198,23 +198,19 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
 
 
 def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa: ANN202
-    from search.store import collection_options, open_collection
+    from search.store import open_collection
 
     where = settings.store
     # first, before torch and the model load: a locked, damaged or unreachable store is refused at once
-    store = open_collection(**collection_options(where))
+    store = open_collection(**where.collection_options())
     kind = "Qdrant server" if where.qdrant_url else "embedded store (data folder)"
     _err(f"{kind}: {store.location}  collection: {store.name}")
     try:
-        from transformers.utils import logging as hf_logging
-
         from embedder import Embedder, tune_process
 
-        hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
-        hf_logging.disable_progress_bar()
         setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
         # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
-        tune_process(settings.embedder.device)
+        tune_process(settings.embedder.device, quiet=True)  # no loading reports amid ingest's output
         embedder = Embedder.from_pretrained(**settings.embedder.load_options())
         if chunk_tokens > embedder.max_text_tokens:
             raise InvalidInputError(f"--chunk-tokens {chunk_tokens} exceeds the model budget of "

@@ -20,9 +20,9 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from ingest.cli import app as ingest_app
+from ingest.service import IngestRequest
 from search.query.searcher import Searcher
 from search.service.app import ServiceSettings, create_app
-from search.service_ingest import IngestRequest
 from search.store import open_collection
 from search.store.edge.holder import announce, find_service
 from tests.search_helpers import free_port, running, wait_for_port

@@ -8,19 +8,21 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
+from search.query.backend import holder_url
 from search.settings import Settings, SettingsError
-from search.store import StoreUnavailableError
-from search.store.edge.holder import holding_service
 
 START_TIMEOUT_S = 600.0
 """How long a started service may take to answer (it loads the model: about 10 s for Gemma-3-270M on 2 cores)."""
+
+
+class ServiceStartError(RuntimeError):
+    """The service this page started stopped, or did not answer; the message has its own words."""
 
 
 @dataclass
@@ -51,11 +53,11 @@ class Service:
 def find_or_start(settings: Settings) -> Service:
     """The service for `settings` (see the module); folders to watch (`settings.ui.watch`) go to a service this page
     starts, and are a `SettingsError` beside one it did not. Store and model refusals of a started service raise
-    `StoreUnavailableError` with the service's own message."""
+    `ServiceStartError` with the service's own message."""
     if settings.service.url:
         _no_watch(settings, f"uses the search service at {settings.service.url} (SEARCH_URL)")
         return Service(settings.service.url, "SEARCH_URL")
-    if url := holding_service(settings.store):
+    if url := holder_url(settings):
         _no_watch(settings, f"found the search service at {url} holding the store")
         return Service(url, "holds the store")
     return _start(settings)
@@ -75,28 +77,24 @@ def _free_port() -> int:
 
 def _start(settings: Settings) -> Service:
     """`search serve` for the settings (the environment this process has, which holds them) on loopback, tied to
-    this process; returns once it answers `/health`."""
+    this process, its log in `ui-service.log` in the data folder; returns once it answers `/health`."""
     port = _free_port()
     command = [sys.executable, "-m", "search", "serve", "--host", "127.0.0.1", "--port", str(port), "--with-parent"]
     for path in settings.ui.watch:
         command += ["--watch", str(path)]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    tail: deque[str] = deque(maxlen=40)
-
-    def keep_log() -> None:  # the service's log goes on to this process's stderr; its last lines explain a failure
-        assert process.stderr is not None
-        for raw in process.stderr:
-            line = raw.decode(errors="replace")
-            tail.append(line.rstrip())
-            sys.stderr.write(line)
-
-    threading.Thread(target=keep_log, name="search-serve-log", daemon=True).start()
+    log = settings.store.data_dir() / "ui-service.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:  # the child keeps its own handle: the log outlives this process's exec of Streamlit
+        start = out.tell()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     service = Service(f"http://127.0.0.1:{port}", "started by this page", process)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            time.sleep(0.2)  # let the log thread read the last lines
-            raise StoreUnavailableError(_failure(tail, process.returncode))
+            with log.open("rb") as written:
+                written.seek(start)
+                tail = written.read().decode(errors="replace").splitlines()
+            raise ServiceStartError(_failure(tail, process.returncode, log))
         try:
             if httpx.get(f"{service.url}/health", timeout=2).status_code == 200:
                 return service
@@ -104,11 +102,12 @@ def _start(settings: Settings) -> Service:
             pass
         time.sleep(0.2)
     service.stop()
-    raise StoreUnavailableError(f"the search service this page started did not answer within {START_TIMEOUT_S:.0f} s")
+    raise ServiceStartError(f"the search service this page started did not answer within {START_TIMEOUT_S:.0f} s "
+                                f"(its log: {log})")
 
 
-def _failure(tail: deque[str], status: int) -> str:
+def _failure(lines: list[str], status: int, log: Path) -> str:
     """The started service's own error line (`search serve` prints `error: ...`), else its exit status."""
-    errors = [line.split("error:", 1)[1].strip() for line in tail if "error:" in line]
-    said = f": {errors[-1]}" if errors else f" with status {status} (its log is on this page's stderr)"
+    errors = [line.split("error:", 1)[1].strip() for line in lines if "error:" in line]
+    said = f": {errors[-1]}" if errors else f" with status {status} (its log: {log})"
     return f"the search service this page started stopped{said}"

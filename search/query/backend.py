@@ -77,9 +77,7 @@ def open_backend(
     `Searcher` on the store itself (`path`: its folder, default under the data folder) with `embedder` (default:
     loaded from `settings.embedder` unless `load_model` is False: then it searches mode "bm25" only; see
     `open_searcher`)."""
-    from search.store.edge.holder import holding_service
-
-    url = settings.service.url or holding_service(settings.store, path)
+    url = settings.service.url or holder_url(settings, path)
     if url:
         from search.query.remote import HttpSearcher
 
@@ -91,6 +89,15 @@ def open_backend(
             raise
         return client
     return open_searcher(settings, embedder, prepare=prepare, load_model=load_model, path=path)
+
+
+def holder_url(settings: Settings, path: str | os.PathLike[str] | None = None) -> str | None:
+    """The URL of the live service that holds the embedded store `settings` name (or the store folder `path`), which
+    every other process must ask (`search.store.edge.holder`); None for a Qdrant server or a free store.
+    `StoreLockedError` when that service serves another collection."""
+    from search.store.edge.holder import holding_service
+
+    return holding_service(settings.store.embedded_folder(path), settings.store.collection)
 
 
 def open_searcher(
@@ -106,9 +113,9 @@ def open_searcher(
 
     The store is opened first, before torch is imported and the model loaded, so that a locked, damaged or missing
     store is refused at once; then `prepare()` runs (the process's thread settings) and the model loads."""
-    from search.store import collection_options, open_collection
+    from search.store import open_collection
 
-    store = open_collection(**collection_options(settings.store), path=path)
+    store = open_collection(**settings.store.collection_options(), path=path)
     try:
         if prepare is not None and load_model:
             prepare()
