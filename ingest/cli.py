@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -27,6 +27,9 @@ from search.cli.options import CollectionName, DataDir, Model, QdrantKey, Qdrant
 from search.errors import ExitCode, InvalidInputError, verdict
 from search.query.backend import holder_url
 from search.settings import Settings
+
+if TYPE_CHECKING:
+    from search.service.child import ChildService
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -86,6 +89,7 @@ def run(
                                                         "[default: one per GPU of the cluster, else one]",
                                                    show_default=False)] = None,
 ) -> None:
+    child: ChildService | None = None
     try:
         share = _shard(shard)
         if ray and share:
@@ -104,6 +108,14 @@ def run(
         if url is not None and rebuild:
             raise InvalidInputError(f"--rebuild deletes the collection the search service at {url} serves: stop "
                                     "the service, then run it")
+        if url is None and watch and not ray and not rebuild and not settings.store.qdrant_url:
+            # a watch runs for long: hold the store through a service, which everyone else can then reach
+            from search.service.child import start_service
+
+            child = start_service(settings)
+            url = child.url
+            _err(f"search service {url} holds the store while this watch runs (search, the UI and the other "
+                 f"commands reach it; its log: {child.log})")
         store, embedder = _open(settings, chunk_tokens, rebuild) if url is None else (None, None)
     except typer.BadParameter as exc:  # a setting or flag with a value that cannot be used
         raise _fail(str(exc), ExitCode.USAGE) from None
@@ -158,6 +170,8 @@ def run(
     finally:
         if store is not None:
             store.close()
+        if child is not None:
+            child.stop()
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FILE_FAILURES)
 
 

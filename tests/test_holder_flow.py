@@ -118,3 +118,40 @@ def test_every_entry_point_works_beside_a_running_ui(ui: subprocess.Popen[bytes]
     assert not announcement.exists()
     after = cli(env, "search", "info", "--json")  # the store is free again: opened in process
     assert after.returncode == 0 and ANNOUNCED not in after.stderr, after.stderr
+
+
+@pytest.mark.slow
+def test_ingest_watch_holds_the_store_through_a_service_everyone_reaches(env: dict[str, str], tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "kettle.md").write_text("# Kettle\n\nDescale the kettle with vinegar, then rinse it three times.\n")
+    announcement = Path(env["ECHO_SEARCH_DATA"]) / "qdrant" / "service.json"
+    log = (tmp_path / "watch.log").open("wb")
+    watcher = subprocess.Popen([sys.executable, "-m", "ingest", str(docs), "--watch"], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not announcement.exists():
+            assert watcher.poll() is None and time.monotonic() < deadline, (tmp_path / "watch.log").read_text()
+            time.sleep(0.3)
+
+        def files() -> int:
+            info = cli(env, "search", "info", "--json")
+            assert info.returncode == 0 and ANNOUNCED in info.stderr, info.stderr
+            return int(json.loads(info.stdout)["files"])
+
+        while files() < 1:  # the first sync
+            assert time.monotonic() < deadline, (tmp_path / "watch.log").read_text()
+            time.sleep(0.5)
+        (docs / "bread.md").write_text("# Bread\n\nLet the dough rise in a warm place for an hour.\n")
+        while files() < 2:  # the change, synced by the watch through the service
+            assert time.monotonic() < deadline, (tmp_path / "watch.log").read_text()
+            time.sleep(0.5)
+        asked = cli(env, "search", "how long should dough rise", "-k", "1", "--mode", "bm25", "--json")
+        assert asked.returncode == 0 and json.loads(asked.stdout)["bm25"][0]["source"].endswith("bread.md")
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        status = watcher.wait(timeout=60)
+        log.close()
+    assert status == 130, (tmp_path / "watch.log").read_text()
+    assert not announcement.exists()  # its service stopped with it

@@ -84,7 +84,7 @@ def run(
     os.environ.update(env)  # this process becomes the page: its environment is the page's
     with user_errors():
         found = find_or_start(Settings.load())
-    if found.process is not None:
+    if found.child is not None:
         typer.echo(f"search service {found.url} holds the store while the page runs (search, ingest, search eval and "
                    "LangChain on this data folder reach it)", err=True)
         env.pop(env_name(UiSettings, "watch"), None)  # the started service keeps them in sync
