@@ -23,6 +23,7 @@ from ingest.offline import setup_offline
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
+from search.cli.errors import say_error, say_internal_error
 from search.cli.options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
 from search.errors import ExitCode, InvalidInputError, verdict
 from search.query.backend import holder_url
@@ -256,8 +257,8 @@ def _sync_and_print(sync, force: bool, as_json: bool) -> IngestReport:  # noqa: 
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    """Print `message` and return the exit to raise."""
-    _err(f"ingest: {message}")
+    """Print `message` as every command prints an error and return the exit to raise."""
+    say_error(message)
     return typer.Exit(code)
 
 
@@ -266,7 +267,8 @@ def _exit(exc: Exception) -> typer.Exit:
     type and message, exit 4."""
     if found := verdict(exc):
         return _fail(found.message, found.exit_code)
-    return _fail(f"internal error (please report it): {type(exc).__name__}: {exc}", ExitCode.INTERNAL)
+    say_internal_error(exc)
+    return typer.Exit(ExitCode.INTERNAL)
 
 
 def _err(message: str) -> None:

@@ -17,8 +17,8 @@ value or the default) and pass the values on: `Embedder.from_pretrained(**settin
 `open_collection(**settings.store.collection_options())`, `create_app(searcher, settings.service)`. Library code
 reads no setting from the environment; an argument it is not given means the default declared here.
 
-`python -m search.settings` prints the reference tables of docs/configuration.md, generated from the fields below;
-tests/test_settings.py checks that the file holds them.
+`python -m search.settings_reference` prints the reference tables of docs/configuration.md, generated from the fields
+below; tests/test_settings.py checks that the file holds them.
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ def _readable_errors(given: Mapping[str, Mapping[str, Any]] | None = None) -> It
             field = str(error["loc"][0]) if error["loc"] else ""
             label = field
             if section is not None and field in section.model_fields:
-                flag = _extra(section, field).get("flag", "")
+                flag = field_extras(section, field).get("flag", "")
                 from_flag = (given or {}).get(name, {}).get(field) is not None and flag.startswith("--")
                 label = flag if from_flag else env_name(section, field)
             problems.append(f"{label}={error.get('input')!r}: {error['msg']}")
@@ -278,43 +278,7 @@ def env_names() -> dict[str, tuple[type[Section], str]]:
             for section in SECTIONS.values() for field in section.model_fields}
 
 
-def _extra(section: type[Section], field: str) -> dict[str, str]:
+def field_extras(section: type[Section], field: str) -> dict[str, str]:
     """A field's documentation extras: `flag` (the option that sets it), `doc_default` (a computed default)."""
     extra = section.model_fields[field].json_schema_extra
     return {key: str(value) for key, value in extra.items()} if isinstance(extra, dict) else {}
-
-
-def documented_default(section: type[Section], field: str) -> str:
-    """A field's default as the docs state it."""
-    info = section.model_fields[field]
-    extra = _extra(section, field)
-    if "doc_default" in extra:
-        return str(extra["doc_default"])
-    value = info.default
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, str):
-        return f"`{value}`"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _rows(section: type[Section]) -> Iterator[str]:
-    for field, info in section.model_fields.items():
-        flag = _extra(section, field).get("flag", "")
-        flag = flag if not flag or "`" in flag else f"`{flag}`"
-        yield f"| `{env_name(section, field)}` | {flag} | {documented_default(section, field)} | {info.description} |"
-
-
-def reference_markdown() -> str:
-    """The settings tables of docs/configuration.md: one per section, every variable with its flag and default."""
-    parts = []
-    for name, section in SECTIONS.items():
-        parts += [f"### {TITLES[name]}", "", "| variable | flag | default | meaning |", "| --- | --- | --- | --- |",
-                  *_rows(section), ""]
-    return "\n".join(parts).rstrip() + "\n"
-
-
-if __name__ == "__main__":
-    print(reference_markdown(), end="")

@@ -25,13 +25,13 @@ from search.settings import (
     StoreSettings,
     env_name,
     env_names,
-    reference_markdown,
 )
+from search.settings_reference import reference_markdown
 from search.store import open_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGURATION = ROOT / "docs" / "configuration.md"
-BEGIN, END = "<!-- settings: begin (python -m search.settings) -->", "<!-- settings: end -->"
+BEGIN, END = "<!-- settings: begin (python -m search.settings_reference) -->", "<!-- settings: end -->"
 ENV_NAME = re.compile(r"\b(?:ECHO_SEARCH|SEARCH|QDRANT)_[A-Z][A-Z0-9_]*\b")
 
 
@@ -45,7 +45,8 @@ def test_configuration_md_holds_the_generated_reference() -> None:
     text = CONFIGURATION.read_text()
     assert text.count(BEGIN) == 1 and text.count(END) == 1, "the generated block's markers are missing"
     block = text[text.index(BEGIN) + len(BEGIN):text.index(END)]
-    assert block.strip() == reference_markdown().strip(), "docs/configuration.md is stale: python -m search.settings"
+    assert block.strip() == reference_markdown().strip(), \
+        "docs/configuration.md is stale: python -m search.settings_reference"
 
 
 @pytest.mark.parametrize("doc", ["docs/configuration.md", "README.md"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -122,6 +123,22 @@ def server(tmp_path: Path, real_embedder) -> Iterator[str]:
         log.close()
 
 
+OWN_TEXT = (
+    r"echo-search", r"Echo and classical embeddings from the same model over the same collection, side by side\.",
+    r"Question", r"k", r"Left column", r"Right column", r"Advanced", r"Instruction \(query template\)",
+    r"Only these sources", r"\d+ chunks from \d+ files are ready to search\.",
+)
+"""Every text the page's main area shows before a question: the app's own elements, nothing Streamlit's "magic"
+rendered from a bare string of the script."""
+
+
+def assert_only_own_text(page) -> None:  # noqa: ANN001 - a Playwright Page
+    texts = page.locator("[data-testid='stMain'] [data-testid='stMarkdownContainer']").all_inner_texts()
+    stray = [text for text in (t.strip() for t in texts) if text and not any(re.fullmatch(own, text)
+                                                                             for own in OWN_TEXT)]
+    assert not stray, f"text outside the app's own elements: {stray}"
+
+
 def upload_through_the_sidebar(page, tmp_path: Path) -> None:  # noqa: ANN001 - a Playwright Page
     """Upload one file with the real upload widget, ingest it, and see the collection grow."""
     from playwright.sync_api import expect
@@ -151,6 +168,7 @@ def test_question_in_a_real_browser(server: str, tmp_path: Path) -> None:
             page.goto(server)
             box = page.get_by_label("Question")
             expect(box).to_be_visible(timeout=120_000)  # the first page load also loads the model
+            assert_only_own_text(page)
             k_box = page.get_by_label("k", exact=True)
             k_box.fill(str(K))
             k_box.press("Enter")

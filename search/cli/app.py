@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from search.cli.errors import user_errors
+from search.cli.errors import say_internal_error, user_errors
 from search.cli.options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, setting_help, settings_with_flags
 from search.errors import ExitCode
 from search.query.request import SearchQuery
@@ -76,8 +76,7 @@ class QueryFirstGroup(TyperGroup):
             err.print("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         except Exception as exc:
-            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (a bug: please report it with the "
-                      "command you ran)", highlight=False, soft_wrap=True)
+            say_internal_error(exc)
             raise typer.Exit(ExitCode.INTERNAL) from None
 
 

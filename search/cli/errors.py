@@ -14,9 +14,16 @@ from search.errors import verdict
 _err = Console(stderr=True)
 
 
-def _say_error(message: str) -> None:
-    """Print `message` on stderr as "error: ..." (taken literally, never as markup)."""
+def say_error(message: str) -> None:
+    """Print `message` on stderr as "error: ..." (taken literally, never as markup): how every command (`search`,
+    `search eval`, `ingest`) reports a product error."""
     _err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def say_internal_error(exc: BaseException) -> None:
+    """Print an error no rule of `search.errors` names (a bug) as one line, never a traceback."""
+    _err.print(f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} (a bug: please report it with "
+               "the command you ran)", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -29,5 +36,5 @@ def user_errors() -> Iterator[None]:
         found = verdict(exc)
         if found is None:
             raise
-        _say_error(found.message)
+        say_error(found.message)
         raise typer.Exit(found.exit_code) from None

@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 
 from embedder.settings import EmbedderSettings, Section
-from search.settings import Settings, SettingsError, StoreSettings, documented_default, env_name
+from search.settings import Settings, SettingsError, StoreSettings, env_name
+from search.settings_reference import documented_default
 
 
 def setting_help(text: str, section: type[Section], field: str) -> str:
