@@ -188,8 +188,6 @@ def run_retrieval(
             searcher.store.fusion.describe() if isinstance(searcher, Searcher)
             else "as the service's fusion settings say")),
     }
-    # One untimed query first, so that no row pays for the first forward pass (kernel set-up).
-    searcher.search_many([SearchQuery(texts[0], k=100, mode="all" if has_bm25 else "both", instruction=instruction)])
     for name, (ranking, description) in stored.items():
         if ranking in ("bm25", "hybrid") and not has_bm25:
             continue
