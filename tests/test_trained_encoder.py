@@ -37,7 +37,7 @@ def test_minilm_row_in_retrieval_with_its_costs(tiny_embedder: Embedder, tmp_pat
     searcher = Searcher(store=store, embedder=tiny_embedder)
     try:
         report = run_retrieval(searcher, EXAMPLE_DIR / "queries.jsonl", EXAMPLE_DIR / "qrels.tsv",
-                               reembed=pick_methods("minilm", retrieval=True))
+                               emb=tiny_embedder, reembed=pick_methods("minilm", retrieval=True))
     finally:
         store.close()
     rows = {r.method: r for r in report.rows}
