@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def write_set(out: Path, rows: Sequence[tuple[str, str, str]]) -> None:
+def write_set(out: Path, rows: Sequence[tuple[str, str, str]], distractors: Sequence[tuple[str, str]] = ()) -> None:
     """OUT/corpus.jsonl, OUT/queries.jsonl and OUT/qrels.tsv from (id, query, document text) rows: the query and
-    its one relevant document share the id."""
+    its one relevant document share the id. `distractors`, (id, text), are corpus documents no query is judged on."""
     out.mkdir(parents=True, exist_ok=True)
+    documents = [(doc_id, text) for doc_id, _, text in rows] + list(distractors)
     with open(out / "corpus.jsonl", "w") as f:
-        f.writelines(json.dumps({"_id": doc_id, "title": "", "text": text}) + "\n" for doc_id, _, text in rows)
+        f.writelines(json.dumps({"_id": doc_id, "title": "", "text": text}) + "\n" for doc_id, text in documents)
     with open(out / "queries.jsonl", "w") as f:
         f.writelines(json.dumps({"_id": doc_id, "text": query}) + "\n" for doc_id, query, _ in rows)
     with open(out / "qrels.tsv", "w") as f:

@@ -271,3 +271,42 @@ def test_layer_sweep_matches_direct_embeddings(tiny_embedder: Embedder, tiny_mod
                                         "--device", "cpu", "--dtype", "float32"])
     assert cli.exit_code == 0, cli.output
     assert cli.stdout.startswith("| layer | echo sts |") and "echo nDCG@10 centered" in cli.stdout
+
+
+def test_layer_sweep_mean_row_and_instruction_wordings(tiny_embedder: Embedder, tiny_model_dir: Path,
+                                                       tmp_path: Path) -> None:
+    """The mean row pools the swept layers' normalised vectors; each instruction gets its own echo columns."""
+    from search.evaluation.metrics import spearman
+    from search.evaluation.sweep import run_layer_sweep
+
+    pairs = load_sts("dev")[:10]
+    rows = run_layer_sweep(tiny_embedder, pairs, layers=[1, 2], mean_row=True, classical=False)
+    assert [r.layer for r in rows] == [1, 2, "mean 1-2"] and list(rows[2].scores) == ["echo sts", "echo sts centered"]
+    unique = list(dict.fromkeys(t for p in pairs for t in (p.first, p.second)))
+    per_layer = tiny_embedder.embed_layers(unique, tiny_embedder.preset.symmetric, [1, 2])
+    mean = per_layer.mean(0)
+    vec = dict(zip(unique, mean / np.linalg.norm(mean, axis=1, keepdims=True), strict=True))
+    expected = spearman([float(vec[p.first] @ vec[p.second]) for p in pairs], [p.score for p in pairs])
+    assert rows[2].scores["echo sts"] == pytest.approx(expected)
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n"
+                              for i, t in enumerate(["rivers and seas", "stocks fell", "cats sleep a lot"])))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(json.dumps({"_id": "q", "text": "where do rivers go?"}) + "\n")
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq\td0\t1\n")
+    cli = CliRunner().invoke(eval_app, [
+        "layers", "--no-sts", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels),
+        "--layers", "1-2", "--mean-row", "--no-classical", "--instruction", "Find rivers", "--instruction",
+        "Retrieve semantically similar text", "--json", "--model", str(tiny_model_dir), "--device", "cpu",
+        "--dtype", "float32"])
+    assert cli.exit_code == 0, cli.output
+    data = json.loads(cli.stdout)
+    assert data["instructions"] == ["Find rivers", "Retrieve semantically similar text"]
+    assert [r["layer"] for r in data["rows"]] == [1, 2, "mean 1-2"]
+    assert set(data["rows"][0]) == {"layer", "echo nDCG@10", "echo nDCG@10 centered", "echo nDCG@10 [2]",
+                                    "echo nDCG@10 centered [2]"}
+    bad = CliRunner().invoke(eval_app, ["layers", "--layers", "1-9", "--model", str(tiny_model_dir), "--device",
+                                        "cpu"])
+    assert bad.exit_code == 2 and "must be in 0..2" in bad.output

@@ -185,6 +185,16 @@ def layers(
     qrels: Annotated[Path | None, typer.Option("--qrels", help="BEIR qrels.tsv of --corpus (corpus ids).")] = None,
     max_text_tokens: Annotated[int, typer.Option("--max-text-tokens", min=1, help="Cut every text to this many "
                                                  "tokens.")] = 512,
+    layer_range: Annotated[str | None, typer.Option("--layers", help="Only these layers: '13-17' or '13,15,17' "
+                                                    "[default: every hidden state].")] = None,
+    mean_row: Annotated[bool, typer.Option("--mean-row", help="Add a row pooling the mean of the swept layers' "
+                                           "vectors (each normalised first).")] = False,
+    classical: Annotated[bool, typer.Option("--classical/--no-classical", help="Also score the classical "
+                                            "vectors.")] = True,
+    instructions: Annotated[list[str] | None, typer.Option("--instruction", help="Query instruction of the echo "
+                                                           "retrieval columns; repeat to compare wordings (the "
+                                                           "documents are embedded once; columns [2], [3], ...) "
+                                                           "[default: the built-in one].")] = None,
     model: Model = None,
     json_out: JsonOut = False,
     device: Device = None,
@@ -195,6 +205,7 @@ def layers(
     import dataclasses
     import json
 
+    from embedder.templates import DEFAULT_INSTRUCTION
     from search.evaluation.data import load_sts
     from search.evaluation.sweep import markdown, run_layer_sweep
 
@@ -207,11 +218,29 @@ def layers(
         if not sts and not corpus:
             raise InvalidInputError("--no-sts needs a retrieval set (--corpus, --queries, --qrels)")
         pairs = (load_sts(split.value)[:limit] if limit else load_sts(split.value)) if sts else []  # type: ignore[arg-type]
+        picked = _layers(layer_range, int(emb.model.config.num_hidden_layers)) if layer_range else None
+        wordings = instructions or [DEFAULT_INSTRUCTION]
         _progress(f"{len(pairs)} STS-B {split.value} pairs" + (f" and {corpus}" if corpus else ""))
-        rows = run_layer_sweep(emb, pairs, retrieval=(corpus, queries, qrels) if corpus and queries and qrels else None)
+        rows = run_layer_sweep(emb, pairs, retrieval=(corpus, queries, qrels) if corpus and queries and qrels else None,
+                               layers=picked, mean_row=mean_row, classical=classical, instructions=wordings)
     if json_out:
         typer.echo(json.dumps({"model": emb.model_name, "dtype": str(emb.dtype), "sts_split": split.value,
                                "sts_pairs": len(pairs), "corpus": str(corpus) if corpus else None,
-                               "rows": [{"layer": r.layer, **r.scores} for r in rows]}))
+                               "instructions": wordings, "rows": [{"layer": r.layer, **r.scores} for r in rows]}))
         return
     typer.echo(markdown(rows))
+
+
+def _layers(text: str, count: int) -> list[int]:
+    """'13-17' or '13,15,17' as layer indices, each within 0..count (the model's hidden states)."""
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-", 1))
+            picked = list(range(first, last + 1))
+        else:
+            picked = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InvalidInputError(f"--layers must look like '13-17' or '13,15,17', got {text!r}") from None
+    if not picked or any(not 0 <= layer <= count for layer in picked):
+        raise InvalidInputError(f"--layers {text!r}: every layer must be in 0..{count} for this model")
+    return picked

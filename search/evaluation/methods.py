@@ -13,7 +13,8 @@ from embedder.templates import DEFAULT_INSTRUCTION, TEXT_SLOT
 from search.errors import InvalidInputError
 from search.evaluation.bidirectional import bidirectional
 
-Family = Literal["echo", "classical", "eol"]
+Family = Literal["echo", "classical", "eol", "trained"]
+"""`trained` is not the embedder's model: a trained sentence encoder as a reference (`embedder.trained`)."""
 Side = Literal["query", "document", "symmetric"]
 
 WORDINGS: dict[Family, tuple[Template, ...]] = {
@@ -69,6 +70,10 @@ class Method:
         instruction: str = DEFAULT_INSTRUCTION,
     ) -> np.ndarray:
         """L2-normalised vectors of `texts`, one row each, in order."""
+        if self.family == "trained":  # its own model, no prompt: the same vector for a query and a document
+            from embedder.trained import load_minilm
+
+            return load_minilm().embed(texts)
         model = bidirectional(embedder) if self.bidirectional else embedder
         template = self.template(embedder, side, wording)
         span = self.span
@@ -105,6 +110,8 @@ RETRIEVAL_EXTRA: tuple[Method, ...] = (
     Method("echo-symmetric", "echo with the rewrite prompt on queries and documents", "echo", instructed=False),
     Method("classical-first-span-symmetric", "classical from the first copy, rewrite prompt on both sides", "echo",
            span="first", instructed=False),
+    Method("minilm", "reference: all-MiniLM-L6-v2, a trained 22M-parameter sentence encoder (not the embedder's "
+           "model; the extra echo-search[minilm])", "trained"),
 )
 
 

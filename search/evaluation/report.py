@@ -21,6 +21,11 @@ class Row:
     """Metric -> standard deviation over the wordings (empty with one wording)."""
     per_wording: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    index_seconds: float | None = None
+    """Retrieval: seconds to embed the collection's chunks in memory (re-embedded rows only; the stored rows' vectors
+    were made by `ingest`)."""
+    ms_per_query: float | None = None
+    """Retrieval: milliseconds per query, its embedding and ranking included."""
     note: str = ""
     """Why the method has no scores (e.g. the model cannot run bidirectionally)."""
 
@@ -55,6 +60,10 @@ def table(report: Report) -> Table:
     for metric in report.metrics:
         out.add_column(metric, justify="right")
     out.add_column("seconds", justify="right", style="dim")
+    costs = _has_costs(report)
+    if costs:
+        out.add_column("ms/query", justify="right", style="dim")
+        out.add_column("index s", justify="right", style="dim")
     for row in report.rows:
         if row.note:
             cells = ["-"] * len(report.metrics)
@@ -63,8 +72,18 @@ def table(report: Report) -> Table:
                 f"{row.scores[m]:.1f} ± {row.spread[m]:.1f}" if spread else f"{row.scores[m]:.1f}"
                 for m in report.metrics
             ]
-        out.add_row(row.method, *cells, "" if row.note else f"{row.seconds:.0f}")
+        out.add_row(row.method, *cells, "" if row.note else f"{row.seconds:.0f}", *(_costs(row) if costs else []))
     return out
+
+
+def _has_costs(report: Report) -> bool:
+    return any(r.ms_per_query is not None or r.index_seconds is not None for r in report.rows)
+
+
+def _costs(row: Row) -> list[str]:
+    """ms per query and indexing seconds as cells ("" where not measured)."""
+    return ["" if row.ms_per_query is None else f"{row.ms_per_query:.0f}",
+            "" if row.index_seconds is None else f"{row.index_seconds:.0f}"]
 
 
 def legend(report: Report) -> list[str]:
@@ -75,11 +94,14 @@ def legend(report: Report) -> list[str]:
 def markdown(report: Report) -> str:
     """The same table as GitHub markdown (for docs)."""
     spread = report.wordings > 1
-    lines = ["| method | " + " | ".join(report.metrics) + " | what it is |",
-             "| --- | " + " | ".join("---:" for _ in report.metrics) + " | --- |"]
+    costs = _has_costs(report)
+    extra = ["ms/query", "index s"] if costs else []
+    lines = ["| method | " + " | ".join(report.metrics + extra) + " | what it is |",
+             "| --- | " + " | ".join("---:" for _ in report.metrics + extra) + " | --- |"]
     for row in report.rows:
         cells = ["-" if row.note else (f"{row.scores[m]:.1f} ± {row.spread[m]:.1f}" if spread
                                        else f"{row.scores[m]:.1f}") for m in report.metrics]
+        cells += _costs(row) if costs else []
         lines.append(f"| {row.method} | " + " | ".join(cells) + f" | {row.note or row.description} |")
     return "\n".join(lines)
 
