@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -100,7 +101,8 @@ class LikelihoodScorer:
     def _forward(self, pairs: list[Pair]) -> np.ndarray:
         """One forward over `pairs`, right-padded: under a causal mask no real token attends to the pads after it,
         so no padding mask is needed. The head runs only at the positions before each question token."""
-        device = self.model.get_input_embeddings().weight.device
+        head = cast(torch.Tensor, self.model.get_input_embeddings().weight)  # tied: the LM head's matrix
+        device = head.device
         width = max(len(p.ids) for p in pairs)
         ids = torch.zeros((len(pairs), width), dtype=torch.long)
         rows: list[int] = []
@@ -114,7 +116,7 @@ class LikelihoodScorer:
         hidden = self.model(input_ids=ids.to(device)).last_hidden_state
         owner = torch.tensor(rows, device=device)
         picked = hidden[owner, torch.tensor(cols, device=device)]
-        logits = (picked @ self.model.get_input_embeddings().weight.T).float()
+        logits = (picked @ head.T).float()
         if self._softcap:
             logits = torch.tanh(logits / self._softcap) * self._softcap
         logp = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(targets, device=device)[:, None])[:, 0]
