@@ -51,10 +51,11 @@ class EchoRetriever(BaseRetriever):
     from the environment when this object is built."""
     k: int = Field(default=4, ge=1, le=100)
     """How many documents to return."""
-    mode: Literal["echo", "classical", "bm25", "hybrid"] = "echo"
+    mode: Literal["echo", "classical", "bm25", "hybrid", "rerank"] = "echo"
     """What ranks the chunks: a stored vector (`echo`, `classical`), the query's words (`bm25`: the model is not
-    loaded when this retriever opens the searcher), or echo and BM25 fused in the engine (`hybrid`, with the
-    fusion of the settings, `ECHO_SEARCH_FUSION`)."""
+    loaded when this retriever opens the searcher), echo and BM25 fused in the engine (`hybrid`, with the
+    fusion of the settings, `ECHO_SEARCH_FUSION`), or hybrid's top hits rescored by the model (`rerank`, as the
+    settings' `ECHO_SEARCH_RERANK_*` say; a hit's `score` is the mean log-probability of the question after it)."""
     filter: InstanceOf[QueryFilter] | None = None
     """Source path(s) to search within, or a Qdrant filter (a dict or a qdrant-client `Filter`)."""
     instruction: str | None = None
@@ -97,7 +98,7 @@ class EchoRetriever(BaseRetriever):
                 )
                 store = open_collection(**collection_options(settings.store), path=self.path)
                 self._opened = Searcher.with_store(store, embedder=self.embedder, embedder_settings=settings.embedder,
-                                                   load_model=self.mode != "bm25")
+                                                   load_model=self.mode != "bm25", rerank=settings.rerank)
             return self._opened
 
     def _get_relevant_documents(

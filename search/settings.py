@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import SettingsConfigDict
 
 from embedder.settings import COMMON, EmbedderSettings, Section, doc_default
+from search.query.settings import RerankSettings
 from search.validation import check_collection_name
 
 DEFAULT_COLLECTION = "docs"
@@ -216,6 +217,7 @@ class Settings(BaseModel):
     store: StoreSettings = Field(default_factory=StoreSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
 
     @classmethod
     def load(cls) -> Settings:
@@ -252,8 +254,10 @@ def _readable_errors(given: Mapping[str, Mapping[str, Any]] | None = None) -> It
 
 
 SECTIONS: dict[str, type[Section]] = {"embedder": EmbedderSettings, "store": StoreSettings,
-                                      "service": ServiceSettings, "ui": UiSettings}
-TITLES = {"embedder": "The model", "store": "The store", "service": "The query service", "ui": "The UI"}
+                                      "service": ServiceSettings, "ui": UiSettings,
+                                      "rerank": RerankSettings}
+TITLES = {"embedder": "The model", "store": "The store", "service": "The query service", "ui": "The UI",
+          "rerank": "The `rerank` ranking"}
 
 
 def env_name(section: type[Section], field: str) -> str:

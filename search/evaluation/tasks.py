@@ -137,14 +137,15 @@ def _chunks(searcher: Searcher) -> tuple[list[str], list[str]]:
 
 def run_retrieval(
     searcher: Searcher, queries_path: Path, qrels_path: Path, *, reembed: Sequence[Method] = (), k: int = 10,
-    instruction: str | None = None, progress: Progress | None = None,
+    instruction: str | None = None, rerank: bool = False, progress: Progress | None = None,
 ) -> Report:
     """nDCG@k, Recall@k, MRR@k of the collection's own rankings through the searcher (its stored echo and
     classical vectors, BM25, and hybrid: echo and BM25 fused as the collection's `fusion` says), and of each method
     in `reembed`, which re-embeds the collection's chunk texts in memory with that method.
 
     Each query ranks the top 100 chunks (hybrid fuses echo's and BM25's top 100 x `fusion.prefetch`); documents
-    are ranked by their best chunk."""
+    are ranked by their best chunk. With `rerank`, also the searcher's `rerank` ranking (its first stage's top
+    `rerank.depth` chunks rescored by the model, the rest of the 100 in the first stage's order)."""
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)
     qids = [q for q in queries if any(r > 0 for r in qrels.get(q, {}).values())]
@@ -174,6 +175,18 @@ def run_retrieval(
         if any(rankings.values()):
             rows.append(Row(name, description, retrieval_scores(rankings, qrels, k),
                             seconds=seconds / (4 if has_bm25 else 2)))
+    if rerank:
+        if progress:
+            progress("the rerank ranking")
+        start = time.perf_counter()
+        reranked = searcher.search_many([SearchQuery(text, k=100, mode="rerank", instruction=instruction)
+                                         for text in texts])
+        settings = searcher.rerank
+        rows.append(Row("rerank (collection)", f"{settings.first_stage}'s top {settings.depth} chunks rescored by "
+                        f"the model: mean log P(question | passage cut to {settings.passage_tokens} tokens)",
+                        retrieval_scores({q: _dedupe([h.source for h in r.rerank], mapping, k)
+                                          for q, r in zip(qids, reranked, strict=True)}, qrels, k),
+                        seconds=time.perf_counter() - start))
 
     if reembed:
         chunk_texts, chunk_sources = _chunks(searcher)

@@ -80,7 +80,10 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=K_MIN, le=K_MAX, strict=True, description="Hits per ranking (a JSON integer).")
     mode: Mode = Field("both", description="What to rank with: `echo`, `classical`, `both` (echo and classical), "
                        "`bm25` (the query's words; no model runs), `hybrid` (echo and BM25 fused in one engine "
-                       "query) or `all` four. Each ranking fills its own list of the answer.")
+                       "query), `rerank` (the first stage's top hits, hybrid's by default, rescored by the model: "
+                       "the score is the mean log-probability of the question's tokens after the passage) or `all` "
+                       "four but rerank. Each ranking fills its own list of the answer (`rerank` also fills its first "
+                       "stage's).")
     filter: Annotated[
         QueryFilter | None,
         PlainValidator(_parse_filter, json_schema_input_type=WireFilter),
@@ -109,6 +112,7 @@ class Timings(BaseModel):
     queue_ms: float = Field(description="From the request's arrival until its forward started (or the cache answered).")
     total_ms: float = Field(description="Server time from the request's arrival to the response.")
     batch_size: int = Field(description="Queries in this forward; 0 for a cached answer.")
+    rerank_ms: float = Field(0.0, description="Mode `rerank`: the model's forward over this query's passages.")
 
 
 class SearchResponse(BaseModel):
@@ -116,6 +120,7 @@ class SearchResponse(BaseModel):
     classical: list[Hit]
     bm25: list[Hit] = Field(default_factory=list, description="Filled by mode `bm25` and `all`.")
     hybrid: list[Hit] = Field(default_factory=list, description="Filled by mode `hybrid` and `all`.")
+    rerank: list[Hit] = Field(default_factory=list, description="Filled by mode `rerank`.")
     timings: Timings
     cached: bool
 
@@ -301,12 +306,14 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
             classical=result.classical,
             bm25=result.bm25,
             hybrid=result.hybrid,
+            rerank=result.rerank,
             timings=Timings(
                 embed_ms=0.0 if cached else result.timings.get("embed_ms", 0.0),
                 search_ms=0.0 if cached else result.timings.get("search_ms", 0.0),
                 queue_ms=answer.queue_ms,
                 total_ms=(time.perf_counter() - arrived) * 1000,
                 batch_size=answer.batch_size,
+                rerank_ms=0.0 if cached else result.timings.get("rerank_ms", 0.0),
             ),
             cached=cached,
         )
