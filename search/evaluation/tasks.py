@@ -183,7 +183,7 @@ def run_retrieval(
                                          for text in texts])
         settings = searcher.rerank
         rows.append(Row("rerank (collection)", f"{settings.first_stage}'s top {settings.depth} chunks rescored by "
-                        f"the model: mean log P(question | passage cut to {settings.passage_tokens} tokens)",
+                        f"the model: mean log P(question given the passage cut to {settings.passage_tokens} tokens)",
                         retrieval_scores({q: _dedupe([h.source for h in r.rerank], mapping, k)
                                           for q, r in zip(qids, reranked, strict=True)}, qrels, k),
                         seconds=time.perf_counter() - start))

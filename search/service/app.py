@@ -10,8 +10,9 @@ prompt exceeds `max_query_tokens` gets 422 before it reaches the model.
 (`search.service_ingest`): how `ingest` hands its work to a service that holds the embedded store; `POST
 /ingest/stop` stops such a run after its batch in flight (`ingest`'s Ctrl-C), which then reports as usual.
 
-Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models` (`search.service.openai_api`), and
-Prometheus metrics, `GET /metrics` (`search.service.metrics`).
+`POST /rerank` scores passages for a question with the model's query likelihood, in Cohere's and TEI's shapes
+(`search.service.rerank_api`). Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models`
+(`search.service.openai_api`), and Prometheus metrics, `GET /metrics` (`search.service.metrics`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from search.service.batching import MicroBatcher, QueueFullError
 from search.service.guard import ApiKeyGuard, BodyLimit
 from search.service.metrics import ServiceMetrics, add_metrics
 from search.service.openai_api import add_openai_api
+from search.service.rerank_api import add_rerank_api
 from search.service_ingest import IngestRequest, ServiceIngest, StopRequest
 from search.settings import ServiceSettings
 from search.store import FilterError, QueryFilter
@@ -197,7 +199,7 @@ async def unless_gone(request: Request, work: Awaitable[T]) -> T | None:
 
 # The key is checked by `ApiKeyGuard` before the body is read; these only declare the schemes in the OpenAPI document.
 _SCHEMES = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
-_PROTECTED = ("/search", "/collection", "/ingest", "/ingest/stop")
+_PROTECTED = ("/search", "/rerank", "/collection", "/ingest", "/ingest/stop")
 
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
@@ -366,6 +368,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
             return JSONResponse({"detail": f"no ingest {body.run!r} is running", "error": "NotFound"}, status_code=404)
         return StopResponse(stopping=True)
 
+    add_rerank_api(app, searcher, batcher, settings, auth, errors)
     add_openai_api(app, searcher.embedder, batcher, settings, metrics, auth)  # /v1/: its own refusals, first
     add_metrics(app, metrics, searcher, batcher, [] if settings.metrics_public else auth)  # counts every request
     return app
