@@ -115,5 +115,5 @@ def test_ui_columns_search_rerank_only_when_shown() -> None:
 
     assert compare.search_mode("rerank", "hybrid") == compare.search_mode("echo", "rerank") == "rerank"
     assert compare.other_search("hybrid", "rerank", filled=lambda name: name == "hybrid") is None
-    assert compare.other_search("rerank", "echo", filled=lambda name: False) == "echo"
+    assert compare.other_search("rerank", "echo", filled=lambda name: False) == compare.search_mode("echo", "echo")
     assert compare.other_search("echo", "classical", filled=lambda name: False) is None

@@ -21,7 +21,8 @@ def result_json(query: str, mode: str, result: SearchResult) -> str:
     return json.dumps(
         {"query": query, "mode": mode, "echo": [asdict(h) for h in result.echo],
          "classical": [asdict(h) for h in result.classical], "bm25": [asdict(h) for h in result.bm25],
-         "hybrid": [asdict(h) for h in result.hybrid], "timings": result.timings},
+         "hybrid": [asdict(h) for h in result.hybrid], "rerank": [asdict(h) for h in result.rerank],
+         "timings": result.timings},
         ensure_ascii=False, indent=2, default=str,
     )
 
