@@ -57,14 +57,20 @@ class Reranked:
     """Passages cut to the passage budget."""
 
 
+def cannot_rerank(model: PreTrainedModel) -> str | None:
+    """Why `model` cannot score by query likelihood, or None when it can (its LM head is its input embeddings)."""
+    if getattr(model.config, "tie_word_embeddings", False):
+        return None
+    return (f"this {model.config.model_type} model cannot rerank: its LM head is not tied to its input embeddings, "
+            "and the embedder loads no head")
+
+
 class LikelihoodScorer:
     """Scores (question, passage) pairs with a base causal LM whose LM head is its tied input embeddings."""
 
     def __init__(self, model: PreTrainedModel, prompt: PromptTokenizer, template: str = PASSAGE_PROMPT) -> None:
-        if not getattr(model.config, "tie_word_embeddings", False):
-            raise ModelOptionError(
-                f"{model.config.model_type} model: its LM head is not tied to its input embeddings and the embedder "
-                "loads no head, so it cannot rerank by query likelihood")
+        if (reason := cannot_rerank(model)) is not None:
+            raise ModelOptionError(reason)
         before, rest = template.split("{passage}")
         between, after = rest.split("{question}")
         if after or not before.endswith(" ") or not between.endswith(" "):

@@ -13,6 +13,7 @@ from search.query.searcher import Searcher
 from search.query.settings import RerankSettings
 from search.service.app import ServiceSettings, create_app
 from search.store import open_collection
+from search.validation import InvalidRequestError
 from tests.search_helpers import fill
 
 KEY = "rerank-key"
@@ -117,3 +118,35 @@ def test_ui_columns_search_rerank_only_when_shown() -> None:
     assert compare.other_search("hybrid", "rerank", filled=lambda name: name == "hybrid") is None
     assert compare.other_search("rerank", "echo", filled=lambda name: False) == compare.search_mode("echo", "echo")
     assert compare.other_search("echo", "classical", filled=lambda name: False) is None
+
+
+@pytest.mark.slow
+def test_post_rerank_with_the_packaged_model_puts_the_answer_first(tmp_path, real_embedder) -> None:
+    store = open_collection(path=tmp_path / "qdrant")  # /rerank reads no collection
+    passages = [
+        "To rotate the logs, logrotate runs daily from cron and keeps four weekly archives of each log file.",
+        "Sourdough bread needs a starter, flour, water and salt, and a long slow rise in a cool place.",
+        "The office coffee machine is descaled every month by the facilities team.",
+    ]
+    try:
+        with TestClient(create_app(Searcher(store=store, embedder=real_embedder))) as test_client:
+            data = test_client.post("/rerank", json={"query": "how are log files rotated?", "documents": passages,
+                                                      "raw_scores": True}).json()
+    finally:
+        store.close()
+    assert data["results"][0]["index"] == 0
+    assert all(-20 < r["relevance_score"] < 0 for r in data["results"])
+
+
+def test_a_model_that_cannot_rerank_is_refused_as_a_bad_request(tmp_path, tiny_embedder) -> None:
+    store = open_collection(path=tmp_path / "qdrant")
+    fill(store, tiny_embedder)  # the tiny Llama's head is its own matrix, which the embedder does not load
+    try:
+        searcher = Searcher(store=store, embedder=tiny_embedder)
+        with pytest.raises(InvalidRequestError, match="cannot rerank"):
+            searcher.search(SearchQuery(QUESTION, mode="rerank"))
+        with TestClient(create_app(searcher)) as test_client:
+            response = test_client.post("/rerank", json={"query": QUESTION, "texts": ["a"]})
+        assert response.status_code == 422 and "cannot rerank" in response.json()["detail"]
+    finally:
+        store.close()

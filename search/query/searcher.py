@@ -199,6 +199,8 @@ class Searcher:
     def _rerank_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
         """Mode "rerank": the first stage for every query in one call, then one model forward per query over its
         top `rerank.depth` passages."""
+        if (reason := self.model.rerank_refusal) is not None:
+            raise InvalidRequestError(f"mode 'rerank': {reason}")
         settings = self.rerank
         stage = settings.first_stage
         wide = [SearchQuery(q.text, max(q.k, settings.depth), stage, q.filter, q.instruction) for q in queries]

@@ -171,6 +171,8 @@ def add_rerank_api(app: FastAPI, searcher: Searcher, batcher: MicroBatcher, sett
         """Score passages for a question with the service's model (query likelihood), best first; Cohere's answer
         for `documents`, TEI's for `texts`. 422 for a question over `SEARCH_MAX_QUERY_TOKENS` tokens."""
         body.check()
+        if (reason := searcher.model.rerank_refusal) is not None:
+            raise InvalidRequestError(reason)
         question_tokens = searcher.model.count_tokens(body.query)
         if question_tokens > settings.max_query_tokens:
             raise InvalidRequestError(f"query: {question_tokens} tokens; the limit is {settings.max_query_tokens} "
