@@ -22,6 +22,7 @@ from embedder.device import default_batch_tokens, pick_device, pick_dtype, pick_
 from embedder.model_thread import on_model_thread
 from embedder.prefix_cache import Prefix, PrefixCache
 from embedder.presets import Preset, preset_for
+from embedder.rerank import PASSAGE_TOKENS, LikelihoodScorer, Reranked, cannot_rerank
 from embedder.settings import CPU_BATCH_TOKENS
 from embedder.templates import (
     CLASSICAL,
@@ -97,6 +98,7 @@ class Embedder:
     reach: int | None = field(init=False)
     """How far back every layer attends (`embedder.window.attention_reach`); None when only the context limits."""
     _prefixes: PrefixCache = field(init=False, repr=False)
+    _scorer: LikelihoodScorer | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         layers = int(self.model.config.num_hidden_layers)
@@ -371,6 +373,23 @@ class Embedder:
         truncated += sum(cut for pieces, cut in split if len(pieces) > 1)
         owners = [n for n in range(len(texts)) for _ in by_text[n]]
         return [enc for n in range(len(texts)) for enc in by_text[n]], owners, truncated
+
+    @property
+    def rerank_refusal(self) -> str | None:
+        """Why this model cannot `rerank` (its LM head is not its input embeddings), or None when it can."""
+        return cannot_rerank(self.model)
+
+    def rerank(self, question: str, passages: Sequence[str], *, passage_tokens: int = PASSAGE_TOKENS) -> Reranked:
+        """Score `passages` for `question` by query likelihood (`embedder.rerank`): the mean log-probability of the
+        question's tokens after each passage (cut to `passage_tokens` tokens), from the full depth of this model
+        whatever `layer` it pools; higher is better. The passages go through one forward when they fit
+        `batch_tokens`. `ModelOptionError` for a model that cannot (`rerank_refusal`)."""
+        texts = validate_texts([question, *passages])
+        if self._scorer is None:
+            self._scorer = LikelihoodScorer(self.model, self.prompt)
+        out = on_model_thread(self._scorer.score, texts[0], texts[1:], passage_tokens, self.batch_tokens)
+        self.tokens_computed += out.tokens
+        return out
 
     def classical_prompt(self, kind: Kind) -> Template | None:
         """The one-copy prompt whose pooled `{text}` is the classical vector of a text of `kind`, or None without

@@ -71,9 +71,9 @@ class PromptTokenizer:
         self._rust = getattr(tokenizer, "backend_tokenizer", None)
 
     def _piece(self, text: str) -> list[int]:
-        return self._pieces([text])[0]
+        return self.pieces([text])[0]
 
-    def _pieces(self, texts: list[str]) -> list[list[int]]:
+    def pieces(self, texts: list[str]) -> list[list[int]]:
         """Ids of each text without special tokens, in one call (the Rust tokenizer spreads a batch over the cores).
         The Rust tokenizer (a fast tokenizer's `backend_tokenizer`) only reads while it encodes, so any thread may call
         this (the HTTP service counts a request's tokens while the model thread embeds)."""
@@ -81,7 +81,8 @@ class PromptTokenizer:
             return [list(e.ids) for e in self._rust.encode_batch(texts, add_special_tokens=False)]
         return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
-    def _literal(self, text: str) -> list[int]:
+    def literal(self, text: str) -> list[int]:
+        """Ids of a template's literal piece (no special tokens), remembered."""
         if text not in self._literal_cache:
             self._literal_cache[text] = self._piece(text) if text else []
         return self._literal_cache[text]
@@ -116,7 +117,7 @@ class PromptTokenizer:
         """`encode` for many texts, tokenized in one batch call (a fast tokenizer spreads it over the cores)."""
         literals = template.format.replace(INSTRUCTION_SLOT, instruction).split(TEXT_SLOT)
         spaces = {not last and literal.endswith(" ") for literal, last in self._slots(literals)}
-        pieces = {space: self._pieces([" " + t if space else t for t in texts]) for space in spaces}
+        pieces = {space: self.pieces([" " + t if space else t for t in texts]) for space in spaces}
         out = []
         for n in range(len(texts)):
             ids = list(self.special_prefix)
@@ -124,7 +125,7 @@ class PromptTokenizer:
             truncated = False
             for literal, is_last in self._slots(literals):
                 space = not is_last and literal.endswith(" ")
-                ids += self._literal(literal[:-1] if space else literal)
+                ids += self.literal(literal[:-1] if space else literal)
                 if is_last:
                     break
                 full = pieces[space][n]
@@ -149,8 +150,8 @@ class PromptTokenizer:
         if not template.is_echo:
             raise ValueError(f"not an echo template (two {TEXT_SLOT} slots): {template.format!r}")
         _, middle, tail = template.format.replace(INSTRUCTION_SLOT, instruction).split(TEXT_SLOT)
-        between = len(self._literal(middle[:-1] if middle.endswith(" ") else middle))
-        return between + (len(self._literal(tail)) if template.pool_to_end else 0)
+        between = len(self.literal(middle[:-1] if middle.endswith(" ") else middle))
+        return between + (len(self.literal(tail)) if template.pool_to_end else 0)
 
     def split_many(
         self, texts: Sequence[str], max_tokens: int, budget: int, compute_matched: bool = False

@@ -52,10 +52,12 @@ class EchoRetriever(BaseRetriever):
     from the environment when this object is built."""
     k: int = Field(default=4, ge=1, le=100)
     """How many documents to return."""
-    mode: Literal["echo", "classical", "bm25", "hybrid"] = "echo"
+    mode: Literal["echo", "classical", "bm25", "hybrid", "rerank"] = "rerank"
     """What ranks the chunks: a stored vector (`echo`, `classical`), the query's words (`bm25`: the model is not
-    loaded when this retriever opens the searcher), or echo and BM25 fused in the engine (`hybrid`, with the
-    fusion of the settings, `ECHO_SEARCH_FUSION`)."""
+    loaded when this retriever opens the searcher), echo and BM25 fused in the engine (`hybrid`, with the
+    fusion of the settings, `ECHO_SEARCH_FUSION`), or hybrid's top hits rescored by the model (`rerank`, as the
+    settings' `ECHO_SEARCH_RERANK_*` say; a hit's `score` is the mean log-probability of the question after it):
+    the default, measured best on the dev sets (docs/evaluation.md), at a model pass over 10 passages a question."""
     filter: InstanceOf[QueryFilter] | None = None
     """Source path(s) to search within, or a Qdrant filter (a dict or a qdrant-client `Filter`)."""
     instruction: str | None = None

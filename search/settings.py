@@ -134,6 +134,30 @@ class StoreSettings(Section):
                 "shards": self.shards, "replicas": self.replicas}
 
 
+FirstStage = Literal["hybrid", "bm25", "echo", "classical"]
+
+
+class RerankSettings(Section):
+    """The `rerank` ranking: a first stage's top `depth` hits rescored by the model (query likelihood)."""
+
+    model_config = SettingsConfigDict(env_prefix="ECHO_SEARCH_RERANK_", **COMMON)
+
+    depth: int = Field(
+        default=10, ge=1, le=100,
+        description="hits of the first stage that `rerank` rescores (each costs a model forward over its passage); "
+        "hits past them follow in the first stage's order, with its scores",
+    )
+    first_stage: FirstStage = Field(
+        default="hybrid", description="the ranking whose top hits `rerank` rescores: `hybrid`, `bm25`, `echo` or "
+        "`classical`",
+    )
+    passage_tokens: int = Field(
+        default=128, ge=8, le=4096,
+        description="tokens of each passage the model reads when it rescores (the rest is cut): the cost of a "
+        "rerank grows with it",
+    )
+
+
 class ServiceSettings(Section):
     """The HTTP query service (`search serve`): where it listens, its key and limits, and where clients find it."""
 
@@ -224,6 +248,7 @@ class Settings(BaseModel):
     store: StoreSettings = Field(default_factory=StoreSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
 
     @classmethod
     def load(cls) -> Settings:
@@ -260,8 +285,10 @@ def _readable_errors(given: Mapping[str, Mapping[str, Any]] | None = None) -> It
 
 
 SECTIONS: dict[str, type[Section]] = {"embedder": EmbedderSettings, "store": StoreSettings,
-                                      "service": ServiceSettings, "ui": UiSettings}
-TITLES = {"embedder": "The model", "store": "The store", "service": "The query service", "ui": "The UI"}
+                                      "service": ServiceSettings, "ui": UiSettings,
+                                      "rerank": RerankSettings}
+TITLES = {"embedder": "The model", "store": "The store", "service": "The query service", "ui": "The UI",
+          "rerank": "The `rerank` ranking"}
 
 
 def env_name(section: type[Section], field: str) -> str:

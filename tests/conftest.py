@@ -27,6 +27,15 @@ def tiny_embedder(tiny_model_dir: Path):
 
 
 @pytest.fixture(scope="session")
+def tied_embedder(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random Llama whose LM head is its input embeddings (query-likelihood reranking needs that)."""
+    from embedder import Embedder
+
+    folder = save_tiny_model(tmp_path_factory.mktemp("tiny-llama-tied"), tied=True)
+    return Embedder.from_pretrained(folder, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
 def real_embedder():
     """The packaged default model (Gemma-3-270M), converted once into the user cache."""
     from embedder import Embedder

@@ -68,7 +68,7 @@ async def test_retriever_ranks_the_answering_file_first(real_searcher: Searcher)
     answers the rollback question; its mean-pooled echo vector at layer 17 (the default, chosen on the dev sets,
     docs/evaluation.md) ranks it second there, 0.003 below the sourdough chunk, where the last layer ranked it
     first. BM25 matches "bad release" and the hybrid ranking puts it first, which is what the expectation asks."""
-    retriever = EchoRetriever(searcher=real_searcher, k=3)
+    retriever = EchoRetriever(searcher=real_searcher, k=3, mode="echo")
     answers = await retriever.abatch(list(QUESTIONS))
     for (question, source), docs in zip(QUESTIONS.items(), answers, strict=True):
         assert len(docs) == 3
@@ -80,6 +80,9 @@ async def test_retriever_ranks_the_answering_file_first(real_searcher: Searcher)
         assert docs[0].metadata["source"].endswith(source), (question, docs[0])
     sync = retriever.invoke(next(iter(QUESTIONS)))
     assert [d.id for d in sync] == [d.id for d in answers[0]]
+    reranked = EchoRetriever(searcher=real_searcher, k=3)  # the default ranking: hybrid's top 10 rescored
+    for (question, source), docs in zip(QUESTIONS.items(), await reranked.abatch(list(QUESTIONS)), strict=True):
+        assert docs[0].metadata["vector"] == "rerank" and docs[0].metadata["source"].endswith(source), question
 
 
 def test_qdrant_vector_store_over_echo_embeddings(tmp_path: Path, real_embedder: Embedder) -> None:

@@ -1,4 +1,5 @@
-"""`EchoRetriever` over an ingested fixture folder, on the tiny random model (ranking is checked in the slow file)."""
+"""`EchoRetriever` over an ingested fixture folder, on the tiny random model whose LM head is its input embeddings
+(its default ranking, rerank, needs that; ranking quality is checked in the slow file)."""
 
 from __future__ import annotations
 
@@ -29,13 +30,13 @@ def chunks_of(searcher: Searcher, source: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def tiny_store_path(tmp_path_factory: pytest.TempPathFactory, tiny_embedder: Embedder) -> Path:
-    return build_collection(tmp_path_factory.mktemp("lc-tiny"), tiny_embedder, chunk_tokens=120)
+def tiny_store_path(tmp_path_factory: pytest.TempPathFactory, tied_embedder: Embedder) -> Path:
+    return build_collection(tmp_path_factory.mktemp("lc-tiny"), tied_embedder, chunk_tokens=120)
 
 
 @pytest.fixture(scope="module")
-def tiny_searcher(tiny_store_path: Path, tiny_embedder: Embedder) -> Iterator[Searcher]:
-    searcher = Searcher.open(path=str(tiny_store_path), collection="docs", embedder=tiny_embedder)
+def tiny_searcher(tiny_store_path: Path, tied_embedder: Embedder) -> Iterator[Searcher]:
+    searcher = Searcher.open(path=str(tiny_store_path), collection="docs", embedder=tied_embedder)
     yield searcher
     searcher.store.close()
 
@@ -59,7 +60,7 @@ class TestEchoRetrieverStandardSuite(RetrieversIntegrationTests):
         return QUESTION
 
 
-@pytest.mark.parametrize("mode", ["echo", "classical", "bm25", "hybrid"])
+@pytest.mark.parametrize("mode", ["echo", "classical", "bm25", "hybrid", "rerank"])
 def test_documents_are_the_searchers_hits_with_metadata(tiny_searcher: Searcher, mode: str) -> None:
     docs = EchoRetriever(searcher=tiny_searcher, k=5, mode=mode).invoke(QUESTION)
     hits = getattr(tiny_searcher.search(SearchQuery(QUESTION, k=5, mode=mode)), mode)
@@ -84,7 +85,7 @@ def test_documents_are_the_searchers_hits_with_metadata(tiny_searcher: Searcher,
 
 
 def test_echo_and_classical_rank_with_different_vectors(tiny_searcher: Searcher) -> None:
-    echo = EchoRetriever(searcher=tiny_searcher, k=8).invoke(QUESTION)
+    echo = EchoRetriever(searcher=tiny_searcher, k=8, mode="echo").invoke(QUESTION)
     classical = EchoRetriever(searcher=tiny_searcher, k=8, mode="classical").invoke(QUESTION)
     assert [d.metadata["score"] for d in echo] != [d.metadata["score"] for d in classical]
 
@@ -106,9 +107,9 @@ def test_k_and_filter_per_call_override_the_fields(tiny_searcher: Searcher, tiny
 
 
 def test_instruction_changes_the_query_vector(tiny_searcher: Searcher) -> None:
-    plain = EchoRetriever(searcher=tiny_searcher, k=8).invoke(QUESTION)
-    other = EchoRetriever(searcher=tiny_searcher, k=8, instruction="Find the planet facts").invoke(QUESTION)
-    assert [d.metadata["score"] for d in plain] != [d.metadata["score"] for d in other]
+    plain = EchoRetriever(searcher=tiny_searcher, k=8, mode="echo").invoke(QUESTION)
+    other = EchoRetriever(searcher=tiny_searcher, k=8, mode="echo", instruction="Find the planet facts")
+    assert [d.metadata["score"] for d in plain] != [d.metadata["score"] for d in other.invoke(QUESTION)]
 
 
 async def test_async_matches_sync(tiny_searcher: Searcher) -> None:
@@ -133,9 +134,9 @@ def test_usable_in_an_lcel_chain(tiny_searcher: Searcher) -> None:
         assert doc.page_content in rendered
 
 
-def test_opens_the_store_by_path_on_first_use(tmp_path: Path, tiny_embedder: Embedder) -> None:
-    path = build_collection(tmp_path, tiny_embedder)
-    retriever = EchoRetriever(path=str(path), collection="docs", embedder=tiny_embedder, k=3)
+def test_opens_the_store_by_path_on_first_use(tmp_path: Path, tied_embedder: Embedder) -> None:
+    path = build_collection(tmp_path, tied_embedder)
+    retriever = EchoRetriever(path=str(path), collection="docs", embedder=tied_embedder, k=3)
     assert retriever._opened is None  # construction opens nothing
     docs = retriever.invoke(QUESTION)
     assert len(docs) == 3
@@ -143,9 +144,9 @@ def test_opens_the_store_by_path_on_first_use(tmp_path: Path, tiny_embedder: Emb
     retriever.get_searcher().store.close()
 
 
-def test_bm25_mode_opens_no_model_and_finds_the_words(tmp_path: Path, tiny_embedder: Embedder,
+def test_bm25_mode_opens_no_model_and_finds_the_words(tmp_path: Path, tied_embedder: Embedder,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    path = build_collection(tmp_path, tiny_embedder)
+    path = build_collection(tmp_path, tied_embedder)
 
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("mode bm25 loaded the model")
@@ -159,8 +160,8 @@ def test_bm25_mode_opens_no_model_and_finds_the_words(tmp_path: Path, tiny_embed
     retriever.get_searcher().store.close()
 
 
-def test_missing_collection_is_a_clear_error(tmp_path: Path, tiny_embedder: Embedder) -> None:
-    retriever = EchoRetriever(path=str(tmp_path / "qdrant"), collection="nothing", embedder=tiny_embedder)
+def test_missing_collection_is_a_clear_error(tmp_path: Path, tied_embedder: Embedder) -> None:
+    retriever = EchoRetriever(path=str(tmp_path / "qdrant"), collection="nothing", embedder=tied_embedder)
     with pytest.raises(CollectionNotFoundError, match="run `ingest PATH` first"):
         retriever.invoke(QUESTION)
     retriever.get_searcher().store.close()

@@ -138,6 +138,7 @@ SAMPLES: dict[str, dict[str, tuple[str, Any]]] = {
         "max_queue": ("9", 9), "max_body_bytes": ("4096", 4096), "metrics_public": ("true", True),
     },
     "ui": {"upload_mb": ("7", 7), "watch": ('["/srv/docs", "/srv/notes"]', (Path("/srv/docs"), Path("/srv/notes")))},
+    "rerank": {"depth": ("20", 20), "first_stage": ("bm25", "bm25"), "passage_tokens": ("256", 256)},
 }
 
 
@@ -145,7 +146,7 @@ def library_options(settings: Settings) -> dict[str, Any]:
     """What reaches the library from the settings: the model's and the store's keyword arguments, and the service
     and UI sections as they are handed over."""
     return {"load": settings.embedder.load_options(), "open": settings.store.collection_options(),
-            "service": settings.service, "ui": settings.ui}
+            "service": settings.service, "ui": settings.ui, "rerank": settings.rerank}
 
 
 def test_every_field_has_a_sample() -> None:

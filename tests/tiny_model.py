@@ -43,9 +43,10 @@ def _save(folder: Path, seed: int, model_class: Any, config_class: Any, **extra:
     return folder
 
 
-def save_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """Write a 2-layer, hidden-64 Llama with random weights and the byte tokenizer into `folder`."""
-    return _save(folder, seed, LlamaForCausalLM, LlamaConfig)
+def save_tiny_model(folder: Path, seed: int = 0, tied: bool = False) -> Path:
+    """Write a 2-layer, hidden-64 Llama with random weights and the byte tokenizer into `folder`; `tied`: its LM head
+    is its input embedding matrix (as Gemma's and SmolLM2's are), which query-likelihood reranking needs."""
+    return _save(folder, seed, LlamaForCausalLM, LlamaConfig, tie_word_embeddings=tied)
 
 
 def save_tiny_gemma(folder: Path, sliding_window: int = 64, seed: int = 0) -> Path:

@@ -11,6 +11,7 @@ Streamlit renders every bare expression of this script ("magic"): below, notes a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -43,7 +44,9 @@ RANKING_HELP = (
     "Echo and Classical: the chunks nearest the question's echo or classical embedding (classical: the mean over a "
     "text's first copy in its echo prompt, or over its own pass in collections made that way: the sidebar's "
     "Templates say which). BM25: the question's words "
-    "(term frequencies and inverse document frequencies, no model). Hybrid: echo and BM25 fused in one Qdrant query."
+    "(term frequencies and inverse document frequencies, no model). Hybrid: echo and BM25 fused in one Qdrant query. "
+    "Rerank: the hybrid ranking's top 10 rescored by the model, by how likely it finds the question after each passage "
+    "(score: the mean log-probability of the question's tokens; slower: a model pass over 10 passages)."
 )
 # How the collection's classical vectors were made (`Embedder.describe()["classical"]`), in words.
 CLASSICAL_KINDS = {
@@ -55,9 +58,10 @@ TIMINGS = (
     ("Embed query", "embed_ms", "Model forward for the question (the vectors the shown rankings need)"),
     ("Search", "search_ms", "The shown rankings' search in Qdrant, one query"),
     ("Total", "total_ms", "The whole search call, including any queueing or network"),
+    ("Rerank", "rerank_ms", "The model's pass over the first stage's top passages (a Rerank column only)"),
 )
 MARKER_COLORS = {"▲": "green", "▼": "red", "=": "gray", "●": "blue"}
-LIST_COLORS = {"Echo": "#e4572e", "Classical": "#4c78a8", "BM25": "#54a24b", "Hybrid": "#b279a2"}
+LIST_COLORS = {"Echo": "#e4572e", "Classical": "#4c78a8", "BM25": "#54a24b", "Hybrid": "#b279a2", "Rerank": "#f58518"}
 RANKINGS = list(compare.RANKING_LABELS)
 STYLE = """
 <style>
@@ -179,34 +183,37 @@ def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], 
     return (query or "").strip(), int(k), chosen, instruction.strip(), (str(left), str(right))
 
 
-def run_search(searcher: SharedSearcher, query: SearchQuery, generation: int) -> SearchResult:
+def run_search(
+    searcher: SharedSearcher, query: SearchQuery, generation: int, memo: str = "last_search"
+) -> SearchResult:
     """Search for `query`, remembering the last result so reruns that change nothing else (the same query over the
     same contents: the collection's write `generation`, read before the search) do not embed again; after any write
     (an upload, a sync of `search-ui --watch`, an `ingest`), the search runs again.
 
     The result's timings gain `total_ms`, the time the whole call took as seen from here, when the searcher did not
-    report one.
+    report one. `memo`: the session key the result is kept under (a rerank view's second search has its own).
     """
     key = (query, generation)
-    memo = st.session_state.get("last_search")
-    if memo is None or memo[0] != key:
+    kept = st.session_state.get(memo)
+    if kept is None or kept[0] != key:
         start = time.perf_counter()
         result = searcher.search(query)
         result.timings.setdefault("total_ms", (time.perf_counter() - start) * 1000)
-        memo = (key, result)
-        st.session_state["last_search"] = memo
-    return memo[1]
+        kept = (key, result)
+        st.session_state[memo] = kept
+    return kept[1]
 
 
 def render_summary(left: list[Hit], right: list[Hit], result: SearchResult) -> None:
     shared = compare.overlap(left, right)
     rho = compare.rank_correlation(left, right)
     k = max(len(left), len(right))
-    cols = st.columns(5)
+    timings = [t for t in TIMINGS if t[1] != "rerank_ms" or t[1] in result.timings]
+    cols = st.columns(2 + len(timings))
     cols[0].metric("Overlap of the top k", f"{shared}/{k}")
     cols[1].metric("Rank correlation (shared)", "n/a" if rho is None else f"{rho:+.2f}",
                    help="Spearman correlation of the ranks of the chunks both lists found")
-    for col, (label, name, hint) in zip(cols[2:], TIMINGS, strict=True):
+    for col, (label, name, hint) in zip(cols[2:], timings, strict=True):
         col.metric(label, f"{result.timings.get(name, 0):.0f} ms", help=hint)
 
 
@@ -303,6 +310,14 @@ def main() -> None:
     try:
         mode: Mode = compare.search_mode(*shown)  # type: ignore[assignment]  # one of the modes, by construction
         result = run_search(searcher, SearchQuery(query, k, mode, sources or None, instruction), info.generation)
+        other = compare.other_search(*shown, filled=lambda name: bool(result.ranking(name)))
+        if other is not None:  # a rerank beside a ranking that is not its first stage: that one searched apart
+            more = run_search(searcher, SearchQuery(query, k, other, sources or None, instruction),  # type: ignore[arg-type]
+                              info.generation, memo="last_other_search")
+            result = dataclasses.replace(result)  # the kept result stays as it was
+            for name in shown:
+                if name != "rerank":
+                    setattr(result, name, more.ranking(name))
     except Exception as exc:
         show_error(exc)
         return

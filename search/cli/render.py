@@ -21,7 +21,8 @@ def result_json(query: str, mode: str, result: SearchResult) -> str:
     return json.dumps(
         {"query": query, "mode": mode, "echo": [asdict(h) for h in result.echo],
          "classical": [asdict(h) for h in result.classical], "bm25": [asdict(h) for h in result.bm25],
-         "hybrid": [asdict(h) for h in result.hybrid], "timings": result.timings},
+         "hybrid": [asdict(h) for h in result.hybrid], "rerank": [asdict(h) for h in result.rerank],
+         "timings": result.timings},
         ensure_ascii=False, indent=2, default=str,
     )
 
@@ -41,7 +42,7 @@ def score_cell(hit: Hit) -> str:
     return f"{hit.score:.3f}" + (f" z {hit.z:.1f} {strength(hit.z)}" if hit.z is not None else "")
 
 
-STYLES = {"echo": "cyan", "classical": "magenta", "bm25": "green", "hybrid": "yellow"}
+STYLES = {"echo": "cyan", "classical": "magenta", "bm25": "green", "hybrid": "yellow", "rerank": "blue"}
 
 
 def result_table(result: SearchResult, mode: str) -> Table:
@@ -62,7 +63,8 @@ def result_table(result: SearchResult, mode: str) -> Table:
             row += [score_cell(hit), _where(hit), Text(snippet(hit.text, width=300))] if hit else ["", "", ""]
         table.add_row(*row)
     ms = result.timings
-    table.caption = f"embed {ms.get('embed_ms', 0):.0f} ms, search {ms.get('search_ms', 0):.0f} ms"
+    table.caption = f"embed {ms.get('embed_ms', 0):.0f} ms, search {ms.get('search_ms', 0):.0f} ms" + (
+        f", rerank {ms['rerank_ms']:.0f} ms" if "rerank_ms" in ms else "")
     return table
 
 

@@ -141,6 +141,9 @@ def retrieval(
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Cutoff of the metrics.")] = 10,
     instruction: Annotated[str | None, typer.Option("--instruction", help="Retrieval instruction of the query "
                                                     "template [default: the built-in one].")] = None,
+    rerank: Annotated[bool, typer.Option("--rerank", help="Also the rerank ranking (the first stage's top hits "
+                                         "rescored by the model, ECHO_SEARCH_RERANK_*): one forward over N passages "
+                                         "per query.")] = False,
     collection: CollectionName = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
@@ -166,9 +169,9 @@ def retrieval(
         with open_backend(settings, load_model=False) as searcher:
             emb = _embedder(settings.embedder, device, dtype) if isinstance(searcher, Searcher) or extra else None
             if isinstance(searcher, Searcher) and emb is not None:
-                searcher = Searcher.with_store(searcher.store, embedder=emb)
+                searcher = Searcher.with_store(searcher.store, embedder=emb, rerank=settings.rerank)
             report = run_retrieval(searcher, queries, qrels, emb=emb, reembed=extra, k=k, instruction=instruction,
-                                   progress=_progress)
+                                   rerank=rerank, progress=_progress)
     _emit(report, json_out, markdown_out, plot_path)
 
 

@@ -148,7 +148,7 @@ def _chunks(searcher: SearchBackend) -> tuple[list[str], list[str]]:
 
 def run_retrieval(
     searcher: SearchBackend, queries_path: Path, qrels_path: Path, *, emb: Embedder | None = None,
-    reembed: Sequence[Method] = (), k: int = 10, instruction: str | None = None,
+    reembed: Sequence[Method] = (), k: int = 10, instruction: str | None = None, rerank: bool = False,
     progress: Progress | None = None,
 ) -> Report:
     """nDCG@k, Recall@k, MRR@k of the collection's own rankings through the searcher, in this process or the
@@ -157,7 +157,8 @@ def run_retrieval(
     with that method and `emb`.
 
     Each query ranks the top 100 chunks (hybrid fuses echo's and BM25's top 100 x the fusion's prefetch); documents
-    are ranked by their best chunk."""
+    are ranked by their best chunk. With `rerank`, also the `rerank` ranking (its first stage's top depth chunks
+    rescored by the model, the rest of the 100 in the first stage's order)."""
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)
     qids = [q for q in queries if any(r > 0 for r in qrels.get(q, {}).values())]
@@ -201,6 +202,20 @@ def run_retrieval(
         if any(rankings.values()):
             rows.append(Row(name, description, retrieval_scores(rankings, qrels, k), seconds=seconds,
                             ms_per_query=1000 * seconds / len(texts)))
+    if rerank:
+        if progress:
+            progress("the rerank ranking")
+        start = time.perf_counter()
+        reranked = searcher.search_many([SearchQuery(text, k=100, mode="rerank", instruction=instruction)
+                                         for text in texts])
+        seconds = time.perf_counter() - start
+        how = (f"{searcher.rerank.first_stage}'s top {searcher.rerank.depth} chunks rescored by the model: mean log "
+               f"P(question given the passage cut to {searcher.rerank.passage_tokens} tokens)"
+               if isinstance(searcher, Searcher) else "the service's first stage rescored by its model")
+        rows.append(Row("rerank (collection)", how,
+                        retrieval_scores({q: _dedupe([h.source for h in r.rerank], mapping, k)
+                                          for q, r in zip(qids, reranked, strict=True)}, qrels, k),
+                        seconds=seconds, ms_per_query=1000 * seconds / len(texts)))
 
     if reembed and emb is not None:
         model = emb

@@ -124,7 +124,7 @@ def open_searcher(
         from search.query.searcher import Searcher
 
         return Searcher.with_store(store, embedder=embedder, embedder_settings=settings.embedder,
-                                   load_model=load_model)
+                                   load_model=load_model, rerank=settings.rerank)
     except BaseException:
         store.close()  # never keep the embedded store's lock for a searcher that was not made
         raise

@@ -56,6 +56,7 @@ class HttpSearcher:
         return SearchResult(
             echo=[Hit(**h) for h in data["echo"]], classical=[Hit(**h) for h in data["classical"]], timings=timings,
             bm25=[Hit(**h) for h in data.get("bm25", [])], hybrid=[Hit(**h) for h in data.get("hybrid", [])],
+            rerank=[Hit(**h) for h in data.get("rerank", [])],
         )
 
     def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:

@@ -14,8 +14,9 @@ from search.query.results import MODES, Mode
 from search.store import FilterLike, QueryFilter
 from search.validation import InvalidRequestError, check_instruction, check_k, check_text
 
-FUSED_MODES: tuple[str, ...] = ("hybrid", "all")
-"""Modes whose hybrid ranking depends on k (the fusion prefetches a multiple of k from each ranking)."""
+FUSED_MODES: tuple[str, ...] = ("hybrid", "rerank", "all")
+"""Modes whose ranking depends on k (the fusion prefetches a multiple of k from each ranking; a rerank's first stage
+fetches at least k)."""
 
 
 @dataclass(frozen=True, init=False)

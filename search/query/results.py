@@ -9,15 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from search.store import BM25, CLASSICAL, ECHO, HYBRID, ChunkRecord, StoredHit
+from search.store import BM25, CLASSICAL, ECHO, HYBRID, RERANK, SEARCH_RANKINGS, ChunkRecord, StoredHit
 
-Mode = Literal["echo", "classical", "both", "bm25", "hybrid", "all"]
-"""What to rank with: one ranking (`echo`, `classical`, `bm25`, `hybrid`: echo and BM25 fused in the engine),
-`both` (echo and classical, side by side) or `all` four."""
+Mode = Literal["echo", "classical", "both", "bm25", "hybrid", "rerank", "all"]
+"""What to rank with: one ranking (`echo`, `classical`, `bm25`, `hybrid`: echo and BM25 fused in the engine,
+`rerank`: a first stage's top N rescored by the model, `search.query.rerank`), `both` (echo and classical, side by
+side) or `all` four of the store's (not `rerank`, which costs a model forward over N passages)."""
 MODES: tuple[str, ...] = get_args(Mode)
 RANKINGS_OF: dict[str, tuple[str, ...]] = {
     "echo": (ECHO,), "classical": (CLASSICAL,), "both": (ECHO, CLASSICAL), "bm25": (BM25,), "hybrid": (HYBRID,),
-    "all": (ECHO, CLASSICAL, BM25, HYBRID),
+    "rerank": (RERANK,), "all": (ECHO, CLASSICAL, BM25, HYBRID),
 }
 """The rankings each mode returns (the lists of `SearchResult` it fills)."""
 
@@ -53,18 +54,20 @@ class Hit:
 
 @dataclass
 class SearchResult:
-    """One ranked list per ranking the mode asked for; the others are empty."""
+    """One ranked list per ranking the mode asked for; the others are empty (mode `rerank` also fills its first
+    stage's list, computed on the way)."""
 
     echo: list[Hit]
     classical: list[Hit]
     timings: dict[str, float]
-    """Milliseconds: embed_ms, search_ms."""
+    """Milliseconds: embed_ms, search_ms, and rerank_ms for mode `rerank` (the model's forward over the passages)."""
     bm25: list[Hit] = field(default_factory=list)
     hybrid: list[Hit] = field(default_factory=list)
+    rerank: list[Hit] = field(default_factory=list)
 
     def ranking(self, name: str) -> list[Hit]:
-        """The hits of ranking `name` ("echo", "classical", "bm25" or "hybrid")."""
-        if name not in RANKINGS_OF["all"]:
+        """The hits of ranking `name` (one of `SEARCH_RANKINGS`: "echo", "classical", "bm25", "hybrid", "rerank")."""
+        if name not in SEARCH_RANKINGS:
             raise ValueError(f"unknown ranking {name!r}")
         hits: list[Hit] = getattr(self, name)
         return hits

@@ -15,8 +15,9 @@ from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.query.calibration import SAMPLE_SIZE, Background
 from search.query.request import SearchQuery
+from search.query.rerank import rerank_hits
 from search.query.results import RANKINGS_OF, Hit, Mode, SearchResult
-from search.settings import Settings
+from search.settings import RerankSettings, Settings
 from search.store import (
     BM25,
     CLASSICAL,
@@ -47,6 +48,8 @@ class Searcher:
     """The collection's fingerprint was found equal to the embedder's: it is not read again on every query."""
     _background: Background | None = field(default=None, repr=False)
     """The calibration sample (`search.query.calibration`), taken again after any write."""
+    rerank: RerankSettings = field(default_factory=RerankSettings.defaults)
+    """How mode "rerank" ranks: its first stage, how many of its hits the model rescores, passage tokens."""
 
     @classmethod
     def open(
@@ -84,10 +87,11 @@ class Searcher:
         embedder: Embedder | None = None,
         embedder_settings: EmbedderSettings | None = None,
         load_model: bool = True,
+        rerank: RerankSettings | None = None,
     ) -> Searcher:
         """A searcher on the opened `store` (closed again if this fails) with `embedder`, else the model `model`
         loaded as `embedder_settings` say (none when `load_model` is False: mode "bm25" only); refuses a collection
-        of another embedder."""
+        of another embedder. `rerank`: how mode "rerank" ranks (default: the defaults)."""
         try:
             emb = embedder
             if emb is None and load_model:
@@ -98,7 +102,7 @@ class Searcher:
         except BaseException:
             store.close()  # never keep the embedded store's lock for a searcher that was not made
             raise
-        return cls(store=store, embedder=emb)
+        return cls(store=store, embedder=emb, rerank=rerank or RerankSettings.defaults())
 
     def _calibration(self) -> Background:
         """The background sample of the collection's vectors, taken once per write generation."""
@@ -149,13 +153,17 @@ class Searcher:
         """Several queries in one model forward and one engine call (what the HTTP service's micro-batching calls).
         They must share one `SearchQuery.group_key` (`ValueError` otherwise); each result holds its query's k hits.
 
-        Mode "bm25" runs no model: it ranks by the query's words alone."""
+        Mode "bm25" runs no model: it ranks by the query's words alone. Mode "rerank" searches its first stage
+        (`rerank.first_stage`, for at least `rerank.depth` hits), then rescores each query's top hits with the model
+        (`search.query.rerank`); its result holds the first stage's list too."""
         if not queries:
             return []
         first = queries[0]
         if any(q.group_key() != first.group_key() for q in queries):
             raise ValueError("search_many: the queries must share mode, filter and instruction (and k for a fused "
                              "mode): SearchQuery.group_key")
+        if first.mode == "rerank":
+            return self._rerank_many(queries)
         k = max(q.k for q in queries)
         texts = [q.text for q in queries]
         rankings = RANKINGS_OF[first.mode]
@@ -195,3 +203,21 @@ class Searcher:
                          bm25=hits(BM25, i), hybrid=hits(HYBRID, i))
             for i in range(len(texts))
         ]
+
+    def _rerank_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
+        """Mode "rerank": the first stage for every query in one call, then one model forward per query over its
+        top `rerank.depth` passages."""
+        if (reason := self.model.rerank_refusal) is not None:
+            raise InvalidRequestError(f"mode 'rerank': {reason}")
+        settings = self.rerank
+        stage = settings.first_stage
+        wide = [SearchQuery(q.text, max(q.k, settings.depth), stage, q.filter, q.instruction) for q in queries]
+        results = self.search_many(wide)
+        for query, result in zip(queries, results, strict=True):
+            started = time.perf_counter()
+            first_hits = result.ranking(stage)
+            result.rerank = rerank_hits(self.model, query.text, first_hits, settings.depth,
+                                        settings.passage_tokens, query.k)
+            result.timings["rerank_ms"] = (time.perf_counter() - started) * 1000
+            setattr(result, stage, first_hits[:query.k])
+        return results

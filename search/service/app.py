@@ -10,8 +10,9 @@ Installed plugins add routes (`search.service.plugins`): `ingest` adds `POST /in
 on the service's machine into its collection while searches go on (how `ingest` hands its work to the service that
 holds the embedded store), `POST /ingest/stop`, and the sync of `search serve --watch`.
 
-Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models` (`search.service.openai_api`), and
-Prometheus metrics, `GET /metrics` (`search.service.metrics`).
+`POST /rerank` scores passages for a question with the model's query likelihood, in Cohere's and TEI's shapes
+(`search.service.rerank_api`). Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models`
+(`search.service.openai_api`), and Prometheus metrics, `GET /metrics` (`search.service.metrics`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from search.service.guard import ApiKeyGuard, BodyLimit
 from search.service.metrics import ServiceMetrics, add_metrics
 from search.service.openai_api import add_openai_api
 from search.service.plugins import Plugin, ServiceContext, ServicePart, installed_plugins
+from search.service.rerank_api import add_rerank_api
 from search.settings import ServiceSettings
 from search.store import FilterError, QueryFilter
 from search.store.edge.holder import announce, local_url, withdraw
@@ -78,7 +80,10 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=K_MIN, le=K_MAX, strict=True, description="Hits per ranking (a JSON integer).")
     mode: Mode = Field("both", description="What to rank with: `echo`, `classical`, `both` (echo and classical), "
                        "`bm25` (the query's words; no model runs), `hybrid` (echo and BM25 fused in one engine "
-                       "query) or `all` four. Each ranking fills its own list of the answer.")
+                       "query), `rerank` (the first stage's top hits, hybrid's by default, rescored by the model: "
+                       "the score is the mean log-probability of the question's tokens after the passage) or `all` "
+                       "four but rerank. Each ranking fills its own list of the answer (`rerank` also fills its first "
+                       "stage's).")
     filter: Annotated[
         QueryFilter | None,
         PlainValidator(_parse_filter, json_schema_input_type=WireFilter),
@@ -107,6 +112,7 @@ class Timings(BaseModel):
     queue_ms: float = Field(description="From the request's arrival until its forward started (or the cache answered).")
     total_ms: float = Field(description="Server time from the request's arrival to the response.")
     batch_size: int = Field(description="Queries in this forward; 0 for a cached answer.")
+    rerank_ms: float = Field(0.0, description="Mode `rerank`: the model's forward over this query's passages.")
 
 
 class SearchResponse(BaseModel):
@@ -114,6 +120,7 @@ class SearchResponse(BaseModel):
     classical: list[Hit]
     bm25: list[Hit] = Field(default_factory=list, description="Filled by mode `bm25` and `all`.")
     hybrid: list[Hit] = Field(default_factory=list, description="Filled by mode `hybrid` and `all`.")
+    rerank: list[Hit] = Field(default_factory=list, description="Filled by mode `rerank`.")
     timings: Timings
     cached: bool
 
@@ -186,7 +193,7 @@ async def unless_gone(request: Request, work: Awaitable[T]) -> T | None:
 
 # The key is checked by `ApiKeyGuard` before the body is read; these only declare the schemes in the OpenAPI document.
 _SCHEMES = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
-_PROTECTED = ("/search", "/collection")
+_PROTECTED = ("/search", "/rerank", "/collection")
 
 
 def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watch: Sequence[str] = (),
@@ -294,12 +301,14 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watc
             classical=result.classical,
             bm25=result.bm25,
             hybrid=result.hybrid,
+            rerank=result.rerank,
             timings=Timings(
                 embed_ms=0.0 if cached else result.timings.get("embed_ms", 0.0),
                 search_ms=0.0 if cached else result.timings.get("search_ms", 0.0),
                 queue_ms=answer.queue_ms,
                 total_ms=(time.perf_counter() - arrived) * 1000,
                 batch_size=answer.batch_size,
+                rerank_ms=0.0 if cached else result.timings.get("rerank_ms", 0.0),
             ),
             cached=cached,
         )
@@ -336,6 +345,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watc
         protected = (*_PROTECTED, *(path for part in parts for path in part.protected))
         app.add_middleware(ApiKeyGuard, api_key=settings.api_key,
                            protected=protected if settings.metrics_public else (*protected, "/metrics"))
+    add_rerank_api(app, searcher, batcher, settings, auth, errors)
     add_openai_api(app, searcher.embedder, batcher, settings, metrics, auth)  # /v1/: its own refusals, first
     add_metrics(app, metrics, searcher, batcher, [] if settings.metrics_public else auth)  # counts every request
     return app

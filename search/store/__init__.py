@@ -35,6 +35,8 @@ from search.store.schema import (
     ECHO,
     HYBRID,
     RANKINGS,
+    RERANK,
+    SEARCH_RANKINGS,
     TEXT_RANKINGS,
     VECTOR_NAMES,
     ChunkPoint,
@@ -62,7 +64,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BM25", "CLASSICAL", "DEFAULT_COLLECTION", "ECHO", "HYBRID", "RANKINGS", "TEXT_RANKINGS", "VECTOR_NAMES",
+    "BM25", "CLASSICAL", "DEFAULT_COLLECTION", "ECHO", "HYBRID", "RANKINGS", "RERANK", "SEARCH_RANKINGS",
+    "TEXT_RANKINGS", "VECTOR_NAMES",
     "ChunkPoint", "ChunkRecord", "Collection", "CollectionInfo", "CollectionNotFoundError", "FilterError",
     "FilterLike", "FingerprintMismatchError", "Fusion", "FusionMethod", "MissingBm25Error", "OldFormatError",
     "QueryFilter", "StoreAddressError", "StoreDamagedError", "StoreError", "StoreFullError", "StoreLockedError",

@@ -28,6 +28,11 @@ HYBRID = "hybrid"
 RANKINGS = (ECHO, CLASSICAL, BM25, HYBRID)
 """What `Collection.query` can rank by: a dense vector, BM25, or echo and BM25 fused."""
 TEXT_RANKINGS = (BM25, HYBRID)
+RERANK = "rerank"
+"""The ranking that rescores the top N hits of a first-stage ranking (one of `RANKINGS`) with the model, by how
+likely it finds the question after each passage (`search.query.rerank`): computed by the query side, not the store."""
+SEARCH_RANKINGS = (*RANKINGS, RERANK)
+"""Every ranking a search can return: the store's and the reranked one."""
 """The rankings that need the query text."""
 BM25_META = "bm25"
 """Collection metadata: the BM25 configuration (`search.store.bm25.DESCRIPTION`) every point's sparse vector was
