@@ -175,11 +175,10 @@ class EdgeStore:
         self.store.ensure("bench", {"model": "synthetic"}, dim)
 
     def _open(self) -> Collection:
-        from search.store import Fusion
         from search.store.edge.collection import EdgeCollection
 
         store = EdgeCollection.open_folder(self.folder, self.settings.collection, self.settings.min_free_mb, self.index)
-        store.fusion = Fusion.from_settings(self.settings)
+        store.fusion = self.settings.fusion_options()
         return store
 
     def upsert(self, start: int, rows: dict[str, np.ndarray], texts: list[str]) -> None:

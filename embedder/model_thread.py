@@ -64,12 +64,14 @@ def on_model_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return _model_executor().submit(fn, *args, **kwargs).result()
 
 
-def tune_process(device: str | torch.device | None = None) -> None:
+def tune_process(device: str | torch.device | None = None, threads: int | None = None, quiet: bool = False) -> None:
     """Tune this whole process for embedding: call once at program start, before the first model forward.
 
     Bounds oneDNN's kernel caches to 64 entries each (unless the environment sets them) and, when the model runs
-    on the CPU (`device`, else the default device: CUDA when present), limits numpy's OpenBLAS to one thread. Programs
-    built on the library decide for themselves; the `ingest` and `search` commands and the UI call this.
+    on the CPU (`device`, else the default device: CUDA when present), limits numpy's OpenBLAS to one thread;
+    `threads` sets the model thread's CPU threads; `quiet` silences transformers' loading reports and progress bars
+    (a command with output of its own). Programs built on the library decide for themselves; the `ingest` and
+    `search` commands and the service call this.
     """
     from embedder.device import pick_device
 
@@ -77,3 +79,12 @@ def tune_process(device: str | torch.device | None = None) -> None:
         os.environ.setdefault(name, KERNEL_CACHE_ENTRIES)
     if pick_device(device).type == "cpu":
         ThreadpoolController().select(internal_api="openblas").limit(limits=1)
+    if threads:
+        import torch
+
+        on_model_thread(torch.set_num_threads, threads)
+    if quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()

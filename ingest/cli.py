@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -25,8 +25,11 @@ from ingest.progress import progress_display
 from ingest.report import IngestReport
 from search.cli.options import CollectionName, DataDir, Model, QdrantKey, QdrantUrl, settings_with_flags
 from search.errors import ExitCode, InvalidInputError, verdict
+from search.query.backend import holder_url
 from search.settings import Settings
-from search.store.edge.holder import holding_service
+
+if TYPE_CHECKING:
+    from search.service.child import ChildService
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -88,6 +91,7 @@ def run(
                                                         "[default: one per GPU of the cluster, else one]",
                                                    show_default=False)] = None,
 ) -> None:
+    child: ChildService | None = None
     try:
         if ray is not None:
             from ingest.ray_runner import check_address
@@ -110,6 +114,14 @@ def run(
         if url is not None and rebuild:
             raise InvalidInputError(f"--rebuild deletes the collection the search service at {url} serves: stop "
                                     "the service, then run it")
+        if url is None and watch and not ray and not rebuild and not settings.store.qdrant_url:
+            # a watch runs for long: hold the store through a service, which everyone else can then reach
+            from search.service.child import start_service
+
+            child = start_service(settings)
+            url = child.url
+            _err(f"search service {url} holds the store while this watch runs (search, the UI and the other "
+                 f"commands reach it; its log: {child.log})")
         store, embedder = _open(settings, chunk_tokens, rebuild) if url is None else (None, None)
     except typer.BadParameter as exc:  # a setting or flag with a value that cannot be used
         raise _fail(str(exc), ExitCode.USAGE) from None
@@ -164,12 +176,14 @@ def run(
     finally:
         if store is not None:
             store.close()
+        if child is not None:
+            child.stop()
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FILE_FAILURES)
 
 
 def _announced(settings: Settings) -> str | None:
     """The URL of a live `search serve` that holds the embedded store these settings name (None for a server)."""
-    url = holding_service(settings.store)
+    url = holder_url(settings)
     if url is not None:
         _err(f"the search service at {url} holds the embedded store: handing the ingest over to it")
     return url
@@ -204,23 +218,19 @@ def _stop_on_ctrl_c() -> Iterator[threading.Event]:
 
 
 def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa: ANN202
-    from search.store import collection_options, open_collection
+    from search.store import open_collection
 
     where = settings.store
     # first, before torch and the model load: a locked, damaged or unreachable store is refused at once
-    store = open_collection(**collection_options(where))
+    store = open_collection(**where.collection_options())
     kind = "Qdrant server" if where.qdrant_url else "embedded store (data folder)"
     _err(f"{kind}: {store.location}  collection: {store.name}")
     try:
-        from transformers.utils import logging as hf_logging
-
         from embedder import Embedder, tune_process
 
-        hf_logging.set_verbosity_error()  # no weight-loading reports or bars in the middle of ingest's output
-        hf_logging.disable_progress_bar()
         setup_offline()  # this program parses: unstructured with no telemetry and no spaCy download
         # before the first forward: OpenBLAS off the model's cores, bounded oneDNN caches
-        tune_process(settings.embedder.device)
+        tune_process(settings.embedder.device, quiet=True)  # no loading reports amid ingest's output
         embedder = Embedder.from_pretrained(**settings.embedder.load_options())
         if chunk_tokens > embedder.max_text_tokens:
             raise InvalidInputError(f"--chunk-tokens {chunk_tokens} exceeds the model budget of "

@@ -12,10 +12,11 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, InstanceOf, PrivateAttr, SecretStr, field_validator, model_validator
 
 from embedder import Embedder
+from search.query.backend import SearchBackend, open_backend
 from search.query.request import SearchQuery
-from search.query.searcher import Hit, Searcher
+from search.query.results import Hit
 from search.settings import Settings
-from search.store import FilterLike, QueryFilter, collection_options, open_collection
+from search.store import FilterLike, QueryFilter
 from search.validation import check_collection_name
 
 
@@ -39,7 +40,7 @@ class EchoRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    searcher: InstanceOf[Searcher] | None = Field(default=None, exclude=True, repr=False)
+    searcher: InstanceOf[SearchBackend] | None = Field(default=None, exclude=True, repr=False)
     url: str | None = None
     api_key: SecretStr | None = None
     path: str | None = None
@@ -60,7 +61,7 @@ class EchoRetriever(BaseRetriever):
     instruction: str | None = None
     """Task instruction of the query template; None for the default."""
 
-    _opened: Searcher | None = PrivateAttr(default=None)
+    _opened: SearchBackend | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @field_validator("filter", mode="before")
@@ -83,8 +84,10 @@ class EchoRetriever(BaseRetriever):
             self.settings = Settings.load()  # the entry point's one read of the environment
         return self
 
-    def get_searcher(self) -> Searcher:
-        """The `Searcher` in use, opening the store and loading the model on the first call (thread-safe)."""
+    def get_searcher(self) -> SearchBackend:
+        """What searches: `searcher=`, else what the settings and arguments name, opened on the first call
+        (thread-safe) as the `search` command opens it: the service that holds the embedded store when one does,
+        else the store and the model in this process."""
         if self.searcher is not None:
             return self.searcher
         with self._lock:
@@ -95,9 +98,7 @@ class EchoRetriever(BaseRetriever):
                            "qdrant_api_key": self.api_key.get_secret_value() if self.api_key else None},
                     embedder={"model": self.model},
                 )
-                store = open_collection(**collection_options(settings.store), path=self.path)
-                self._opened = Searcher.with_store(store, embedder=self.embedder, embedder_settings=settings.embedder,
-                                                   load_model=self.mode != "bm25")
+                self._opened = open_backend(settings, self.embedder, load_model=self.mode != "bm25", path=self.path)
             return self._opened
 
     def _get_relevant_documents(

@@ -14,7 +14,7 @@ Reading. `Settings.load()` reads the environment once (an empty variable counts 
 `SettingsError` naming the variable. Entry points (the commands, the UI, the LangChain classes built without
 settings) load it, apply their flags explicitly with `Settings.override` (a flag left out keeps the environment's
 value or the default) and pass the values on: `Embedder.from_pretrained(**settings.embedder.load_options())`,
-`open_collection(**collection_options(settings.store))`, `create_app(searcher, settings.service)`. Library code
+`open_collection(**settings.store.collection_options())`, `create_app(searcher, settings.service)`. Library code
 reads no setting from the environment; an argument it is not given means the default declared here.
 
 `python -m search.settings` prints the reference tables of docs/configuration.md, generated from the fields below;
@@ -33,17 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import SettingsConfigDict
 
 from embedder.settings import COMMON, EmbedderSettings, Section, doc_default
+from search.store.defaults import DEFAULT_COLLECTION, DEFAULT_MIN_FREE_MB, default_data_dir, embedded_folder
+from search.store.fusion import Fusion
 from search.validation import check_collection_name
-
-DEFAULT_COLLECTION = "docs"
-DEFAULT_MIN_FREE_MB = 256.0
-"""Free disk space, in MiB, that writes to the embedded store leave by default."""
-
-
-def default_data_dir() -> Path:
-    """The data folder when none is set: `$XDG_DATA_HOME/echo-search`, else ~/.local/share/echo-search (the XDG base
-    directory convention, the one environment lookup the store's defaults make)."""
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "echo-search"
 
 
 class SettingsError(ValueError):
@@ -125,6 +117,22 @@ class StoreSettings(Section):
         """`data`, else `$XDG_DATA_HOME/echo-search`, else ~/.local/share/echo-search."""
         return self.data.expanduser() if self.data is not None else default_data_dir()
 
+    def embedded_folder(self, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """The embedded store's folder (`path`, else `qdrant/` under the data folder); None with a Qdrant server."""
+        return None if self.qdrant_url else embedded_folder(path, self.data_dir())
+
+    def fusion_options(self) -> Fusion:
+        """The fusion of the `hybrid` ranking these settings describe (`ECHO_SEARCH_FUSION`, `..._RRF_K`,
+        `..._RRF_WEIGHTS`, `..._HYBRID_PREFETCH`)."""
+        return Fusion(self.fusion, self.rrf_k, self.rrf_weights, self.hybrid_prefetch)
+
+    def collection_options(self) -> dict[str, Any]:
+        """The keyword arguments of `search.store.open_collection` these settings decide: every field (the data
+        folder resolved, the fusion fields as one `Fusion`)."""
+        return {"url": self.qdrant_url, "api_key": self.qdrant_api_key, "collection": self.collection,
+                "data_dir": self.data_dir(), "fusion": self.fusion_options(), "min_free_mb": self.min_free_mb,
+                "shards": self.shards, "replicas": self.replicas}
+
 
 class ServiceSettings(Section):
     """The HTTP query service (`search serve`): where it listens, its key and limits, and where clients find it."""
@@ -200,9 +208,9 @@ class UiSettings(Section):
     upload_mb: int = Field(default=50, ge=1, description="size limit of one uploaded file, in MB")
     watch: tuple[Path, ...] = Field(
         default=(), validation_alias="ECHO_SEARCH_UI_WATCH",
-        description="files and folders the UI keeps in sync (as `ingest --watch` does) in its own process, which holds "
-        "the store, as a JSON list, e.g. `[\"/srv/docs\"]`; refused with `SEARCH_URL` (run `search serve --watch` "
-        "there instead)",
+        description="files and folders the UI keeps in sync (as `ingest --watch` does) through the search service it "
+        "starts, which holds the store, as a JSON list, e.g. `[\"/srv/docs\"]`; refused beside a service it did not "
+        "start (run `search serve --watch` there instead)",
         json_schema_extra={"flag": "`search-ui --watch`", **doc_default("none")},
     )
 

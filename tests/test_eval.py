@@ -141,7 +141,7 @@ def test_retrieval_on_an_ingested_collection(tiny_embedder: Embedder, tmp_path: 
     searcher = _ingest_example(tiny_embedder, tmp_path / "qdrant")
     queries, qrels = load_queries(EXAMPLE_DIR / "queries.jsonl"), load_qrels(EXAMPLE_DIR / "qrels.tsv")
     try:
-        report = run_retrieval(searcher, EXAMPLE_DIR / "queries.jsonl", EXAMPLE_DIR / "qrels.tsv",
+        report = run_retrieval(searcher, EXAMPLE_DIR / "queries.jsonl", EXAMPLE_DIR / "qrels.tsv", emb=tiny_embedder,
                                reembed=pick_methods("echo,classical-first-span", retrieval=True))
         # nDCG@10 and MRR@10 of the collection's own rankings, recomputed by hand from the search hits.
         expected: dict[str, tuple[float, float]] = {}

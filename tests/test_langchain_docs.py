@@ -10,7 +10,7 @@ import pytest
 from embedder import Embedder
 from ingest.pipeline import ingest_paths
 from search.settings import StoreSettings
-from search.store import collection_options, open_collection
+from search.store import open_collection
 from tests.langchain_fixtures import write_fixture_folder
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "langchain.md"
@@ -34,7 +34,7 @@ def test_the_python_examples_run(
     monkeypatch.setenv("ECHO_SEARCH_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     # `ingest notes/` with the settings the examples rely on.
-    store = open_collection(**collection_options(StoreSettings()))
+    store = open_collection(**StoreSettings().collection_options())
     try:
         ingest_paths([write_fixture_folder(tmp_path / "notes")], store, real_embedder)
     finally:

@@ -22,7 +22,6 @@ from typer.testing import CliRunner
 from ingest.cli import app as ingest_app
 from search.query.searcher import Searcher
 from search.service.app import ServiceSettings, create_app
-from search.service_ingest import IngestRequest
 from search.store import open_collection
 from search.store.edge.holder import announce, find_service
 from tests.search_helpers import free_port, running, wait_for_port
@@ -130,8 +129,7 @@ def test_serve_watch_keeps_a_folder_in_sync(tmp_path: Path, tiny_embedder) -> No
     docs = tmp_path / "docs"
     _docs(docs, 2)
     store = open_collection(path=tmp_path / "qdrant")
-    watch = IngestRequest.model_validate({"paths": [str(docs)]})
-    with running(create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(), watch)) as url:
+    with running(create_app(Searcher(store=store, embedder=tiny_embedder), ServiceSettings(), [str(docs)])) as url:
         _wait(lambda: httpx.get(f"{url}/collection").json().get("files") == 2)
         (docs / "late.md").write_text(f"# Late\n\nThe {WORD} arrived late.\n")
         _wait(lambda: f"{docs}/late.md" in _bm25_sources(httpx.post(f"{url}/search", json=QUERY).json()))

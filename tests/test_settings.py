@@ -27,7 +27,7 @@ from search.settings import (
     env_names,
     reference_markdown,
 )
-from search.store import collection_options, open_collection
+from search.store import open_collection
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -143,7 +143,7 @@ SAMPLES: dict[str, dict[str, tuple[str, Any]]] = {
 def library_options(settings: Settings) -> dict[str, Any]:
     """What reaches the library from the settings: the model's and the store's keyword arguments, and the service
     and UI sections as they are handed over."""
-    return {"load": settings.embedder.load_options(), "open": collection_options(settings.store),
+    return {"load": settings.embedder.load_options(), "open": settings.store.collection_options(),
             "service": settings.service, "ui": settings.ui}
 
 
@@ -176,7 +176,7 @@ def test_the_options_are_the_library_calls_keyword_arguments() -> None:
     from embedder import Embedder
 
     assert set(EmbedderSettings().load_options()) <= set(inspect.signature(Embedder.from_pretrained).parameters)
-    assert set(collection_options(StoreSettings())) <= set(inspect.signature(open_collection).parameters)
+    assert set(StoreSettings().collection_options()) <= set(inspect.signature(open_collection).parameters)
 
 
 def test_quantization_and_the_cache_reach_the_loaded_model(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_quantization_and_the_cache_reach_the_loaded_model(tiny_model_dir: Path,
 
 def test_shards_and_replicas_reach_the_server_create_call(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = StoreSettings(qdrant_url=":memory:", shards=3, replicas=2)
-    with open_collection(**collection_options(settings)) as store:
+    with open_collection(**settings.collection_options()) as store:
         created: dict[str, Any] = {}
         client = store.client  # type: ignore[attr-defined]
         real_create = client.create_collection
@@ -218,7 +218,7 @@ def test_the_library_reads_no_setting_from_the_environment(monkeypatch: pytest.M
     with open_collection() as store:
         assert (store.location, store.name) == (str(tmp_path / "xdg" / "echo-search" / "qdrant"), DEFAULT_COLLECTION)
         assert store.fusion == Fusion()
-    with open_collection(**collection_options(StoreSettings())) as store:  # what an entry point does
+    with open_collection(**StoreSettings().collection_options()) as store:  # what an entry point does
         assert (store.location, store.name) == (str(tmp_path / "env" / "qdrant"), "papers")
     assert device.pick_quantization() is None
     assert device.default_batch_tokens(torch.device("cpu")) == CPU_BATCH_TOKENS
@@ -234,10 +234,12 @@ def test_only_entry_points_read_the_environment() -> None:
     """`os.environ`, a settings class built (it reads the environment) or `Settings.load()`: only where a program
     starts, where the process is set up, or in the XDG defaults."""
     allowed = {
-        "embedder/settings.py": {"os.environ"}, "search/settings.py": {"os.environ"},  # the XDG base folders
+        "embedder/settings.py": {"os.environ"}, "search/store/defaults.py": {"os.environ"},  # the XDG base folders
         "embedder/model_thread.py": {"os.environ"}, "ingest/offline.py": {"os.environ"},  # process set-up
-        "search/cli/options.py": {"Settings.load()"}, "ui/app.py": {"Settings.load()"}, "ui/launch.py": {"os.environ"},
+        "search/cli/options.py": {"Settings.load()"}, "ui/app.py": {"Settings.load()"},
+        "ui/launch.py": {"os.environ", "Settings.load()"},
         "embedder/langchain.py": {"EmbedderSettings()"}, "search/langchain.py": {"Settings.load()"},
+        "search/query/searcher.py": {"Settings.load()"},  # `Searcher.open()` opens what `search` would
     }
     found: dict[str, set[str]] = {}
     for path in sorted(p for package in ("embedder", "ingest", "search", "ui") for p in (ROOT / package).rglob("*.py")):

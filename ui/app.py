@@ -1,10 +1,12 @@
 """echo-search UI: one question, two ranked lists side by side (echo | classical by default; either column can
 show echo, classical, BM25 or hybrid), and where they differ.
 
-Start it with `search-ui` (or `streamlit run ui/app.py`). Configuration comes from the environment, through
-`search.settings.Settings`: SEARCH_URL (the HTTP query service), else QDRANT_URL or the embedded store under
-ECHO_SEARCH_DATA; ECHO_SEARCH_COLLECTION, ECHO_SEARCH_MODEL, ECHO_SEARCH_UPLOAD_MB, ECHO_SEARCH_UI_WATCH (folders kept
-in sync in this process: `search-ui --watch`).
+Start it with `search-ui` (or `streamlit run ui/app.py`). It is a client of a search service (`ui.holder`): the one
+SEARCH_URL names, else the one that holds the store, else a `search serve` it starts with its settings (QDRANT_URL or
+the embedded store under ECHO_SEARCH_DATA; ECHO_SEARCH_COLLECTION, ECHO_SEARCH_MODEL; ECHO_SEARCH_UI_WATCH: folders
+that service keeps in sync, `search-ui --watch`); ECHO_SEARCH_UPLOAD_MB limits uploads.
+
+Streamlit renders every bare expression of this script ("magic"): below, notes are comments, never strings.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from embedder.settings import EmbedderSettings
 from embedder.templates import DEFAULT_INSTRUCTION
 from search.query import snippets
 from search.query.calibration import strength
@@ -27,10 +28,9 @@ from search.query.results import Hit, Mode, SearchResult
 from search.settings import Settings
 from search.validation import K_MAX, K_MIN
 from ui import compare, uploads
-from ui.shared_searcher import CollectionSummary, SharedSearcher, load_embedder, open_shared_searcher
+from ui.shared_searcher import CollectionSummary, SharedSearcher, open_shared_searcher
 
 if TYPE_CHECKING:
-    from embedder import Embedder
     from ingest.report import IngestProgress
 
 log = logging.getLogger("echo_search.ui")
@@ -45,12 +45,12 @@ RANKING_HELP = (
     "Templates say which). BM25: the question's words "
     "(term frequencies and inverse document frequencies, no model). Hybrid: echo and BM25 fused in one Qdrant query."
 )
+# How the collection's classical vectors were made (`Embedder.describe()["classical"]`), in words.
 CLASSICAL_KINDS = {
     "first_span": "the first copy of the echo prompt (a query: its own pass under the same prefix)",
     "separate": "its own pass",
     "none": "none",
 }
-"""How the collection's classical vectors were made (`Embedder.describe()["classical"]`), in words."""
 TIMINGS = (
     ("Embed query", "embed_ms", "Model forward for the question (the vectors the shown rankings need)"),
     ("Search", "search_ms", "The shown rankings' search in Qdrant, one query"),
@@ -68,14 +68,10 @@ mark { background: #fff3a3; padding: 0 1px; border-radius: 2px; }
 """
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def cached_embedder(settings: EmbedderSettings) -> Embedder:
-    return load_embedder(settings)
-
-
-@st.cache_resource(max_entries=1, on_release=lambda shared: shared.close(), show_spinner="Opening the collection…")
+@st.cache_resource(max_entries=1, on_release=lambda shared: shared.close(),
+                   show_spinner="Connecting to the search service (starting it loads the model)…")
 def cached_searcher(settings: Settings) -> SharedSearcher:
-    return open_shared_searcher(settings, lambda: cached_embedder(settings.embedder))
+    return open_shared_searcher(settings)
 
 
 def show_error(exc: BaseException) -> None:
@@ -84,17 +80,14 @@ def show_error(exc: BaseException) -> None:
     st.error(f"{type(exc).__name__}: {exc}")
 
 
-MODE_LABELS = {"embedded": "embedded store", "qdrant": "Qdrant server", "http": "search service"}
-
-
 def render_collection(searcher: SharedSearcher | None, info: CollectionSummary | None) -> None:
     st.header("Collection")
     if searcher is None or info is None:
         st.caption("not available")
         return
     st.markdown(f"**{info.name}** · {len(info.sources)} files · {info.chunks} chunks")
-    where = searcher.settings.service.url if searcher.mode == "http" else info.location
-    st.caption(f"{MODE_LABELS[searcher.mode].capitalize()}: `{where}`")
+    service = searcher.service
+    st.caption(f"Search service `{service.url}` ({service.how}) · store `{info.location}`")
     if info.embedder:
         e = info.embedder
         st.markdown(f"Model `{e.get('model', '?')}` · dim {e.get('dim', '?')}")
@@ -116,8 +109,8 @@ def render_upload(searcher: SharedSearcher) -> None:
     """Upload box: files are saved under the data folder and ingested with the open store and model."""
     st.header("Add documents")
     if not searcher.can_upload:
-        st.info(f"Uploads are off: this page talks to the search service at {searcher.settings.service.url}, which "
-                "owns the store. Add documents with `ingest PATH` where the service runs.")
+        st.info(f"Uploads are off: this page talks to the search service at {searcher.service.url} (SEARCH_URL), "
+                "which may not see this machine's files. Add documents with `ingest PATH` where the service runs.")
         return
     if watched := searcher.settings.ui.watch:
         st.caption("Kept in sync (search-ui --watch): " + ", ".join(f"`{path}`" for path in watched))

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 from scipy.stats import spearmanr
 
+from search.query.results import Hit
 from search.query.snippets import query_terms, terms_pattern
-from search.store import ChunkRecord
 
 
 class RankedHit(Protocol):
@@ -19,15 +19,6 @@ class RankedHit(Protocol):
 
     rank: int
     id: str
-
-
-class ScoredHit(RankedHit, Protocol):
-    """A ranked hit with its score and record."""
-
-    score: float
-
-    @property
-    def record(self) -> ChunkRecord: ...
 
 
 @dataclass(frozen=True)
@@ -99,7 +90,7 @@ def source_label(source: str, title: str | None = None, page: int | None = None)
     return label
 
 
-def hit_label(hit: ScoredHit) -> str:
+def hit_label(hit: Hit) -> str:
     """`source_label` of a hit's chunk."""
     record = hit.record
     return source_label(record.source, record.title, record.page)
@@ -120,7 +111,7 @@ def search_mode(left: str, right: str) -> str:
     return "all"
 
 
-def chart_rows(*lists: tuple[str, Sequence[ScoredHit]]) -> list[dict[str, Any]]:
+def chart_rows(*lists: tuple[str, Sequence[Hit]]) -> list[dict[str, Any]]:
     """Long-format rows for the charts: one per (list, hit) with rank, score and the chunk id and label; `lists` are
     (title, hits) pairs."""
     return [

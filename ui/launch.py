@@ -1,4 +1,5 @@
-"""`search-ui`: start the Streamlit app (`streamlit run ui/app.py`) with the collection and model chosen here."""
+"""`search-ui`: start the Streamlit app (`streamlit run ui/app.py`) with the collection and model chosen here; the app
+finds or starts the search service it talks to (`ui.holder`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import Annotated
 import typer
 
 from embedder.settings import EmbedderSettings
+from search.cli.errors import user_errors
 from search.cli.options import setting_help
-from search.settings import ServiceSettings, StoreSettings, UiSettings, env_name
+from search.settings import ServiceSettings, Settings, StoreSettings, UiSettings, env_name
 from search.validation import collection_name_problem
+from ui.holder import find_or_start
 
 APP = Path(__file__).with_name("app.py")
 
@@ -63,10 +66,13 @@ def run(
         show_default=False, help=setting_help("HTTP query service to use instead.", ServiceSettings, "url"))] = None,
     watch: Annotated[list[Path] | None, typer.Option(
         "--watch", exists=True, show_default=False, help=setting_help(
-            "A file or folder to keep in sync (as `ingest --watch` does) inside the UI, which holds the store; repeat "
-            "for more.", UiSettings, "watch"))] = None,
+            "A file or folder to keep in sync (as `ingest --watch` does) by the search service the UI starts, which "
+            "holds the store; repeat for more.", UiSettings, "watch"))] = None,
 ) -> None:
-    """Serve the side-by-side echo | classical search page (replaces this process with Streamlit)."""
+    """Serve the side-by-side echo | classical search page (replaces this process with Streamlit).
+
+    First the search service the page talks to is found or started (`ui.holder`): it holds the store from now on,
+    so `search`, `ingest` and the other commands work beside the page, and it stops with it."""
     if collection is not None and (problem := collection_name_problem(collection)):
         raise typer.BadParameter(f"invalid collection name {collection!r}: {problem}", param_hint="--collection")
     service = search_url or os.environ.get(env_name(ServiceSettings, "url"))
@@ -75,7 +81,14 @@ def run(
                                  "`search serve --watch PATH` there instead", param_hint="--watch")
     cmd = streamlit_command(port, address, headless)
     env = app_environment(data, collection, model, qdrant_url, search_url, watch)
-    os.execve(sys.executable, cmd, env)
+    os.environ.update(env)  # this process becomes the page: its environment is the page's
+    with user_errors():
+        found = find_or_start(Settings.load())
+    if found.child is not None:
+        typer.echo(f"search service {found.url} holds the store while the page runs (search, ingest, search eval and "
+                   "LangChain on this data folder reach it)", err=True)
+        env.pop(env_name(UiSettings, "watch"), None)  # the started service keeps them in sync
+    os.execve(sys.executable, cmd, env)  # same pid: the started service stops when the page does
 
 
 def main() -> None:

@@ -1,37 +1,26 @@
-"""`SharedSearcher`, what the UI talks to: the `SearchBackend` the settings choose (the HTTP query service,
-`SEARCH_URL`, or the store and model in this process), shared by every browser session of the server process.
+"""`SharedSearcher`, what the UI talks to: the HTTP client of its search service (`ui.holder`: the one `SEARCH_URL`
+names, the one holding the store, or one the UI starts), shared by every browser session of the server process.
 
-In process, the UI writes as `search serve` does (`search.service_ingest`): uploads, and the files and folders it
-keeps in sync (`search-ui --watch`, `ECHO_SEARCH_UI_WATCH`), are ingested on their own thread with every store call
-taken under the store lock, so searches are answered between an ingest's batches.
-
-In HTTP mode nothing here imports the embedder, `ingest` or torch: those imports happen only on the in-process path.
+Uploads are saved under the data folder and ingested by that service (`POST /ingest`, as `ingest` hands its work
+over), which holds the store; searches are answered between the ingest's batches. Nothing here imports the embedder,
+a Qdrant package or torch.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from embedder.settings import EmbedderSettings
-from search.query.backend import SearchBackend, open_backend, open_searcher
+from ingest.handover import ingest_via_service
+from ingest.report import IngestProgress, IngestReport
+from search.query.remote import HttpSearcher
 from search.query.request import SearchQuery
 from search.query.results import SearchResult
-from search.settings import Settings, SettingsError
-
-if TYPE_CHECKING:
-    from embedder import Embedder
-    from ingest.report import IngestProgress, IngestReport
-    from search.service_ingest import ServiceIngest
-
-T = TypeVar("T")
-
-Uploader = Callable[[list[Path], "Callable[[IngestProgress], None] | None"], "IngestReport"]
-"""Ingests uploaded files into the open collection (`paths, progress -> report`)."""
+from search.settings import Settings
+from ui.holder import Service, find_or_start
 
 
 @dataclass
@@ -50,113 +39,52 @@ class CollectionSummary:
 
 @dataclass
 class SharedSearcher:
-    """One `SearchBackend` per server process, shared by all browser sessions.
+    """One search service client per server process, shared by all browser sessions (the service batches their
+    calls itself)."""
 
-    In-process calls are serialised: sessions run in threads, and the embedded store is one client (an ingest takes
-    the lock one store call at a time, so a search waits for one call, not for the whole ingest). The HTTP service
-    batches calls itself.
-    """
-
-    backend: SearchBackend
+    backend: HttpSearcher
     settings: Settings
-    uploader: Uploader | None = None
-    """Set when uploads can be ingested: only with the store and the model in this process."""
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-    stop_writes: Callable[[], None] | None = None
-    """Stops the uploads and syncs in flight after their batch and waits for them (set with `uploader`)."""
-
-    @property
-    def mode(self) -> str:
-        """'http' (query service), 'qdrant' (Qdrant server, model in this process) or 'embedded'."""
-        if not self.backend.in_process:
-            return "http"
-        return "qdrant" if self.settings.store.qdrant_url else "embedded"
-
-    def _exclusive(self) -> AbstractContextManager[object]:
-        return self.lock if self.backend.in_process else nullcontext()
+    service: Service
 
     @property
     def can_upload(self) -> bool:
-        return self.uploader is not None
+        """Uploads need a service on this machine and data folder (not one that `SEARCH_URL` names)."""
+        return self.service.local
 
     def search(self, query: SearchQuery) -> SearchResult:
-        with self._exclusive():
-            return self.backend.search(query)
+        return self.backend.search(query)
 
     def summary(self) -> CollectionSummary:
         """The collection as it is now, with its write generation read first (so that an answer kept under it is
         never one from before a later write)."""
-        with self._exclusive():
-            generation = self.backend.generation()
-            info = self.backend.info()
-            sources = self.backend.sources() if info.points else []
+        generation = self.backend.generation()
+        info = self.backend.info()
+        sources = self.backend.sources() if info.points else []
         return CollectionSummary(info.name, info.location, info.points, sources, info.fingerprint, generation,
                                  dict(info.embedder))
 
     def ingest(self, paths: list[Path], progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
-        """Ingest files with the open store and model (the embedded store allows only this one client); searches
-        are answered between its batches."""
-        if self.uploader is None:
-            raise RuntimeError("uploads need direct store access; with SEARCH_URL, run `ingest PATH` on the server")
-        return self.uploader(list(paths), progress)
+        """Have the service ingest files saved on this machine; `HandoverError` when it refuses or fails."""
+        if not self.can_upload:
+            raise RuntimeError(f"uploads need a search service on this machine; the one at {self.service.url} "
+                               "(SEARCH_URL) may not see these files: run `ingest PATH` where it runs")
+        return ingest_via_service(self.service.url, self.settings.service.api_key,
+                                  {"paths": [str(p) for p in paths]}, progress or (lambda _: None),
+                                  lambda _: None, threading.Event())
 
     def close(self) -> None:
-        if self.stop_writes is not None:
-            self.stop_writes()
-        with self._exclusive():
-            self.backend.close()
+        self.backend.close()
+        self.service.stop()
 
 
-def load_embedder(settings: EmbedderSettings) -> Embedder:
-    """The model questions are embedded with (slow: load it once per process).
-
-    One warm-up query runs here, so the first real question does not pay the first forward's set-up
-    (about 3 s against under 1 s for later ones with Gemma-3-270M on 2 CPU cores).
-    """
-    from embedder import Embedder, tune_process
-
-    tune_process(settings.device)  # this process runs the model: OpenBLAS off its cores, bounded oneDNN caches
-    embedder = Embedder.from_pretrained(**settings.load_options())
-    embedder.encode(["warm up"], kind="query")
-    return embedder
-
-
-def open_shared_searcher(settings: Settings, embedder: Callable[[], Embedder]) -> SharedSearcher:
-    """The query service's client when `settings.service.url` is set (checked to answer), else a `Searcher` on the
-    store with the model `embedder()` returns (called only then), which keeps `settings.ui.watch` in sync on a thread
-    of its own until closed. Store refusals raise `StoreError` subclasses whose messages say what to do; the embedded
-    store's lock is not kept by a half-open client. Folders to watch with a service are a `SettingsError`."""
-    if settings.service.url:
-        if settings.ui.watch:
-            raise SettingsError(
-                f"the UI keeps folders in sync (search-ui --watch, ECHO_SEARCH_UI_WATCH) only when it holds the store, "
-                f"and it uses the search service at {settings.service.url} (SEARCH_URL): run `search serve --watch "
-                "PATH` there instead")
-        return SharedSearcher(open_backend(settings), settings)
-    from search.service_ingest import ServiceIngest
-
-    searcher = open_searcher(settings, loader=embedder)  # the store first: a locked one is refused before the model
-    lock = threading.RLock()
-    ingests = ServiceIngest(searcher, lambda call: _holding(lock, call))
-    shared = SharedSearcher(searcher, settings, uploader=_uploader(ingests), lock=lock, stop_writes=ingests.close)
-    if settings.ui.watch:
-        from search.service_ingest import IngestRequest
-
-        watched = IngestRequest.model_validate({"paths": [str(p.expanduser().absolute()) for p in settings.ui.watch]})
-        threading.Thread(target=ingests.watch, args=(watched,), name="ui-watch", daemon=True).start()
-    return shared
-
-
-def _holding(lock: threading.RLock, call: Callable[[], T]) -> T:
-    """`call()` with `lock` held: one store call of an ingest, between searches."""
-    with lock:
-        return call()
-
-
-def _uploader(ingests: ServiceIngest) -> Uploader:
-    from search.service_ingest import IngestRequest
-
-    def ingest(paths: list[Path], progress: Callable[[IngestProgress], None] | None) -> IngestReport:
-        return ingests.run(IngestRequest.model_validate({"paths": [str(p) for p in paths]}), progress, ingests.closing)
-
-    return ingest
+def open_shared_searcher(settings: Settings) -> SharedSearcher:
+    """The client of the service `ui.holder.find_or_start` gives for `settings`, checked to answer."""
+    service = find_or_start(settings)
+    client = HttpSearcher(service.url, api_key=settings.service.api_key)
+    try:
+        client.health()
+    except BaseException:
+        client.close()
+        service.stop()
+        raise
+    return SharedSearcher(client, settings, service)

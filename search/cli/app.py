@@ -137,15 +137,13 @@ def query(
     settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
                                    url=service)
     with user_errors():
-        from search.store.edge.holder import holding_service
-
-        if not settings.service.url and (url := holding_service(settings.store)):
-            _answered_by(url)
-            settings = settings.override(service={"url": url})
         from search.query.backend import open_backend
+        from search.query.remote import HttpSearcher
 
         with open_backend(settings, None, lambda: _tune_process(settings.embedder.device),
                           load_model=mode is not SearchMode.bm25) as searcher:
+            if isinstance(searcher, HttpSearcher) and not settings.service.url:
+                _answered_by(searcher.url)
             result = searcher.search(ask)
     if json_out:
         typer.echo(result_json(text, mode.value, result))
@@ -183,13 +181,13 @@ def info(
 
     When a `search serve` holds the embedded store, that service answers (--check then needs it stopped)."""
     from search.cli.render import info_table
-    from search.store import StoreLockedError, collection_options, open_collection
-    from search.store.edge.holder import holding_service
+    from search.query.backend import holder_url
+    from search.store import StoreLockedError, open_collection
 
     settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir)
     where = settings.store
     with user_errors():
-        url = holding_service(where)
+        url = holder_url(settings)
         if url and check:
             raise StoreLockedError(f"--check reads the store's files itself, and the search service at {url} "
                                    "holds them: stop the service, then run it")
@@ -200,7 +198,7 @@ def info(
         with user_errors(), open_backend(settings.override(service={"url": url})) as service:
             collection_info, sources, checked = service.info(), service.sources(), None
     else:
-        with user_errors(), open_collection(**collection_options(where)) as store:
+        with user_errors(), open_collection(**where.collection_options()) as store:
             collection_info = store.info()
             sources = store.sources()
             checked = store.check() if check else None
@@ -260,6 +258,9 @@ def serve(
     watch: Annotated[list[Path] | None, typer.Option(
         "--watch", show_default=False, help="A file or folder to keep in sync (as `ingest --watch` does) inside the "
         "service; repeat for more.")] = None,
+    with_parent: Annotated[bool, typer.Option(
+        "--with-parent", hidden=True, help="Stop when the process that started this one ends (the UI's service).")
+    ] = False,
 ) -> None:
     """Run the HTTP query service (POST /search, GET /health, GET /collection, docs at /docs; OpenAI-compatible
     POST /v1/embeddings, Prometheus GET /metrics).
@@ -281,13 +282,9 @@ def serve(
             raise typer.BadParameter(f"no such file or folder: {path}", param_hint="--watch")
 
     def prepare() -> None:  # once the store is open
-        _tune_process(settings.embedder.device)
-        if service.threads:
-            import torch
+        from embedder import tune_process
 
-            from embedder.model_thread import on_model_thread
-
-            on_model_thread(torch.set_num_threads, service.threads)
+        tune_process(settings.embedder.device, threads=service.threads)
 
     with user_errors():
         searcher = open_searcher(settings, prepare=prepare)
@@ -295,10 +292,25 @@ def serve(
     if service.host not in ("127.0.0.1", "localhost", "::1") and not service.api_key:
         err.print(f"[yellow]warning:[/yellow] serving on {service.host} without SEARCH_API_KEY: anyone who can reach "
                   "it can query your documents")
-    from search.service_ingest import IngestRequest
+    if with_parent:
+        _stop_with_parent()
+    run_service(searcher, service, watch=[os.path.abspath(p) for p in watch or []])
 
-    watched = IngestRequest.model_validate({"paths": [os.path.abspath(p) for p in watch]}) if watch else None
-    run_service(searcher, service, watch=watched)
+
+def _stop_with_parent() -> None:
+    """Stop this service (SIGTERM: it withdraws its announcement) once the process that started it is gone."""
+    import signal
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
 
 
 def _embedded_store(collection: str | None, data_dir: Path | None) -> Settings:

@@ -156,18 +156,19 @@ def retrieval(
     your own queries and relevance judgements (documents are ranked by their best chunk)."""
     from search.evaluation.methods import pick_methods
     from search.evaluation.tasks import run_retrieval
-    from search.query.backend import open_searcher
+    from search.query.backend import open_backend
+    from search.query.searcher import Searcher
 
     with user_errors():
         extra = pick_methods(None if reembed == "all" else reembed, retrieval=True) if reembed else []
         settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
-        emb = _embedder(settings.embedder, device, dtype)
-        searcher = open_searcher(settings, emb)
-        try:
-            report = run_retrieval(searcher, queries, qrels, reembed=extra, k=k, instruction=instruction,
+        # the store first (the service that holds it, if one does); the model only when it runs here
+        with open_backend(settings, load_model=False) as searcher:
+            emb = _embedder(settings.embedder, device, dtype) if isinstance(searcher, Searcher) or extra else None
+            if isinstance(searcher, Searcher) and emb is not None:
+                searcher = Searcher.with_store(searcher.store, embedder=emb)
+            report = run_retrieval(searcher, queries, qrels, emb=emb, reembed=extra, k=k, instruction=instruction,
                                    progress=_progress)
-        finally:
-            searcher.close()
     _emit(report, json_out, markdown_out, plot_path)
 
 

@@ -15,9 +15,10 @@ from search.evaluation.data import DataError, StsSplit, load_qrels, load_queries
 from search.evaluation.methods import WORDINGS, Method
 from search.evaluation.metrics import pair_accuracy, retrieval_scores, spearman
 from search.evaluation.report import Report, Row
+from search.query.backend import SearchBackend
 from search.query.request import SearchQuery
-from search.query.results import Mode
 from search.query.searcher import Searcher
+from search.store import MissingBm25Error
 from search.store.bm25 import DESCRIPTION as BM25_DESCRIPTION
 
 Progress = Callable[[str], None]
@@ -129,45 +130,59 @@ def _dedupe(sources: Sequence[str], mapping: dict[str, str], k: int) -> list[str
     return ranked
 
 
-def _chunks(searcher: Searcher) -> tuple[list[str], list[str]]:
-    """Texts and sources of every chunk in the collection (records only, no vectors)."""
+def _chunks(searcher: SearchBackend) -> tuple[list[str], list[str]]:
+    """Texts and sources of every chunk in the collection (records only, no vectors); the store must be in this
+    process."""
+    if not isinstance(searcher, Searcher):
+        raise DataError("re-embedding (--reembed) reads every chunk from the store, and a service holds it: stop "
+                        "the service, or leave --reembed out")
     records = [record for _, record in searcher.store.records(page=512)]
     return [r.text for r in records], [r.source for r in records]
 
 
 def run_retrieval(
-    searcher: Searcher, queries_path: Path, qrels_path: Path, *, reembed: Sequence[Method] = (), k: int = 10,
-    instruction: str | None = None, progress: Progress | None = None,
+    searcher: SearchBackend, queries_path: Path, qrels_path: Path, *, emb: Embedder | None = None,
+    reembed: Sequence[Method] = (), k: int = 10, instruction: str | None = None,
+    progress: Progress | None = None,
 ) -> Report:
-    """nDCG@k, Recall@k, MRR@k of the collection's own rankings through the searcher (its stored echo and
-    classical vectors, BM25, and hybrid: echo and BM25 fused as the collection's `fusion` says), and of each method
-    in `reembed`, which re-embeds the collection's chunk texts in memory with that method.
+    """nDCG@k, Recall@k, MRR@k of the collection's own rankings through the searcher, in this process or the
+    service that holds the store (its stored echo and classical vectors, BM25, and hybrid: echo and BM25 fused as
+    the store's fusion says), and of each method in `reembed`, which re-embeds the collection's chunk texts in memory
+    with that method and `emb`.
 
-    Each query ranks the top 100 chunks (hybrid fuses echo's and BM25's top 100 x `fusion.prefetch`); documents
+    Each query ranks the top 100 chunks (hybrid fuses echo's and BM25's top 100 x the fusion's prefetch); documents
     are ranked by their best chunk."""
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)
     qids = [q for q in queries if any(r > 0 for r in qrels.get(q, {}).values())]
     if not qids:
         raise DataError(f"no query of {queries_path} has a relevant document in {qrels_path}")
-    emb = searcher.model
-    searcher.store.check_fingerprint(emb.fingerprint)
+    if reembed and emb is None:
+        raise DataError("re-embedding (--reembed) needs the model in this process")
+    info = searcher.info()
+    made_by = info.embedder
     mapping = corpus_ids_for(searcher.sources(), {c for judged in qrels.values() for c in judged})
     texts = [queries[q] for q in qids]
     rows = []
 
-    has_bm25 = searcher.store.has_bm25()
     start = time.perf_counter()
     if progress:
-        progress("the collection's rankings (echo, classical" + (", bm25 and hybrid)" if has_bm25 else ")"))
-    mode: Mode = "all" if has_bm25 else "both"
-    results = searcher.search_many([SearchQuery(text, k=100, mode=mode, instruction=instruction) for text in texts])
+        progress("the collection's rankings (echo, classical, bm25 and hybrid)")
+    try:
+        results = searcher.search_many([SearchQuery(text, k=100, mode="all", instruction=instruction)
+                                        for text in texts])
+        has_bm25 = True
+    except MissingBm25Error:
+        results = searcher.search_many([SearchQuery(text, k=100, mode="both", instruction=instruction)
+                                        for text in texts])
+        has_bm25 = False
     seconds = time.perf_counter() - start
-    stored = {"echo (collection)": ("echo", f"stored echo vectors, {emb.preset.pooling} pooling"),
-              "classical (collection)": ("classical", f"stored classical vectors ({emb.classical_mode})"),
+    stored = {"echo (collection)": ("echo", f"stored echo vectors, {made_by.get('pooling', '?')} pooling"),
+              "classical (collection)": ("classical", f"stored classical vectors ({made_by.get('classical', '?')})"),
               "bm25 (collection)": ("bm25", f"BM25 of the stored chunk text ({BM25_DESCRIPTION})"),
-              "hybrid (collection)": ("hybrid", f"stored echo and BM25 fused in the engine: "
-                                                f"{searcher.store.fusion.describe()}")}
+              "hybrid (collection)": ("hybrid", "stored echo and BM25 fused in the engine: " + (
+                  searcher.store.fusion.describe() if isinstance(searcher, Searcher)
+                  else "as the service's fusion settings say"))}
     for name, (ranking, description) in stored.items():
         rankings = {q: _dedupe([h.source for h in r.ranking(ranking)], mapping, k)
                     for q, r in zip(qids, results, strict=True)}
@@ -175,17 +190,18 @@ def run_retrieval(
             rows.append(Row(name, description, retrieval_scores(rankings, qrels, k),
                             seconds=seconds / (4 if has_bm25 else 2)))
 
-    if reembed:
+    if reembed and emb is not None:
+        model = emb
         chunk_texts, chunk_sources = _chunks(searcher)
 
         def score(method: Method, wording: int) -> dict[str, float]:
-            docs = method.embed(emb, chunk_texts, "document", wording)
-            qvec = method.embed(emb, texts, "query", wording, instruction or DEFAULT_INSTRUCTION)
+            docs = method.embed(model, chunk_texts, "document", wording)
+            qvec = method.embed(model, texts, "query", wording, instruction or DEFAULT_INSTRUCTION)
             order = np.argsort(-(qvec @ docs.T), axis=1, kind="stable")
             rankings = {q: _dedupe([chunk_sources[j] for j in order[i]], mapping, k) for i, q in enumerate(qids)}
             return retrieval_scores(rankings, qrels, k)
 
-        for row, method in zip(_rows(emb, reembed, 1, score, progress), reembed, strict=True):
+        for row, method in zip(_rows(model, reembed, 1, score, progress), reembed, strict=True):
             if method.family == "echo" and method.instructed:
                 row.description += " (instructed query, document prompt)"
             rows.append(row)
@@ -195,7 +211,8 @@ def run_retrieval(
                         "run `ingest` on it again to add them from the stored text (nothing is embedded again)"]
     else:
         report_notes = []
-    report = Report("retrieval", emb.model_name, f"{Path(queries_path).name} on {searcher.store.name!r}",
+    report = Report("retrieval", str(made_by.get("model", emb.model_name if emb else "?")),
+                    f"{Path(queries_path).name} on {info.name!r}",
                     len(qids), [f"nDCG@{k}", f"Recall@{k}", f"MRR@{k}"], rows, notes=report_notes)
     unmatched = {c for judged in qrels.values() for c, r in judged.items() if r > 0} - set(mapping.values())
     if unmatched:

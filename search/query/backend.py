@@ -7,20 +7,22 @@ embedder nor torch.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from search.query.request import SearchQuery
-from search.query.results import SearchResult
+from search.query.results import Mode, SearchResult
 from search.settings import Settings
-from search.store import CollectionInfo
+from search.store import CollectionInfo, FilterLike
 
 if TYPE_CHECKING:
     from embedder import Embedder
     from search.query.searcher import Searcher
 
 
+@runtime_checkable
 class SearchBackend(Protocol):
     """Rank chunks of one collection for questions, and say what the collection holds.
 
@@ -32,8 +34,10 @@ class SearchBackend(Protocol):
         """True when the store and the model are in this process (calls must then be serialised by the caller)."""
         ...
 
-    def search(self, query: SearchQuery) -> SearchResult:
-        """Rank chunks for `query`."""
+    def search(self, query: SearchQuery | str, k: int | None = None, mode: Mode | None = None,
+               filter: FilterLike = None, instruction: str | None = None) -> SearchResult:
+        """Rank chunks for `query`: a question with options (`search("how ...?", k=10, mode="hybrid")`) or a
+        `SearchQuery` (the options given replace its own)."""
         ...
 
     def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
@@ -65,22 +69,35 @@ class SearchBackend(Protocol):
 
 def open_backend(
     settings: Settings, embedder: Embedder | None = None, prepare: Callable[[], None] | None = None,
-    load_model: bool = True,
+    load_model: bool = True, path: str | os.PathLike[str] | None = None,
 ) -> SearchBackend:
-    """The HTTP client of the service at `settings.service.url` when set (checked to answer), else a `Searcher` on the
-    store of `settings.store` with `embedder` (default: loaded from `settings.embedder` unless `load_model` is False:
-    then it searches mode "bm25" only; see `open_searcher`)."""
-    if settings.service.url:
+    """What answers for the store `settings` name, as every entry point reaches it: the HTTP client of the service
+    at `settings.service.url` when set, else of the live service that holds the embedded store (the store allows one
+    process: `search serve`, the UI or `ingest --watch` holds it for everyone), both checked to answer; else a
+    `Searcher` on the store itself (`path`: its folder, default under the data folder) with `embedder` (default:
+    loaded from `settings.embedder` unless `load_model` is False: then it searches mode "bm25" only; see
+    `open_searcher`)."""
+    url = settings.service.url or holder_url(settings, path)
+    if url:
         from search.query.remote import HttpSearcher
 
-        client = HttpSearcher(settings.service.url, api_key=settings.service.api_key)
+        client = HttpSearcher(url, api_key=settings.service.api_key)
         try:
             client.health()
         except BaseException:
             client.close()
             raise
         return client
-    return open_searcher(settings, embedder, prepare=prepare, load_model=load_model)
+    return open_searcher(settings, embedder, prepare=prepare, load_model=load_model, path=path)
+
+
+def holder_url(settings: Settings, path: str | os.PathLike[str] | None = None) -> str | None:
+    """The URL of the live service that holds the embedded store `settings` name (or the store folder `path`), which
+    every other process must ask (`search.store.edge.holder`); None for a Qdrant server or a free store.
+    `StoreLockedError` when that service serves another collection."""
+    from search.store.edge.holder import holding_service
+
+    return holding_service(settings.store.embedded_folder(path), settings.store.collection)
 
 
 def open_searcher(
@@ -89,15 +106,16 @@ def open_searcher(
     prepare: Callable[[], None] | None = None,
     loader: Callable[[], Embedder] | None = None,
     load_model: bool = True,
+    path: str | os.PathLike[str] | None = None,
 ) -> Searcher:
     """A `Searcher` on the store of `settings.store` (its fusion too) with `embedder` (default: `loader()`, else
     loaded from `settings.embedder`, unless `load_model` is False).
 
     The store is opened first, before torch is imported and the model loaded, so that a locked, damaged or missing
     store is refused at once; then `prepare()` runs (the process's thread settings) and the model loads."""
-    from search.store import collection_options, open_collection
+    from search.store import open_collection
 
-    store = open_collection(**collection_options(settings.store))
+    store = open_collection(**settings.store.collection_options(), path=path)
     try:
         if prepare is not None and load_model:
             prepare()

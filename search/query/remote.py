@@ -8,11 +8,13 @@ from typing import Any
 import httpx
 
 from search.query.request import SearchQuery
-from search.query.results import Hit, SearchResult
+from search.query.results import Hit, Mode, SearchResult
 from search.store import (
     CollectionInfo,
     CollectionNotFoundError,
+    FilterLike,
     FingerprintMismatchError,
+    MissingBm25Error,
     StoreError,
     StoreLockedError,
     StoreUnavailableError,
@@ -21,7 +23,8 @@ from search.validation import InvalidRequestError
 
 _ERRORS: dict[str, type[StoreError]] = {
     cls.__name__: cls
-    for cls in (CollectionNotFoundError, FingerprintMismatchError, StoreLockedError, StoreUnavailableError)
+    for cls in (CollectionNotFoundError, FingerprintMismatchError, MissingBm25Error, StoreLockedError,
+                StoreUnavailableError)
 }
 
 
@@ -41,8 +44,11 @@ class HttpSearcher:
         headers = {"X-API-Key": api_key} if api_key else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
-    def search(self, query: SearchQuery) -> SearchResult:
-        """Rank chunks for `query` (the body of `POST /search`, `search.service.app.SearchRequest`)."""
+    def search(self, query: SearchQuery | str, k: int | None = None, mode: Mode | None = None,
+               filter: FilterLike = None, instruction: str | None = None) -> SearchResult:
+        """Rank chunks for `query`, a question with options or a `SearchQuery` (`SearchBackend.search`), with the
+        service's `POST /search` (`search.service.app.SearchRequest`)."""
+        query = SearchQuery.of(query, k, mode, filter, instruction)
         body = {"query": query.text, "k": query.k, "mode": query.mode, "instruction": query.instruction,
                 "filter": query.filter.to_json() if query.filter else None}
         data = self._request("POST", "/search", json=body)

@@ -44,6 +44,17 @@ class SearchQuery:
         object.__setattr__(self, "filter", QueryFilter.parse(filter))
         object.__setattr__(self, "instruction", check_instruction(instruction) if instruction else None)
 
+    @classmethod
+    def of(cls, query: SearchQuery | str, k: int | None = None, mode: Mode | None = None, filter: FilterLike = None,
+           instruction: str | None = None) -> SearchQuery:
+        """`query` as a `SearchQuery`: a string with the options given (the defaults for the others), or a
+        `SearchQuery` with the options given replacing its own."""
+        if isinstance(query, str):
+            return cls(query, 10 if k is None else k, mode or "both", filter, instruction)
+        return cls(query.text, query.k if k is None else k, mode or query.mode,
+                   query.filter if filter is None else filter,
+                   query.instruction if instruction is None else instruction)
+
     def group_key(self) -> Hashable:
         """Queries with equal group keys can share one `search_many` call: the same mode, filter and instruction,
         and for a fused mode the same k (other modes rank the largest k once, and each result is cut to its k)."""

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from embedder.templates import DEFAULT_INSTRUCTION
 from search.query.calibration import SAMPLE_SIZE, Background
 from search.query.request import SearchQuery
 from search.query.results import RANKINGS_OF, Hit, Mode, SearchResult
+from search.settings import Settings
 from search.store import (
     BM25,
     CLASSICAL,
@@ -22,10 +24,12 @@ from search.store import (
     HYBRID,
     Collection,
     CollectionInfo,
-    Fusion,
-    open_collection,
+    FilterLike,
 )
 from search.validation import InvalidRequestError
+
+if TYPE_CHECKING:
+    from search.query.backend import SearchBackend
 
 __all__ = ["Hit", "Mode", "SearchResult", "Searcher"]
 
@@ -47,27 +51,30 @@ class Searcher:
     @classmethod
     def open(
         cls,
-        url: str | None = None,
-        api_key: str | None = None,
-        path: str | None = None,
         collection: str | None = None,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        path: str | os.PathLike[str] | None = None,
+        qdrant_url: str | None = None,
+        qdrant_api_key: str | None = None,
         model: str | None = None,
         embedder: Embedder | None = None,
-        data_dir: str | os.PathLike[str] | None = None,
-        embedder_settings: EmbedderSettings | None = None,
+        settings: Settings | None = None,
         load_model: bool = True,
-        fusion: Fusion | None = None,
-    ) -> Searcher:
-        """The embedded store by default, or a Qdrant server at `url`; refuses a collection of another embedder.
+    ) -> SearchBackend:
+        """What the `search` command would open: `settings` (default: `Settings.load()`, the environment included)
+        with the arguments given in place (`path`: the embedded store's folder itself, else `qdrant/` under
+        `data_dir`). When another process holds the embedded store (`search serve`, the UI, `ingest --watch`), its
+        service answers (an `HttpSearcher`, with the same results and errors); else the store is opened here and
+        `embedder`, or the settings' model, is loaded (none when `load_model` is False: mode "bm25" only). Refuses a
+        collection of another embedder. `Searcher.open().search("a question", k=10, mode="hybrid")`."""
+        from search.query.backend import open_backend
 
-        `path` is the embedded store's Qdrant folder; `data_dir` the data folder that holds it (`qdrant/`). Without
-        `embedder`, the model `model` is loaded as `embedder_settings` say (default: the defaults, no environment
-        read), unless `load_model` is False: then only mode "bm25" can be searched. `fusion`: how "hybrid" fuses
-        (default: `Fusion()`). A program that honours the settings opens with `search.query.backend.open_searcher`."""
-        store = open_collection(url=url, api_key=api_key, path=path, collection=collection, data_dir=data_dir,
-                                fusion=fusion)
-        return cls.with_store(store, model=model, embedder=embedder, embedder_settings=embedder_settings,
-                              load_model=load_model)
+        chosen = (settings or Settings.load()).override(
+            store={"collection": collection, "data": data_dir, "qdrant_url": qdrant_url,
+                   "qdrant_api_key": qdrant_api_key},
+            embedder={"model": model})
+        return open_backend(chosen, embedder, load_model=load_model, path=path)
 
     @classmethod
     def with_store(
@@ -132,9 +139,11 @@ class Searcher:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def search(self, query: SearchQuery) -> SearchResult:
-        """Rank chunks for `query`."""
-        return self.search_many([query])[0]
+    def search(self, query: SearchQuery | str, k: int | None = None, mode: Mode | None = None,
+               filter: FilterLike = None, instruction: str | None = None) -> SearchResult:
+        """Rank chunks for `query`: a question (`search("how do I ...?", k=10, mode="hybrid")`) or a `SearchQuery`
+        (the options given replace its own)."""
+        return self.search_many([SearchQuery.of(query, k, mode, filter, instruction)])[0]
 
     def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
         """Several queries in one model forward and one engine call (what the HTTP service's micro-batching calls).

@@ -6,9 +6,9 @@ needs it (`X-API-Key: KEY` or `Authorization: Bearer KEY`), checked before the r
 `max_body_bytes` get 413 unread (by `Content-Length`, or once a chunked body passes the limit); a query whose
 prompt exceeds `max_query_tokens` gets 422 before it reaches the model.
 
-`POST /ingest` syncs files and folders on the service's machine into its collection, streaming progress
-(`search.service_ingest`): how `ingest` hands its work to a service that holds the embedded store; `POST
-/ingest/stop` stops such a run after its batch in flight (`ingest`'s Ctrl-C), which then reports as usual.
+Installed plugins add routes (`search.service.plugins`): `ingest` adds `POST /ingest`, which syncs files and folders
+on the service's machine into its collection while searches go on (how `ingest` hands its work to the service that
+holds the embedded store), `POST /ingest/stop`, and the sync of `search serve --watch`.
 
 Also OpenAI-compatible embeddings, `POST /v1/embeddings` and `GET /v1/models` (`search.service.openai_api`), and
 Prometheus metrics, `GET /metrics` (`search.service.metrics`).
@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, field_validator
@@ -35,7 +34,6 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 
 from embedder.templates import DEFAULT_INSTRUCTION
-from ingest.handover import RUN_HEADER
 from search.errors import INTERNAL_HTTP_STATUS, rules, verdict
 from search.query.request import SearchQuery
 from search.query.results import Mode
@@ -45,7 +43,7 @@ from search.service.disconnect import unless_gone
 from search.service.guard import ApiKeyGuard, BodyLimit
 from search.service.metrics import ServiceMetrics, add_metrics
 from search.service.openai_api import add_openai_api
-from search.service_ingest import IngestRequest, ServiceIngest, StopRequest
+from search.service.plugins import Plugin, ServiceContext, ServicePart, installed_plugins
 from search.settings import ServiceSettings
 from search.store import FilterError, QueryFilter
 from search.store.edge.holder import announce, local_url, withdraw
@@ -146,10 +144,6 @@ class CollectionResponse(BaseModel):
                                         "stale.")
 
 
-class StopResponse(BaseModel):
-    stopping: bool = Field(description="The run stops after its batch in flight; its stream ends with the report.")
-
-
 class ErrorResponse(BaseModel):
     detail: str
     error: str
@@ -169,16 +163,17 @@ def _readable(exc: RequestValidationError) -> str:
 
 # The key is checked by `ApiKeyGuard` before the body is read; these only declare the schemes in the OpenAPI document.
 _SCHEMES = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
-_PROTECTED = ("/search", "/collection", "/ingest", "/ingest/stop")
+_PROTECTED = ("/search", "/collection")
 
 
-def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
-               watch: IngestRequest | None = None, announce_url: str | None = None) -> FastAPI:
+def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watch: Sequence[str] = (),
+               announce_url: str | None = None, plugins: Sequence[Plugin] | None = None) -> FastAPI:
     """The service over an opened `searcher` (the model and store are loaded once, before serving); `settings`
-    default to the defaults (no environment read: `search serve` passes the `SEARCH_*` settings). With `watch`,
-    its paths are synced at start and after every change while the service runs. With `announce_url`, a service
-    on the embedded store announces that URL in the store's folder while it runs (`search.store.edge.holder`), so
-    that `ingest` hands its work over."""
+    default to the defaults (no environment read: `search serve` passes the `SEARCH_*` settings). `plugins`
+    (default: the installed ones, `search.service.plugins`) add their routes: `ingest`'s `POST /ingest`, and the
+    sync of the `watch` paths at start and after every change. With `announce_url`, a service on the embedded store
+    announces that URL in the store's folder while it runs (`search.store.edge.holder`), so that every other entry
+    point reaches the store through it."""
     settings = settings or ServiceSettings.defaults()
     metrics = ServiceMetrics(searcher.embedder)
     batcher = MicroBatcher(
@@ -186,20 +181,21 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
         batch_tokens=settings.batch_tokens, max_queue=settings.max_queue, observer=metrics,
     )
 
-    ingests = ServiceIngest(searcher, batcher.call)
+    parts: list[ServicePart] = []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await batcher.start()
-        if watch is not None:
-            threading.Thread(target=ingests.watch, args=(watch,), name="service-watch", daemon=True).start()
+        for part in parts:
+            part.start()
         announced = _announce(searcher, announce_url, bool(settings.api_key))
         try:
             yield
         finally:
             if announced is not None:
                 withdraw(announced)
-            await asyncio.to_thread(ingests.close)
+            for part in parts:
+                await asyncio.to_thread(part.close)
             await batcher.stop()
 
     app: FastAPI = FastAPIOffline(
@@ -209,9 +205,6 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    if settings.api_key:  # added after BodyLimit, so it runs before it
-        protected = _PROTECTED if settings.metrics_public else (*_PROTECTED, "/metrics")
-        app.add_middleware(ApiKeyGuard, api_key=settings.api_key, protected=protected)
     app.state.batcher = batcher
     app.state.hung_up = 0  # search and embedding requests whose client went away before their answer
     auth = _SCHEMES if settings.api_key else []
@@ -314,28 +307,12 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None,
             indexed_vectors=info.indexed_vectors, segments=info.segments, generation=generation,
         )
 
-    @app.post("/ingest", dependencies=auth, response_class=StreamingResponse,
-              responses={200: {"content": {"application/x-ndjson": {}}}, **errors},
-              response_description="Newline-delimited JSON: a `warning` when the chunks do not fit the model's "
-              "attention window, `progress` events, then one `report` or `error`. The `X-Ingest-Run` header holds "
-              "the run's id.")
-    async def ingest(body: IngestRequest) -> StreamingResponse:
-        """Sync files and folders on the service's machine into the collection, as the `ingest` command does
-        (one ingest at a time; searches are answered meanwhile). `POST /ingest/stop` with the run's id (header
-        `X-Ingest-Run`) stops it after the batch in flight and the stream ends with the report so far; closing the
-        connection stops it too."""
-        ingests.check(body)
-        run_id, stream = ingests.start(body)
-        return StreamingResponse(stream, media_type="application/x-ndjson", headers={RUN_HEADER: run_id})
-
-    @app.post("/ingest/stop", status_code=202, response_model=StopResponse, dependencies=auth, responses=errors)
-    async def stop_ingest(body: StopRequest) -> Any:
-        """Stop the streamed ingest `run` after its batch in flight (what `ingest` does on Ctrl-C); its stream then
-        ends with the report so far. 404 when no such run is going on (it ended, or never was)."""
-        if not ingests.stop(body.run):
-            return JSONResponse({"detail": f"no ingest {body.run!r} is running", "error": "NotFound"}, status_code=404)
-        return StopResponse(stopping=True)
-
+    context = ServiceContext(searcher, batcher.call, auth, errors, tuple(watch))
+    parts.extend(plugin(app, context) for plugin in (installed_plugins() if plugins is None else plugins))
+    if settings.api_key:  # added after BodyLimit, so it runs before it
+        protected = (*_PROTECTED, *(path for part in parts for path in part.protected))
+        app.add_middleware(ApiKeyGuard, api_key=settings.api_key,
+                           protected=protected if settings.metrics_public else (*protected, "/metrics"))
     # /v1/: its own refusals, first
     app.state.embeddings = add_openai_api(app, searcher.embedder, batcher, settings, metrics, auth)
     add_metrics(app, metrics, searcher, batcher, [] if settings.metrics_public else auth)  # counts every request
@@ -351,7 +328,7 @@ def _announce(searcher: Searcher, url: str | None, needs_key: bool) -> Path | No
     return announce(Path(searcher.store.location), url, needs_key, searcher.store.name)
 
 
-def serve(searcher: Searcher, settings: ServiceSettings, watch: IngestRequest | None = None) -> None:
+def serve(searcher: Searcher, settings: ServiceSettings, watch: Sequence[str] = ()) -> None:
     """Run the service with uvicorn until interrupted (SIGINT or SIGTERM)."""
     import uvicorn
 

@@ -107,7 +107,7 @@ class MicroBatcher:
 
     All model and store work of searches runs on one worker thread, so the (not thread-safe) embedded store and
     the model are never used concurrently; `run` lets other endpoints use that same thread, `call` other threads
-    (an ingest in the service, `search.service_ingest`). Every search reads
+    (an ingest in the service, `ingest.service`). Every search reads
     the collection's write generation first (off that thread) and caches its answer under it, so no answer
     from before a write is ever served, whichever process wrote.
     """

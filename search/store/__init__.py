@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from search.settings import DEFAULT_COLLECTION, default_data_dir
+from search.store.defaults import DEFAULT_COLLECTION, default_data_dir, embedded_folder
 from search.store.errors import (
     CollectionNotFoundError,
     FilterError,
@@ -45,12 +45,12 @@ from search.store.schema import (
 )
 
 if TYPE_CHECKING:
-    from search.store.collection import Collection, embedded_folder
-    from search.store.factory import collection_options, open_collection
+    from search.store.collection import Collection
+    from search.store.factory import open_collection
 
 _LAZY = {
-    "Collection": "search.store.collection", "embedded_folder": "search.store.collection",
-    "collection_options": "search.store.factory", "open_collection": "search.store.factory",
+    "Collection": "search.store.collection",
+    "open_collection": "search.store.factory",
 }
 """Names whose modules import a Qdrant package: imported when first asked for."""
 
@@ -66,6 +66,6 @@ __all__ = [
     "ChunkPoint", "ChunkRecord", "Collection", "CollectionInfo", "CollectionNotFoundError", "FilterError",
     "FilterLike", "FingerprintMismatchError", "Fusion", "FusionMethod", "MissingBm25Error", "OldFormatError",
     "QueryFilter", "StoreAddressError", "StoreDamagedError", "StoreError", "StoreFullError", "StoreLockedError",
-    "StoreUnavailableError", "StoredHit", "collection_options", "default_data_dir", "embedded_folder",
+    "StoreUnavailableError", "StoredHit", "default_data_dir", "embedded_folder",
     "open_collection", "point_id",
 ]

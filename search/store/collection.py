@@ -8,17 +8,14 @@ Two store implementations subclass it: `EdgeCollection`, Qdrant's engine in-proc
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from search.settings import default_data_dir
 from search.store import bm25
 from search.store.errors import CollectionNotFoundError, FingerprintMismatchError, MissingBm25Error
 from search.store.filters import QueryFilter
@@ -277,8 +274,3 @@ class Collection(ABC):
         index, indexed, segments = self.index_info()
         return CollectionInfo(self.name, self.location, self.count(), meta.get("fingerprint"),
                               dict(meta.get("embedder") or {}), index, indexed, segments)
-
-
-def embedded_folder(path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[str] | None) -> Path:
-    """The embedded store's folder: `path`, else `qdrant/` under `data_dir` (default `default_data_dir()`)."""
-    return Path(path).expanduser() if path else Path(data_dir or default_data_dir()).expanduser() / "qdrant"

@@ -7,10 +7,9 @@ arrows point one way: the implementations import the base class, and only this m
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from search.settings import DEFAULT_COLLECTION, DEFAULT_MIN_FREE_MB, StoreSettings
-from search.store.collection import Collection, embedded_folder
+from search.store.collection import Collection
+from search.store.defaults import DEFAULT_COLLECTION, DEFAULT_MIN_FREE_MB, embedded_folder
 from search.store.fusion import Fusion
 from search.validation import check_collection_name
 
@@ -35,7 +34,7 @@ def open_collection(
     Nothing is read from the environment: every argument left out means the settings' default (`collection`
     "docs", `fusion` `Fusion()`, ...). `min_free_mb` is the free disk space writes to the embedded store leave;
     `shards` and `replicas` shape a collection a server creates (None: the server's default). The settings'
-    values are `collection_options(settings.store)`."""
+    values are `settings.store.collection_options()`."""
     name = DEFAULT_COLLECTION if collection is None else check_collection_name(collection)  # before any path join
     store: Collection
     if url:
@@ -48,11 +47,3 @@ def open_collection(
         store = EdgeCollection.open_folder(embedded_folder(path, data_dir), name, min_free_mb=min_free_mb)
     store.fusion = fusion or Fusion()
     return store
-
-
-def collection_options(settings: StoreSettings) -> dict[str, Any]:
-    """The keyword arguments of `open_collection` the store settings decide: every field (the data folder resolved,
-    the fusion fields as one `Fusion`)."""
-    return {"url": settings.qdrant_url, "api_key": settings.qdrant_api_key, "collection": settings.collection,
-            "data_dir": settings.data_dir(), "fusion": Fusion.from_settings(settings),
-            "min_free_mb": settings.min_free_mb, "shards": settings.shards, "replicas": settings.replicas}

@@ -1,15 +1,13 @@
-"""How the `hybrid` ranking fuses echo and BM25 in the engine: one typed value, from the store settings.
+"""How the `hybrid` ranking fuses echo and BM25 in the engine: one typed value (`StoreSettings.fusion_options`).
 
-`open_collection` gives every collection the `Fusion` it is passed (`collection_options` passes the settings',
-`ECHO_SEARCH_FUSION`, ...); a caller that measures the choices sets `collection.fusion` and searches again.
+`open_collection` gives every collection the `Fusion` it is passed (`StoreSettings.collection_options` passes the
+settings', `ECHO_SEARCH_FUSION`, ...); a caller that measures the choices sets `collection.fusion` and searches again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
-
-from search.settings import StoreSettings
 
 FusionMethod = Literal["dbsf", "rrf"]
 
@@ -25,12 +23,6 @@ class Fusion:
     """(echo, bm25) weights of reciprocal rank fusion; None: equal."""
     prefetch: int = 5
     """Each list contributes its top k x `prefetch` hits to the fusion."""
-
-    @classmethod
-    def from_settings(cls, settings: StoreSettings) -> Fusion:
-        """The fusion the store settings describe (`ECHO_SEARCH_FUSION`, `..._RRF_K`, `..._RRF_WEIGHTS`,
-        `..._HYBRID_PREFETCH`)."""
-        return cls(settings.fusion, settings.rrf_k, settings.rrf_weights, settings.hybrid_prefetch)
 
     def describe(self) -> str:
         """E.g. "dbsf, top 5k of each" or "rrf k=60 weights 1:2, top 5k of each" (for reports)."""

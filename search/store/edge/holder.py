@@ -13,12 +13,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
-
-if TYPE_CHECKING:
-    from search.settings import StoreSettings
 
 FILE = "service.json"
 
@@ -72,19 +68,20 @@ def find_service(folder: Path) -> Announcement | None:
     return found
 
 
-def holding_service(store: StoreSettings) -> str | None:
-    """The URL of the live `search serve` that holds the embedded store `store` names: it answers and writes
-    instead, since the store allows one process. None for a Qdrant server, or when no service is announced.
-    `StoreLockedError` when the service serves another collection than `store`'s (it serves and writes its own)."""
-    if store.qdrant_url:
+def holding_service(folder: Path | None, collection: str) -> str | None:
+    """The URL of the live service that holds the embedded store in `folder` (None: a Qdrant server, which has no
+    holder): it answers and writes instead, since the store allows one process. None when no service is announced.
+    `StoreLockedError` when the service serves another collection than `collection` (it serves and writes its
+    own)."""
+    if folder is None:
         return None
-    from search.store import StoreLockedError, embedded_folder
+    from search.store.errors import StoreLockedError
 
-    found = find_service(embedded_folder(None, store.data_dir()))
-    if found is not None and found.collection != store.collection:
+    found = find_service(folder)
+    if found is not None and found.collection != collection:
         raise StoreLockedError(f"the search service at {found.url} holds the embedded store and serves collection "
-                               f"{found.collection!r}, not {store.collection!r}: use that one (--collection), or "
-                               "stop the service")
+                               f"{found.collection!r}, not {collection!r}: use that one (--collection), or stop the "
+                               "service")
     return found.url if found is not None else None
 
 

@@ -1,9 +1,11 @@
-"""Ingest in the process that holds the store (`POST /ingest`, `search serve --watch`, the UI's uploads and
-`search-ui --watch`): that process writes, and keeps answering searches meanwhile.
+"""Ingest in the process that holds the store: the service's `POST /ingest` and `POST /ingest/stop` (what `ingest`
+hands its work to, and the UI's uploads) and `search serve --watch`, added to the service as a plugin
+(`search.service.plugins`; registered as the entry point `ingest.service:plugin`). That process writes, and keeps
+answering searches meanwhile.
 
-The embedded store is not thread-safe, so every store call of an ingest runs through the holder's `call` (the
-service: the batcher's worker thread, `MicroBatcher.call`; the UI: under its store lock), one call at a time between
-searches: searches keep being answered while an ingest runs. The model is safe to share (all its forwards run on one
+The embedded store is not thread-safe, so every store call of an ingest runs through the service's `call` (the
+batcher's worker thread, `MicroBatcher.call`), one call at a time between searches: searches keep being answered
+while an ingest runs. The model is safe to share (all its forwards run on one
 model thread). Each write bumps the collection's generation, under which answers are cached, so no answer from
 before a write is served after it.
 
@@ -23,19 +25,23 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, window_warning
 from ingest.discover import Shard
+from ingest.handover import RUN_HEADER
 from ingest.offline import setup_offline
 from ingest.pipeline import ingest_paths
 from ingest.report import IngestProgress, IngestReport
 from search.errors import ExitCode, InvalidInputError, verdict
 from search.query.searcher import Searcher
+from search.service.plugins import ServiceContext
 from search.store import Collection
 
-log = logging.getLogger("search.service.app")
+log = logging.getLogger("search.service.app")  # beside the service's own lines
 T = TypeVar("T")
 
 
@@ -55,6 +61,10 @@ class StopRequest(BaseModel):
     """Which streamed ingest to stop: the id its `POST /ingest` answered in `X-Ingest-Run`."""
 
     run: str = Field(min_length=1, max_length=64, description="The run's id.")
+
+
+class StopResponse(BaseModel):
+    stopping: bool = Field(description="The run stops after its batch in flight; its stream ends with the report.")
 
 
 class OnWorker:
@@ -93,8 +103,12 @@ class ServiceIngest:
     """Runs ingests in the process that holds the store, one at a time (a second waits for the first); every store
     call goes through `call` (see the module docstring)."""
 
-    def __init__(self, searcher: Searcher, call: Callable[[Callable[[], Any]], Any]) -> None:
-        self.searcher, self._call = searcher, call
+    protected = ("/ingest", "/ingest/stop")
+    """The routes `plugin` adds: they need the service's API key."""
+
+    def __init__(self, searcher: Searcher, call: Callable[[Callable[[], Any]], Any],
+                 watched: IngestRequest | None = None) -> None:
+        self.searcher, self._call, self._watched = searcher, call, watched
         self.closing = threading.Event()
         self._lock = threading.Lock()
         self._runs: dict[str, threading.Event] = {}
@@ -126,7 +140,7 @@ class ServiceIngest:
                 chunk_tokens=request.chunk_tokens, batch_size=request.batch_size, shard=self._shard(request),
                 budget=FileBudget(request.max_file_mb, request.max_file_chunks), stop=stop)
 
-    def start(self, request: IngestRequest) -> tuple[str, AsyncIterator[str]]:
+    def begin(self, request: IngestRequest) -> tuple[str, AsyncIterator[str]]:
         """A new streamed run of `request`: its id (for `stop`; the service sends it in the `X-Ingest-Run` header)
         and its stream (see `_stream`)."""
         run_id = uuid.uuid4().hex
@@ -186,6 +200,11 @@ class ServiceIngest:
         sync()
         watch_paths([Path(p) for p in request.paths], sync, self.closing)
 
+    def start(self) -> None:
+        """Keep the watched paths in sync on a thread of their own, if any (`search serve --watch`)."""
+        if self._watched is not None:
+            threading.Thread(target=self.watch, args=(self._watched,), name="service-watch", daemon=True).start()
+
     def close(self, timeout: float = 60.0) -> None:
         """Stop running ingests after their batch in flight and wait for them (before the store is closed)."""
         self.closing.set()
@@ -200,3 +219,34 @@ class ServiceIngest:
             return Shard.parse(request.shard) if request.shard else None
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
+
+
+def plugin(app: FastAPI, context: ServiceContext) -> ServiceIngest:
+    """Add `POST /ingest` and `POST /ingest/stop` to the service `app`, and its `--watch` paths' sync."""
+    watched = IngestRequest.model_validate({"paths": list(context.watch)}) if context.watch else None
+    ingests = ServiceIngest(context.searcher, context.call, watched)
+    auth, errors = list(context.auth), dict(context.errors)
+
+    @app.post("/ingest", dependencies=auth, response_class=StreamingResponse,
+              responses={200: {"content": {"application/x-ndjson": {}}}, **errors},
+              response_description="Newline-delimited JSON: a `warning` when the chunks do not fit the model's "
+              "attention window, `progress` events, then one `report` or `error`. The `X-Ingest-Run` header holds "
+              "the run's id.")
+    async def ingest(body: IngestRequest) -> StreamingResponse:
+        """Sync files and folders on the service's machine into the collection, as the `ingest` command does
+        (one ingest at a time; searches are answered meanwhile). `POST /ingest/stop` with the run's id (header
+        `X-Ingest-Run`) stops it after the batch in flight and the stream ends with the report so far; closing the
+        connection stops it too."""
+        ingests.check(body)
+        run_id, stream = ingests.begin(body)
+        return StreamingResponse(stream, media_type="application/x-ndjson", headers={RUN_HEADER: run_id})
+
+    @app.post("/ingest/stop", status_code=202, response_model=StopResponse, dependencies=auth, responses=errors)
+    async def stop_ingest(body: StopRequest) -> Any:
+        """Stop the streamed ingest `run` after its batch in flight (what `ingest` does on Ctrl-C); its stream then
+        ends with the report so far. 404 when no such run is going on (it ended, or never was)."""
+        if not ingests.stop(body.run):
+            return JSONResponse({"detail": f"no ingest {body.run!r} is running", "error": "NotFound"}, status_code=404)
+        return StopResponse(stopping=True)
+
+    return ingests
