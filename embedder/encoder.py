@@ -208,6 +208,20 @@ class Embedder:
                                          self.compute_matched)
         return sum(len(enc.ids) for enc in encs)
 
+    def text_limit(self, kind: Kind = "query", instruction: str = DEFAULT_INSTRUCTION) -> int:
+        """Most tokens of one text that `encode` embeds whole as `kind`: `max_text_tokens`, or fewer where the model's
+        attention reach limits an echo prompt and long texts are cut (`long_texts="cut"`)."""
+        template = self.template_for(kind)
+        reach = self.echo_text_limit(template, instruction) if template.is_echo and self.long_texts == "cut" else None
+        return min(self.max_text_tokens, reach) if reach is not None else self.max_text_tokens
+
+    def is_cut(self, text: str, kind: Kind = "query", instruction: str = DEFAULT_INSTRUCTION) -> bool:
+        """True when `encode([text], kind, instruction=...)` embeds only part of `text` (it is over `text_limit`).
+        Safe to call on any thread."""
+        _, _, cut = self._encode_pieces(self.template_for(kind), [text], self.max_text_tokens, instruction,
+                                        self.compute_matched)
+        return cut > 0
+
     @property
     def layer_index(self) -> int:
         """`layer` as a non-negative index into the model's hidden states (0..num_hidden_layers)."""

@@ -83,7 +83,9 @@ def run(
     ray: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS",
                                             help="Run on Ray Data (pip install \"echo-search[ray]\"): 'local' starts "
                                                  "a Ray on this machine, 'auto' joins the cluster this machine is "
-                                                 "part of (ray start), or a Ray address.", show_default=False)
+                                                 "part of (ray start), HOST:PORT a cluster's head, ray://HOST:PORT "
+                                                 "through Ray Client; anything else is a usage error.",
+                                            show_default=False)
                    ] = None,
     ray_actors: Annotated[int | None, typer.Option(min=1,
                                                    help="With --ray: embedding actors (each loads the model) "
@@ -92,6 +94,10 @@ def run(
 ) -> None:
     child: ChildService | None = None
     try:
+        if ray is not None:
+            from ingest.ray_runner import check_address
+
+            check_address(ray)
         share = _shard(shard)
         if ray and share:
             raise InvalidInputError("--ray spreads the files over the cluster itself: drop --shard")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import threading
 import time
 from collections import Counter
@@ -48,6 +49,22 @@ MAX_FILE_BLOCKS = 1000
 """The files are split into this many Ray blocks at most (one per file below it): a parse task per block."""
 LOCAL = "local"
 """`--ray local`: start a Ray of this machine for the run (and stop it after)."""
+AUTO = "auto"
+"""`--ray auto`: join the cluster this machine is part of (`ray start`)."""
+ADDRESS_FORMS = (f"{LOCAL!r} (a Ray of this machine), {AUTO!r} (the cluster this machine joined with `ray start`), "
+                 "HOST:PORT (a cluster's head, e.g. 10.0.0.5:6379) or ray://HOST:PORT (Ray Client, e.g. "
+                 "ray://head:10001)")
+_ADDRESS = re.compile(r"(?:ray://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})")
+
+
+def check_address(address: str) -> str:
+    """`address` when it is one of the forms `ingest --ray` takes (`ADDRESS_FORMS`), else `InvalidInputError` (a
+    usage error) listing them; checked before Ray is imported or anything is opened."""
+    if address in (LOCAL, AUTO) or ((found := _ADDRESS.fullmatch(address)) and 0 < int(found[1]) < 65536):
+        return address
+    hint = f" ({address} looks like an option: the address comes right after --ray, e.g. `--ray {LOCAL} " \
+           f"{address}`)" if address.startswith("-") else ""
+    raise InvalidInputError(f"--ray: {address!r} is not a Ray address; give {ADDRESS_FORMS}{hint}")
 
 
 def ingest_paths_ray(
@@ -65,11 +82,10 @@ def ingest_paths_ray(
     budget: FileBudget | None = None,
     stop: threading.Event | None = None,
 ) -> IngestReport:
-    """`ingest.pipeline.ingest_paths` on a Ray cluster: `address` is `local` (a Ray of this machine), `auto` (the
-    cluster this machine joined with `ray start`) or a Ray address. `embedder` (on the driver) gives the fingerprint
-    and the tokenizer of the chunker; each actor loads its own with `Embedder.from_pretrained(**load_options)`.
-    `actors`: size of the embedding pool (default: one per GPU of the cluster, else one). Same report, same
-    collection, same errors as a local run."""
+    """`ingest.pipeline.ingest_paths` on a Ray cluster: `address` is one of `ADDRESS_FORMS` (`check_address`).
+    `embedder` (on the driver) gives the fingerprint and the tokenizer of the chunker; each actor loads its own with
+    `Embedder.from_pretrained(**load_options)`. `actors`: size of the embedding pool (default: one per GPU of the
+    cluster, else one). Same report, same collection, same errors as a local run."""
     start = time.perf_counter()
     plan = plan_run(paths, store, embedder, force=force, chunk_tokens=chunk_tokens, batch_size=batch_size,
                     budget=budget)

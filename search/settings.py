@@ -65,8 +65,8 @@ class StoreSettings(Section):
     )
     collection: str = Field(
         default=DEFAULT_COLLECTION, min_length=1,
-        description="the collection to write and search (1-255 characters: no path separators, `..` or control "
-        "characters, Qdrant's rules)",
+        description="the collection to write and search (1-255 characters and at most 200 bytes in UTF-8: no path "
+        "separators, `..` or control characters, Qdrant's rules)",
         json_schema_extra={"flag": "--collection"},
     )
     min_free_mb: float = Field(

@@ -48,17 +48,23 @@ def check_instruction(instruction: str) -> str:
 
 COLLECTION_NAME_MAX = 255
 """Longest collection name (Qdrant's limit)."""
+COLLECTION_NAME_MAX_BYTES = 200
+"""Longest collection name in UTF-8 bytes: it names a folder of the embedded store, and `search restore` puts
+`.<name>.restoring` and `<name>.replaced-<time>` beside it, all within the file system's 255 bytes a name."""
 _FORBIDDEN_IN_NAMES = '<>:"/\\|?*'
 
 
 def collection_name_problem(name: str) -> str | None:
     """Why `name` cannot name a collection, or None. Qdrant's own rules (1 to 255 characters, none of
-    `< > : " / \\ | ? *` or NUL), plus no other control characters and not `.` or `..`: a name is a folder of the
-    embedded store, and must never reach outside it."""
+    `< > : " / \\ | ? *` or NUL), plus at most `COLLECTION_NAME_MAX_BYTES` bytes, no other control characters and
+    not `.` or `..`: a name is a folder of the embedded store, and must never reach outside it."""
     if not name:
         return "it is empty"
     if len(name) > COLLECTION_NAME_MAX:
         return f"it is longer than {COLLECTION_NAME_MAX} characters"
+    if (size := len(name.encode("utf-8", "surrogatepass"))) > COLLECTION_NAME_MAX_BYTES:
+        return (f"it is {size} bytes long in UTF-8; at most {COLLECTION_NAME_MAX_BYTES} fit the file system beside "
+                "the folders a restore makes")
     if bad := sorted({c for c in name if c in _FORBIDDEN_IN_NAMES or ord(c) < 32 or ord(c) == 127}):
         return "it contains " + " ".join(repr(c) for c in bad) + " (no path separators or control characters)"
     if name in (".", ".."):

@@ -36,6 +36,20 @@ def test_usage_errors_exit_2(tmp_path):
     assert "130 interrupted" in " ".join(help_text.output.split())
 
 
+def test_a_bad_ray_address_is_a_usage_error_listing_the_forms_and_never_an_option_read_as_one(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    data = tmp_path / "data"
+    for address in ("--json", "not an address", "http://head:6379", "head:0"):
+        result = invoke(str(docs), "--ray", address, "--data-dir", str(data))
+        flat = " ".join(result.output.split())
+        assert result.exit_code == 2, result.output  # was exit 4: "ValueError: Invalid address format"
+        assert "is not a Ray address" in flat and "'local'" in flat and "'auto'" in flat, flat
+        assert "HOST:PORT" in flat and "ray://HOST:PORT" in flat, flat
+    assert "--ray local --json" in " ".join(invoke(str(docs), "--ray", "--json").output.split())
+    assert not data.exists()  # refused before anything was opened
+
+
 def test_json_report_and_exit_1_when_a_file_fails(tmp_path, tiny_model_dir):
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -8,6 +8,7 @@ import concurrent.futures
 import dataclasses
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -179,27 +180,97 @@ def test_the_api_key_is_required_and_refusals_before_the_body_are_in_openai_shap
 
 
 class GatedEmbedder(Embedder):
-    """Records the thread of every `encode`; texts starting with "block" hold the model thread (`blocked` is set)
-    until `gate` opens."""
+    """Records the thread and the texts of every `encode`; texts starting with "block" hold the model thread
+    (`blocked` is set) until `gate` opens."""
 
     gate: threading.Event
     blocked: threading.Event
     threads: list[str]
+    embedded: list[str]
 
     def encode(self, texts, *args, **kwargs):  # type: ignore[no-untyped-def, override]
         self.threads.append(threading.current_thread().name)
+        self.embedded += list(texts)
         if any(t.startswith("block") for t in texts):
             self.blocked.set()
             assert self.gate.wait(120), "the test never opened the gate"
         return super().encode(texts, *args, **kwargs)
 
 
-def test_embeddings_share_the_search_worker_thread_its_token_budget_and_queue_bound(
+def _gated(embedder: Embedder) -> GatedEmbedder:
+    gated = GatedEmbedder(**{f.name: getattr(embedder, f.name) for f in dataclasses.fields(embedder) if f.init})
+    gated.gate, gated.blocked, gated.threads, gated.embedded = threading.Event(), threading.Event(), [], []
+    return gated
+
+
+def _send(base: str, body: dict) -> socket.socket:
+    """A whole request to `/v1/embeddings` on a connection kept open (close it to hang up unanswered)."""
+    host, port = base.removeprefix("http://").split(":")
+    data = json.dumps(body).encode()
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+    return sock
+
+
+def _until(condition, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_abandoned_embedding_requests_are_dropped_before_their_forward(store: Collection,
+                                                                       tiny_embedder: Embedder) -> None:
+    gated = _gated(tiny_embedder)
+    app = create_app(Searcher(store=store, embedder=gated), ServiceSettings(cache_size=0))
+    name = model(gated, "echo-document")
+    with running(app) as base, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            blocker = pool.submit(httpx.post, f"{base}/v1/embeddings", json={"model": name, "input": "block it"},
+                                  timeout=120)
+            assert gated.blocked.wait(60), "the blocking request never reached the model"
+            held = [_send(base, {"model": name, "input": f"abandoned {i}"}) for i in range(8)]
+            _until(lambda: app.state.embeddings.waiting == 9, "the requests to queue behind the blocking one")
+            for sock in held:  # their forwards are queued on the model thread: now their clients go away
+                sock.close()
+            _until(lambda: app.state.hung_up == 8, "the service to notice the hang-ups")
+        finally:
+            gated.gate.set()
+        assert blocker.result().status_code == 200
+        light = httpx.post(f"{base}/v1/embeddings", json={"model": name, "input": "kettle"}, timeout=120)
+        assert light.status_code == 200, light.text
+    assert not [t for t in gated.embedded if t.startswith("abandoned")], gated.embedded  # were all computed
+
+
+def test_a_text_over_the_models_limit_is_refused_unless_truncation_is_asked(
     store: Collection, tiny_embedder: Embedder
 ) -> None:
     fields = {f.name: getattr(tiny_embedder, f.name) for f in dataclasses.fields(tiny_embedder) if f.init}
-    gated = GatedEmbedder(**fields)
-    gated.gate, gated.blocked, gated.threads = threading.Event(), threading.Event(), []
+    short = Embedder(**{**fields, "max_text_tokens": 64})
+    long_text, name = "descale the kettle " * 20, model(short, "echo-document")
+    assert short.count_tokens(long_text) > 64
+    with running(create_app(Searcher(store=store, embedder=short))) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as refused:  # was 200: the text cut without a word
+            client.embeddings.create(model=name, input=["kettle", long_text])
+        error = _error(refused.value)
+        assert error["code"] == "context_length_exceeded" and error["param"] == "input", error
+        assert "input[1]" in error["message"] and "at most 64 tokens" in error["message"], error
+        assert '"truncate": true' in error["message"], error
+        answer = client.embeddings.create(model=name, input=["kettle", long_text], encoding_format="float",
+                                          extra_body={"truncate": True})
+        openapi = httpx.get(f"{base}/openapi.json").json()
+    vectors = short.encode(["kettle", long_text], kind="document").echo  # what a cut text embeds as
+    np.testing.assert_allclose([d.embedding for d in answer.data], vectors, rtol=0, atol=1e-6)
+    assert "400" in openapi["paths"]["/v1/embeddings"]["post"]["responses"]
+    assert "truncate" in openapi["components"]["schemas"]["EmbeddingRequest"]["properties"]
+
+
+def test_embeddings_share_the_search_worker_thread_its_token_budget_and_queue_bound(
+    store: Collection, tiny_embedder: Embedder
+) -> None:
+    gated = _gated(tiny_embedder)
     settings = ServiceSettings(max_queue=1, max_batch=1, max_query_tokens=120, cache_size=0)
     name = model(gated, "echo-document")
     with running(create_app(Searcher(store=store, embedder=gated), settings)) as base, \

@@ -103,6 +103,29 @@ def test_requests_whose_clients_hung_up_are_dropped_before_their_forward(service
     assert batcher.dropped <= 12  # those that reached the queue before their hang-up was noticed
 
 
+def test_queue_ms_counts_the_wait_behind_other_work_on_the_model_thread(service) -> None:
+    app, searcher = service()
+    with running(app) as url, concurrent.futures.ThreadPoolExecutor(2) as pool, opened(searcher.gate):
+        batcher = app.state.batcher
+        holding = threading.Event()
+
+        def hold() -> None:  # other work on the model thread: an embedding forward, an ingest batch
+            holding.set()
+            assert searcher.gate.wait(120), "the test never opened the gate"
+
+        held = pool.submit(batcher.call, hold)
+        assert holding.wait(60), "the model thread never ran the held work"
+        light = pool.submit(httpx.post, f"{url}/search", json={"query": "where is the kettle?"}, timeout=120)
+        _until(lambda: batcher._executor._work_queue.qsize() == 1, "the search to wait for the model thread")
+        time.sleep(0.3)
+        searcher.gate.set()
+        held.result()
+        timings = light.result().json()["timings"]
+    waited = timings["total_ms"] - timings["embed_ms"] - timings["search_ms"]
+    assert waited >= 300, timings
+    assert timings["queue_ms"] >= 0.9 * waited, timings  # was a few ms: only the wait for the batcher
+
+
 def test_a_full_queue_gets_503_with_retry_after_and_the_queued_ones_are_answered(service) -> None:
     app, searcher = service(max_queue=2)
     with running(app) as url, concurrent.futures.ThreadPoolExecutor(4) as pool, opened(searcher.gate):

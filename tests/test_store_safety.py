@@ -255,6 +255,9 @@ def _damage(folder: Path, kind: str) -> None:
         os.truncate(next(shard.glob("segments/*/vector_storage-echo/vectors/chunk_0.mmap")), 1000)
     elif kind == "truncated payloads":
         os.truncate(next(shard.glob("segments/*/payload_storage/page_0.dat")), 1000)
+    elif kind == "garbled payloads":
+        with next(shard.glob("segments/*/payload_storage/page_0.dat")).open("r+b") as f:
+            f.write(b"\xff" * 4096)
 
 
 @pytest.mark.parametrize("kind", ["garbled WAL", "garbled segment"])
@@ -268,19 +271,28 @@ def test_damage_found_at_open_names_the_collection_and_what_to_do(tmp_path: Path
 
 
 @pytest.mark.parametrize("kind", ["truncated vectors", "truncated payloads"])
-def test_damage_in_data_files_is_found_by_info_check_and_named_at_query_time(tmp_path: Path, kind: str) -> None:
+def test_a_truncated_data_file_is_found_when_the_collection_opens(tmp_path: Path, kind: str) -> None:
     data = tmp_path / "data"
     _damage(filled(data), kind)
-    assert search_cli("info", "--data-dir", str(data)).exit_code == 0  # opening reads none of these files
+    result = search_cli("info", "--data-dir", str(data))  # was exit 0: opening read none of these files
+    assert result.exit_code == 3, result.output
+    assert "is damaged" in " ".join(result.output.split())
+    with pytest.raises(StoreDamagedError, match="shorter than its recorded contents"):
+        open_collection(data_dir=data)
+
+
+def test_damage_inside_a_data_file_is_found_by_info_check_and_named_at_query_time(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _damage(filled(data), "garbled payloads")
+    assert search_cli("info", "--data-dir", str(data)).exit_code == 0  # the sizes are right: opening reads no more
     checked = search_cli("info", "--check", "--data-dir", str(data))
     assert checked.exit_code == 3, checked.output
     assert "is damaged" in " ".join(checked.output.split())
     with open_collection(data_dir=data) as store:
         with pytest.raises(StoreDamagedError, match="cannot be read"):  # was a bare engine Exception: "a bug"
             store.query({"echo": np.ones((1, DIM), np.float32), "classical": np.ones((1, DIM), np.float32)}, k=100)
-        if kind == "truncated payloads":
-            with pytest.raises(StoreDamagedError, match="cannot be read"):
-                list(store.records())
+        with pytest.raises(StoreDamagedError, match="cannot be read"):
+            list(store.records())
 
 
 def test_info_check_reads_every_point_of_a_sound_collection(tmp_path: Path) -> None:

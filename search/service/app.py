@@ -18,13 +18,12 @@ holds the embedded store), `POST /ingest/stop`, and the sync of `search serve --
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -41,6 +40,7 @@ from search.query.request import SearchQuery
 from search.query.results import Mode
 from search.query.searcher import Hit, Searcher
 from search.service.batching import MicroBatcher, QueueFullError
+from search.service.disconnect import unless_gone
 from search.service.guard import ApiKeyGuard, BodyLimit
 from search.service.metrics import ServiceMetrics, add_metrics
 from search.service.openai_api import add_openai_api
@@ -52,7 +52,6 @@ from search.store.edge.holder import announce, local_url, withdraw
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 log = logging.getLogger("search.service.app")
-T = TypeVar("T")
 
 MAX_QUERY_CHARS = 2000
 
@@ -169,28 +168,6 @@ def _readable(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-async def _disconnected(request: Request) -> None:
-    """Return once the client has gone away (its body is already read, so the next message is the disconnect)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def unless_gone(request: Request, work: Awaitable[T]) -> T | None:
-    """`work`'s result, or None once the client disconnects first: then `work` is cancelled, so a query still
-    waiting for the model is dropped and never computed."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_disconnected(request))
-    try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    return task.result() if not task.cancelled() else None
-
-
 # The key is checked by `ApiKeyGuard` before the body is read; these only declare the schemes in the OpenAPI document.
 _SCHEMES = [Security(APIKeyHeader(name="X-API-Key", auto_error=False)), Security(HTTPBearer(auto_error=False))]
 _PROTECTED = ("/search", "/rerank", "/collection")
@@ -236,7 +213,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watc
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.batcher = batcher
-    app.state.hung_up = 0  # search requests whose client went away before their answer
+    app.state.hung_up = 0  # search and embedding requests whose client went away before their answer
     auth = _SCHEMES if settings.api_key else []
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 422, 503)
@@ -346,7 +323,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watc
         app.add_middleware(ApiKeyGuard, api_key=settings.api_key,
                            protected=protected if settings.metrics_public else (*protected, "/metrics"))
     add_rerank_api(app, searcher, batcher, settings, auth, errors)
-    add_openai_api(app, searcher.embedder, batcher, settings, metrics, auth)  # /v1/: its own refusals, first
+    # /v1/: its own refusals, first
+    app.state.embeddings = add_openai_api(app, searcher.embedder, batcher, settings, metrics, auth)
     add_metrics(app, metrics, searcher, batcher, [] if settings.metrics_public else auth)  # counts every request
     return app
 

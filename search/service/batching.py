@@ -243,9 +243,12 @@ class MicroBatcher:
             return
         group = live
         queries = [p.query for p in group]
-        started = time.perf_counter()
+
+        def search() -> tuple[float, list[SearchResult]]:  # the start on the worker thread: waits behind other work
+            return time.perf_counter(), self.searcher.search_many(queries)  # on it (embeddings, ingest) count
+
         try:
-            results = await self.run(lambda: self.searcher.search_many(queries))
+            started, results = await self.run(search)
         except Exception as exc:  # delivered to each waiting request, which maps it to an HTTP status
             for p in group:
                 if not p.future.done():

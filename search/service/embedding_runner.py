@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -32,7 +32,7 @@ class EmbeddingRunner:
     A request's texts already form a batch, so requests are not merged: each forward is queued on the worker thread
     on its own, and searches that arrive meanwhile run between the forwards of a long request. Requests count
     against `max_queue` together with the searches waiting; one more gets `QueueFullError` (503). A request whose
-    client has gone is dropped before its next forward.
+    client has gone is cancelled: its forwards still queued are dropped.
     """
 
     def __init__(self, batcher: MicroBatcher, embedder: Embedder, metrics: ServiceMetrics) -> None:
@@ -62,10 +62,11 @@ class EmbeddingRunner:
         result = self.embedder.encode(texts, kind=kind, with_classical=classical)
         return result, started, time.perf_counter() - started
 
-    async def embed(self, texts: list[str], costs: list[int], kind: Kind, classical: bool, arrived: float,
-                    gone: Callable[[], Awaitable[bool]]) -> Embedded | None:
-        """Echo vectors of `texts` embedded as `kind` (or, with `classical`, their classical ones); None when
-        `gone()` says the client went away before a forward. `arrived`: the request's `time.perf_counter()`."""
+    async def embed(self, texts: list[str], costs: list[int], kind: Kind, classical: bool,
+                    arrived: float) -> Embedded:
+        """Echo vectors of `texts` embedded as `kind` (or, with `classical`, their classical ones). `arrived`: the
+        request's `time.perf_counter()`. Cancelled (the client went away: `search.service.disconnect.unless_gone`), the
+        forwards still queued on the worker thread are dropped."""
         waiting = self.waiting + self.batcher.waiting
         if waiting >= self.batcher.max_queue:
             batches = math.ceil(waiting / self.batcher.max_batch) + 1
@@ -75,8 +76,6 @@ class EmbeddingRunner:
             vectors = np.empty((len(texts), self.embedder.dim), dtype=np.float32)
             tokens = 0
             for n, chunk in enumerate(self.chunks(costs)):
-                if await gone():
-                    return None
                 result, started, seconds = await self.batcher.run(
                     partial(self._encode, [texts[i] for i in chunk], kind, classical))
                 if n == 0:

@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 from embedder import Embedder
 from embedder.encoder import Kind
 from search.service.batching import MicroBatcher
+from search.service.disconnect import unless_gone
 from search.service.embedding_runner import EmbeddingRunner
 from search.service.metrics import ServiceMetrics
 from search.service.openai_errors import ErrorBody, OpenAIError, OpenAIGate, OpenAIRoute
@@ -76,6 +77,10 @@ class EmbeddingRequest(BaseModel):
     dimensions: int | None = Field(None, description="Accepted when it is the model's size; vectors are not "
                                    "shortened.")
     user: str | None = Field(None, description="Accepted and ignored.")
+    truncate: bool = Field(False, description="`true`: a text over the model's limit (`max_text_tokens`, 512 "
+                           "tokens for the packaged model) is embedded cut to its first tokens. Without it such a "
+                           "text is refused with 400 (`code: context_length_exceeded`), as OpenAI's API does. Not "
+                           "in OpenAI's API: the `openai` SDK sends it with `extra_body`.")
 
     @field_validator("input", mode="before")
     @classmethod
@@ -143,9 +148,10 @@ def _encoded(vector: np.ndarray, encoding_format: str) -> list[float] | str:
 
 
 def add_openai_api(app: FastAPI, embedder: Embedder | None, batcher: MicroBatcher, settings: ServiceSettings,
-                   metrics: ServiceMetrics, dependencies: list[Any]) -> None:
+                   metrics: ServiceMetrics, dependencies: list[Any]) -> EmbeddingRunner | None:
     """Serve `POST /v1/embeddings` and `GET /v1/models` (call it after the other middleware is added, so that its
-    refusals in OpenAI's shape come first); `dependencies`: the API key's security schemes, if any."""
+    refusals in OpenAI's shape come first); `dependencies`: the API key's security schemes, if any. Returns what
+    runs the embeddings (None without a model)."""
     app.add_middleware(OpenAIGate, api_key=settings.api_key, max_bytes=settings.max_body_bytes)
     models = served_models(embedder)
     started = int(time.time())
@@ -156,9 +162,10 @@ def add_openai_api(app: FastAPI, embedder: Embedder | None, batcher: MicroBatche
         return ModelList(data=[ModelCard(id=name, created=started) for name in models])
 
     async def create_embeddings(body: EmbeddingRequest, request: Request) -> Any:
-        """Embed texts as OpenAI's embeddings API does. Each text's echo prompt may take `SEARCH_MAX_QUERY_TOKENS`
-        tokens (422 past it); the texts go through the model thread in batches bounded like `/search`'s, 503 with
-        Retry-After when `SEARCH_MAX_QUEUE` requests already wait."""
+        """Embed texts as OpenAI's embeddings API does. A text over the model's limit is refused (400) unless
+        `truncate` asks for it cut; each text's echo prompt may take `SEARCH_MAX_QUERY_TOKENS` tokens (422 past it);
+        the texts go through the model thread in batches bounded like `/search`'s, 503 with Retry-After when
+        `SEARCH_MAX_QUEUE` requests already wait. A request whose client hangs up is dropped before its forwards."""
         arrived = time.perf_counter()
         served = models.get(body.model)
         if served is None or runner is None:
@@ -170,23 +177,32 @@ def add_openai_api(app: FastAPI, embedder: Embedder | None, batcher: MicroBatche
             raise OpenAIError(422, f"dimensions: this model's vectors have {model.dim} dimensions; they cannot be "
                               "shortened", param="dimensions")
         texts = body.texts()
+        if not body.truncate and (cut := [i for i, text in enumerate(texts) if model.is_cut(text, served.kind)]):
+            i = cut[0]
+            raise OpenAIError(400, f"input[{i}]: the text is {model.count_tokens(texts[i])} tokens; this model embeds "
+                              f"at most {model.text_limit(served.kind)} tokens of a text (its context), so it would "
+                              "be cut. Send shorter texts, or \"truncate\": true to have them cut"
+                              + (f"; {len(cut)} texts are over it" if len(cut) > 1 else ""), param="input",
+                              code="context_length_exceeded")
         costs = [model.prompt_tokens(text, served.kind) for text in texts]
         if over := [(i, cost) for i, cost in enumerate(costs) if cost > settings.max_query_tokens]:
             i, cost = over[0]
             raise OpenAIError(422, f"input[{i}]: its echo prompt (the text twice) is {cost} tokens; the limit is "
                               f"{settings.max_query_tokens} tokens per text (SEARCH_MAX_QUERY_TOKENS)"
                               + (f"; {len(over)} texts are over it" if len(over) > 1 else ""), param="input")
-        done = await runner.embed(texts, costs, served.kind, served.classical, arrived, request.is_disconnected)
-        if done is None:  # the client went away: the rest was not computed, and nobody reads an answer
+        done = await unless_gone(request, runner.embed(texts, costs, served.kind, served.classical, arrived))
+        if done is None:  # the client went away: what still waited was dropped, and nobody reads an answer
+            app.state.hung_up += 1
             return Response(status_code=499)
         data = [Embedding(index=i, embedding=_encoded(v, body.encoding_format)) for i, v in enumerate(done.vectors)]
         return EmbeddingResponse(data=data, model=body.model,
                                  usage=Usage(prompt_tokens=done.tokens, total_tokens=done.tokens))
 
-    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 404, 413, 422, 503)}
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 413, 422, 503)}
     shared: dict[str, Any] = {"route_class_override": OpenAIRoute, "dependencies": dependencies,
                               "tags": ["OpenAI-compatible"]}
     app.router.add_api_route("/v1/models", list_models, methods=["GET"], response_model=ModelList,
                              responses={401: errors[401]}, **shared)
     app.router.add_api_route("/v1/embeddings", create_embeddings, methods=["POST"], response_model=EmbeddingResponse,
                              responses=errors, **shared)
+    return runner

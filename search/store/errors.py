@@ -32,6 +32,11 @@ class StoreDamagedError(StoreError):
     """The store's files are damaged or disagree with each other (metadata without data, data without metadata, a
     file that cannot be read): refused, never overwritten; the message says where and what to do."""
 
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        """What is wrong, without where or what to do (for a caller that says those itself, as `search restore`)."""
+
 
 class StoreFullError(StoreError):
     """The disk that holds the embedded store has too little free space for a write; nothing was half-written."""

@@ -14,21 +14,31 @@ from qdrant_client import models
 
 from search.store.errors import FilterError
 from search.store.schema import SOURCE
+from search.validation import InvalidRequestError, check_text
 
 if TYPE_CHECKING:
     from search.store.filters import QueryFilter
 
 
+MAX_DEPTH = 64
+"""Deepest JSON nesting a filter may have (a filter inside a condition list is two levels: about 32 nested filters).
+The engine and the JSON parsers recurse per level; deeper ones are refused, not sent."""
+_U64_MAX = 2**64 - 1
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+KEY_FORMS = "a JSON path such as `source`, `meta.author`, `tags[]` or `items[0].name`"
+
+
 def canonical_json(value: Mapping[str, Any]) -> str:
-    """A Qdrant filter in its JSON form, validated, as canonical JSON; `FilterError` with a short message when it is
-    not a valid filter."""
+    """A Qdrant filter in its JSON form, validated, as canonical JSON; `FilterError` with a short message naming the
+    clause when it is not a valid filter or holds a value no store can take."""
+    _check_json(value)
     try:
         model = models.Filter.model_validate(value)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise FilterError(f"not a valid Qdrant filter ({where}: {first['msg']})") from None
-    _check_values(model)
+    _check_filter(model, "filter.")
     return model.model_dump_json(by_alias=True, exclude_none=True)
 
 
@@ -39,35 +49,94 @@ def to_client(where: QueryFilter) -> models.Filter:
     return models.Filter(must=[models.FieldCondition(key=SOURCE, match=models.MatchAny(any=list(where.sources)))])
 
 
-def _check_values(flt: models.Filter) -> None:
-    """What the schema lets through but no store can use: `FilterError` for a `has_id` that is not a point id (a
-    UUID or an unsigned integer) and a negative `values_count` bound."""
-    parts: list[Any] = []
-    for group in (flt.must, flt.should, flt.must_not):
-        parts += group if isinstance(group, list) else [group] if group is not None else []
+def _check_json(value: Any) -> None:
+    """The filter's JSON before it is read: nested at most `MAX_DEPTH` levels, every string valid Unicode (a lone
+    surrogate cannot be encoded for the engine)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FilterError(f"filter: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, Mapping):
+            stack += [(k, depth) for k in item] + [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list | tuple):
+            stack += [(v, depth + 1) for v in item]
+        elif isinstance(item, str):
+            try:
+                check_text(item, "filter")
+            except InvalidRequestError as exc:
+                raise FilterError(str(exc)) from None
+
+
+def _check_filter(flt: models.Filter, where: str) -> None:
+    """What the schema lets through but no store can use, each refused with `FilterError` naming the clause (`where`
+    is its path, e.g. "filter.must[0]."): a payload key that is not a JSON path, an integer outside the engine's
+    range (point ids and counts: unsigned 64-bit; payload integers: signed 64-bit), a `has_id` that is not a point
+    id, a negative count."""
+    for group in ("must", "should", "must_not"):
+        value = getattr(flt, group)
+        if isinstance(value, list):
+            for i, cond in enumerate(value):
+                _check_condition(cond, f"{where}{group}[{i}]")
+        elif value is not None:
+            _check_condition(value, f"{where}{group}")
     if flt.min_should is not None:
-        parts += flt.min_should.conditions
-    for cond in parts:
-        if isinstance(cond, models.Filter):
-            _check_values(cond)
-        elif isinstance(cond, models.NestedCondition):
-            _check_values(cond.nested.filter)
-        elif isinstance(cond, models.HasIdCondition):
-            for point in cond.has_id:
-                if isinstance(point, int):
-                    ok = point >= 0
-                else:
-                    try:
-                        uuid.UUID(str(point))
-                        ok = True
-                    except ValueError:
-                        ok = False
-                if not ok:
-                    raise FilterError(f"has_id: {point!r} is not a point id (a UUID or an unsigned integer)")
-        elif isinstance(cond, models.FieldCondition) and cond.values_count is not None:
-            bounds = cond.values_count.model_dump(exclude_none=True)
-            if any(value < 0 for value in bounds.values()):
-                raise FilterError(f"values_count of {cond.key!r}: bounds must not be negative, got {bounds}")
+        _check_count(flt.min_should.min_count, f"{where}min_should.min_count")
+        for i, cond in enumerate(flt.min_should.conditions):
+            _check_condition(cond, f"{where}min_should.conditions[{i}]")
+
+
+def _check_condition(cond: Any, where: str) -> None:
+    if isinstance(cond, models.Filter):
+        _check_filter(cond, where + ".")
+    elif isinstance(cond, models.NestedCondition):
+        _check_key(cond.nested.key, f"{where}.nested.key")
+        _check_filter(cond.nested.filter, f"{where}.nested.filter.")
+    elif isinstance(cond, models.IsEmptyCondition):
+        _check_key(cond.is_empty.key, f"{where}.is_empty.key")
+    elif isinstance(cond, models.IsNullCondition):
+        _check_key(cond.is_null.key, f"{where}.is_null.key")
+    elif isinstance(cond, models.HasIdCondition):
+        for point in cond.has_id:
+            if not _is_point_id(point):
+                raise FilterError(f"{where}.has_id: {point!r} is not a point id (a UUID or an unsigned 64-bit "
+                                  "integer)")
+    elif isinstance(cond, models.FieldCondition):
+        _check_key(cond.key, f"{where}.key")
+        match = cond.match
+        values: list[Any] = [match.value] if isinstance(match, models.MatchValue) else \
+            list(match.any) if isinstance(match, models.MatchAny) else \
+            list(match.except_) if isinstance(match, models.MatchExcept) else []
+        for value in values:
+            if isinstance(value, int) and not isinstance(value, bool) and not _I64_MIN <= value <= _I64_MAX:
+                raise FilterError(f"{where}.match of {cond.key!r}: {value} is outside the range of a payload "
+                                  "integer (signed 64-bit)")
+        if cond.values_count is not None:
+            for bound, value in cond.values_count.model_dump(exclude_none=True).items():
+                _check_count(value, f"{where}.values_count.{bound} of {cond.key!r}")
+
+
+def _check_key(key: str, where: str) -> None:
+    """`key` when the engine reads it as a payload path (its own parser decides), else `FilterError`."""
+    try:
+        edge.IsEmptyCondition(key=key)
+    except ValueError:
+        raise FilterError(f"{where}: {key!r} is not a payload key ({KEY_FORMS})") from None
+
+
+def _check_count(value: int, where: str) -> None:
+    if not 0 <= value <= _U64_MAX:
+        raise FilterError(f"{where}: must be a count from 0 to {_U64_MAX}, got {value}")
+
+
+def _is_point_id(point: object) -> bool:
+    if isinstance(point, int):
+        return 0 <= point <= _U64_MAX
+    try:
+        uuid.UUID(str(point))
+    except ValueError:
+        return False
+    return True
 
 
 def source_is(source: str, keep: Sequence[str] = ()) -> models.Filter:

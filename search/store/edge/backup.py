@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import qdrant_edge as edge
-
 from search.store.edge.collection import EdgeCollection, _lock, _write_json
 from search.store.edge.layout import FORMAT, MARKER, old_format_message
 from search.store.edge.space import allocate_holes, free_bytes, is_no_space
@@ -95,6 +93,34 @@ def read_backup(source: Path) -> dict[str, Any]:
     return about
 
 
+def _verified(folder: Path, staging: Path, source: Path, about: dict[str, Any]) -> int:
+    """The points of the restored copy at `staging` once it passes what opening a collection checks and what `search
+    info --check` checks (every point read back) and holds the points the backup says; else `StoreDamagedError`."""
+    try:
+        copy = EdgeCollection(folder, staging.name, lock=None)
+        try:
+            if not copy.exists():
+                raise StoreDamagedError(f"the backup at {source} has no collection in it")
+            points = copy.check()
+        finally:
+            copy.close()
+    except StoreDamagedError as exc:
+        raise StoreDamagedError(f"the backup at {source} is damaged, and nothing was changed: {exc.reason}") from exc
+    if points != about.get("points"):
+        raise StoreDamagedError(f"the backup at {source} holds {points} points, not the {about.get('points')} it was "
+                                "made with; nothing was changed")
+    return points
+
+
+def _free_name(target: Path, name: str) -> Path:
+    """`name` beside `target`, or `name-2`, `name-3`, ... when it is taken."""
+    candidate, n = target.with_name(name), 1
+    while candidate.exists():
+        n += 1
+        candidate = target.with_name(f"{name}-{n}")
+    return candidate
+
+
 def restore(folder: Path, source: Path, name: str | None = None, replace: bool = False) -> dict[str, Any]:
     """Restore the backup `source` into the embedded store at `folder` as collection `name` (default: the backed-up
     one's). An existing collection is refused unless `replace`, and then moved aside (the returned `replaced`)."""
@@ -117,27 +143,18 @@ def restore(folder: Path, source: Path, name: str | None = None, replace: bool =
             raise StoreError(f"not enough free space in {folder} to restore {source}")
         staging = target.with_name(f".{name}.restoring")
         shutil.rmtree(staging, ignore_errors=True)
-        _copy_tree(source, staging)
-        (staging / BACKUP_MARKER).unlink()
-        allocate_holes(staging / "shard")  # as after any write: it must open on a full disk too
-        try:  # the copy must open and hold what the backup says
-            shard = edge.EdgeShard.load(str(staging / "shard"))
-            try:
-                points = int(shard.count(edge.CountRequest(exact=True)))
-            finally:
-                shard.close()
-        except Exception as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise StoreDamagedError(f"the backup at {source} cannot be opened ({exc}); nothing was changed") from exc
-        if points != about.get("points"):
-            shutil.rmtree(staging, ignore_errors=True)
-            raise StoreDamagedError(f"the backup at {source} holds {points} points, not the {about.get('points')} "
-                                    "it was made with; nothing was changed")
-        replaced = None
-        if target.exists():
-            replaced = target.with_name(f"{name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
-            os.replace(target, replaced)
-        os.replace(staging, target)
+        try:
+            _copy_tree(source, staging)
+            (staging / BACKUP_MARKER).unlink()
+            allocate_holes(staging / "shard")  # as after any write: it must open on a full disk too
+            points = _verified(folder, staging, source, about)
+            replaced = None
+            if target.exists():
+                replaced = _free_name(target, f"{name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+                os.replace(target, replaced)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone once swapped; what is left of a refused one
         return {**about, "collection": name, "restored_points": points, "replaced": str(replaced) if replaced else None}
     finally:
         lock.close()

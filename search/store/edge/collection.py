@@ -29,6 +29,7 @@ import qdrant_edge as edge
 
 from search.store import bm25
 from search.store.collection import Collection, next_generation
+from search.store.edge.integrity import shard_problem
 from search.store.edge.layout import FORMAT, MARKER, old_format_message
 from search.store.edge.space import DiskSpace, allocate_holes, is_no_space
 from search.store.errors import (
@@ -43,8 +44,11 @@ from search.store.qdrant_filters import client_to_edge, source_is
 from search.store.schema import (
     BM25,
     BM25_META,
+    CHUNK_INDEX,
+    CONTENT_HASH,
     ECHO,
     HYBRID,
+    N_CHUNKS,
     SOURCE,
     VECTOR_NAMES,
     Ask,
@@ -103,6 +107,9 @@ class IndexTuning:
 
 DEFAULT_INDEX = IndexTuning()
 
+PAYLOAD_INDEXES = {SOURCE: edge.PayloadSchemaType.Keyword}
+"""The payload indexes every collection has: listing the sources (a facet) needs the one of `source`."""
+
 _SMALL_WRITE_BYTES = 1 << 20
 """What a delete or payload update may write (its record in the write-ahead log), with room to spare."""
 _CREATE_BYTES = 8 << 20
@@ -160,7 +167,7 @@ def _lock(folder: Path) -> IO[str]:
 class EdgeCollection(Collection):
     """A collection in the embedded store: Qdrant's engine, in this process."""
 
-    def __init__(self, folder: Path, name: str, lock: IO[str], space: DiskSpace | None = None,
+    def __init__(self, folder: Path, name: str, lock: IO[str] | None, space: DiskSpace | None = None,
                  index: IndexTuning = DEFAULT_INDEX) -> None:
         self.name = name
         self.index = index
@@ -180,7 +187,15 @@ class EdgeCollection(Collection):
             self._meta = self._read_meta()
             if not self._shard_dir.is_dir():
                 raise self._damaged("its collection.json is there but its data (the shard/ folder) is missing")
+            if problem := shard_problem(self._shard_dir):  # before the engine maps (and writes into) a short file
+                raise self._damaged(f"a file is shorter than its recorded contents ({problem})")
             self._shard = self._load(self._shard_dir)
+            try:
+                self._restore_indexes()
+            except BaseException:
+                self._shard.close()
+                self._shard = None
+                raise
         elif self._shard_dir.exists() and self._orphan_points() != 0:
             raise self._damaged("its data (the shard/ folder) is there but its collection.json is missing, so "
                                 "which model made it is unknown")
@@ -220,7 +235,7 @@ class EdgeCollection(Collection):
         return StoreDamagedError(
             f"the embedded store's collection {self.name!r} at {self._dir} is damaged: {what}. Nothing was changed. "
             f"The documents are the source of truth: move {self._dir} aside and run `ingest` on them again, or "
-            "restore a backup (`search restore`)."
+            "restore a backup (`search restore`).", reason=what
         )
 
     def _read_meta(self) -> dict[str, Any]:
@@ -246,6 +261,20 @@ class EdgeCollection(Collection):
             return int(shard.count(edge.CountRequest(exact=True)))
         finally:
             shard.close()
+
+    def _restore_indexes(self) -> None:
+        """Build again a payload index the product needs (`PAYLOAD_INDEXES`) that the shard lacks, as after a lost
+        segment whose points the write-ahead log replayed; only once every point reads back and no file's chunks are
+        missing (`check`), else `StoreDamagedError`: what is there is never written to."""
+        with self._reading():
+            present = self.shard.info().payload_schema
+        missing = [key for key in PAYLOAD_INDEXES if key not in present]
+        if not missing:
+            return
+        self.check()
+        for key in missing:
+            self._apply(edge.UpdateOperation.create_field_index(key, PAYLOAD_INDEXES[key]))
+        self.shard.flush()
 
     def _load(self, shard_dir: Path) -> edge.EdgeShard:
         try:
@@ -290,7 +319,8 @@ class EdgeCollection(Collection):
         self._dir.mkdir(parents=True, exist_ok=True)
         try:
             shard = edge.EdgeShard.create(str(self._shard_dir), _config(dim, self.index))
-            shard.update(edge.UpdateOperation.create_field_index(SOURCE, edge.PayloadSchemaType.Keyword))
+            for key, kind in PAYLOAD_INDEXES.items():
+                shard.update(edge.UpdateOperation.create_field_index(key, kind))
             shard.flush()
             meta = {"fingerprint": fingerprint, "embedder": embedder, "dim": dim, BM25_META: bm25.DESCRIPTION}
             _write_json(self._meta_path, meta)
@@ -465,10 +495,12 @@ class EdgeCollection(Collection):
 
     def check(self, page: int = 512) -> int:
         """Read every point once, vectors and payload (`search info --check`); `StoreDamagedError` names a file
-        that cannot be read. Returns the number of points read."""
+        that cannot be read, a vector that is not numbers, or a file whose chunks are not all there (fewer points of
+        its content than the `n_chunks` they record). Returns the number of points read."""
         if not self.exists():
             return 0
         seen, offset = 0, None
+        chunks: dict[tuple[str, str], tuple[int, set[Any]]] = {}  # (source, content) -> (n_chunks, indexes seen)
         while True:
             with self._reading():
                 records, offset = self.shard.scroll(edge.ScrollRequest(offset=offset, limit=page, with_payload=True,
@@ -479,11 +511,20 @@ class EdgeCollection(Collection):
                     vector = vectors.get(name)
                     if not isinstance(vector, list) or len(vector) != self._meta["dim"]:
                         raise self._damaged(f"point {r.id} lacks its {name} vector or has one of the wrong size")
+                    if not np.isfinite(vector).all():
+                        raise self._damaged(f"the {name} vector of point {r.id} holds values that are not numbers")
+                payload = r.payload or {}
+                if isinstance(n_chunks := payload.get(N_CHUNKS), int) and n_chunks >= 0:
+                    content = (str(payload.get(SOURCE)), str(payload.get(CONTENT_HASH)))
+                    chunks.setdefault(content, (n_chunks, set()))[1].add(payload.get(CHUNK_INDEX))
             seen += len(records)
             if offset is None:
                 break
         if seen != self.count():
             raise self._damaged(f"{self.count()} points are counted but {seen} could be read")
+        for (source, _), (n_chunks, indexes) in sorted(chunks.items()):
+            if len(indexes) < n_chunks:
+                raise self._damaged(f"{n_chunks - len(indexes)} of the {n_chunks} chunks of {source} are missing")
         return seen
 
     def _request(self, ask: Ask, k: int, flt: edge.Filter | None) -> edge.QueryRequest:
