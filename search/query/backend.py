@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from search.query.request import SearchQuery
 from search.query.results import SearchResult
 from search.settings import Settings
-from search.store import CollectionInfo
+from search.store import ChunkRecord, CollectionInfo
 
 if TYPE_CHECKING:
     from embedder import Embedder
@@ -47,6 +47,11 @@ class SearchBackend(Protocol):
 
     def sources(self) -> list[str]:
         """The distinct source paths in the collection, sorted (empty when nothing is ingested)."""
+        ...
+
+    def chunks(self, source: str, first: int = 0, last: int | None = None) -> list[ChunkRecord]:
+        """The chunks of `source` from index `first` to `last` (inclusive; None: to its end), in order
+        (`Collection.chunks`)."""
         ...
 
     def generation(self) -> int:
