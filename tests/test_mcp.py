@@ -208,3 +208,22 @@ async def test_streamable_http_transport(env: dict[str, str]) -> None:
         process.terminate()
         process.wait(timeout=30)
     assert about.structured_content["sources"] == sorted(DOCS)
+
+
+@pytest.mark.slow
+async def test_the_packaged_model_answers_as_the_search_command(tmp_path: Path, real_embedder) -> None:
+    """The real packaged model: the hybrid hits of `search mcp` are those of `search --mode hybrid --json`."""
+    store = open_collection(path=tmp_path / "data" / "qdrant")
+    try:
+        fill(store, real_embedder)
+    finally:
+        store.close()
+    env = {"ECHO_SEARCH_DATA": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    async with connected(env) as client:
+        answered = await client.call_tool("search", {"question": QUESTION, "k": 3})
+    expected = json.loads(cli(env, QUESTION, "-k", "3", "--mode", "hybrid", "--json").stdout)["hybrid"]
+    hits = answered.structured_content["hits"]
+    assert [h["id"] for h in hits] == [h["id"] for h in expected]
+    assert hits[0]["source"] == "/docs/kitchen.md"
