@@ -86,7 +86,7 @@ def search_text(answer: SearchAnswer) -> str:
     """The hits as citeable text: a header line per hit (ranking, rank, score, file#chunk, heading), then its text."""
     if not answer.hits:
         return (f"No hits for {answer.question!r} in collection {answer.collection!r}: it is empty (run `ingest "
-                "PATH`) or the source filter matched nothing.")
+                "PATH`), the source filter matched nothing, or (bm25) no chunk has the question's words.")
     lines = [f"{len(answer.hits)} hit(s) for {answer.question!r} in collection {answer.collection!r} "
              f"(mode {answer.mode}):"]
     for hit in answer.hits:
