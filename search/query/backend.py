@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from search.query.request import SearchQuery
 from search.query.results import Mode, SearchResult
 from search.settings import Settings
-from search.store import CollectionInfo, FilterLike
+from search.store import ChunkRecord, CollectionInfo, FilterLike
 
 if TYPE_CHECKING:
     from embedder import Embedder
@@ -51,6 +51,11 @@ class SearchBackend(Protocol):
 
     def sources(self) -> list[str]:
         """The distinct source paths in the collection, sorted (empty when nothing is ingested)."""
+        ...
+
+    def chunks(self, source: str, first: int = 0, last: int | None = None) -> list[ChunkRecord]:
+        """The chunks of `source` from index `first` to `last` (inclusive; None: to its end), in order
+        (`Collection.chunks`)."""
         ...
 
     def generation(self) -> int:

@@ -10,6 +10,7 @@ import httpx
 from search.query.request import SearchQuery
 from search.query.results import Hit, Mode, SearchResult
 from search.store import (
+    ChunkRecord,
     CollectionInfo,
     CollectionNotFoundError,
     FilterLike,
@@ -76,6 +77,12 @@ class HttpSearcher:
     def sources(self) -> list[str]:
         """The distinct source paths in the collection, sorted."""
         return list(self._request("GET", "/collection")["sources"])
+
+    def chunks(self, source: str, first: int = 0, last: int | None = None) -> list[ChunkRecord]:
+        """The chunks of `source` from index `first` to `last` (inclusive; None: to its end), in order
+        (`GET /chunks`)."""
+        params: dict[str, Any] = {"source": source, "first": first} | ({} if last is None else {"last": last})
+        return [ChunkRecord.from_dict(chunk) for chunk in self._request("GET", "/chunks", params=params)["chunks"]]
 
     def generation(self) -> int:
         """The collection's write generation, as the service reads it (`SearchBackend.generation`)."""

@@ -23,6 +23,7 @@ from search.store import (
     CLASSICAL,
     ECHO,
     HYBRID,
+    ChunkRecord,
     Collection,
     CollectionInfo,
     FilterLike,
@@ -133,6 +134,10 @@ class Searcher:
     def sources(self) -> list[str]:
         """The distinct source paths in the collection, sorted (empty when nothing is ingested)."""
         return self.store.sources()
+
+    def chunks(self, source: str, first: int = 0, last: int | None = None) -> list[ChunkRecord]:
+        """The chunks of `source` from index `first` to `last` (inclusive; None: to its end), in order."""
+        return self.store.chunks(source, first, last)
 
     def close(self) -> None:
         self.store.close()

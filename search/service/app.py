@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request, Security
+from fastapi import FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -131,6 +131,12 @@ class HealthResponse(BaseModel):
     store_reachable: bool
     collection_exists: bool
     detail: str | None = None
+
+
+class ChunksResponse(BaseModel):
+    source: str
+    chunks: list[dict[str, Any]] = Field(description="The chunks' records in order (each a hit's `payload`: source, "
+                                                     "chunk_index, text, title, page, n_chunks, ...).")
 
 
 class CollectionResponse(BaseModel):
@@ -315,6 +321,14 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watc
             fingerprint=info.fingerprint, embedder=info.embedder, index=info.index,
             indexed_vectors=info.indexed_vectors, segments=info.segments, generation=generation,
         )
+
+    @app.get("/chunks", response_model=ChunksResponse, dependencies=auth, responses=errors)
+    async def chunks(source: str, first: Annotated[int, Query(ge=0)] = 0,
+                     last: Annotated[int | None, Query(ge=0)] = None) -> ChunksResponse:
+        """The chunks of one source from index `first` to `last` (inclusive; none: to its end), in order: a document,
+        or a hit's neighbours, as stored (empty when the source has none there)."""
+        records = await batcher.run(lambda: searcher.chunks(source, first, last))
+        return ChunksResponse(source=source, chunks=[record.as_dict() for record in records])
 
     context = ServiceContext(searcher, batcher.call, auth, errors, tuple(watch))
     parts.extend(plugin(app, context) for plugin in (installed_plugins() if plugins is None else plugins))

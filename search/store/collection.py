@@ -22,10 +22,12 @@ from search.store.filters import QueryFilter
 from search.store.fusion import Fusion
 from search.store.schema import (
     BM25_META,
+    CHUNK_INDEX,
     ECHO,
     HYBRID,
     N_CHUNKS,
     RANKINGS,
+    SOURCE,
     TEXT,
     TEXT_RANKINGS,
     VECTOR_NAMES,
@@ -100,9 +102,7 @@ class Collection(ABC):
     def check_fingerprint(self, fingerprint: str) -> None:
         """Refuse, with both fingerprints named, when the collection was made by another embedder."""
         if not self.exists():
-            raise CollectionNotFoundError(
-                f"collection {self.name!r} does not exist in {self.location}: run `ingest PATH` first"
-            )
+            raise self._missing()
         stored = self.fingerprint()
         if stored != fingerprint:
             raise FingerprintMismatchError(
@@ -203,9 +203,28 @@ class Collection(ABC):
         for pid, payload in self._payloads(wanted, page):
             yield pid, ChunkRecord.from_dict(payload)
 
+    def chunks(self, source: str, first: int = 0, last: int | None = None) -> list[ChunkRecord]:
+        """The chunks of `source` whose index is from `first` to `last` (inclusive; None: to its end), in order: a
+        document, or a chunk's neighbours, read back as stored. Empty when `source` has none there;
+        `CollectionNotFoundError` when the collection does not exist."""
+        if not self.exists():
+            raise self._missing()
+        span = {"gte": first} if last is None else {"gte": first, "lte": last}
+        where = QueryFilter.parse({"must": [{"key": SOURCE, "match": {"value": source}},
+                                            {"key": CHUNK_INDEX, "range": span}]})
+        records = [ChunkRecord.from_dict(payload) for _, payload in self._payloads(where=where)]
+        return sorted(records, key=lambda record: record.chunk_index)
+
+    def _missing(self) -> CollectionNotFoundError:
+        return CollectionNotFoundError(
+            f"collection {self.name!r} does not exist in {self.location}: run `ingest PATH` first"
+        )
+
     @abstractmethod
-    def _payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(id, payload) of every point, restricted to `fields` when given, without vectors, page by page."""
+    def _payloads(self, fields: Sequence[str] | None = None, page: int = 2048,
+                  where: QueryFilter | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(id, payload) of every point (that `where` matches, when given), restricted to `fields` when given,
+        without vectors, page by page."""
 
     @abstractmethod
     def sample_vectors(self, names: Sequence[str], n: int) -> dict[str, np.ndarray]:

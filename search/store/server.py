@@ -222,13 +222,15 @@ class ServerCollection(Collection):
         hits = self._call(self.client.facet, self.name, key=SOURCE, limit=1_000_000, exact=True).hits
         return sorted(str(h.value) for h in hits)
 
-    def _payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _payloads(self, fields: Sequence[str] | None = None, page: int = 2048,
+                  where: QueryFilter | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         if not self.exists():
             return
         offset = None
+        flt = where.to_client() if where else None
         while True:
             points, offset = self._call(
-                self.client.scroll, self.name, limit=page, offset=offset,
+                self.client.scroll, self.name, limit=page, offset=offset, scroll_filter=flt,
                 with_payload=models.PayloadSelectorInclude(include=list(fields)) if fields is not None else True,
                 with_vectors=False,
             )

@@ -463,14 +463,16 @@ class EdgeCollection(Collection):
             hits = self.shard.facet(edge.FacetRequest(key=SOURCE, limit=1_000_000, exact=True))
         return sorted(str(h.value) for h in hits if h.count > 0)  # exact facets list deleted values with 0
 
-    def _payloads(self, fields: Sequence[str] | None = None, page: int = 2048) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _payloads(self, fields: Sequence[str] | None = None, page: int = 2048,
+                  where: QueryFilter | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         if not self.exists():
             return
         offset: Any = None
+        flt = where.to_edge() if where else None
         while True:
             with self._reading():
                 records, offset = self.shard.scroll(edge.ScrollRequest(
-                    offset=offset, limit=page, with_payload=list(fields) if fields is not None else True,
+                    offset=offset, limit=page, filter=flt, with_payload=list(fields) if fields is not None else True,
                     with_vector=False,
                 ))
             for r in records:
