@@ -34,12 +34,15 @@ EXIT_STATUS_HELP = (
 
 
 class SearchMode(str, Enum):
+    """`search.query.results.MODES` as the command's choices (a test keeps the two equal)."""
+
     both = "both"
     echo = "echo"
     classical = "classical"
     bm25 = "bm25"
     hybrid = "hybrid"
     rerank = "rerank"
+    all = "all"
 
 
 LAZY_COMMANDS = {"eval": ("search.evaluation.cli", "eval_app")}
@@ -108,8 +111,9 @@ def query(
     k: Annotated[int, typer.Option("-k", min=K_MIN, max=K_MAX, help="Hits per ranking.")] = 5,
     mode: Annotated[SearchMode, typer.Option("--mode", "-m", help=(
         "What to rank with: echo and classical side by side (both), one of them, bm25 (the question's words; loads "
-        "no model), hybrid (echo and BM25 fused in the engine, ECHO_SEARCH_FUSION), or rerank (hybrid's top 10 "
-        "rescored by the model's likelihood of the question, ECHO_SEARCH_RERANK_*; score: mean log-probability)."
+        "no model), hybrid (echo and BM25 fused in the engine, ECHO_SEARCH_FUSION), rerank (hybrid's top 10 "
+        "rescored by the model's likelihood of the question, ECHO_SEARCH_RERANK_*; score: mean log-probability), "
+        "or all (echo, classical, bm25 and hybrid side by side)."
     ))] = SearchMode.both,
     json_out: JsonOut = False,
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only chunks of this source path "
