@@ -72,7 +72,7 @@ def test_no_test_module_imports_another() -> None:
 
 def test_the_search_commands_modes_are_the_query_sides_modes() -> None:
     """The rankings are defined once (`search.query.results.MODES`): the command offers exactly those."""
-    from search.cli.app import SearchMode
+    from search.cli.ask import SearchMode
     from search.query.results import MODES
 
     assert sorted(mode.value for mode in SearchMode) == sorted(MODES)

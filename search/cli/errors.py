@@ -11,18 +11,19 @@ from rich.markup import escape
 
 from search.errors import verdict
 
-_err = Console(stderr=True)
+err = Console(stderr=True)
+"""Where every command writes what is not its result: errors, warnings, progress."""
 
 
 def say_error(message: str) -> None:
     """Print `message` on stderr as "error: ..." (taken literally, never as markup): how every command (`search`,
     `search eval`, `ingest`) reports a product error."""
-    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def say_internal_error(exc: BaseException) -> None:
     """Print an error no rule of `search.errors` names (a bug) as one line, never a traceback."""
-    _err.print(f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} (a bug: please report it with "
+    err.print(f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} (a bug: please report it with "
                "the command you ran)", highlight=False, soft_wrap=True)
 
 

@@ -8,7 +8,7 @@ variable. The help text names each option's variable and default from the settin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -55,5 +55,15 @@ def settings_with_flags(
                    "data": data_dir},
             embedder={"model": model},
         )
+    except SettingsError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def with_service_flags(settings: Settings, **given: Any) -> Settings:
+    """`settings` with the service options that were given; an unusable value is a usage error naming it."""
+    try:
+        return settings.override(service=given)
     except SettingsError as exc:
         raise typer.BadParameter(str(exc)) from None
