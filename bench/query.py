@@ -66,7 +66,7 @@ def main() -> None:
     from embedder.templates import DEFAULT_INSTRUCTION
     from search.query.backend import open_searcher
     from search.query.request import SearchQuery
-    from search.service.app import SearchResponse, Timings
+    from search.service.schema import SearchResponse, Timings
     from search.settings import Settings
 
     overrides: dict = {}

@@ -7,7 +7,8 @@ import pytest
 from search.query.remote import HttpSearcher, SearchServiceError
 from search.query.request import SearchQuery
 from search.query.searcher import Searcher
-from search.service.app import MAX_QUERY_CHARS, ServiceSettings, create_app
+from search.service.app import ServiceSettings, create_app
+from search.service.schema import MAX_QUERY_CHARS
 from search.store import StoreUnavailableError, open_collection, point_id
 from search.validation import InvalidRequestError
 from tests.search_helpers import DOCS, fill, free_port, running

@@ -11,7 +11,8 @@ from qdrant_client import QdrantClient
 
 from search.query.request import SearchQuery
 from search.query.searcher import Searcher
-from search.service.app import MAX_QUERY_CHARS, ServiceSettings, create_app
+from search.service.app import ServiceSettings, create_app
+from search.service.schema import MAX_QUERY_CHARS
 from search.store import open_collection
 from search.store.server import ServerCollection
 from search.validation import InvalidRequestError
