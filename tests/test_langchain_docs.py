@@ -52,7 +52,7 @@ def test_the_python_examples_run(
             namespace["store"].client.close()  # type: ignore[attr-defined]
     out = capsys.readouterr().out
     assert "2 640\n" in out
-    assert re.search(r"^1\. \d\.\d{3} \S+/notes/baking/sourdough\.md #0: 'Sourdough", out, flags=re.M)
+    assert re.search(r"^1\. -?\d\.\d{3} \S+/notes/baking/sourdough\.md #0: 'Sourdough", out, flags=re.M)
     assert re.search(r"^\S+/notes/space/mars\.md Mars", out, flags=re.M)  # the filtered async call
     assert "Question: How often should I feed a sourdough starter?" in out
     assert re.search(r"^0\.\d{3} space: Olympus Mons", out, flags=re.M)

@@ -85,18 +85,15 @@ def _recorder(calls: list[str], name: str):  # noqa: ANN202
     return record
 
 
-def test_the_commands_and_the_ui_tune_their_process_before_loading(
+def test_the_commands_and_the_service_tune_their_process_before_loading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
     import embedder
     import ingest.cli
-    from embedder.settings import EmbedderSettings
     from search.cli.app import app as search_app
-    from search.settings import Settings
     from search.store import Collection, StoreUnavailableError, open_collection
-    from ui.shared_searcher import load_embedder, open_shared_searcher
 
     calls: list[str] = []
 
@@ -123,12 +120,6 @@ def test_the_commands_and_the_ui_tune_their_process_before_loading(
     assert CliRunner().invoke(search_app, ["a question"]).exit_code == 3
     assert calls == ["open", "tune", "load"]
 
-    calls.clear()
-    with pytest.raises(StoreUnavailableError):
-        load_embedder(EmbedderSettings())
-    assert calls == ["tune", "load"]
-
-    calls.clear()  # the UI opens the store before it asks for the model
-    with pytest.raises(StoreUnavailableError):
-        open_shared_searcher(Settings.load(), lambda: load_embedder(EmbedderSettings()))
+    calls.clear()  # the service (also the one the UI starts: the UI itself loads no model)
+    assert CliRunner().invoke(search_app, ["serve"]).exit_code == 3
     assert calls == ["open", "tune", "load"]

@@ -40,7 +40,7 @@ def test_search_matches_the_in_process_searcher(url: str, searcher: Searcher) ->
             assert [h.id for h in got.classical] == [h.id for h in want.classical]
             assert [h.id for h in got.bm25] == [h.id for h in want.bm25]
             assert [(h.id, h.score) for h in got.hybrid] == [(h.id, h.score) for h in want.hybrid]
-            assert set(got.timings) == {"embed_ms", "search_ms", "queue_ms", "total_ms", "batch_size"}
+            assert set(got.timings) == {"embed_ms", "search_ms", "queue_ms", "total_ms", "batch_size", "rerank_ms"}
             assert 0 < got.timings["search_ms"] <= got.timings["total_ms"]  # the service's own split, passed on
         queries = [SearchQuery("kettle", k=1), SearchQuery("compost", k=1)]
         assert [r.echo[0].id for r in remote.search_many(queries)] == [

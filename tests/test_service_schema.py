@@ -78,7 +78,7 @@ def test_the_service_keeps_to_its_openapi_document(api_schema: schemathesis.Base
     """Valid requests (positive) and requests that break the schema (negative) against every operation."""
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert {op.path for op in operations} == {"/search", "/health", "/collection", "/v1/embeddings", "/v1/models",
-                                              "/metrics", "/ingest", "/ingest/stop", "/chunks"}
+                                              "/metrics", "/ingest", "/ingest/stop", "/chunks", "/rerank"}
     # /ingest reads and writes whatever absolute paths it is given (a generated "/" would walk the whole machine):
     # tested with real folders in test_service_ingest.py
     operations = [op for op in operations if op.path != "/ingest"]
