@@ -25,12 +25,13 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from embedder.rerank import Reranked
 from search.query.searcher import Searcher
 from search.service.batching import MicroBatcher, QueueFullError
+from search.service.schema import not_blank
 from search.settings import ServiceSettings
 from search.validation import InvalidRequestError, check_text
 
@@ -51,7 +52,7 @@ class RerankDocument(BaseModel):
 class RerankRequest(BaseModel):
     """A question and the passages to score, in Cohere's shape (`documents`) or TEI's (`texts`)."""
 
-    query: Text = Field(description="The question.")
+    query: Annotated[Text, AfterValidator(not_blank)] = Field(description="The question.")
     documents: list[Text | RerankDocument] | None = Field(
         None, description=f"Cohere's shape: the passages (strings or `{{\"text\": ...}}`), 1 to {MAX_DOCUMENTS}.")
     texts: list[Text] | None = Field(None, description=f"TEI's shape: the passages, 1 to {MAX_DOCUMENTS}.")
@@ -72,13 +73,6 @@ class RerankRequest(BaseModel):
             raise PydanticCustomError("count", "{name} must hold 1 to {most} passages, not {n}",
                                       {"name": given[0], "most": MAX_DOCUMENTS, "n": len(self.passages())})
         return self
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise PydanticCustomError("blank", "query is blank")
-        return value
 
     def passages(self) -> list[str]:
         """The passages' texts, in order."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, field_validator
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from search.query.request import SearchQuery
@@ -33,10 +33,18 @@ def _filter_json(value: QueryFilter | None) -> WireFilter:
     return value.to_json() if value is not None else None
 
 
+def not_blank(query: str) -> str:
+    """A question of whitespace alone is refused (422, "query is blank"), on every route that takes one."""
+    if not query.strip():
+        raise PydanticCustomError("blank", "query is blank")
+    return query
+
+
 class SearchRequest(BaseModel):
     """A question and how to search for it."""
 
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")
+    query: Annotated[str, AfterValidator(not_blank)] = Field(min_length=1, max_length=MAX_QUERY_CHARS,
+                                                             description="The question.")
     k: int = Field(10, ge=K_MIN, le=K_MAX, strict=True, description="Hits per ranking (a JSON integer).")
     mode: Mode = Field("both", description="What to rank with: `echo`, `classical`, `both` (echo and classical), "
                        "`bm25` (the query's words; no model runs), `hybrid` (echo and BM25 fused in one engine "
@@ -52,13 +60,6 @@ class SearchRequest(BaseModel):
     instruction: str | None = Field(
         None, max_length=MAX_QUERY_CHARS, description="Retrieval instruction; the default one when omitted."
     )
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise PydanticCustomError("blank", "query is blank")
-        return value
 
     def to_query(self) -> SearchQuery:
         """The request as the one query object; `InvalidRequestError` (422) for what the schema lets through but
