@@ -19,12 +19,11 @@ from search.cli.options import (
     Model,
     QdrantKey,
     QdrantUrl,
-    setting_help,
+    ServiceUrl,
     settings_with_flags,
     with_service_flags,
 )
 from search.query.request import SearchQuery
-from search.settings import ServiceSettings
 from search.validation import K_MAX, K_MIN, InvalidRequestError
 
 
@@ -54,9 +53,7 @@ def query(
                                                      "(repeat for several).")] = None,
     instruction: Annotated[str | None, typer.Option("--instruction", help="Retrieval instruction of the query "
                                                     "template (default: the built-in one).")] = None,
-    service: Annotated[str | None, typer.Option("--service", show_default=False, help=setting_help(
-        "URL of a running `search serve` to ask instead (without it, one that holds the embedded store answers).",
-        ServiceSettings, "url"))] = None,
+    service: ServiceUrl = None,
     collection: CollectionName = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from embedder.settings import EmbedderSettings, Section
-from search.settings import Settings, SettingsError, StoreSettings, env_name
+from search.settings import ServiceSettings, Settings, SettingsError, StoreSettings, env_name
 from search.settings_reference import documented_default
 
 
@@ -67,3 +67,7 @@ def with_service_flags(settings: Settings, **given: Any) -> Settings:
         return settings.override(service=given)
     except SettingsError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+ServiceUrl = Annotated[str | None, typer.Option("--service", show_default=False, help=setting_help(
+    "URL of a running `search serve` to ask instead (without it, one that holds the embedded store answers).",
+    ServiceSettings, "url"))]

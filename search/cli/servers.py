@@ -16,6 +16,7 @@ from search.cli.options import (
     Model,
     QdrantKey,
     QdrantUrl,
+    ServiceUrl,
     setting_help,
     settings_with_flags,
     with_service_flags,
@@ -125,9 +126,7 @@ def mcp_server(
     allow_ingest: Annotated[bool, typer.Option("--allow-ingest", help=(
         "Offer the ingest tool: the assistant may then add files to the collection (and update or remove them)."
     ))] = False,
-    service: Annotated[str | None, typer.Option("--service", show_default=False, help=setting_help(
-        "URL of a running `search serve` to ask instead (without it, one that holds the embedded store answers).",
-        ServiceSettings, "url"))] = None,
+    service: ServiceUrl = None,
     collection: CollectionName = None,
     qdrant_url: QdrantUrl = None,
     qdrant_api_key: QdrantKey = None,
