@@ -27,12 +27,17 @@ def tiny_embedder(tiny_model_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def tied_embedder(tmp_path_factory: pytest.TempPathFactory):
-    """A tiny random Llama whose LM head is its input embeddings (query-likelihood reranking needs that)."""
+def tied_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a tiny random Llama whose LM head is its input embeddings (query-likelihood reranking needs that)."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama-tied"), tied=True)
+
+
+@pytest.fixture(scope="session")
+def tied_embedder(tied_model_dir: Path):
+    """The embedder of `tied_model_dir`: it can rerank."""
     from embedder import Embedder
 
-    folder = save_tiny_model(tmp_path_factory.mktemp("tiny-llama-tied"), tied=True)
-    return Embedder.from_pretrained(folder, device="cpu", dtype="float32")
+    return Embedder.from_pretrained(tied_model_dir, device="cpu", dtype="float32")
 
 
 @pytest.fixture(scope="session")

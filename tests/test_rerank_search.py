@@ -111,13 +111,8 @@ def test_post_rerank_with_a_full_queue_is_503(searcher: Searcher) -> None:
     assert response.status_code == 503 and response.headers["Retry-After"]
 
 
-def test_ui_columns_search_rerank_only_when_shown() -> None:
-    from ui import compare
-
-    assert compare.search_mode("rerank", "hybrid") == compare.search_mode("echo", "rerank") == "rerank"
-    assert compare.other_search("hybrid", "rerank", filled=lambda name: name == "hybrid") is None
-    assert compare.other_search("rerank", "echo", filled=lambda name: False) == compare.search_mode("echo", "echo")
-    assert compare.other_search("echo", "classical", filled=lambda name: False) is None
+def test_health_says_whether_the_model_can_rerank(client: TestClient) -> None:
+    assert client.get("/health").json()["rankings"] == ["echo", "classical", "bm25", "hybrid", "rerank"]
 
 
 @pytest.mark.slow
@@ -147,6 +142,9 @@ def test_a_model_that_cannot_rerank_is_refused_as_a_bad_request(tmp_path, tiny_e
             searcher.search(SearchQuery(QUESTION, mode="rerank"))
         with TestClient(create_app(searcher)) as test_client:
             response = test_client.post("/rerank", json={"query": QUESTION, "texts": ["a"]})
+            rankings = test_client.get("/health").json()["rankings"]
         assert response.status_code == 422 and "cannot rerank" in response.json()["detail"]
+        assert rankings == ["echo", "classical", "bm25", "hybrid"]
+        assert Searcher(store=store, embedder=None).rankings() == ("bm25",)
     finally:
         store.close()

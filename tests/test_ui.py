@@ -19,6 +19,7 @@ from tests.ui_fixtures import (  # noqa: F401 - fixtures
     QUERY,
     K,
     built_fixture,
+    built_tied_fixture,
     column_titled,
     markers_by_source,
     run_app,
@@ -175,6 +176,7 @@ def test_a_column_can_show_hybrid_or_bm25(built: Path) -> None:
     left, right = at.selectbox
     assert (left.label, left.value, right.label, right.value) == ("Left column", "echo", "Right column", "classical")
     assert "echo" not in right.options and "Echo" not in right.options  # a list is never beside itself
+    assert "Rerank" not in right.options and "rerank" not in right.options  # this tiny model cannot rerank
     at.text_input[0].input(QUERY)
     at.number_input[0].set_value(K)
     right.set_value("hybrid")
@@ -191,3 +193,22 @@ def test_a_column_can_show_hybrid_or_bm25(built: Path) -> None:
     bm25 = markers_by_source(column_titled(at, "BM25"))
     assert list(bm25)[0] in {"alpha.md", "bravo.md", "delta.md"}  # the chunks that say "heron(s)" or "nest"
     assert "echo.md" not in bm25  # no word of the question: BM25 does not list it
+
+
+def test_the_right_column_reranks_by_default_when_the_model_can(built_tied: Path) -> None:
+    at = run_app()
+    left, right = at.selectbox
+    assert (left.value, right.value) == ("echo", "rerank")
+    at.text_input[0].input(QUERY)
+    at.number_input[0].set_value(K)
+    at.run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    echo = markers_by_source(column_titled(at, "Echo"))
+    rerank = markers_by_source(column_titled(at, "Rerank"))
+    assert list(echo) == ["alpha.md", "bravo.md", "charlie.md", "delta.md"]
+    assert len(rerank) == K and set(rerank) <= {c.name for c in CHUNKS}
+    assert all("rerank #" in marker or "only here" in marker for marker in echo.values())
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rerank"].endswith(" ms")  # its time is shown (the tiny model's pass rounds to 0 ms)
+    assert not any("stands in" in i.value for i in at.info)  # the rerank replaced the hybrid standing in
+    assert not [c for c in at.columns if any(s.value == "Hybrid" for s in c.subheader)]

@@ -93,6 +93,15 @@ def built_fixture(ui_env: Path, tiny_embedder, tmp_path: Path) -> Path:
     return ui_env
 
 
+@pytest.fixture(name="built_tied")
+def built_tied_fixture(ui_env: Path, tied_model_dir: Path, tied_embedder, tmp_path: Path,
+                       monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The same collection, made and served by a tiny model that can rerank (its LM head is tied)."""
+    monkeypatch.setenv("ECHO_SEARCH_MODEL", str(tied_model_dir))
+    build_collection(ui_env / "qdrant", "ui-test", tied_embedder, tmp_path / "docs")
+    return ui_env
+
+
 def run_app() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()

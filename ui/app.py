@@ -1,5 +1,6 @@
-"""echo-search UI: one question, two ranked lists side by side (echo | classical by default; either column can
-show echo, classical, BM25 or hybrid), and where they differ.
+"""echo-search UI: one question, two ranked lists side by side, and where they differ. Either column can show echo,
+classical, BM25, hybrid or rerank; by default echo | rerank when the service's model can rerank (the hybrid stands
+in while the model reads the top passages), else echo | classical.
 
 Start it with `search-ui` (or `streamlit run ui/app.py`). It is a client of a search service (`ui.holder`): the one
 SEARCH_URL names, else the one that holds the store, else a `search serve` it starts with its settings (QDRANT_URL or
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import altair as alt
@@ -32,6 +33,8 @@ from ui import compare, uploads
 from ui.shared_searcher import CollectionSummary, SharedSearcher, open_shared_searcher
 
 if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
     from ingest.report import IngestProgress
 
 log = logging.getLogger("echo_search.ui")
@@ -60,9 +63,10 @@ TIMINGS = (
     ("Total", "total_ms", "The whole search call, including any queueing or network"),
     ("Rerank", "rerank_ms", "The model's pass over the first stage's top passages (a Rerank column only)"),
 )
+STAND_IN = "hybrid"
+"""Drawn in a rerank column while the model reads the passages (the default first stage of the rerank)."""
 MARKER_COLORS = {"▲": "green", "▼": "red", "=": "gray", "●": "blue"}
 LIST_COLORS = {"Echo": "#e4572e", "Classical": "#4c78a8", "BM25": "#54a24b", "Hybrid": "#b279a2", "Rerank": "#f58518"}
-RANKINGS = list(compare.RANKING_LABELS)
 STYLE = """
 <style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
@@ -166,17 +170,21 @@ def render_empty_state(searcher: SharedSearcher) -> None:
     )
 
 
-def render_query_controls(sources: Sequence[str]) -> tuple[str, int, list[str], str, tuple[str, str]]:
-    """The query box (Enter searches), k, the ranking of each column, and the advanced section; returns (query, k,
-    sources, instruction, (left ranking, right ranking))."""
+def render_query_controls(sources: Sequence[str], rankings: Sequence[str]
+                          ) -> tuple[str, int, list[str], str, tuple[str, str]]:
+    """The query box (Enter searches), k, the ranking of each column (of the service's `rankings`; the right one
+    rerank, else classical, by default), and the advanced section; returns (query, k, sources, instruction,
+    (left ranking, right ranking))."""
     ask, size, left_col, right_col = st.columns([5, 1, 1.4, 1.4], vertical_alignment="bottom")
     query = ask.text_input("Question", placeholder="Ask a question about your documents, then press Enter")
     k = size.number_input("k", min_value=K_MIN, max_value=K_MAX, value=10, step=1)
     label = compare.RANKING_LABELS.__getitem__
-    left = left_col.selectbox("Left column", RANKINGS, index=0, format_func=label, help=RANKING_HELP)
-    others = [r for r in RANKINGS if r != left]  # a list beside itself shows nothing
-    right = right_col.selectbox("Right column", others, index=others.index("classical") if left != "classical" else 0,
-                                format_func=label, help=RANKING_HELP)
+    offered = [r for r in compare.RANKING_LABELS if r in rankings]
+    left = left_col.selectbox("Left column", offered, index=0, format_func=label, help=RANKING_HELP)
+    others = [r for r in offered if r != left]  # a list beside itself shows nothing
+    default = next((r for r in ("rerank", "classical") if r in others), others[0])
+    right = right_col.selectbox("Right column", others, index=others.index(default), format_func=label,
+                                help=RANKING_HELP)
     with st.expander("Advanced"):
         instruction = st.text_input("Instruction (query template)", value=DEFAULT_INSTRUCTION)
         chosen = st.multiselect("Only these sources", list(sources), format_func=compare.source_label)
@@ -191,17 +199,39 @@ def run_search(
     (an upload, a sync of `search-ui --watch`, an `ingest`), the search runs again.
 
     The result's timings gain `total_ms`, the time the whole call took as seen from here, when the searcher did not
-    report one. `memo`: the session key the result is kept under (a rerank view's second search has its own).
+    report one. `memo`: the session key the result is kept under (the rerank search has its own).
     """
-    key = (query, generation)
-    kept = st.session_state.get(memo)
-    if kept is None or kept[0] != key:
+    kept = kept_result(query, generation, memo)
+    if kept is None:
         start = time.perf_counter()
-        result = searcher.search(query)
-        result.timings.setdefault("total_ms", (time.perf_counter() - start) * 1000)
-        kept = (key, result)
-        st.session_state[memo] = kept
-    return kept[1]
+        kept = searcher.search(query)
+        kept.timings.setdefault("total_ms", (time.perf_counter() - start) * 1000)
+        st.session_state[memo] = ((query, generation), kept)
+    return kept
+
+
+def kept_result(query: SearchQuery, generation: int, memo: str) -> SearchResult | None:
+    """The result `run_search` kept under `memo` for this query and write generation, if any."""
+    kept = st.session_state.get(memo)
+    return kept[1] if kept is not None and kept[0] == (query, generation) else None
+
+
+def answer(searcher: SharedSearcher, ask: Callable[[Mode], SearchQuery], shown: tuple[str, str], generation: int,
+           area: DeltaGenerator) -> SearchResult:
+    """The rankings `shown`: one search for all but rerank, then, when a column shows rerank, a second one for it.
+    While the model reads the passages (not when the rerank is kept from an earlier run), `area` shows the hybrid
+    ranking in the rerank column. `ask(mode)`: the question as a query of that mode."""
+    stand_in: tuple[str, str] = (STAND_IN if shown[0] == "rerank" else shown[0],
+                                 STAND_IN if shown[1] == "rerank" else shown[1])
+    base = run_search(searcher, ask(compare.search_mode(*stand_in)), generation)
+    if "rerank" not in shown:
+        return base
+    rerank_query = ask("rerank")
+    if kept_result(rerank_query, generation, "last_rerank") is None:
+        with area.container():
+            render_results(base, rerank_query.text, stand_in, pending=True)
+    reranked = run_search(searcher, rerank_query, generation, memo="last_rerank")
+    return dataclasses.replace(base, rerank=reranked.rerank, timings=reranked.timings)
 
 
 def render_summary(left: list[Hit], right: list[Hit], result: SearchResult) -> None:
@@ -261,26 +291,35 @@ def render_hit(hit: Hit, marker: str, query: str, key: str) -> None:
                 st.markdown(f'<div class="hit-text">{full}</div>', unsafe_allow_html=True)
 
 
-def render_column(title: str, hits: list[Hit], other: list[Hit], other_name: str, query: str) -> None:
+def render_column(title: str, hits: list[Hit], other: list[Hit], other_name: str, query: str,
+                  key: str = "hit") -> None:
     st.subheader(title)
     if not hits:
         st.caption("no hits")
     for hit, move in zip(hits, compare.movements(hits, other), strict=True):
-        render_hit(hit, move.marker(other_name), query, key=f"hit-{title.lower()}-{hit.rank}")
+        render_hit(hit, move.marker(other_name), query, key=f"{key}-{title.lower()}-{hit.rank}")
 
 
-def render_results(result: SearchResult, query: str, shown: tuple[str, str] = ("echo", "classical")) -> None:
+def render_results(result: SearchResult, query: str, shown: tuple[str, str] = ("echo", "classical"),
+                   pending: bool = False) -> None:
+    """The two lists `shown` side by side, with their summary and charts. `pending`: drawn while the rerank runs
+    (the hybrid in its place; its hits get other keys, since the final drawing follows in the same run)."""
     left, right = shown
     left_hits, right_hits = result.ranking(left), result.ranking(right)
     left_title, right_title = compare.RANKING_LABELS[left], compare.RANKING_LABELS[right]
+    if pending:
+        st.info("Rerank: the model is reading the top passages (a few seconds on a CPU); the hybrid ranking stands "
+                "in for it until then.")
     render_summary(left_hits, right_hits, result)
-    render_charts((left_title, left_hits), (right_title, right_hits))
+    if not pending:
+        render_charts((left_title, left_hits), (right_title, right_hits))
     st.caption(LEGEND)
     left_col, right_col = st.columns(2, gap="medium")
+    key = "early-hit" if pending else "hit"
     with left_col:
-        render_column(left_title, left_hits, right_hits, right, query)
+        render_column(left_title, left_hits, right_hits, right, query, key)
     with right_col:
-        render_column(right_title, right_hits, left_hits, left, query)
+        render_column(right_title, right_hits, left_hits, left, query, key)
 
 
 def main() -> None:
@@ -303,25 +342,22 @@ def main() -> None:
     if info.chunks == 0:
         render_empty_state(searcher)
         return
-    query, k, sources, instruction, shown = render_query_controls(info.sources)
+    query, k, sources, instruction, shown = render_query_controls(info.sources, searcher.rankings)
     if not query:
         st.caption(f"{info.chunks} chunks from {len(info.sources)} files are ready to search.")
         return
+
+    def ask(mode: Mode) -> SearchQuery:
+        return SearchQuery(query, k, mode, sources or None, instruction)
+
+    area = st.empty()
     try:
-        mode: Mode = compare.search_mode(*shown)  # type: ignore[assignment]  # one of the modes, by construction
-        result = run_search(searcher, SearchQuery(query, k, mode, sources or None, instruction), info.generation)
-        other = compare.other_search(*shown, filled=lambda name: bool(result.ranking(name)))
-        if other is not None:  # a rerank beside a ranking that is not its first stage: that one searched apart
-            more = run_search(searcher, SearchQuery(query, k, other, sources or None, instruction),  # type: ignore[arg-type]
-                              info.generation, memo="last_other_search")
-            result = dataclasses.replace(result)  # the kept result stays as it was
-            for name in shown:
-                if name != "rerank":
-                    setattr(result, name, more.ranking(name))
+        result = answer(searcher, ask, shown, info.generation, area)
     except Exception as exc:
+        area.empty()
         show_error(exc)
         return
-    render_results(result, query, shown)
-
+    with area.container():
+        render_results(result, query, shown)
 
 main()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from scipy.stats import spearmanr
 
-from search.query.results import Hit
+from search.query.results import Hit, Mode
 from search.query.snippets import query_terms, terms_pattern
 
 
@@ -100,27 +100,15 @@ RANKING_LABELS = {"echo": "Echo", "classical": "Classical", "bm25": "BM25", "hyb
 """The rankings a column can show, by their name in `SearchResult`, with their titles."""
 
 
-def search_mode(left: str, right: str) -> str:
-    """The search mode that fills the rankings `left` and `right` (`search.query.results.Mode`) with the least work:
-    echo and classical need the model's two vectors, bm25 none, hybrid echo's and BM25; rerank (a model forward over
-    the first stage's top passages) only when shown, and it fills its first stage's list too (`other_search`)."""
+def search_mode(left: str, right: str) -> Mode:
+    """The search mode that fills the rankings `left` and `right` (not rerank: the UI asks for it apart) with the
+    least work: echo and classical need the model's two vectors, bm25 none, hybrid echo's and BM25."""
     shown = {left, right}
-    if "rerank" in shown:
-        return "rerank"
     if shown <= {"echo", "classical"}:
         return "both"
     if len(shown) == 1:
-        return left
+        return cast(Mode, left)
     return "all"
-
-
-def other_search(left: str, right: str, filled: Callable[[str], bool]) -> str | None:
-    """The mode of the second search a rerank view needs: the other column's ranking when the rerank search did not
-    fill it (`filled(name)`: its first stage is another ranking), else None."""
-    if "rerank" not in (left, right):
-        return None
-    other = right if left == "rerank" else left
-    return None if other == "rerank" or filled(other) else search_mode(other, other)
 
 
 def chart_rows(*lists: tuple[str, Sequence[Hit]]) -> list[dict[str, Any]]:

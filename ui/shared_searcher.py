@@ -45,6 +45,8 @@ class SharedSearcher:
     backend: HttpSearcher
     settings: Settings
     service: Service
+    rankings: tuple[str, ...]
+    """What the service can rank by (`SearchBackend.rankings`): "rerank" only when its model can."""
 
     @property
     def can_upload(self) -> bool:
@@ -82,9 +84,9 @@ def open_shared_searcher(settings: Settings) -> SharedSearcher:
     service = find_or_start(settings)
     client = HttpSearcher(service.url, api_key=settings.service.api_key)
     try:
-        client.health()
+        rankings = tuple(client.health()["rankings"])
     except BaseException:
         client.close()
         service.stop()
         raise
-    return SharedSearcher(client, settings, service)
+    return SharedSearcher(client, settings, service, rankings)

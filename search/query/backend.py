@@ -58,6 +58,11 @@ class SearchBackend(Protocol):
         (`Collection.chunks`)."""
         ...
 
+    def rankings(self) -> tuple[str, ...]:
+        """The rankings this backend can give, in `SEARCH_RANKINGS` order: "rerank" only when its model can
+        (`Embedder.rerank_refusal`)."""
+        ...
+
     def generation(self) -> int:
         """The collection's write generation: it changes on every write, whichever process writes (equal values,
         equal contents), so an answer cached under it is never served after a write."""

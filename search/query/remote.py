@@ -96,6 +96,10 @@ class HttpSearcher:
             raise self._unreachable(exc) from exc
         return dict(response.json())
 
+    def rankings(self) -> tuple[str, ...]:
+        """The rankings the service can give (its `/health` says: "rerank" only when its model can)."""
+        return tuple(self.health()["rankings"])
+
     def close(self) -> None:
         self._http.close()
 

@@ -23,6 +23,8 @@ from search.store import (
     CLASSICAL,
     ECHO,
     HYBRID,
+    RERANK,
+    SEARCH_RANKINGS,
     ChunkRecord,
     Collection,
     CollectionInfo,
@@ -126,6 +128,12 @@ class Searcher:
 
     def info(self) -> CollectionInfo:
         return self.store.info()
+
+    def rankings(self) -> tuple[str, ...]:
+        """The rankings this searcher can give: bm25 alone without a model, "rerank" only when the model can."""
+        if self.embedder is None:
+            return (BM25,)
+        return tuple(r for r in SEARCH_RANKINGS if r != RERANK or self.embedder.rerank_refusal is None)
 
     def generation(self) -> int:
         """The collection's write generation (`Collection.generation`): it changes whenever any process writes."""

@@ -77,7 +77,7 @@ def add_search_routes(app: FastAPI, searcher: Searcher, batcher: MicroBatcher, s
                                   collection_exists=False, detail=f"cannot reach the store: {exc}")
             return JSONResponse(body.model_dump(), status_code=503)
         body = HealthResponse(status="ok", model_loaded=True, model=model, store_reachable=True,
-                              collection_exists=exists)
+                              collection_exists=exists, rankings=list(searcher.rankings()))
         return JSONResponse(body.model_dump())
 
     @app.get("/collection", response_model=CollectionResponse, dependencies=auth, responses=errors)

@@ -92,6 +92,8 @@ class HealthResponse(BaseModel):
     model: str
     store_reachable: bool
     collection_exists: bool
+    rankings: list[str] = Field(default_factory=list, description="The rankings this service can give: echo, "
+                                "classical, bm25, hybrid, and rerank when its model can (its LM head is tied).")
     detail: str | None = None
 
 
