@@ -11,7 +11,7 @@ The data are SYNTHETIC: clustered unit vectors (1,000 random centres plus Gaussi
 Each store is built in one subprocess and queried in another, as `ingest` builds a collection and `search serve`
 answers from it, so that each peak RSS is its own. The building process: insert (upserts of 256 points, as ingest
 writes them) with the points/s rate, index build (the engine's own, reported apart from the upserts: see
-`search.store.edge.collection.SEGMENT_POINTS`), its peak RSS (`build_peak_*`) and the disk used. The serving process:
+`search.store.edge.tuning.SEGMENT_POINTS`), its peak RSS (`build_peak_*`) and the disk used. The serving process:
 open (`reopen_s`: open the store and count its points), one-vector queries with k=10: first `--queries` echo queries
 right after the open (cold: the memory-mapped files not yet read in; with `--drop-caches`, not even in the kernel's
 page cache), then 1,000 other queries to warm up, then `--queries` new ones for echo and for classical, without and
@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 if TYPE_CHECKING:
     from search.store import Collection
-    from search.store.edge.collection import IndexTuning
+    from search.store.edge.tuning import IndexTuning
 
 BATCH = 256
 TRUTH = "truth.npz"
@@ -265,7 +265,7 @@ class LocalModeStore:
 
 def index_tuning(hnsw: str | None, int8_memory: str | None) -> IndexTuning:
     """The store's index tuning with the sweep's `--hnsw M,EF_CONSTRUCT,EF` and `--int8-memory` in place."""
-    from search.store.edge.collection import DEFAULT_INDEX, edge
+    from search.store.edge.tuning import DEFAULT_INDEX, edge
 
     index = DEFAULT_INDEX
     if hnsw:

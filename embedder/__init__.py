@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from embedder.errors import ModelLoadError, ModelNotFoundError, ModelOptionError
+from embedder.model_thread import tune_process
+from embedder.settings import DEFAULT_MODEL
+from embedder.templates import CLASSICAL, DOCUMENT, PROMPT_EOL, QUERY, SYMMETRIC, Template
+
 if TYPE_CHECKING:
     from embedder.encoder import Embedder, EncodeResult
-    from embedder.errors import ModelLoadError, ModelNotFoundError, ModelOptionError
-    from embedder.model_thread import tune_process
-    from embedder.settings import DEFAULT_MODEL
-    from embedder.templates import CLASSICAL, DOCUMENT, PROMPT_EOL, QUERY, SYMMETRIC, Template
 
 __all__ = [
     "CLASSICAL",
@@ -31,17 +32,11 @@ __all__ = [
     "tune_process",
 ]
 
-_HOMES = {
-    "Embedder": "encoder", "EncodeResult": "encoder", "ModelNotFoundError": "errors", "DEFAULT_MODEL": "settings",
-    "tune_process": "model_thread", "ModelLoadError": "errors", "ModelOptionError": "errors",
-    **dict.fromkeys(("CLASSICAL", "DOCUMENT", "PROMPT_EOL", "QUERY", "SYMMETRIC", "Template"), "templates"),
-}
-
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that `embedder.settings` (read by every entry point, the UI's HTTP mode included) loads no torch.
-    if name in _HOMES:
-        import importlib
+    # Lazy: `embedder.encoder` loads torch, and `import embedder.settings` (the thin UI too) must not.
+    if name in ("Embedder", "EncodeResult"):
+        from embedder import encoder
 
-        return getattr(importlib.import_module(f"embedder.{_HOMES[name]}"), name)
+        return getattr(encoder, name)
     raise AttributeError(f"module 'embedder' has no attribute {name!r}")

@@ -27,7 +27,7 @@ from search.store import (
     open_collection,
     point_id,
 )
-from search.store.edge import collection as edge_store
+from search.store.edge import tuning
 from search.store.edge.migrate import BACKUP_SUFFIX, migrate_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,7 +183,7 @@ def test_drop_deletes_the_collection_and_ensure_makes_a_new_one(store: Collectio
 def test_an_index_is_built_after_the_threshold_and_a_small_write_does_not_rebuild_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(edge_store, "INDEXING_THRESHOLD_KB", 50)  # ~200 points of two 32-d vectors
+    monkeypatch.setattr(tuning, "INDEXING_THRESHOLD_KB", 50)  # ~200 points of two 32-d vectors
     store = open_collection(path=tmp_path / "qdrant")
     store.ensure("fp", {}, DIM)
     store.upsert(make_points(20))
@@ -202,7 +202,7 @@ def test_an_index_is_built_after_the_threshold_and_a_small_write_does_not_rebuil
 
 
 def test_ann_recall_against_exact_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(edge_store, "INDEXING_THRESHOLD_KB", 50)
+    monkeypatch.setattr(tuning, "INDEXING_THRESHOLD_KB", 50)
     points = make_points(5000, seed=11)
     store = open_collection(path=tmp_path / "qdrant")
     store.ensure("fp", {}, DIM)
@@ -238,7 +238,7 @@ def test_a_shard_the_engine_holds_elsewhere_is_refused_as_locked(tmp_path: Path)
     honest when the engine changes."""
     with open_collection(path=tmp_path / "qdrant") as store:
         store.ensure("fp", {"model": "m"}, DIM)
-    holder = edge_store.edge.EdgeShard.load(str(tmp_path / "qdrant" / "collections" / "docs" / "shard"))
+    holder = tuning.edge.EdgeShard.load(str(tmp_path / "qdrant" / "collections" / "docs" / "shard"))
     try:
         with pytest.raises(StoreLockedError, match="in use by another process"):
             open_collection(path=tmp_path / "qdrant")
@@ -247,11 +247,11 @@ def test_a_shard_the_engine_holds_elsewhere_is_refused_as_locked(tmp_path: Path)
 
 
 def test_the_index_tuning_reaches_the_engine() -> None:
-    tuning = edge_store.IndexTuning(m=8, ef_construct=64, ef=32, int8_memory=edge_store.edge.Memory.Pinned)
-    config = edge_store._config(DIM, tuning)
+    index = tuning.IndexTuning(m=8, ef_construct=64, ef=32, int8_memory=tuning.edge.Memory.Pinned)
+    config = tuning.shard_config(DIM, index)
     assert (config.hnsw_config.m, config.hnsw_config.ef_construct) == (8, 64)
-    assert config.quantization_config.memory == edge_store.edge.Memory.Pinned
-    assert [edge_store._dense_params(k, tuning.ef).hnsw_ef for k in (10, 50)] == [32, 50]  # at least k
+    assert config.quantization_config.memory == tuning.edge.Memory.Pinned
+    assert [tuning.dense_params(k, index.ef).hnsw_ef for k in (10, 50)] == [32, 50]  # at least k
 
 
 def write_old_format(folder: Path, points: list[ChunkPoint]) -> None:

@@ -26,7 +26,7 @@ from search.store import (
     point_id,
 )
 from search.store import bm25 as bm25_config
-from search.store.edge import collection as edge_store
+from search.store.edge import tuning
 from search.store.schema import BM25_META
 
 DIM = 16
@@ -288,6 +288,6 @@ def test_an_interrupted_upgrade_is_finished_by_the_next_one(tmp_path: Path, monk
 
 
 def test_edge_store_records_the_bm25_layout() -> None:
-    config = edge_store._config(DIM, edge_store.DEFAULT_INDEX)
+    config = tuning.shard_config(DIM, tuning.DEFAULT_INDEX)
     assert set(config.sparse_vectors) == {BM25}
     assert config.sparse_vectors[BM25].modifier == edge.Modifier.Idf

@@ -23,14 +23,14 @@ import pandas as pd
 import streamlit as st
 
 from embedder.templates import DEFAULT_INSTRUCTION
-from search.query import snippets
+from search.query import CollectionInfo, snippets
 from search.query.calibration import strength
 from search.query.request import SearchQuery
 from search.query.results import Hit, Mode, SearchResult
 from search.settings import Settings
 from search.validation import K_MAX, K_MIN
 from ui import compare, uploads
-from ui.shared_searcher import CollectionSummary, SharedSearcher, open_shared_searcher
+from ui.shared_searcher import SharedSearcher, open_shared_searcher
 
 if TYPE_CHECKING:
     from streamlit.delta_generator import DeltaGenerator
@@ -88,12 +88,12 @@ def show_error(exc: BaseException) -> None:
     st.error(f"{type(exc).__name__}: {exc}")
 
 
-def render_collection(searcher: SharedSearcher | None, info: CollectionSummary | None) -> None:
+def render_collection(searcher: SharedSearcher | None, info: CollectionInfo | None) -> None:
     st.header("Collection")
     if searcher is None or info is None:
         st.caption("not available")
         return
-    st.markdown(f"**{info.name}** · {len(info.sources)} files · {info.chunks} chunks")
+    st.markdown(f"**{info.name}** · {info.files} files · {info.points} chunks")
     service = searcher.service
     st.caption(f"Search service `{service.url}` ({service.how}) · store `{info.location}`")
     if info.embedder:
@@ -329,7 +329,7 @@ def main() -> None:
     st.caption("Echo and classical embeddings from the same model over the same collection, side by side.")
     try:
         searcher = cached_searcher(Settings.load())
-        info = searcher.summary()
+        info = searcher.info()
     except Exception as exc:  # every failure becomes a message, never a traceback
         with st.sidebar:
             render_collection(None, None)
@@ -339,12 +339,12 @@ def main() -> None:
         render_collection(searcher, info)
         render_upload(searcher)
     render_upload_report()
-    if info.chunks == 0:
+    if info.points == 0:
         render_empty_state(searcher)
         return
     query, k, sources, instruction, shown = render_query_controls(info.sources, searcher.rankings)
     if not query:
-        st.caption(f"{info.chunks} chunks from {len(info.sources)} files are ready to search.")
+        st.caption(f"{info.points} chunks from {info.files} files are ready to search.")
         return
 
     def ask(mode: Mode) -> SearchQuery:

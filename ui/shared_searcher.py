@@ -10,31 +10,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ingest.handover import ingest_via_service
 from ingest.report import IngestProgress, IngestReport
+from search.query import CollectionInfo
 from search.query.remote import HttpSearcher
 from search.query.request import SearchQuery
 from search.query.results import SearchResult
 from search.settings import Settings
 from ui.holder import Service, find_or_start
-
-
-@dataclass
-class CollectionSummary:
-    """What the sidebar shows about the collection."""
-
-    name: str
-    location: str
-    chunks: int
-    sources: list[str]
-    fingerprint: str | None
-    generation: int
-    """The collection's write generation when this was read (`SearchBackend.generation`)."""
-    embedder: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,14 +42,10 @@ class SharedSearcher:
     def search(self, query: SearchQuery) -> SearchResult:
         return self.backend.search(query)
 
-    def summary(self) -> CollectionSummary:
-        """The collection as it is now, with its write generation read first (so that an answer kept under it is
-        never one from before a later write)."""
-        generation = self.backend.generation()
-        info = self.backend.info()
-        sources = self.backend.sources() if info.points else []
-        return CollectionSummary(info.name, info.location, info.points, sources, info.fingerprint, generation,
-                                 dict(info.embedder))
+    def info(self) -> CollectionInfo:
+        """The collection as it is now, with its write generation (read first: an answer kept under it is never one
+        from before a later write)."""
+        return self.backend.info()
 
     def ingest(self, paths: list[Path], progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
         """Have the service ingest files saved on this machine; `HandoverError` when it refuses or fails."""

@@ -4,7 +4,6 @@ that holds it."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from enum import Enum
 from typing import Annotated
 
@@ -134,18 +133,16 @@ def info(
 
         _answered_by(url)
         with user_errors(), open_backend(settings.override(service={"url": url})) as service:
-            collection_info, sources, checked = service.info(), service.sources(), None
+            collection_info, checked = service.info(), None
     else:
         with user_errors(), open_collection(**where.collection_options()) as store:
             collection_info = store.info()
-            sources = store.sources()
             checked = store.check() if check else None
     if json_out:
         extra = {} if checked is None else {"checked_points": checked}
-        typer.echo(json.dumps({**asdict(collection_info), "files": len(sources), "sources": sources, **extra},
-                              indent=2))
+        typer.echo(json.dumps({**collection_info.as_dict(), **extra}, indent=2))
     else:
-        Console().print(info_table(collection_info, len(sources)))
+        Console().print(info_table(collection_info))
         if checked is not None:
             Console().print(f"check: all {checked} points read back (vectors and payloads): no damage found")
 

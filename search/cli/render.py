@@ -68,7 +68,7 @@ def result_table(result: SearchResult, mode: str) -> Table:
     return table
 
 
-def info_table(info: CollectionInfo, files: int) -> Table:
+def info_table(info: CollectionInfo) -> Table:
     """The collection's name, location, size and embedder."""
     table = Table(box=box.SIMPLE, show_header=False)
     table.add_column(style="bold")
@@ -76,7 +76,7 @@ def info_table(info: CollectionInfo, files: int) -> Table:
     table.add_row("collection", info.name)
     table.add_row("location", info.location)
     table.add_row("chunks", str(info.points))
-    table.add_row("files", str(files))
+    table.add_row("files", str(info.files))
     if info.points:
         table.add_row("index", f"{info.index}: {info.indexed_vectors} of {info.points * 2} vectors in an HNSW graph, "
                                f"{info.segments} segment(s)")

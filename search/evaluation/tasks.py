@@ -168,7 +168,7 @@ def run_retrieval(
         raise DataError("re-embedding (--reembed) needs the model in this process")
     info = searcher.info()
     made_by = info.embedder
-    mapping = corpus_ids_for(searcher.sources(), {c for judged in qrels.values() for c in judged})
+    mapping = corpus_ids_for(info.sources, {c for judged in qrels.values() for c in judged})
     texts = [queries[q] for q in qids]
     rows = []
 

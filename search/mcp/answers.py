@@ -118,9 +118,10 @@ def passages_text(text: SourceText) -> str:
     return "\n".join(lines)
 
 
-def collection_about(info: CollectionInfo, sources: list[str]) -> CollectionAbout:
-    return CollectionAbout(collection=info.name, location=info.location, chunks=info.points, files=len(sources),
-                           sources=sources, embedder=info.embedder, index=info.index)
+def collection_about(info: CollectionInfo) -> CollectionAbout:
+    """The tool's answer (its own names: `collection`, `chunks`) of what the collection holds."""
+    return CollectionAbout(collection=info.name, location=info.location, chunks=info.points, files=info.files,
+                           sources=info.sources, embedder=info.embedder, index=info.index)
 
 
 def about_text(about: CollectionAbout) -> str:

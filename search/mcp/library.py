@@ -39,10 +39,10 @@ class Library:
         with self._backend(load_model=query.mode != "bm25") as backend:
             return backend.search(query)
 
-    def about(self) -> tuple[CollectionInfo, list[str]]:
-        """The collection's info and its sources (no model)."""
+    def about(self) -> CollectionInfo:
+        """What the collection holds (no model)."""
         with self._backend(load_model=False) as backend:
-            return backend.info(), backend.sources()
+            return backend.info()
 
     def chunks(self, source: str, first: int = 0, last: int | None = None) -> list[ChunkRecord]:
         """The chunks of `source` from index `first` to `last` (inclusive; None: to its end), in order (no model)."""

@@ -79,8 +79,8 @@ class Tools:
         """What the searched collection holds: its name, chunk and file counts, the model that embedded it, and
         every source file's path (use them as search's source filter or with read_source)."""
         with tool_errors():
-            info, sources = self.library.about()
-        return result(answers.collection_about(info, sources), answers.about_text)
+            info = self.library.about()
+        return result(answers.collection_about(info), answers.about_text)
 
     def read_source(
         self,

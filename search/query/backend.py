@@ -46,7 +46,7 @@ class SearchBackend(Protocol):
         ...
 
     def info(self) -> CollectionInfo:
-        """Name, location, points, fingerprint, embedder and index state of the collection."""
+        """What the collection holds (`CollectionInfo`): points, sources, embedder, index and write generation."""
         ...
 
     def sources(self) -> list[str]:

@@ -70,13 +70,12 @@ class HttpSearcher:
         return False
 
     def info(self) -> CollectionInfo:
-        data = self._request("GET", "/collection")
-        return CollectionInfo(data["name"], data["location"], data["points"], data["fingerprint"], data["embedder"],
-                              data["index"], data["indexed_vectors"], data["segments"])
+        """What the collection holds, as the service reads it (`GET /collection`)."""
+        return CollectionInfo.from_dict(self._request("GET", "/collection"))
 
     def sources(self) -> list[str]:
         """The distinct source paths in the collection, sorted."""
-        return list(self._request("GET", "/collection")["sources"])
+        return self.info().sources
 
     def chunks(self, source: str, first: int = 0, last: int | None = None) -> list[ChunkRecord]:
         """The chunks of `source` from index `first` to `last` (inclusive; None: to its end), in order
@@ -86,7 +85,7 @@ class HttpSearcher:
 
     def generation(self) -> int:
         """The collection's write generation, as the service reads it (`SearchBackend.generation`)."""
-        return int(self._request("GET", "/collection")["generation"])
+        return self.info().generation
 
     def health(self) -> dict[str, Any]:
         """The service's `/health` answer (it says whether the store is reachable)."""

@@ -84,13 +84,7 @@ def add_search_routes(app: FastAPI, searcher: Searcher, batcher: MicroBatcher, s
     async def collection() -> CollectionResponse:
         """Points, source files, the embedder fingerprint and the write generation of the collection."""
         info = await batcher.run(searcher.info)
-        sources = await batcher.run(searcher.sources)
-        generation = await batcher.run(searcher.generation)
-        return CollectionResponse(
-            name=info.name, location=info.location, points=info.points, files=len(sources), sources=sources,
-            fingerprint=info.fingerprint, embedder=info.embedder, index=info.index,
-            indexed_vectors=info.indexed_vectors, segments=info.segments, generation=generation,
-        )
+        return CollectionResponse(**info.as_dict())
 
     @app.get("/chunks", response_model=ChunksResponse, dependencies=auth, responses=errors)
     async def chunks(source: str, first: Annotated[int, Query(ge=0)] = 0,

@@ -103,7 +103,7 @@ class ChunksResponse(BaseModel):
                                                      "chunk_index, text, title, page, n_chunks, ...).")
 
 
-class CollectionResponse(BaseModel):
+class CollectionResponse(BaseModel):  # `CollectionInfo` on the wire: built from `CollectionInfo.as_dict()`
     name: str
     location: str
     points: int

@@ -4,15 +4,13 @@
 Qdrant server (`search.store.server`); everything else reads and writes chunks through the `Collection` API, as typed
 records (`ChunkRecord`, laid out by `search.store.schema`) and with filters as `QueryFilter`.
 
-`Collection`, `open_collection` and the folder helpers are imported on first use: the types alone (records, hits,
-filters, errors) import no Qdrant package, so the HTTP client and the UI in HTTP mode load none.
+Importing it loads no Qdrant package (the implementations import theirs when `open_collection` picks one), so the
+HTTP client and the UI load none.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+from search.store.collection import Collection
 from search.store.defaults import DEFAULT_COLLECTION, default_data_dir, embedded_folder
 from search.store.errors import (
     CollectionNotFoundError,
@@ -27,6 +25,7 @@ from search.store.errors import (
     StoreLockedError,
     StoreUnavailableError,
 )
+from search.store.factory import open_collection
 from search.store.filters import FilterLike, QueryFilter
 from search.store.fusion import Fusion, FusionMethod
 from search.store.schema import (
@@ -45,23 +44,6 @@ from search.store.schema import (
     StoredHit,
     point_id,
 )
-
-if TYPE_CHECKING:
-    from search.store.collection import Collection
-    from search.store.factory import open_collection
-
-_LAZY = {
-    "Collection": "search.store.collection",
-    "open_collection": "search.store.factory",
-}
-"""Names whose modules import a Qdrant package: imported when first asked for."""
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'search.store' has no attribute {name!r}")
-
 
 __all__ = [
     "BM25", "CLASSICAL", "DEFAULT_COLLECTION", "ECHO", "HYBRID", "RANKINGS", "RERANK", "SEARCH_RANKINGS",

@@ -287,9 +287,12 @@ class Collection(ABC):
         """(index state, indexed vectors, segments): see `CollectionInfo.index`."""
 
     def info(self) -> CollectionInfo:
+        """What the collection holds, with its write generation read first (so that an answer a reader keeps under
+        it is never one from before a later write)."""
+        generation = self.generation()
         meta = self.metadata()
         if not meta:
-            return CollectionInfo(self.name, self.location, 0, None, {})
+            return CollectionInfo(self.name, self.location, generation=generation)
         index, indexed, segments = self.index_info()
-        return CollectionInfo(self.name, self.location, self.count(), meta.get("fingerprint"),
-                              dict(meta.get("embedder") or {}), index, indexed, segments)
+        return CollectionInfo(self.name, self.location, self.count(), self.sources(), meta.get("fingerprint"),
+                              dict(meta.get("embedder") or {}), index, indexed, segments, generation)

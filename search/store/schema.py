@@ -1,4 +1,5 @@
-"""What a collection holds: the named vectors, the record of a chunk point (`ChunkRecord`, its payload), point ids.
+"""What a collection holds: the named vectors, the record of a chunk point (`ChunkRecord`, its payload), point ids,
+and the collection's own report (`CollectionInfo`).
 
 This is the one place the layout is defined; the store implementations (`search.store.edge.collection`,
 `search.store.server`) store it, everything else reads and writes typed records through `Collection`. Imports no
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -127,21 +128,46 @@ class StoredHit:
     record: ChunkRecord
 
 
-@dataclass
+@dataclass(frozen=True)
 class CollectionInfo:
-    """What `Collection.info()` reports."""
+    """What a collection holds: its size, its source files, the embedder that made it, its index and its write
+    generation. The one shape every layer reports (`Collection.info()`, the query side's `info()`, `search info`,
+    the service's `GET /collection`, the MCP `list_sources` tool, the UI's sidebar); `as_dict` is its JSON."""
 
     name: str
     location: str
-    points: int
-    fingerprint: str | None
-    embedder: dict[str, Any]
+    points: int = 0
+    """Chunk points (0 when the collection does not exist)."""
+    sources: list[str] = field(default_factory=list)
+    """The distinct source paths, sorted."""
+    fingerprint: str | None = None
+    """The embedder's fingerprint (None when the collection does not exist)."""
+    embedder: dict[str, Any] = field(default_factory=dict)
+    """What made the vectors: model, layer, templates, pooling, dimension."""
     index: str = "none"
     """"hnsw" when every vector is in an HNSW index, "exact" when none is (small collections, searched by full
     scan), "partial" in between (recent writes not indexed yet), "server" when a Qdrant server manages it, "deferred"
-    on a server collection whose first load has not finished (the server indexes it when one does)."""
+    on a server collection whose first load has not finished (the server indexes it when one does), "none" when the
+    collection does not exist."""
     indexed_vectors: int = 0
     segments: int = 0
+    generation: int = 0
+    """The write generation when this was read (`Collection.generation`): equal values, equal contents."""
+
+    @property
+    def files(self) -> int:
+        """How many source files the chunks came from."""
+        return len(self.sources)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (`search info --json`, `GET /collection`): the fields, with `files` after `points`."""
+        data = asdict(self)
+        return {"name": self.name, "location": self.location, "points": self.points, "files": self.files, **data}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CollectionInfo:
+        """The info of its JSON form (`as_dict`); other keys are ignored."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 GENERATION = "generation"
 """Server collection metadata: changes on every write (see `Collection.generation`)."""

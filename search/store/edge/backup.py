@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from search.store.edge.collection import EdgeCollection, _lock, _write_json
+from search.store.edge.collection import EdgeCollection
+from search.store.edge.folder import lock_folder, write_json
 from search.store.edge.layout import FORMAT, MARKER, old_format_message
 from search.store.edge.space import allocate_holes, free_bytes, is_no_space
 from search.store.errors import OldFormatError, StoreDamagedError, StoreError
@@ -69,7 +70,7 @@ def backup(store: EdgeCollection, dest: Path) -> dict[str, Any]:
     store._shard = None
     try:
         _copy_tree(store._dir, tmp)
-        _write_json(tmp / BACKUP_MARKER, about)
+        write_json(tmp / BACKUP_MARKER, about)
         if dest.exists():
             dest.rmdir()
         os.replace(tmp, dest)
@@ -129,10 +130,10 @@ def restore(folder: Path, source: Path, name: str | None = None, replace: bool =
     folder.mkdir(parents=True, exist_ok=True)
     if message := old_format_message(folder):
         raise OldFormatError(message)
-    lock = _lock(folder)  # the store's lock, without opening the collection: it may be the damaged one replaced
+    lock = lock_folder(folder)  # the store's lock, without opening the collection: it may be the damaged one replaced
     try:
         if not (folder / MARKER).exists():
-            _write_json(folder / MARKER, FORMAT)
+            write_json(folder / MARKER, FORMAT)
         target = folder / "collections" / name
         existed = target.exists()
         if existed and not replace:
