@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from ingest.report import IngestProgress, IngestReport
-from search.errors import ExitCode
+from search.errors import ExitCode, exit_for_status
 
 RUN_HEADER = "X-Ingest-Run"
 """The header of the service's answer to `POST /ingest` that holds the run's id (for `POST /ingest/stop`)."""
@@ -28,10 +28,6 @@ class HandoverError(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-_STATUS_EXIT = {401: ExitCode.REFUSED, 404: ExitCode.REFUSED, 409: ExitCode.REFUSED, 422: ExitCode.USAGE,
-                503: ExitCode.REFUSED}
 
 
 def ingest_via_service(url: str, api_key: str | None, request: dict[str, Any],
@@ -50,7 +46,7 @@ def ingest_via_service(url: str, api_key: str | None, request: dict[str, Any],
                 response.read()
                 hint = " (set SEARCH_API_KEY)" if response.status_code == 401 else ""
                 raise HandoverError(f"the search service at {url} refused: {_detail(response)}{hint}",
-                                    _STATUS_EXIT.get(response.status_code, ExitCode.INTERNAL))
+                                    exit_for_status(response.status_code))
             streaming.set()
             threading.Thread(target=_stop_when_asked, args=(url, headers, response.headers[RUN_HEADER], stop,
                                                             streaming), name="ingest-stop", daemon=True).start()

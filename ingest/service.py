@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
@@ -36,8 +36,9 @@ from ingest.handover import RUN_HEADER
 from ingest.offline import setup_offline
 from ingest.pipeline import ingest_paths
 from ingest.report import IngestProgress, IngestReport
-from search.errors import ExitCode, InvalidInputError, verdict
+from search.errors import InvalidInputError
 from search.query.searcher import Searcher
+from search.service.errors import Refused, refusal, verdict_of
 from search.service.plugins import ServiceContext
 from search.store import Collection
 
@@ -89,14 +90,14 @@ class OnWorker:
 
 
 def error_event(exc: BaseException) -> dict[str, Any]:
-    """The stream's last event for a run that raised: message, error name and the `ingest` exit code."""
-    if isinstance(exc, FileNotFoundError):
-        return {"error": {"detail": str(exc), "error": "FileNotFoundError", "exit_code": int(ExitCode.USAGE)}}
-    if found := verdict(exc):
-        return {"error": {"detail": found.message, "error": found.http_error, "exit_code": int(found.exit_code)}}
-    log.error("ingest failed", exc_info=exc)
-    return {"error": {"detail": f"internal error ({type(exc).__name__}: {exc}); see the server log",
-                      "error": "InternalError", "exit_code": int(ExitCode.INTERNAL)}}
+    """The stream's last event for a run that raised: the service's verdict on it (`search.service.errors`), its
+    message, error name and `ingest` exit code; a bug's type and message, as `ingest` prints them."""
+    if isinstance(exc, FileNotFoundError):  # a path that vanished after the check: a usage error, as in `ingest`
+        exc = InvalidInputError(str(exc))
+    found = verdict_of(exc, as_command=True)
+    if found.internal:
+        log.error("ingest failed", exc_info=exc)
+    return {"error": {"detail": found.message, "error": found.error, "exit_code": int(found.exit_code)}}
 
 
 class ServiceIngest:
@@ -246,7 +247,7 @@ def plugin(app: FastAPI, context: ServiceContext) -> ServiceIngest:
         """Stop the streamed ingest `run` after its batch in flight (what `ingest` does on Ctrl-C); its stream then
         ends with the report so far. 404 when no such run is going on (it ended, or never was)."""
         if not ingests.stop(body.run):
-            return JSONResponse({"detail": f"no ingest {body.run!r} is running", "error": "NotFound"}, status_code=404)
+            raise Refused(refusal(404, "NotFound", f"no ingest {body.run!r} is running"))
         return StopResponse(stopping=True)
 
     return ingests

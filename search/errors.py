@@ -4,8 +4,9 @@ The commands (`ingest`, `search`, `search eval`) end with the exit status of `Ex
 answers with the status the same rule gives. An error no rule names is a bug: exit status 4, HTTP 500.
 
 Importing this module imports nothing of the product: the error types are imported the first time an error is
-mapped (they live in the store package, which imports Qdrant). The service's one refusal not listed here is a full
-queue (`search.service.batching.QueueFullError`): 503 with a `Retry-After` header, answered by its own handler.
+mapped (they live in the store package, which imports Qdrant). The service turns each error into one HTTP verdict
+(`search.service.errors`), adding its own refusals (a missing API key, a body too large, a full queue); a client of
+the service maps a refusal's status back to an exit status with `exit_for_status`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ class ExitCode(IntEnum):
 
 class InvalidInputError(ValueError):
     """An argument or input file a command refuses, with a message that names it (exit status 2)."""
+
+
+_STATUS_EXIT = {401: ExitCode.REFUSED, 404: ExitCode.REFUSED, 409: ExitCode.REFUSED, 422: ExitCode.USAGE,
+                503: ExitCode.REFUSED}
+
+
+def exit_for_status(status: int) -> ExitCode:
+    """The exit status for an HTTP refusal of the service (the inverse of the rules below, where a status has more
+    than one: a missing key, a missing collection or a busy service refuses, exit 3; an invalid request is a usage
+    error, exit 2; any other status, exit 4)."""
+    return _STATUS_EXIT.get(status, ExitCode.INTERNAL)
 
 
 @dataclass(frozen=True)

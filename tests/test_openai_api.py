@@ -231,7 +231,7 @@ def test_abandoned_embedding_requests_are_dropped_before_their_forward(store: Co
                                   timeout=120)
             assert gated.blocked.wait(60), "the blocking request never reached the model"
             held = [_send(base, {"model": name, "input": f"abandoned {i}"}) for i in range(8)]
-            _until(lambda: app.state.embeddings.waiting == 9, "the requests to queue behind the blocking one")
+            _until(lambda: app.state.batcher.admission.held == 9, "the requests to queue behind the blocking one")
             for sock in held:  # their forwards are queued on the model thread: now their clients go away
                 sock.close()
             _until(lambda: app.state.hung_up == 8, "the service to notice the hang-ups")

@@ -106,7 +106,7 @@ def test_post_rerank_needs_the_key(client: TestClient) -> None:
 
 def test_post_rerank_with_a_full_queue_is_503(searcher: Searcher) -> None:
     with TestClient(create_app(searcher, ServiceSettings(max_queue=1))) as test_client:
-        test_client.app.state.batcher.max_queue = 0  # every request finds the queue full
+        test_client.app.state.batcher.admission.max_queue = 0  # every request finds the queue full
         response = test_client.post("/rerank", json={"query": QUESTION, "texts": ["a"]})
     assert response.status_code == 503 and response.headers["Retry-After"]
 

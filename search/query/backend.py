@@ -87,16 +87,17 @@ def open_backend(
     `Searcher` on the store itself (`path`: its folder, default under the data folder) with `embedder` (default:
     loaded from `settings.embedder` unless `load_model` is False: then it searches mode "bm25" only; see
     `open_searcher`)."""
-    url = settings.service.url or holder_url(settings, path)
+    url = settings.service.url or holder_url(settings, path)  # a holder found has answered `/health` already
     if url:
         from search.query.remote import HttpSearcher
 
         client = HttpSearcher(url, api_key=settings.service.api_key)
-        try:
-            client.health()
-        except BaseException:
-            client.close()
-            raise
+        if settings.service.url:
+            try:
+                client.health()
+            except BaseException:
+                client.close()
+                raise
         return client
     return open_searcher(settings, embedder, prepare=prepare, load_model=load_model, path=path)
 

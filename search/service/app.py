@@ -3,8 +3,10 @@
 Endpoints: `POST /search`, `GET /health`, `GET /collection`, and the OpenAPI docs at `/docs` (Swagger UI served
 from the `fastapi-offline` package, no CDN). With an API key configured, every endpoint but `/health` and the docs
 needs it (`X-API-Key: KEY` or `Authorization: Bearer KEY`), checked before the request body is read. Bodies over
-`max_body_bytes` get 413 unread (by `Content-Length`, or once a chunked body passes the limit); a query whose
-prompt exceeds `max_query_tokens` gets 422 before it reaches the model.
+`max_body_bytes` get 413 unread (by `Content-Length`, or once a chunked body passes the limit). One gate admits
+the model's work (`search.service.admission`): a prompt over `max_query_tokens` gets 422 before it reaches the
+model, a request past `max_queue` waiting ones 503 with Retry-After. Every error is answered with one verdict
+(`search.service.errors`), in the service's shape or, under `/v1/`, in OpenAI's.
 
 Installed plugins add routes (`search.service.plugins`): `ingest` adds `POST /ingest`, which syncs files and folders
 on the service's machine into its collection while searches go on (how `ingest` hands its work to the service that
@@ -29,6 +31,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from fastapi_offline import FastAPIOffline
 
 from search.query.searcher import Searcher
+from search.service.admission import Admission
 from search.service.batching import MicroBatcher
 from search.service.errors import add_error_handlers
 from search.service.guard import ApiKeyGuard, BodyLimit
@@ -60,7 +63,7 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watc
     metrics = ServiceMetrics(searcher.embedder)
     batcher = MicroBatcher(
         searcher, max_batch=settings.max_batch, max_wait_ms=settings.batch_wait_ms, cache_size=settings.cache_size,
-        batch_tokens=settings.batch_tokens, max_queue=settings.max_queue, observer=metrics,
+        batch_tokens=settings.batch_tokens, admission=Admission.of(settings), observer=metrics,
     )
 
     parts: list[ServicePart] = []
@@ -88,14 +91,14 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watc
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.batcher = batcher
-    app.state.hung_up = 0  # search and embedding requests whose client went away before their answer
+    app.state.hung_up = 0  # search, rerank and embedding requests whose client went away before their answer
     auth = _SCHEMES if settings.api_key else []
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 422, 503)
     }
 
     add_error_handlers(app)
-    add_search_routes(app, searcher, batcher, settings, auth, errors)
+    add_search_routes(app, searcher, batcher, auth, errors)
 
     context = ServiceContext(searcher, batcher.call, auth, errors, tuple(watch))
     parts.extend(plugin(app, context) for plugin in (installed_plugins() if plugins is None else plugins))
@@ -103,9 +106,8 @@ def create_app(searcher: Searcher, settings: ServiceSettings | None = None, watc
         protected = (*_PROTECTED, *(path for part in parts for path in part.protected))
         app.add_middleware(ApiKeyGuard, api_key=settings.api_key,
                            protected=protected if settings.metrics_public else (*protected, "/metrics"))
-    add_rerank_api(app, searcher, batcher, settings, auth, errors)
-    # /v1/: its own refusals, first
-    app.state.embeddings = add_openai_api(app, searcher.embedder, batcher, settings, metrics, auth)
+    add_rerank_api(app, searcher, batcher, auth, errors)
+    add_openai_api(app, searcher.embedder, batcher, metrics, auth)
     add_metrics(app, metrics, searcher, batcher, [] if settings.metrics_public else auth)  # counts every request
     return app
 

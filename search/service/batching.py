@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -13,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from search.query.request import SearchQuery
 from search.query.searcher import Searcher, SearchResult
+from search.service.admission import Admission
 from search.settings import ServiceSettings
 
 T = TypeVar("T")
@@ -54,16 +54,6 @@ class LRUCache:
         return len(self._items)
 
 
-class QueueFullError(RuntimeError):
-    """As many queries wait for the model as the queue holds (`max_queue`); `retry_after` is a guess, in seconds,
-    of when there will be room."""
-
-    def __init__(self, waiting: int, retry_after: int) -> None:
-        super().__init__(f"the service is busy: {waiting} queries are waiting for the model (SEARCH_MAX_QUEUE); "
-                         f"retry in about {retry_after} s")
-        self.retry_after = retry_after
-
-
 class BatchObserver(Protocol):
     """What the service's metrics (`search.service.metrics`) learn from the batcher."""
 
@@ -101,7 +91,8 @@ class MicroBatcher:
     both), never for all the heavy ones queued before it; and a heavy query is never starved by a stream of light
     ones: it gets every other batch, in the order the passed-over ones arrived.
 
-    At most `max_queue` queries wait; one more gets `QueueFullError` (HTTP 503 with Retry-After). A query whose
+    Each query joins the queue through `admission` (`search.service.admission`: at most `max_queue` wait; one more
+    gets `QueueFullError`, HTTP 503 with Retry-After). A query whose
     caller went away (its future cancelled: the service cancels it when the client disconnects) is dropped before
     its forward and counted in `dropped`.
 
@@ -117,14 +108,14 @@ class MicroBatcher:
     max_wait_ms: float = _SERVICE["batch_wait_ms"].default
     cache_size: int = _SERVICE["cache_size"].default
     batch_tokens: int = _SERVICE["batch_tokens"].default
-    max_queue: int = _SERVICE["max_queue"].default
+    admission: Admission = field(default_factory=Admission)
+    """The service's one gate; the queries waiting here count against its queue bound (and the other requests')."""
     observer: BatchObserver | None = None
     cache: LRUCache = field(init=False)
     """Answers keyed by (collection generation, `SearchQuery`): equal queries against the same contents."""
     dropped: int = field(init=False, default=0)
     """Queries dropped before their forward because their caller went away."""
     _last_tokens: int = field(init=False, default=0)  # the heaviest query of the last batch
-    _batch_seconds: float = field(init=False, default=1.0)  # a recent batch's time, for Retry-After
     _pending: list[_Pending] = field(init=False, default_factory=list)
     _arrived: asyncio.Event = field(init=False)
     _executor: ThreadPoolExecutor = field(init=False)
@@ -133,6 +124,7 @@ class MicroBatcher:
     def __post_init__(self) -> None:
         self.cache = LRUCache(self.cache_size)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-worker")
+        self.admission.counts(lambda: self.waiting)
 
     async def start(self) -> None:
         """Start the batching worker (call from the running event loop)."""
@@ -175,10 +167,7 @@ class MicroBatcher:
             if self.observer is not None:
                 self.observer.cache_hit()
             return Answer(hit, cached=True, batch_size=0, queue_ms=(time.perf_counter() - arrived) * 1000)
-        waiting = self.waiting
-        if waiting >= self.max_queue:
-            batches = math.ceil(waiting / self.max_batch) + 1
-            raise QueueFullError(waiting, max(1, math.ceil(batches * self._batch_seconds)))
+        self.admission.admit_search()
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(query, tokens, future, arrived, generation))
         self._arrived.set()
@@ -254,7 +243,7 @@ class MicroBatcher:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
-        self._batch_seconds = time.perf_counter() - started
+        self.admission.forward_seconds = time.perf_counter() - started
         if self.observer is not None:
             self.observer.batch(group[0].query.mode, results, [started - p.arrived for p in group])
         for p, result in zip(group, results, strict=True):

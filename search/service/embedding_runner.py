@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ import numpy as np
 
 from embedder import Embedder
 from embedder.encoder import EncodeResult, Kind
-from search.service.batching import MicroBatcher, QueueFullError
+from search.service.batching import MicroBatcher
 from search.service.metrics import ServiceMetrics
 
 
@@ -30,18 +29,16 @@ class EmbeddingRunner:
     `batch_tokens` prompt tokens each (a heavier text goes alone), texts of similar cost together.
 
     A request's texts already form a batch, so requests are not merged: each forward is queued on the worker thread
-    on its own, and searches that arrive meanwhile run between the forwards of a long request. Requests count
-    against `max_queue` together with the searches waiting; one more gets `QueueFullError` (503). A request whose
-    client has gone is cancelled: its forwards still queued are dropped.
+    on its own, and searches that arrive meanwhile run between the forwards of a long request. Requests are admitted
+    by the batcher's gate (`search.service.admission`), counted with the searches waiting until they are answered;
+    one more than `max_queue` gets `QueueFullError` (503). A request whose client has gone is cancelled: its
+    forwards still queued are dropped.
     """
 
     def __init__(self, batcher: MicroBatcher, embedder: Embedder, metrics: ServiceMetrics) -> None:
         self.batcher = batcher
         self.embedder = embedder
         self.metrics = metrics
-        self.waiting = 0
-        """Embedding requests not answered yet."""
-        self._forward_seconds = 1.0  # the last forward's, for Retry-After
 
     def chunks(self, costs: list[int]) -> Iterator[list[int]]:
         """Indices of the texts of each forward, cheapest first (`costs`: prompt tokens of each text)."""
@@ -67,12 +64,7 @@ class EmbeddingRunner:
         """Echo vectors of `texts` embedded as `kind` (or, with `classical`, their classical ones). `arrived`: the
         request's `time.perf_counter()`. Cancelled (the client went away: `search.service.disconnect.unless_gone`), the
         forwards still queued on the worker thread are dropped."""
-        waiting = self.waiting + self.batcher.waiting
-        if waiting >= self.batcher.max_queue:
-            batches = math.ceil(waiting / self.batcher.max_batch) + 1
-            raise QueueFullError(waiting, max(1, math.ceil(batches * self._forward_seconds)))
-        self.waiting += 1
-        try:
+        with self.batcher.admission.request():
             vectors = np.empty((len(texts), self.embedder.dim), dtype=np.float32)
             tokens = 0
             for n, chunk in enumerate(self.chunks(costs)):
@@ -81,11 +73,9 @@ class EmbeddingRunner:
                 if n == 0:
                     self.metrics.embeddings_queued(started - arrived)
                 self.metrics.embeddings_forward(len(chunk), seconds)
-                self._forward_seconds = seconds
+                self.batcher.admission.forward_seconds = seconds
                 out = result.classical if classical else result.echo
                 assert out is not None  # a classical model is only served by an embedder that computes them
                 vectors[chunk] = out
                 tokens += result.tokens
             return Embedded(vectors, tokens)
-        finally:
-            self.waiting -= 1

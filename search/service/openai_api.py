@@ -8,8 +8,8 @@ OpenAI's API has no query/document distinction, so the model name carries it (`<
 - `<model>/echo-document`: echo vectors of passages, with the document template (as `ingest` embeds chunks);
 - `<model>/classical`: the classical baseline of passages (the vectors `ingest` stores beside the echo ones).
 
-Same API key, body limit, token budget and worker thread as `/search`; errors in OpenAI's shape
-(`search.service.openai_errors`).
+Same API key, body limit, admission (`search.service.admission`: token budget, queue bound) and worker thread as
+`/search`; errors in OpenAI's shape (`search.service.errors` renders them so on the `/v1/` routes).
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ from embedder.encoder import Kind
 from search.service.batching import MicroBatcher
 from search.service.disconnect import unless_gone
 from search.service.embedding_runner import EmbeddingRunner
+from search.service.errors import INVALID, ErrorBody, OpenAIRoute, Refused, refusal
 from search.service.metrics import ServiceMetrics
-from search.service.openai_errors import ErrorBody, OpenAIError, OpenAIGate, OpenAIRoute
-from search.settings import ServiceSettings
 from search.validation import InvalidRequestError, check_text
 
 MAX_INPUTS = 2048
@@ -147,12 +146,10 @@ def _encoded(vector: np.ndarray, encoding_format: str) -> list[float] | str:
     return vector.tolist()
 
 
-def add_openai_api(app: FastAPI, embedder: Embedder | None, batcher: MicroBatcher, settings: ServiceSettings,
-                   metrics: ServiceMetrics, dependencies: list[Any]) -> EmbeddingRunner | None:
-    """Serve `POST /v1/embeddings` and `GET /v1/models` (call it after the other middleware is added, so that its
-    refusals in OpenAI's shape come first); `dependencies`: the API key's security schemes, if any. Returns what
-    runs the embeddings (None without a model)."""
-    app.add_middleware(OpenAIGate, api_key=settings.api_key, max_bytes=settings.max_body_bytes)
+def add_openai_api(app: FastAPI, embedder: Embedder | None, batcher: MicroBatcher, metrics: ServiceMetrics,
+                   dependencies: list[Any]) -> None:
+    """Serve `POST /v1/embeddings` and `GET /v1/models` (the API key, if any, is checked by the app's guard, which
+    covers every `/v1/` path); `dependencies`: the API key's security schemes, if any."""
     models = served_models(embedder)
     started = int(time.time())
     runner = EmbeddingRunner(batcher, embedder, metrics) if embedder is not None else None
@@ -169,27 +166,25 @@ def add_openai_api(app: FastAPI, embedder: Embedder | None, batcher: MicroBatche
         arrived = time.perf_counter()
         served = models.get(body.model)
         if served is None or runner is None:
-            raise OpenAIError(404, f"the model {body.model!r} does not exist; this service has "
-                              f"{', '.join(models) or 'no model'} (GET /v1/models)", param="model",
-                              code="model_not_found")
+            raise Refused(refusal(404, "NotFound", f"the model {body.model!r} does not exist; this service has "
+                                  f"{', '.join(models) or 'no model'} (GET /v1/models)", param="model",
+                                  code="model_not_found"))
         model = runner.embedder
         if body.dimensions is not None and body.dimensions != model.dim:
-            raise OpenAIError(422, f"dimensions: this model's vectors have {model.dim} dimensions; they cannot be "
-                              "shortened", param="dimensions")
+            raise Refused(refusal(422, INVALID, f"dimensions: this model's vectors have {model.dim} dimensions; "
+                                  "they cannot be shortened", param="dimensions"))
         texts = body.texts()
         if not body.truncate and (cut := [i for i, text in enumerate(texts) if model.is_cut(text, served.kind)]):
             i = cut[0]
-            raise OpenAIError(400, f"input[{i}]: the text is {model.count_tokens(texts[i])} tokens; this model embeds "
-                              f"at most {model.text_limit(served.kind)} tokens of a text (its context), so it would "
-                              "be cut. Send shorter texts, or \"truncate\": true to have them cut"
-                              + (f"; {len(cut)} texts are over it" if len(cut) > 1 else ""), param="input",
-                              code="context_length_exceeded")
+            raise Refused(refusal(
+                400, "ContextLengthExceeded", f"input[{i}]: the text is {model.count_tokens(texts[i])} tokens; this "
+                f"model embeds at most {model.text_limit(served.kind)} tokens of a text (its context), so it would be "
+                "cut. Send shorter texts, or \"truncate\": true to have them cut"
+                + (f"; {len(cut)} texts are over it" if len(cut) > 1 else ""), param="input",
+                code="context_length_exceeded"))
         costs = [model.prompt_tokens(text, served.kind) for text in texts]
-        if over := [(i, cost) for i, cost in enumerate(costs) if cost > settings.max_query_tokens]:
-            i, cost = over[0]
-            raise OpenAIError(422, f"input[{i}]: its echo prompt (the text twice) is {cost} tokens; the limit is "
-                              f"{settings.max_query_tokens} tokens per text (SEARCH_MAX_QUERY_TOKENS)"
-                              + (f"; {len(over)} texts are over it" if len(over) > 1 else ""), param="input")
+        batcher.admission.check_tokens(costs, "input", "its echo prompt (the text twice) is {tokens} tokens",
+                                       indexed=True)
         done = await unless_gone(request, runner.embed(texts, costs, served.kind, served.classical, arrived))
         if done is None:  # the client went away: what still waited was dropped, and nobody reads an answer
             app.state.hung_up += 1
@@ -205,4 +200,3 @@ def add_openai_api(app: FastAPI, embedder: Embedder | None, batcher: MicroBatche
                              responses={401: errors[401]}, **shared)
     app.router.add_api_route("/v1/embeddings", create_embeddings, methods=["POST"], response_model=EmbeddingResponse,
                              responses=errors, **shared)
-    return runner

@@ -16,7 +16,6 @@ thread in forwards of at most `SEARCH_BATCH_TOKENS` tokens, each cut to `ECHO_SE
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from functools import partial
@@ -30,9 +29,9 @@ from pydantic_core import PydanticCustomError
 
 from embedder.rerank import Reranked
 from search.query.searcher import Searcher
-from search.service.batching import MicroBatcher, QueueFullError
+from search.service.batching import MicroBatcher
+from search.service.disconnect import unless_gone
 from search.service.schema import not_blank
-from search.settings import ServiceSettings
 from search.validation import InvalidRequestError, check_text
 
 MAX_DOCUMENTS = 1000
@@ -119,45 +118,37 @@ class TeiResult(BaseModel):
 
 class RerankRunner:
     """Scores a request's passages on the batcher's worker thread, in forwards of at most `batch_tokens` tokens (so
-    searches arriving meanwhile run between them); admitted like `/v1/embeddings` requests, against `max_queue`."""
+    searches arriving meanwhile run between them); admitted like `/v1/embeddings` requests, by the batcher's gate
+    (`search.service.admission`). Cancelled (the client went away: `search.service.disconnect.unless_gone`), the
+    forwards still to come are never queued."""
 
     def __init__(self, batcher: MicroBatcher, searcher: Searcher) -> None:
         self.batcher = batcher
         self.searcher = searcher
-        self.waiting = 0
-        self._forward_seconds = 1.0
 
-    async def score(self, query: str, passages: list[str], request: Request) -> tuple[Reranked, float] | None:
-        """The scores of `passages`, and the seconds spent on the model thread; None when the client went away."""
-        waiting = self.waiting + self.batcher.waiting
-        if waiting >= self.batcher.max_queue:
-            raise QueueFullError(waiting, max(1, math.ceil((waiting + 1) * self._forward_seconds)))
+    async def score(self, query: str, passages: list[str]) -> tuple[Reranked, float]:
+        """The scores of `passages`, and the seconds spent on the model thread."""
         embedder = self.searcher.model
         budget = self.searcher.rerank.passage_tokens
         per_forward = max(1, self.batcher.batch_tokens // (budget + embedder.count_tokens(query) + 32))
-        self.waiting += 1
-        try:
+        with self.batcher.admission.request():
             scores = np.empty(len(passages))
             tokens = truncated = 0
             seconds = 0.0
             for start in range(0, len(passages), per_forward):
-                if await request.is_disconnected():
-                    return None
                 began = time.perf_counter()
                 part = await self.batcher.run(partial(embedder.rerank, query, passages[start:start + per_forward],
                                                       passage_tokens=budget))
-                self._forward_seconds = time.perf_counter() - began
-                seconds += self._forward_seconds
+                self.batcher.admission.forward_seconds = time.perf_counter() - began
+                seconds += self.batcher.admission.forward_seconds
                 scores[start:start + per_forward] = part.scores
                 tokens += part.tokens
                 truncated += part.truncated
             return Reranked(scores, tokens, truncated), seconds
-        finally:
-            self.waiting -= 1
 
 
-def add_rerank_api(app: FastAPI, searcher: Searcher, batcher: MicroBatcher, settings: ServiceSettings,
-                   dependencies: list[Any], responses: dict[int | str, dict[str, Any]]) -> None:
+def add_rerank_api(app: FastAPI, searcher: Searcher, batcher: MicroBatcher, dependencies: list[Any],
+                   responses: dict[int | str, dict[str, Any]]) -> None:
     """Serve `POST /rerank` (the API key, if any, is checked by the app's guard: add "/rerank" to its paths)."""
     runner = RerankRunner(batcher, searcher)
 
@@ -167,13 +158,11 @@ def add_rerank_api(app: FastAPI, searcher: Searcher, batcher: MicroBatcher, sett
         body.check()
         if (reason := searcher.model.rerank_refusal) is not None:
             raise InvalidRequestError(reason)
-        question_tokens = searcher.model.count_tokens(body.query)
-        if question_tokens > settings.max_query_tokens:
-            raise InvalidRequestError(f"query: {question_tokens} tokens; the limit is {settings.max_query_tokens} "
-                                      "tokens (SEARCH_MAX_QUERY_TOKENS)")
+        batcher.admission.check_tokens([searcher.model.count_tokens(body.query)], "query", "{tokens} tokens")
         passages = body.passages()
-        done = await runner.score(body.query, passages, request)
-        if done is None:
+        done = await unless_gone(request, runner.score(body.query, passages))
+        if done is None:  # the client went away: the forwards still to come were never queued
+            app.state.hung_up += 1
             return Response(status_code=499)
         scored, seconds = done
         values = scored.scores if body.raw_scores else np.exp(scored.scores)

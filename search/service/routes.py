@@ -1,5 +1,5 @@
-"""The service's own routes: `POST /search` (admitted against the token limit, dropped when its client hangs up),
-`GET /health` (never waits for the model), `GET /collection` and `GET /chunks`."""
+"""The service's own routes: `POST /search` (admitted by the service's gate, `search.service.admission`; dropped
+when its client hangs up), `GET /health` (never waits for the model), `GET /collection` and `GET /chunks`."""
 
 from __future__ import annotations
 
@@ -22,12 +22,10 @@ from search.service.schema import (
     SearchResponse,
     Timings,
 )
-from search.settings import ServiceSettings
-from search.validation import InvalidRequestError
 
 
-def add_search_routes(app: FastAPI, searcher: Searcher, batcher: MicroBatcher, settings: ServiceSettings,
-                      auth: list[Any], errors: dict[int | str, dict[str, Any]]) -> None:
+def add_search_routes(app: FastAPI, searcher: Searcher, batcher: MicroBatcher, auth: list[Any],
+                      errors: dict[int | str, dict[str, Any]]) -> None:
     """Serve `/search`, `/health`, `/collection` and `/chunks` over `searcher` through `batcher`."""
     @app.post("/search", response_model=SearchResponse, dependencies=auth, responses=errors)
     async def search(body: SearchRequest, request: Request) -> Any:
@@ -38,11 +36,7 @@ def add_search_routes(app: FastAPI, searcher: Searcher, batcher: MicroBatcher, s
         query = body.to_query()
         tokens = 0 if query.mode == "bm25" else searcher.model.prompt_tokens(
             query.text, "query", instruction=query.instruction or DEFAULT_INSTRUCTION)
-        if tokens > settings.max_query_tokens:
-            raise InvalidRequestError(
-                f"query: the query and instruction make a {tokens}-token prompt; the limit is "
-                f"{settings.max_query_tokens} tokens (SEARCH_MAX_QUERY_TOKENS)"
-            )
+        batcher.admission.check_tokens([tokens], "query", "the query and instruction make a {tokens}-token prompt")
         answer = await unless_gone(request, batcher.search(query, tokens, arrived=arrived))
         if answer is None:  # the client went away: nothing was computed for it, and nobody reads an answer
             app.state.hung_up += 1
