@@ -124,7 +124,8 @@ def server(tmp_path: Path, real_embedder) -> Iterator[str]:
 
 
 OWN_TEXT = (
-    r"echo-search", r"Echo and classical embeddings from the same model over the same collection, side by side\.",
+    r"echo-search", r"Two rankings of one collection side by side, all from the same model: echo and classical "
+    r"embeddings, BM25, hybrid, and the model's rerank\.",
     r"Question", r"k", r"Left column", r"Right column", r"Advanced", r"Instruction \(query template\)",
     r"Only these sources", r"\d+ chunks from \d+ files are ready to search\.",
 )
@@ -152,6 +153,16 @@ def upload_through_the_sidebar(page, tmp_path: Path) -> None:  # noqa: ANN001 - 
     assert (tmp_path / "data" / "uploads" / "Kettle care (v2).md").exists()  # the name is kept
 
 
+def assert_lists_answer(page, columns: tuple[str, str]) -> None:  # noqa: ANN001 - a Playwright Page
+    """Each column lists exactly K hits ranked 1..K, with the bread document (which answers the question) in its
+    top 2."""
+    for column in columns:
+        hits = [page.locator(f".st-key-hit-{column}-{rank}").inner_text() for rank in range(1, K + 1)]
+        assert all(f"#{rank}" in hit for rank, hit in enumerate(hits, start=1))
+        assert not page.locator(f".st-key-hit-{column}-{K + 1}").count()
+        assert any("sourdough.md" in hit for hit in hits[:2]), (column, hits)
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_question_in_a_real_browser(server: str, tmp_path: Path) -> None:
@@ -174,26 +185,25 @@ def test_question_in_a_real_browser(server: str, tmp_path: Path) -> None:
             k_box.press("Enter")
             box.fill(QUESTION)
             box.press("Enter")
-            for column in ("echo", "classical"):
-                expect(page.locator(f".st-key-hit-{column}-{K}")).to_be_visible(timeout=60_000)
-            for column in ("echo", "classical"):
-                hits = [page.locator(f".st-key-hit-{column}-{rank}").inner_text() for rank in range(1, K + 1)]
-                assert all(f"#{rank}" in hit for rank, hit in enumerate(hits, start=1))
-                assert not page.locator(f".st-key-hit-{column}-{K + 1}").count()
-                # the bread document answers the question: both lists must put it near the top
-                assert any("sourdough.md" in hit for hit in hits[:2]), (column, hits)
+            # the packaged model can rerank: Echo | Rerank by default (the hybrid stands in while the model reads)
+            for column in ("echo", "rerank"):
+                expect(page.locator(f".st-key-hit-{column}-{K}")).to_be_visible(timeout=120_000)
+            assert not page.locator("[class*='st-key-early-hit']").count()  # the stand-in is gone
+            assert_lists_answer(page, ("echo", "rerank"))
             expect(page.locator("mark", has_text="bake").first).to_be_visible()
             expect(page.get_by_text("Overlap of the top k")).to_be_visible()
+            expect(page.get_by_text("Rerank", exact=True).first).to_be_visible()
             page.wait_for_timeout(500)  # let the charts finish drawing
             page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
             assert not page.locator("[data-testid='stException']").count()
-            # the right column can show the hybrid ranking (echo and BM25 fused) instead of classical
-            page.get_by_role("combobox", name="Right column").click()
-            page.get_by_role("option", name="Hybrid").click()
-            expect(page.locator(f".st-key-hit-hybrid-{K}")).to_be_visible(timeout=60_000)
+            # the right column shows classical, then the hybrid ranking (echo and BM25 fused), instead
+            for label in ("Classical", "Hybrid"):
+                page.get_by_role("combobox", name="Right column").click()
+                page.get_by_role("option", name=label).click()
+                expect(page.locator(f".st-key-hit-{label.lower()}-{K}")).to_be_visible(timeout=60_000)
+                assert not page.locator(".st-key-hit-rerank-1").count()
+                assert_lists_answer(page, ("echo", label.lower()))
             assert not page.locator(".st-key-hit-classical-1").count()
-            hybrid = [page.locator(f".st-key-hit-hybrid-{rank}").inner_text() for rank in range(1, K + 1)]
-            assert "sourdough.md" in hybrid[0], hybrid  # both echo and the words "bake", "bread" point to it
             assert not page.locator("[data-testid='stException']").count()
             upload_through_the_sidebar(page, tmp_path)
         finally:

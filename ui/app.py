@@ -63,8 +63,7 @@ TIMINGS = (
     ("Total", "total_ms", "The whole search call, including any queueing or network"),
     ("Rerank", "rerank_ms", "The model's pass over the first stage's top passages (a Rerank column only)"),
 )
-STAND_IN = "hybrid"
-"""Drawn in a rerank column while the model reads the passages (the default first stage of the rerank)."""
+STAND_IN = "hybrid"  # drawn in a rerank column while the model reads the passages (the rerank's default first stage)
 MARKER_COLORS = {"▲": "green", "▼": "red", "=": "gray", "●": "blue"}
 LIST_COLORS = {"Echo": "#e4572e", "Classical": "#4c78a8", "BM25": "#54a24b", "Hybrid": "#b279a2", "Rerank": "#f58518"}
 STYLE = """
@@ -326,7 +325,8 @@ def main() -> None:
     st.set_page_config(page_title="echo-search", page_icon="🔎", layout="wide")
     st.markdown(STYLE, unsafe_allow_html=True)
     st.title("echo-search")
-    st.caption("Echo and classical embeddings from the same model over the same collection, side by side.")
+    st.caption("Two rankings of one collection side by side, all from the same model: echo and classical embeddings, "
+               "BM25, hybrid, and the model's rerank.")
     try:
         searcher = cached_searcher(Settings.load())
         info = searcher.info()
