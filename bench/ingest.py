@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from embed import WORDS  # noqa: E402 - bench/embed.py, beside this file
 
 from embedder import Embedder, tune_process  # noqa: E402
-from ingest import ingest_paths, setup_offline  # noqa: E402
+from ingest import IngestOptions, ingest_paths, setup_offline  # noqa: E402
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, tokenizer_chunker  # noqa: E402
 from ingest.parse import parse_file  # noqa: E402
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE  # noqa: E402
@@ -112,7 +112,7 @@ def main() -> None:
         else:
             write_passages(docs, args.files, args.chunks_per_file)
         store = open_collection(path=Path(tmp) / "qdrant")
-        first = ingest_paths([docs], store, embedder, batch_size=batch_size)
+        first = ingest_paths(IngestOptions(paths=[docs], batch_size=batch_size), store, embedder)
         e2e = first.chunks / first.seconds
         print(f"first ingest: {args.files} files, {first.chunks} chunks in {first.seconds:.1f} s "
               f"= {e2e:.1f} chunks/s end-to-end (failed: {first.count('failed')})", flush=True)
@@ -121,7 +121,7 @@ def main() -> None:
             fig |= bench_ray(args, docs, Path(tmp) / "qdrant-ray", embedder, batch_size, e2e)
 
         t0 = time.perf_counter()
-        again = ingest_paths([docs], store, embedder, batch_size=batch_size)
+        again = ingest_paths(IngestOptions(paths=[docs], batch_size=batch_size), store, embedder)
         rerun = time.perf_counter() - t0
         print(f"unchanged re-run: {again.count('unchanged')} unchanged, {again.chunks} chunks embedded, "
               f"{rerun:.2f} s", flush=True)
@@ -182,8 +182,8 @@ def bench_ray(args: argparse.Namespace, docs: Path, folder: Path, embedder: Embe
     startup = time.perf_counter() - t0
     with ray_session(args.ray):
         store = open_collection(path=folder)
-        report = ingest_paths_ray([docs], store, embedder, {"model": args.model}, address=args.ray,
-                                  actors=args.ray_actors, batch_size=batch_size)
+        report = ingest_paths_ray(IngestOptions(paths=[docs], batch_size=batch_size), store, embedder,
+                                  {"model": args.model}, address=args.ray, actors=args.ray_actors)
         store.close()
     ray.shutdown()
     rate = report.chunks / report.seconds

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
+from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB
 from ingest.chunking import DEFAULT_CHUNK_TOKENS, window_warning
-from ingest.discover import Shard
 from ingest.handover import HandoverError, ingest_via_service
 from ingest.offline import setup_offline
+from ingest.options import IngestOptions
 from ingest.pipeline import DEFAULT_BATCH_SIZE, GPU_BATCH_SIZE, ingest_paths
 from ingest.progress import progress_display
 from ingest.report import IngestReport
@@ -30,7 +30,9 @@ from search.query.backend import holder_url
 from search.settings import Settings
 
 if TYPE_CHECKING:
+    from embedder import Embedder
     from search.service.child import ChildService
+    from search.store import Collection
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -94,35 +96,11 @@ def run(
 ) -> None:
     child: ChildService | None = None
     try:
-        if ray is not None:
-            from ingest.ray_runner import check_address
-
-            check_address(ray)
-        share = _shard(shard)
-        if ray and share:
-            raise InvalidInputError("--ray spreads the files over the cluster itself: drop --shard")
-        if rebuild and share:
-            raise InvalidInputError("--rebuild deletes the whole collection: run it once, without --shard, before "
-                                    "the workers")
-        for path in paths if service is None else []:  # a named service checks its own paths
-            if not path.exists() and not path.is_symlink():
-                raise InvalidInputError(f"no such file or folder: {path}")
+        options = IngestOptions(paths=paths, force=force, chunk_tokens=chunk_tokens, batch_size=batch_size,
+                                shard=shard, max_file_mb=max_file_mb, max_file_chunks=max_file_chunks)
+        _check(options, ray, rebuild, named_service=service is not None)
         settings = settings_with_flags(collection, qdrant_url, qdrant_api_key, data_dir, model)
-        url = service or _announced(settings)
-        if url is not None and ray:
-            raise InvalidInputError(f"the search service at {url} does this ingest itself: drop --ray, or stop the "
-                                    "service to ingest on Ray")
-        if url is not None and rebuild:
-            raise InvalidInputError(f"--rebuild deletes the collection the search service at {url} serves: stop "
-                                    "the service, then run it")
-        if url is None and watch and not ray and not rebuild and not settings.store.qdrant_url:
-            # a watch runs for long: hold the store through a service, which everyone else can then reach
-            from search.service.child import start_service
-
-            child = start_service(settings)
-            url = child.url
-            _err(f"search service {url} holds the store while this watch runs (search, the UI and the other "
-                 f"commands reach it; its log: {child.log})")
+        url, child = _holder(settings, service, ray=ray, rebuild=rebuild, watch=watch)
         store, embedder = _open(settings, chunk_tokens, rebuild) if url is None else (None, None)
     except typer.BadParameter as exc:  # a setting or flag with a value that cannot be used
         raise _fail(str(exc), ExitCode.USAGE) from None
@@ -130,42 +108,14 @@ def run(
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:
         raise _exit(exc) from None
-    budget = FileBudget(max_file_mb, max_file_chunks)
     display: Literal["bar", "lines"] = "bar" if sys.stderr.isatty() and not as_json else "lines"
-    warned: set[str] = set()
-
-    def warn_once(message: str) -> None:  # the service warns on each sync of a --watch: say it once, as a local run
-        if message not in warned:
-            warned.add(message)
-            _err(message)
-
     try:
-        def sync(force_now: bool) -> IngestReport:
-            if url is not None:
-                request = {"paths": [os.path.abspath(p) for p in paths], "force": force_now,
-                           "chunk_tokens": chunk_tokens, "batch_size": batch_size, "shard": shard,
-                           "max_file_mb": max_file_mb, "max_file_chunks": max_file_chunks}
-                with progress_display(display) as progress, _stop_on_ctrl_c() as stop:
-                    return ingest_via_service(url, settings.service.api_key, request, progress, warn_once, stop)
+        if url is not None:
+            sync = _handed_over(url, settings.service.api_key, options.absolute(), display)
+        else:
             assert store is not None and embedder is not None
-            with progress_display(display) as progress, _stop_on_ctrl_c() as stop:
-                if ray:
-                    from ingest.ray_runner import ingest_paths_ray
-
-                    return ingest_paths_ray(paths, store, embedder, settings.embedder.load_options(), address=ray,
-                                            actors=ray_actors, force=force_now, progress=progress,
-                                            chunk_tokens=chunk_tokens, batch_size=batch_size, budget=budget,
-                                            stop=stop)
-                return ingest_paths(paths, store, embedder, force=force_now, progress=progress,
-                                    chunk_tokens=chunk_tokens, batch_size=batch_size, shard=share, budget=budget,
-                                    stop=stop)
-
-        report = _sync_and_print(sync, force, as_json)
-        if watch:
-            from ingest.watch import watch_paths
-
-            _err(f"watching {', '.join(map(str, paths))} for changes (Ctrl-C to stop)")
-            watch_paths(paths, lambda: _sync_and_print(sync, False, as_json))
+            sync = _here(options, store, embedder, display, settings, ray, ray_actors)
+        report = _sync_and_watch(sync, options, watch, as_json)
     except KeyboardInterrupt:
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     except FileNotFoundError as exc:  # a path vanished after the check above
@@ -182,20 +132,102 @@ def run(
     raise typer.Exit(ExitCode.OK if report.ok else ExitCode.FILE_FAILURES)
 
 
+Sync = Callable[[bool], IngestReport]
+"""One sync of the paths, printing its progress; its argument: re-embed every file (`--force`, first sync only)."""
+
+
+def _check(options: IngestOptions, ray: str | None, rebuild: bool, named_service: bool) -> None:
+    """Refuse (`InvalidInputError`) flags that do not go together and paths that do not exist, before anything is
+    opened; a named service checks its own paths."""
+    if ray is not None:
+        from ingest.ray_runner import check_address
+
+        check_address(ray)
+    share = options.parsed_shard()
+    if ray and share:
+        raise InvalidInputError("--ray spreads the files over the cluster itself: drop --shard")
+    if rebuild and share:
+        raise InvalidInputError("--rebuild deletes the whole collection: run it once, without --shard, before "
+                                "the workers")
+    if not named_service:
+        for path in options.paths:
+            if not path.exists() and not path.is_symlink():
+                raise InvalidInputError(f"no such file or folder: {path}")
+
+
+def _holder(settings: Settings, service: str | None, *, ray: str | None, rebuild: bool,
+            watch: bool) -> tuple[str | None, ChildService | None]:
+    """The URL of the search service to hand the ingest to (None: run it here), and the service this command
+    starts to hold the embedded store while it watches (None when it starts none)."""
+    url = service or _announced(settings)
+    if url is not None and ray:
+        raise InvalidInputError(f"the search service at {url} does this ingest itself: drop --ray, or stop the "
+                                "service to ingest on Ray")
+    if url is not None and rebuild:
+        raise InvalidInputError(f"--rebuild deletes the collection the search service at {url} serves: stop "
+                                "the service, then run it")
+    if url is None and watch and not ray and not rebuild and not settings.store.qdrant_url:
+        # a watch runs for long: hold the store through a service, which everyone else can then reach
+        from search.service.child import start_service
+
+        child = start_service(settings)
+        _err(f"search service {child.url} holds the store while this watch runs (search, the UI and the other "
+             f"commands reach it; its log: {child.log})")
+        return child.url, child
+    return url, None
+
+
+def _handed_over(url: str, api_key: str | None, options: IngestOptions, display: Literal["bar", "lines"]) -> Sync:
+    """Syncs run by the search service at `url` (`ingest.handover`), with their progress and warnings shown here."""
+    warned: set[str] = set()
+
+    def warn_once(message: str) -> None:  # the service warns on each sync of a --watch: say it once, as a local run
+        if message not in warned:
+            warned.add(message)
+            _err(message)
+
+    def sync(force: bool) -> IngestReport:
+        with progress_display(display) as progress, _stop_on_ctrl_c() as stop:
+            return ingest_via_service(url, api_key, options.model_copy(update={"force": force}), progress, warn_once,
+                                      stop)
+
+    return sync
+
+
+def _here(options: IngestOptions, store: Collection, embedder: Embedder, display: Literal["bar", "lines"],
+          settings: Settings, ray: str | None, ray_actors: int | None) -> Sync:
+    """Syncs run in this process: on Ray Data when `ray` names a cluster, else by `ingest_paths`."""
+
+    def sync(force: bool) -> IngestReport:
+        now = options.model_copy(update={"force": force})
+        with progress_display(display) as progress, _stop_on_ctrl_c() as stop:
+            if ray:
+                from ingest.ray_runner import ingest_paths_ray
+
+                return ingest_paths_ray(now, store, embedder, settings.embedder.load_options(), address=ray,
+                                        actors=ray_actors, progress=progress, stop=stop)
+            return ingest_paths(now, store, embedder, progress=progress, stop=stop)
+
+    return sync
+
+
+def _sync_and_watch(sync: Sync, options: IngestOptions, watch: bool, as_json: bool) -> IngestReport:
+    """The first sync (with `options.force`); with `watch`, then one after each change until Ctrl-C."""
+    report = _sync_and_print(sync, options.force, as_json)
+    if watch:
+        from ingest.watch import watch_paths
+
+        _err(f"watching {', '.join(map(str, options.paths))} for changes (Ctrl-C to stop)")
+        watch_paths(options.paths, lambda: _sync_and_print(sync, False, as_json))
+    return report
+
+
 def _announced(settings: Settings) -> str | None:
     """The URL of a live `search serve` that holds the embedded store these settings name (None for a server)."""
     url = holder_url(settings)
     if url is not None:
         _err(f"the search service at {url} holds the embedded store: handing the ingest over to it")
     return url
-
-
-def _shard(spec: str | None) -> Shard | None:
-    """The `--shard i/N` option; a malformed one is a usage error."""
-    try:
-        return Shard.parse(spec) if spec else None
-    except ValueError as exc:
-        raise InvalidInputError(str(exc)) from None
 
 
 @contextmanager
@@ -250,7 +282,7 @@ def _open(settings: Settings, chunk_tokens: int, rebuild: bool = False):  # noqa
     return store, embedder
 
 
-def _sync_and_print(sync, force: bool, as_json: bool) -> IngestReport:  # noqa: ANN001
+def _sync_and_print(sync: Sync, force: bool, as_json: bool) -> IngestReport:
     """Run one sync and print its report; raise KeyboardInterrupt after printing when it was interrupted."""
     report = sync(force)
     if as_json:

@@ -8,13 +8,13 @@ Ctrl-C it asks the service to stop the run (`POST /ingest/stop`) and still gets 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
+from ingest.events import ProgressEvent, ReportEvent, WarningEvent, read_event
+from ingest.options import IngestOptions
 from ingest.report import IngestProgress, IngestReport
 from search.errors import ExitCode, exit_for_status
 
@@ -30,17 +30,18 @@ class HandoverError(Exception):
         self.exit_code = exit_code
 
 
-def ingest_via_service(url: str, api_key: str | None, request: dict[str, Any],
+def ingest_via_service(url: str, api_key: str | None, options: IngestOptions,
                        progress: Callable[[IngestProgress], None], warn: Callable[[str], None],
                        stop: threading.Event) -> IngestReport:
-    """Run `request` (the body of `POST /ingest`) on the service at `url`, calling `progress` and `warn` as it
-    streams; setting `stop` asks the service to stop the run after its batch in flight, and the report so far comes
-    back (`report.interrupted`). `HandoverError` when the service refuses, fails or cannot be reached."""
+    """Run `options` (the body of `POST /ingest`: paths as the service's machine sees them) on the service at `url`,
+    calling `progress` and `warn` as it streams (`ingest.events`); setting `stop` asks the service to stop the run
+    after its batch in flight, and the report so far comes back (`report.interrupted`). `HandoverError` when the
+    service refuses, fails or cannot be reached."""
     url = url.rstrip("/")
     headers = {"X-API-Key": api_key} if api_key else {}
     streaming = threading.Event()  # cleared once the stream is over: nothing left to stop
     try:
-        with httpx.stream("POST", f"{url}/ingest", json=request, headers=headers,
+        with httpx.stream("POST", f"{url}/ingest", json=options.model_dump(mode="json"), headers=headers,
                           timeout=httpx.Timeout(30.0, read=None)) as response:
             if response.status_code != 200:
                 response.read()
@@ -53,16 +54,19 @@ def ingest_via_service(url: str, api_key: str | None, request: dict[str, Any],
             for line in response.iter_lines():
                 if not line.strip():
                     continue
-                event = json.loads(line)
-                if "progress" in event:
-                    progress(IngestProgress(**event["progress"]))
-                elif "warning" in event:
-                    warn(str(event["warning"]))
-                elif "report" in event:
-                    return IngestReport.from_dict(event["report"])
+                try:
+                    event = read_event(line)
+                except ValueError as exc:
+                    raise HandoverError(f"the search service at {url} sent what is not an ingest event: {exc}",
+                                        ExitCode.INTERNAL) from None
+                if isinstance(event, ProgressEvent):
+                    progress(event.progress)
+                elif isinstance(event, WarningEvent):
+                    warn(event.warning)
+                elif isinstance(event, ReportEvent):
+                    return event.report
                 else:
-                    error = event["error"]
-                    raise HandoverError(error["detail"], int(error["exit_code"]))
+                    raise HandoverError(event.error.detail, event.error.exit_code)
     except httpx.TransportError as exc:
         raise HandoverError(f"cannot reach the search service at {url}: {exc}", ExitCode.REFUSED) from exc
     finally:

@@ -25,22 +25,21 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.budget import FileBudget, smallest_first
-from ingest.chunking import DEFAULT_CHUNK_TOKENS, tokenizer_chunker
+from ingest.budget import smallest_first
+from ingest.chunking import tokenizer_chunker
 from ingest.discover import Discovery, Shard, discover
+from ingest.ledger import Ledger
+from ingest.options import IngestOptions
 from ingest.report import INDEXING, FileResult, IngestProgress, IngestReport
 from ingest.stages import (
     CHUNKER_VERSION,
     ChunkBatch,
     Chunking,
-    FileFinished,
-    FileStarted,
     Message,
     StoreWriter,
     embed_records,
@@ -60,33 +59,27 @@ if TYPE_CHECKING:  # not imported at run time: the `ingest` command refuses a lo
 
 
 def ingest_paths(
-    paths: Sequence[str | Path],
+    options: IngestOptions,
     store: Collection,
     embedder: Embedder,
     *,
-    force: bool = False,
     progress: Callable[[IngestProgress], None] | None = None,
-    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-    batch_size: int | None = None,
-    shard: Shard | None = None,
-    budget: FileBudget | None = None,
     stop: threading.Event | None = None,
 ) -> IngestReport:
-    """Sync `paths` (files and folders) into `store`'s collection with `embedder`; returns what happened per file.
+    """Sync `options.paths` (files and folders) into `store`'s collection with `embedder`; returns what happened per
+    file.
 
     Creates the collection on first use and refuses one made by another embedder (`FingerprintMismatchError`).
     Unchanged files are skipped (content hash), changed ones replaced, files gone from the walked folders
-    removed; `force` re-embeds everything. `progress` is called with an `IngestProgress` as work completes.
-    With `shard`, only that worker's share of the files is handled (and deleted). Raises FileNotFoundError
-    for a path that does not exist, `StoreError` subclasses for store problems; a file that cannot be parsed,
-    or is over `budget` (default `FileBudget()`), is reported as failed, never raised. Setting `stop` ends the
-    run early and cleanly (`report.interrupted`); a re-run finishes the rest.
+    removed; `options.force` re-embeds everything. `progress` is called with an `IngestProgress` as work completes.
+    With `options.shard`, only that worker's share of the files is handled (and deleted). Raises FileNotFoundError
+    for a path that does not exist, `StoreError` subclasses for store problems; a file that cannot be parsed, or is
+    over the per-file budget (`options.budget`), is reported as failed, never raised. Setting `stop` ends the run
+    early and cleanly (`report.interrupted`); a re-run finishes the rest.
     """
     start = time.perf_counter()
-    plan = plan_run(paths, store, embedder, force=force, chunk_tokens=chunk_tokens, batch_size=batch_size,
-                    shard=shard, budget=budget)
-    run = _Run(store, embedder, plan.found, plan.state, plan.chunking, plan.batch_size, progress, plan.report,
-               stop or threading.Event())
+    plan = plan_run(options, store, embedder)
+    run = _Run(store, embedder, plan, progress, stop or threading.Event())
     run.execute()
     return finish_run(store, plan.report, run.progress, progress, start)
 
@@ -103,14 +96,13 @@ class RunPlan:
     batch_size: int
 
 
-def plan_run(paths: Sequence[str | Path], store: Collection, embedder: Embedder, *, force: bool = False,
-             chunk_tokens: int = DEFAULT_CHUNK_TOKENS, batch_size: int | None = None, shard: Shard | None = None,
-             budget: FileBudget | None = None) -> RunPlan:
-    """The first steps of every runner: walk `paths`, create or check the collection, read its state and delete
-    the points of files gone from the walked folders (within `shard`)."""
+def plan_run(options: IngestOptions, store: Collection, embedder: Embedder) -> RunPlan:
+    """The first steps of every runner: walk `options.paths`, create or check the collection, read its state and
+    delete the points of files gone from the walked folders (within `options.shard`)."""
+    chunk_tokens, shard = options.chunk_tokens, options.parsed_shard()
     if not 8 <= chunk_tokens <= embedder.max_text_tokens:
         raise ValueError(f"chunk_tokens must be between 8 and the embedder's {embedder.max_text_tokens}")
-    found = discover([Path(p) for p in paths], shard)
+    found = discover(options.paths, shard)
     store.ensure(embedder.fingerprint, embedder.describe(), embedder.dim)
     state = load_state(store)
     report = IngestReport(collection=store.name, location=store.location, ignored=found.ignored)
@@ -118,9 +110,10 @@ def plan_run(paths: Sequence[str | Path], store: Collection, embedder: Embedder,
     for source in _removed(found, state, shard):
         store.delete_source(source)
         report.files.append(FileResult(source, "removed"))
-    batch_size = max(1, batch_size or (GPU_BATCH_SIZE if embedder.device.type == "cuda" else DEFAULT_BATCH_SIZE))
+    batch_size = max(1, options.batch_size or (GPU_BATCH_SIZE if embedder.device.type == "cuda"
+                                               else DEFAULT_BATCH_SIZE))
     chunking = Chunking(tokenizer_chunker(embedder.tokenizer, chunk_tokens), f"{CHUNKER_VERSION}/{chunk_tokens}",
-                        budget or FileBudget(), force, spill=4 * batch_size)
+                        options.budget, options.force, spill=4 * batch_size)
     return RunPlan(found, state, report, chunking, batch_size)
 
 
@@ -163,28 +156,26 @@ _Item = Message | _ProducerFailed | None
 
 class _Run:
     """One sync with three threads: a producer parses ahead into a bounded queue (`file_messages`), this thread
-    embeds (`embed_records`), a writer thread stores (`StoreWriter`).
+    embeds (`embed_records`), a writer thread stores (`StoreWriter`); the bookkeeping is the `Ledger` both runners
+    share.
 
     Everything that touches the store or the report during the run happens on the writer thread, in the order
     it was submitted: a file's completion is submitted after its last chunks, so it runs after their upsert.
     The progress callback is called on this thread (UI toolkits such as Streamlit need their own thread).
     """
 
-    def __init__(self, store: Collection, embedder: Embedder, found: Discovery, state: dict[str, StoredFile],
-                 chunking: Chunking, batch_size: int, progress: Callable[[IngestProgress], None] | None,
-                 report: IngestReport, cancel: threading.Event) -> None:
-        self.embedder, self.found, self.state, self.chunking = embedder, found, state, chunking
-        self.batch_size, self.report, self.cancel = batch_size, report, cancel
+    def __init__(self, store: Collection, embedder: Embedder, plan: RunPlan,
+                 progress: Callable[[IngestProgress], None] | None, cancel: threading.Event) -> None:
+        self.embedder, self.found, self.state, self.chunking = embedder, plan.found, plan.state, plan.chunking
+        self.batch_size, self.report, self.cancel = plan.batch_size, plan.report, cancel
         self.queue: queue.Queue[_Item] = queue.Queue(maxsize=16)
         self.stop = threading.Event()
         self.progress_cb = progress
-        self.progress = IngestProgress(files_total=len(found.files))
-        self.writer = StoreWriter(store, report, self.progress)
+        self.progress = IngestProgress(files_total=len(plan.found.files))
+        self.ledger = Ledger(StoreWriter(store, plan.report, self.progress), self._write)
         self.writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store")
         self.writes: deque[Future[None]] = deque()
         self.batch: list[ChunkRecord] = []  # handed over, not embedded yet
-        self.finished: list[FileFinished] = []  # handed over whole; some of their chunks may still be in `batch`
-        self.started: dict[str, int] = {}  # size of each file being embedded, by source
         self._notified = (0, 0)
 
     # -- producer thread --------------------------------------------------------------------------------------
@@ -218,7 +209,7 @@ class _Run:
                 while len(self.batch) >= self.batch_size and not self.cancel.is_set():
                     self._embed(self.batch[: self.batch_size])
                     del self.batch[: self.batch_size]
-                self._complete_submitted()
+                self.ledger.complete_ready()
                 self._notify()
             if self.cancel.is_set():
                 # Outcomes the producer already handed over are reported; chunks not embedded yet stay missing,
@@ -229,7 +220,7 @@ class _Run:
             elif self.batch:
                 self._embed(self.batch)
                 self.batch.clear()
-            self._complete_submitted()
+            self.ledger.complete_ready()
             while self.writes:
                 self.writes.popleft().result()
             self._notify()
@@ -242,16 +233,10 @@ class _Run:
         """Handle one message from the producer (`_ProducerFailed` is raised here)."""
         if isinstance(item, _ProducerFailed):
             raise item.error
-        if isinstance(item, FileStarted):
-            self.started[item.file.source] = item.file.size
-            self.progress.bytes_total += item.file.size
-        elif isinstance(item, ChunkBatch):
+        if isinstance(item, ChunkBatch):
             self.batch += item.records
-        elif isinstance(item, FileFinished):
-            self.finished.append(item)
-        elif isinstance(item, FileResult):
-            self.progress.bytes_total -= self.started.pop(item.source, 0)  # it will not be embedded: an honest ETA
-            self._write(self.writer.record, item)
+        elif item is not None:
+            self.ledger.take(item)
 
     def _queued(self) -> _Item:
         """The next item already in the queue, without waiting; None when there is none."""
@@ -276,15 +261,7 @@ class _Run:
             self.writes.popleft().result()
 
     def _embed(self, records: list[ChunkRecord]) -> None:
-        self._write(self.writer.upsert, embed_records(self.embedder, records))
-
-    def _complete_submitted(self) -> None:
-        """Queue the completion of finished files none of whose chunks wait in `batch`."""
-        waiting = {record.source for record in self.batch}
-        for finished in [f for f in self.finished if f.file.source not in waiting]:
-            self.started.pop(finished.file.source, None)
-            self._write(self.writer.complete, finished)
-        self.finished = [f for f in self.finished if f.file.source in waiting]
+        self.ledger.upsert(embed_records(self.embedder, records))
 
     def _notify(self) -> None:
         """Call the progress callback on this (the caller's) thread when the writer made progress."""

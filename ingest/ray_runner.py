@@ -23,14 +23,13 @@ import pickle
 import re
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.budget import FileBudget, smallest_first
-from ingest.chunking import DEFAULT_CHUNK_TOKENS
+from ingest.budget import smallest_first
+from ingest.ledger import Ledger
 from ingest.offline import setup_offline
 from ingest.pipeline import finish_run, plan_run
 from ingest.report import FileResult, IngestProgress
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from embedder import Embedder
+    from ingest.options import IngestOptions
     from ingest.report import IngestReport
 
 MAX_FILE_BLOCKS = 1000
@@ -68,18 +68,14 @@ def check_address(address: str) -> str:
 
 
 def ingest_paths_ray(
-    paths: Sequence[str | Path],
+    options: IngestOptions,
     store: Collection,
     embedder: Embedder,
     load_options: dict[str, Any],
     *,
     address: str = LOCAL,
     actors: int | None = None,
-    force: bool = False,
     progress: Callable[[IngestProgress], None] | None = None,
-    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-    batch_size: int | None = None,
-    budget: FileBudget | None = None,
     stop: threading.Event | None = None,
 ) -> IngestReport:
     """`ingest.pipeline.ingest_paths` on a Ray cluster: `address` is one of `ADDRESS_FORMS` (`check_address`).
@@ -87,14 +83,13 @@ def ingest_paths_ray(
     `Embedder.from_pretrained(**load_options)`. `actors`: size of the embedding pool (default: one per GPU of the
     cluster, else one). Same report, same collection, same errors as a local run."""
     start = time.perf_counter()
-    plan = plan_run(paths, store, embedder, force=force, chunk_tokens=chunk_tokens, batch_size=batch_size,
-                    budget=budget)
+    plan = plan_run(options, store, embedder)
     run_progress = IngestProgress(files_total=len(plan.found.files))
     with ray_session(address) as ray:
         files = [{"source": s, "path": str(p), "stored": pickle.dumps(plan.state.get(s))}
                  for s, p in smallest_first(plan.found.files)]
         if files:
-            driver = _Driver(StoreWriter(store, plan.report, run_progress), progress, plan.batch_size)
+            driver = _Driver(Ledger(StoreWriter(store, plan.report, run_progress)), progress, plan.batch_size)
             with closing(_pipeline(ray, files, plan.chunking, load_options, plan.batch_size, actors)) as batches:
                 driver.consume(batches, stop or threading.Event())  # closing ends the Dataset of an interrupted run
     return finish_run(store, plan.report, run_progress, progress, start)
@@ -162,44 +157,28 @@ class EmbedActor:
 
 
 class _Driver:
-    """Applies the rows coming back from the cluster to the store, in an order that keeps every file crash-safe: a
-    file is completed only once all of its chunks are stored."""
+    """Applies the rows coming back from the cluster to the store through the `Ledger` the local runner uses too, in
+    an order that keeps every file crash-safe: a file is completed only once all of its chunks are stored (rows
+    arrive in any order)."""
 
-    def __init__(self, writer: StoreWriter, progress: Callable[[IngestProgress], None] | None,
-                 batch_size: int) -> None:
-        self.writer, self.progress_cb, self.batch_size = writer, progress, batch_size
-        self.progress = writer.progress
-        self.sizes: dict[str, int] = {}  # size of each started file, by source
-        self.stored: Counter[str] = Counter()  # chunks stored this run, by source
-        self.finished: dict[str, tuple[FileFinished, int]] = {}  # finished files with the chunks they expect
+    def __init__(self, ledger: Ledger, progress: Callable[[IngestProgress], None] | None, batch_size: int) -> None:
+        self.ledger, self.progress_cb, self.batch_size = ledger, progress, batch_size
 
     def consume(self, batches: Iterator[dict[str, np.ndarray]], stop: threading.Event) -> None:
         """Apply every batch; stop after the batch in flight once `stop` is set (the report says interrupted)."""
         for batch in batches:
             self._apply([pickle.loads(blob) for blob in batch["blob"]])
             if self.progress_cb is not None:
-                self.progress_cb(self.progress)
+                self.progress_cb(self.ledger.progress)
             if stop.is_set():
-                self.writer.report.interrupted = True
+                self.ledger.writer.report.interrupted = True
                 return
 
     def _apply(self, items: list[Any]) -> None:
         points = [item for item in items if isinstance(item, ChunkPoint)]
         for start in range(0, len(points), self.batch_size):
-            self.writer.upsert(points[start:start + self.batch_size])
-        self.stored.update(point.record.source for point in points)
+            self.ledger.upsert(points[start:start + self.batch_size])
         for item in items:
-            if isinstance(item, FileStarted):
-                self.sizes[item.file.source] = item.file.size
-                self.progress.bytes_total += item.file.size
-            elif isinstance(item, FileFinished):
-                done = item.file.done
-                self.finished[item.file.source] = (item, sum(1 for i in range(item.n_chunks) if i not in done))
-            elif isinstance(item, FileResult):
-                self.progress.bytes_total -= self.sizes.pop(item.source, 0)  # it will not be embedded
-                self.writer.record(item)
-        for source, (finished, expected) in list(self.finished.items()):
-            if self.stored[source] >= expected:
-                del self.finished[source]
-                self.sizes.pop(source, None)
-                self.writer.complete(finished)
+            if isinstance(item, (FileStarted, FileFinished, FileResult)):
+                self.ledger.take(item)
+        self.ledger.complete_ready()

@@ -16,12 +16,11 @@ it after the batch in flight, and its stream still ends with the report (what `i
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -29,14 +28,14 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from ingest.budget import DEFAULT_MAX_FILE_CHUNKS, DEFAULT_MAX_FILE_MB, FileBudget
-from ingest.chunking import DEFAULT_CHUNK_TOKENS, window_warning
-from ingest.discover import Shard
+from ingest.chunking import window_warning
+from ingest.events import ErrorDetail, ErrorEvent, IngestEvent, ProgressEvent, ReportEvent, WarningEvent
 from ingest.handover import RUN_HEADER
 from ingest.offline import setup_offline
+from ingest.options import IngestOptions
 from ingest.pipeline import ingest_paths
 from ingest.report import IngestProgress, IngestReport
-from search.errors import InvalidInputError
+from search.errors import ExitCode, InvalidInputError
 from search.query.searcher import Searcher
 from search.service.errors import Refused, refusal, verdict_of
 from search.service.plugins import ServiceContext
@@ -44,18 +43,6 @@ from search.store import Collection
 
 log = logging.getLogger("search.service.app")  # beside the service's own lines
 T = TypeVar("T")
-
-
-class IngestRequest(BaseModel):
-    """The `ingest` command's options; `paths` as the service's machine sees them (absolute)."""
-
-    paths: list[str] = Field(min_length=1, description="Files and folders on the service's machine.")
-    force: bool = False
-    chunk_tokens: int = Field(DEFAULT_CHUNK_TOKENS, ge=8)
-    batch_size: int | None = Field(None, ge=1)
-    shard: str | None = None
-    max_file_mb: float = Field(DEFAULT_MAX_FILE_MB, ge=0)
-    max_file_chunks: int = Field(DEFAULT_MAX_FILE_CHUNKS, ge=0)
 
 
 class StopRequest(BaseModel):
@@ -89,15 +76,15 @@ class OnWorker:
         return on_worker
 
 
-def error_event(exc: BaseException) -> dict[str, Any]:
+def error_event(exc: BaseException) -> ErrorEvent:
     """The stream's last event for a run that raised: the service's verdict on it (`search.service.errors`), its
     message, error name and `ingest` exit code; a bug's type and message, as `ingest` prints them."""
     if isinstance(exc, FileNotFoundError):  # a path that vanished after the check: a usage error, as in `ingest`
-        exc = InvalidInputError(str(exc))
+        return ErrorEvent(error=ErrorDetail(detail=str(exc), error="FileNotFoundError", exit_code=ExitCode.USAGE))
     found = verdict_of(exc, as_command=True)
     if found.internal:
         log.error("ingest failed", exc_info=exc)
-    return {"error": {"detail": found.message, "error": found.error, "exit_code": int(found.exit_code)}}
+    return ErrorEvent(error=ErrorDetail(detail=found.message, error=found.error, exit_code=found.exit_code))
 
 
 class ServiceIngest:
@@ -108,45 +95,41 @@ class ServiceIngest:
     """The routes `plugin` adds: they need the service's API key."""
 
     def __init__(self, searcher: Searcher, call: Callable[[Callable[[], Any]], Any],
-                 watched: IngestRequest | None = None) -> None:
+                 watched: IngestOptions | None = None) -> None:
         self.searcher, self._call, self._watched = searcher, call, watched
         self.closing = threading.Event()
         self._lock = threading.Lock()
         self._runs: dict[str, threading.Event] = {}
 
-    def check(self, request: IngestRequest) -> None:
-        """Refuse (`InvalidInputError`, 422) a request that cannot run, before anything streams."""
-        for path in request.paths:
+    def check(self, options: IngestOptions) -> None:
+        """Refuse (`InvalidInputError`, 422) options that cannot run, before anything streams."""
+        for path in options.paths:
             if not Path(path).is_absolute():
                 raise InvalidInputError(f"paths must be absolute on the service's machine: {path}")
             if not Path(path).exists() and not Path(path).is_symlink():
                 raise InvalidInputError(f"no such file or folder on the service's machine: {path}")
         limit = self.searcher.model.max_text_tokens
-        if request.chunk_tokens > limit:
-            raise InvalidInputError(f"--chunk-tokens {request.chunk_tokens} exceeds the model budget of {limit}")
-        if request.shard:
-            self._shard(request)
+        if options.chunk_tokens > limit:
+            raise InvalidInputError(f"--chunk-tokens {options.chunk_tokens} exceeds the model budget of {limit}")
+        options.parsed_shard()  # a malformed shard is refused here
 
-    def run(self, request: IngestRequest, progress: Callable[[IngestProgress], None] | None,
+    def run(self, options: IngestOptions, progress: Callable[[IngestProgress], None] | None,
             stop: threading.Event) -> IngestReport:
-        """Sync `request.paths` into the collection (blocking: call from a thread of its own); setting `stop` ends
+        """Sync `options.paths` into the collection (blocking: call from a thread of its own); setting `stop` ends
         it after the batch in flight (`report.interrupted`)."""
         with self._lock:
             if self.closing.is_set():
                 raise InvalidInputError("the service is shutting down")
             setup_offline()  # unstructured without telemetry or a spaCy download, as in `ingest`
             store = cast(Collection, OnWorker(self.searcher.store, self._call))
-            return ingest_paths(
-                request.paths, store, self.searcher.model, force=request.force, progress=progress,
-                chunk_tokens=request.chunk_tokens, batch_size=request.batch_size, shard=self._shard(request),
-                budget=FileBudget(request.max_file_mb, request.max_file_chunks), stop=stop)
+            return ingest_paths(options, store, self.searcher.model, progress=progress, stop=stop)
 
-    def begin(self, request: IngestRequest) -> tuple[str, AsyncIterator[str]]:
-        """A new streamed run of `request`: its id (for `stop`; the service sends it in the `X-Ingest-Run` header)
+    def begin(self, options: IngestOptions) -> tuple[str, AsyncIterator[str]]:
+        """A new streamed run of `options`: its id (for `stop`; the service sends it in the `X-Ingest-Run` header)
         and its stream (see `_stream`)."""
         run_id = uuid.uuid4().hex
         self._runs[run_id] = threading.Event()
-        return run_id, self._stream(request, run_id)
+        return run_id, self._stream(options, run_id)
 
     def stop(self, run_id: str) -> bool:
         """Stop the streamed run `run_id` after its batch in flight; False when no such run is going on."""
@@ -155,51 +138,51 @@ class ServiceIngest:
             stop.set()
         return stop is not None
 
-    async def _stream(self, request: IngestRequest, run_id: str) -> AsyncIterator[str]:
-        """Run `request` on a thread; yield newline-delimited JSON: a `{"warning": ...}` when its chunks do not fit
-        the model's attention window (`window_warning`), `{"progress": ...}` events, then one `{"report": ...}` or
-        `{"error": ...}`. A client that goes away stops the run after its batch in flight."""
+    async def _stream(self, options: IngestOptions, run_id: str) -> AsyncIterator[str]:
+        """Run `options` on a thread; yield its events (`ingest.events`), one line each: a `WarningEvent` when its
+        chunks do not fit the model's attention window (`window_warning`), `ProgressEvent`s, then one `ReportEvent`
+        or `ErrorEvent`. A client that goes away stops the run after its batch in flight."""
         loop = asyncio.get_running_loop()
-        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        events: asyncio.Queue[IngestEvent] = asyncio.Queue()
         stop = self._runs[run_id]
 
-        def emit(event: dict[str, Any]) -> None:
+        def emit(event: IngestEvent) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
         def work() -> None:
             try:
-                report = self.run(request, lambda p: emit({"progress": asdict(p)}), stop)
-                emit({"report": report.to_dict()})
+                report = self.run(options, lambda p: emit(ProgressEvent(progress=replace(p))), stop)
+                emit(ReportEvent(report=report))
             except Exception as exc:
                 emit(error_event(exc))
 
         try:
-            if warning := window_warning(request.chunk_tokens, self.searcher.model):
-                yield json.dumps({"warning": warning}, ensure_ascii=False) + "\n"
+            if warning := window_warning(options.chunk_tokens, self.searcher.model):
+                yield WarningEvent(warning=warning).line()
             threading.Thread(target=work, name="service-ingest", daemon=True).start()
             while True:
                 event = await events.get()
-                yield json.dumps(event, ensure_ascii=False) + "\n"
-                if "progress" not in event:
+                yield event.line()
+                if not isinstance(event, ProgressEvent):
                     return
         finally:
             stop.set()
             self._runs.pop(run_id, None)
 
-    def watch(self, request: IngestRequest) -> None:
-        """Sync `request.paths` now and after every change until `close` (blocking: its own thread)."""
+    def watch(self, options: IngestOptions) -> None:
+        """Sync `options.paths` now and after every change until `close` (blocking: its own thread)."""
         from ingest.watch import watch_paths
 
         def sync() -> None:
             try:
-                log.info("watch: %s", self.run(request, None, self.closing).summary())
+                log.info("watch: %s", self.run(options, None, self.closing).summary())
             except Exception:
                 log.exception("watch: sync failed")
 
-        if warning := window_warning(request.chunk_tokens, self.searcher.model):
+        if warning := window_warning(options.chunk_tokens, self.searcher.model):
             log.warning("watch: %s", warning)
         sync()
-        watch_paths([Path(p) for p in request.paths], sync, self.closing)
+        watch_paths(options.paths, sync, self.closing)
 
     def start(self) -> None:
         """Keep the watched paths in sync on a thread of their own, if any (`search serve --watch`)."""
@@ -214,17 +197,10 @@ class ServiceIngest:
         if self._lock.acquire(timeout=timeout):
             self._lock.release()
 
-    @staticmethod
-    def _shard(request: IngestRequest) -> Shard | None:
-        try:
-            return Shard.parse(request.shard) if request.shard else None
-        except ValueError as exc:
-            raise InvalidInputError(str(exc)) from None
-
 
 def plugin(app: FastAPI, context: ServiceContext) -> ServiceIngest:
     """Add `POST /ingest` and `POST /ingest/stop` to the service `app`, and its `--watch` paths' sync."""
-    watched = IngestRequest.model_validate({"paths": list(context.watch)}) if context.watch else None
+    watched = IngestOptions.model_validate({"paths": list(context.watch)}) if context.watch else None
     ingests = ServiceIngest(context.searcher, context.call, watched)
     auth, errors = list(context.auth), dict(context.errors)
 
@@ -233,7 +209,7 @@ def plugin(app: FastAPI, context: ServiceContext) -> ServiceIngest:
               response_description="Newline-delimited JSON: a `warning` when the chunks do not fit the model's "
               "attention window, `progress` events, then one `report` or `error`. The `X-Ingest-Run` header holds "
               "the run's id.")
-    async def ingest(body: IngestRequest) -> StreamingResponse:
+    async def ingest(body: IngestOptions) -> StreamingResponse:
         """Sync files and folders on the service's machine into the collection, as the `ingest` command does
         (one ingest at a time; searches are answered meanwhile). `POST /ingest/stop` with the run's id (header
         `X-Ingest-Run`) stops it after the batch in flight and the stream ends with the report so far; closing the

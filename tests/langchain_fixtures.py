@@ -6,6 +6,7 @@ from pathlib import Path
 
 from embedder import Embedder
 from ingest.chunking import DEFAULT_CHUNK_TOKENS
+from ingest.options import IngestOptions
 from ingest.pipeline import ingest_paths
 from search.store import open_collection
 
@@ -49,7 +50,7 @@ def build_collection(root: Path, embedder: Embedder, chunk_tokens: int = DEFAULT
     write_fixture_folder(root / "docs")
     store = open_collection(path=root / "qdrant", collection="docs")
     try:
-        report = ingest_paths([root / "docs"], store, embedder, chunk_tokens=chunk_tokens)
+        report = ingest_paths(IngestOptions(paths=[root / "docs"], chunk_tokens=chunk_tokens), store, embedder)
     finally:
         store.close()
     assert [f.status for f in report.files] == ["added"] * len(FIXTURE_FILES), report

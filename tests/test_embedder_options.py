@@ -180,6 +180,7 @@ def test_centering_subtracts_the_corpus_mean(tiny_embedder: Embedder) -> None:
 
 def test_centering_is_stored_with_the_collection(tmp_path: Path, tiny_embedder: Embedder, tiny_model_dir: Path) -> None:
     """A collection made by a centered embedder records its means; only an embedder rebuilt from them matches."""
+    from ingest.options import IngestOptions
     from ingest.pipeline import ingest_paths
     from search.store import FingerprintMismatchError
 
@@ -190,7 +191,7 @@ def test_centering_is_stored_with_the_collection(tmp_path: Path, tiny_embedder: 
     centered = tiny_embedder.fit_center(["Rivers carry stones.", "Markets close.", "Cats sleep."])
     store = open_collection(path=tmp_path / "q")
     try:
-        ingest_paths([docs], store, centered)
+        ingest_paths(IngestOptions(paths=[docs]), store, centered)
         stored = store.metadata()["embedder"]
         with pytest.raises(FingerprintMismatchError):
             store.check_fingerprint(tiny_embedder.fingerprint)

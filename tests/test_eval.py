@@ -128,11 +128,12 @@ def test_report_outputs(tiny_embedder: Embedder, tmp_path: Path) -> None:
 
 
 def _ingest_example(embedder: Embedder, folder: Path):  # noqa: ANN202 - a Searcher
+    from ingest.options import IngestOptions
     from ingest.pipeline import ingest_paths
     from search.query.searcher import Searcher
 
     store = open_collection(path=folder)
-    report = ingest_paths([EXAMPLE_DIR / "corpus"], store, embedder)
+    report = ingest_paths(IngestOptions(paths=[EXAMPLE_DIR / "corpus"]), store, embedder)
     assert not [f for f in report.files if f.status == "failed"]
     return Searcher(store=store, embedder=embedder)
 

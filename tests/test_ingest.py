@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import Shard, ingest_paths
+from ingest import IngestOptions, Shard, ingest_paths
 from ingest.chunking import tokenizer_chunker
 from ingest.parse import Element, parse_file
 from search.store import FingerprintMismatchError, open_collection, point_id
@@ -24,7 +24,7 @@ def store(tmp_path: Path):
 
 def test_every_format_is_parsed_with_titles_and_pages(tmp_path, store, tiny_embedder):
     files = write_corpus(tmp_path / "docs")
-    report = ingest_paths([tmp_path / "docs"], store, tiny_embedder)
+    report = ingest_paths(IngestOptions(paths=[tmp_path / "docs"]), store, tiny_embedder)
     assert report.ok, report.summary()
     assert by_status(report) == {"added": {p.name for p in files.values()}}
     stored = records_by_id(store).values()
@@ -63,18 +63,18 @@ def test_incremental_sync_skips_replaces_and_removes(tmp_path, store, tiny_embed
     docs.mkdir()
     for i in range(5):
         (docs / f"f{i}.txt").write_text(f"File {i}\n\nThis is the body of file number {i}, with some words.\n")
-    first = ingest_paths([docs], store, tiny_embedder)
+    first = ingest_paths(IngestOptions(paths=[docs]), store, tiny_embedder)
     assert first.count("added") == 5 and first.chunks == 5
     before = records_by_id(store)
 
-    again = ingest_paths([docs], store, tiny_embedder)
+    again = ingest_paths(IngestOptions(paths=[docs]), store, tiny_embedder)
     assert again.count("unchanged") == 5 and again.chunks == 0  # no model forward
     assert records_by_id(store) == before
 
     (docs / "f1.txt").write_text("File 1\n\nCompletely new words about volcanoes.\n")
     (docs / "f2.txt").unlink()
     (docs / "f5.txt").write_text("A new file about rivers.\n")
-    third = ingest_paths([docs], store, tiny_embedder)
+    third = ingest_paths(IngestOptions(paths=[docs]), store, tiny_embedder)
     assert by_status(third) == {"updated": {"f1.txt"}, "removed": {"f2.txt"}, "added": {"f5.txt"},
                                 "unchanged": {"f0.txt", "f3.txt", "f4.txt"}}
     now = records_by_id(store)
@@ -82,7 +82,7 @@ def test_incremental_sync_skips_replaces_and_removes(tmp_path, store, tiny_embed
     f1 = [p for p in now.values() if p.source.endswith("f1.txt")]
     assert len(f1) == 1 and "volcanoes" in f1[0].text
 
-    forced = ingest_paths([docs], store, tiny_embedder, force=True)
+    forced = ingest_paths(IngestOptions(paths=[docs], force=True), store, tiny_embedder)
     assert forced.count("updated") == 5 and forced.chunks == 5
     assert set(records_by_id(store)) == set(now)
 
@@ -92,12 +92,12 @@ def test_interrupted_file_is_finished_reembedding_only_missing_chunks(tmp_path, 
     docs.mkdir()
     (docs / "long.txt").write_text("\n\n".join(f"Paragraph {i} talks about topic {i} at length." * 3
                                                for i in range(30)))
-    ingest_paths([docs], store, tiny_embedder, chunk_tokens=100)
+    ingest_paths(IngestOptions(paths=[docs], chunk_tokens=100), store, tiny_embedder)
     complete = records_by_id(store)
     assert len(complete) > 5
     lost = sorted(complete)[:3]  # as if the run had been killed before these were stored
     store.delete_source(str(docs / "long.txt"), keep=sorted(set(complete) - set(lost)))
-    report = ingest_paths([docs], store, tiny_embedder, chunk_tokens=100)
+    report = ingest_paths(IngestOptions(paths=[docs], chunk_tokens=100), store, tiny_embedder)
     assert report.chunks == 3 and report.count("updated") == 1
     assert set(records_by_id(store)) == set(complete)
 
@@ -106,8 +106,8 @@ def test_chunk_budget_change_rechunks_unchanged_files(tmp_path, store, tiny_embe
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text(" ".join(f"word{i}" for i in range(300)))
-    small = ingest_paths([docs], store, tiny_embedder, chunk_tokens=100)
-    big = ingest_paths([docs], store, tiny_embedder, chunk_tokens=400)
+    small = ingest_paths(IngestOptions(paths=[docs], chunk_tokens=100), store, tiny_embedder)
+    big = ingest_paths(IngestOptions(paths=[docs], chunk_tokens=400), store, tiny_embedder)
     assert big.count("updated") == 1 and big.files[0].chunks < small.files[0].chunks
     assert len(records_by_id(store)) == big.files[0].chunks
 
@@ -138,7 +138,7 @@ def test_bad_inputs_never_crash_and_everything_else_gets_in(tmp_path, store, tin
     def delete_doomed(_progress) -> None:
         doomed.unlink(missing_ok=True)
 
-    report = ingest_paths([docs], store, tiny_embedder, batch_size=2, progress=delete_doomed)
+    report = ingest_paths(IngestOptions(paths=[docs], batch_size=2), store, tiny_embedder, progress=delete_doomed)
     status = by_status(report)
     assert status["failed"] == {"corrupt.pdf", "scanned.pdf", "zero.txt", "binary.txt", "secret.txt"}
     reasons = {Path(f.source).name: f.reason for f in report.failed}
@@ -159,11 +159,11 @@ def test_thousand_small_files_and_fast_unchanged_rerun(tmp_path, store, tiny_emb
         folder = docs / f"d{i % 10}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"n{i}.md").write_text(f"# Note {i}\n\nRemember item {i} and its colour {i * 7 % 13}.\n")
-    first = ingest_paths([docs], store, tiny_embedder, batch_size=64)
+    first = ingest_paths(IngestOptions(paths=[docs], batch_size=64), store, tiny_embedder)
     assert first.count("added") == 1000 and len(records_by_id(store)) == 1000
     # The re-run must not touch the model at all (its speed is measured by bench/ingest.py, not here).
     monkeypatch.setattr(tiny_embedder, "encode", lambda *a, **k: pytest.fail("model ran on unchanged files"))
-    again = ingest_paths([docs], store, tiny_embedder)
+    again = ingest_paths(IngestOptions(paths=[docs]), store, tiny_embedder)
     assert again.count("unchanged") == 1000 and again.chunks == 0
 
 
@@ -172,14 +172,14 @@ def test_shards_split_the_files_and_delete_only_their_own(tmp_path, store, tiny_
     docs.mkdir()
     for i in range(12):
         (docs / f"s{i}.txt").write_text(f"Shard test file {i}.")
-    shards = [Shard.parse(f"{i}/3") for i in range(3)]
-    reports = [ingest_paths([docs], store, tiny_embedder, shard=s) for s in shards]
+    shards = [f"{i}/3" for i in range(3)]
+    reports = [ingest_paths(IngestOptions(paths=[docs], shard=s), store, tiny_embedder) for s in shards]
     handled = [{f.source for f in r.files} for r in reports]
     assert sum(len(h) for h in handled) == 12 and set().union(*handled) == {str(p) for p in docs.iterdir()}
     assert all(handled)  # 12 files over 3 shards: each gets some
     for f in sorted(docs.iterdir()):
         f.unlink()
-    cleanup = ingest_paths([docs], store, tiny_embedder, shard=shards[0])
+    cleanup = ingest_paths(IngestOptions(paths=[docs], shard=shards[0]), store, tiny_embedder)
     assert {f.source for f in cleanup.files} == handled[0]
     assert {p.source for p in records_by_id(store).values()} == handled[1] | handled[2]
     with pytest.raises(ValueError):
@@ -192,10 +192,10 @@ def test_other_embedder_is_refused_naming_both_fingerprints(tmp_path, store, tin
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Some text.")
-    ingest_paths([docs], store, tiny_embedder)
+    ingest_paths(IngestOptions(paths=[docs]), store, tiny_embedder)
     other = Embedder.from_pretrained(tiny_model_dir, device="cpu", dtype="float32", pooling="last")
     with pytest.raises(FingerprintMismatchError) as err:
-        ingest_paths([docs], store, other)
+        ingest_paths(IngestOptions(paths=[docs]), store, other)
     assert tiny_embedder.fingerprint in str(err.value) and other.fingerprint in str(err.value)
     assert "--collection" in str(err.value)
 
@@ -206,7 +206,7 @@ def test_point_ids_are_deterministic(tmp_path, tiny_embedder):
     ids = []
     for run in range(2):
         s = open_collection(path=tmp_path / f"q{run}")
-        ingest_paths([docs], s, tiny_embedder, batch_size=3 + run)
+        ingest_paths(IngestOptions(paths=[docs], batch_size=3 + run), s, tiny_embedder)
         ids.append(set(records_by_id(s)))
         records = records_by_id(s).values()
         s.close()
@@ -275,10 +275,11 @@ def test_a_first_load_into_a_server_defers_indexing_until_an_ingest_finishes(tmp
         (docs / f"note{i}.txt").write_text(f"Note {i} about the bulk load of a server collection. " * 20)
     store = open_collection(url=":memory:")
     stop = threading.Event()
-    first = ingest_paths([docs], store, tiny_embedder, batch_size=2, progress=lambda _: stop.set(), stop=stop)
+    first = ingest_paths(IngestOptions(paths=[docs], batch_size=2), store, tiny_embedder, progress=lambda _: stop.set(),
+                         stop=stop)
     assert first.interrupted and store.count() > 0
     assert store.info().index == "deferred"  # an interrupted bulk load leaves the server's indexing off
-    finished = ingest_paths([docs], store, tiny_embedder, batch_size=2)
+    finished = ingest_paths(IngestOptions(paths=[docs], batch_size=2), store, tiny_embedder)
     assert not finished.interrupted and len(store.sources()) == 6
     assert store.info().index == "server"  # switched on when a run finished: the server builds its graphs
     assert store.optimize() is False  # and only once

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import ingest_paths
+from ingest import IngestOptions, ingest_paths
 from ingest.budget import FileBudget, smallest_first
 from ingest.state import load_state
 from search.query.request import SearchQuery
@@ -53,8 +53,8 @@ def test_oversized_files_are_reported_too_large_and_the_small_files_go_in(tmp_pa
     (docs / "rows.csv").write_text("id,text\n" + "".join(f"{i},row {i} BIGFILE\n" for i in range(20_000)))
     embedded = _spy_on_encode(monkeypatch, tiny_embedder)
 
-    report = ingest_paths([docs], store, tiny_embedder, chunk_tokens=60, batch_size=4,
-                          budget=FileBudget(max_mb=0.1, max_chunks=20))
+    options = IngestOptions(paths=[docs], chunk_tokens=60, batch_size=4, max_file_mb=0.1, max_file_chunks=20)
+    report = ingest_paths(options, store, tiny_embedder)
 
     assert by_status(report) == {"added": small, "failed": {"aaa_many_chunks.txt", "rows.csv"}}
     reasons = {Path(f.source).name: f.reason for f in report.failed}
@@ -77,7 +77,7 @@ def test_small_files_are_embedded_before_a_big_file(tmp_path, store, tiny_embedd
     small = _small_files(docs, 6)
     embedded = _spy_on_encode(monkeypatch, tiny_embedder)
 
-    report = ingest_paths([docs], store, tiny_embedder, chunk_tokens=30, batch_size=2)
+    report = ingest_paths(IngestOptions(paths=[docs], chunk_tokens=30, batch_size=2), store, tiny_embedder)
 
     assert report.ok and by_status(report) == {"added": small | {"aaa_big.txt"}}
     big = [i for i, text in enumerate(embedded) if "BIGFILE" in text]
@@ -117,7 +117,8 @@ def test_stop_finishes_the_batch_in_flight_and_a_rerun_completes(tmp_path, store
         if batches == 2:
             stop.set()
 
-    first = ingest_paths([docs], store, tiny_embedder, batch_size=2, progress=stop_after_two_batches, stop=stop)
+    first = ingest_paths(IngestOptions(paths=[docs], batch_size=2), store, tiny_embedder,
+                         progress=stop_after_two_batches, stop=stop)
 
     assert first.interrupted and 0 < first.count("added") < 12 and first.unfinished == 12 - len(first.files)
     assert "interrupted" in first.summary() and first.to_dict()["interrupted"] is True
@@ -126,7 +127,7 @@ def test_stop_finishes_the_batch_in_flight_and_a_rerun_completes(tmp_path, store
         stored = state[f.source]
         (content_hash,) = {r.content_hash for r in stored.points.values()}
         assert stored.complete(content_hash, "v1/200")
-    second = ingest_paths([docs], store, tiny_embedder)
+    second = ingest_paths(IngestOptions(paths=[docs]), store, tiny_embedder)
     assert not second.interrupted and second.count("unchanged") == len(first.files)
     assert second.count("added") == 12 - len(first.files)
     assert sorted(Path(p.source).name for p in records_by_id(store).values()) == sorted(names)  # no duplicates
@@ -141,11 +142,11 @@ def test_symlink_loops_are_named_and_a_folder_named_like_a_file_is_walked(tmp_pa
     (docs / "pong.txt").symlink_to("ping.txt")
     (docs / "dangling.txt").symlink_to("nowhere.txt")
 
-    report = ingest_paths([docs], store, tiny_embedder)
+    report = ingest_paths(IngestOptions(paths=[docs]), store, tiny_embedder)
 
     reasons = {Path(f.source).name: f.reason for f in report.failed}
     assert reasons == {"self.md": "symlink loop", "ping.txt": "symlink loop", "pong.txt": "symlink loop",
                        "dangling.txt": "broken symbolic link"}
     assert by_status(report)["added"] == {"inside.txt"}
-    given = ingest_paths([docs / "self.md"], store, tiny_embedder)  # named on the command line
+    given = ingest_paths(IngestOptions(paths=[docs / "self.md"]), store, tiny_embedder)  # named on the command line
     assert [(Path(f.source).name, f.reason) for f in given.files] == [("self.md", "symlink loop")]

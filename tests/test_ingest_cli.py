@@ -165,7 +165,7 @@ def test_a_library_value_error_while_opening_is_internal_but_a_malformed_url_is_
 
 
 def test_watch_syncs_new_files(tmp_path, tiny_embedder):
-    from ingest import ingest_paths
+    from ingest import IngestOptions, ingest_paths
     from ingest.watch import watch_paths
 
     docs = tmp_path / "docs"
@@ -174,7 +174,8 @@ def test_watch_syncs_new_files(tmp_path, tiny_embedder):
     stop = threading.Event()
     reports = []
     thread = threading.Thread(
-        target=watch_paths, args=([docs], lambda: reports.append(ingest_paths([docs], store, tiny_embedder)), stop)
+        target=watch_paths,
+        args=([docs], lambda: reports.append(ingest_paths(IngestOptions(paths=[docs]), store, tiny_embedder)), stop),
     )
     thread.start()
     try:

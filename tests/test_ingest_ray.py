@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ingest import ingest_paths
+from ingest import IngestOptions, ingest_paths
 from ingest.cli import app
 from search.store import CLASSICAL, ECHO, Collection, open_collection
 
@@ -63,8 +63,8 @@ def test_ray_ingest_writes_the_collection_of_a_plain_ingest(tmp_path, tiny_embed
     docs = write_docs(tmp_path / "docs")
     plain, distributed = open_store(tmp_path / "plain"), open_store(tmp_path / "ray")
     try:
-        expected = ingest_paths([docs], plain, tiny_embedder, batch_size=8)
-        report = ingest_paths_ray([docs], distributed, tiny_embedder, load_options, batch_size=8)
+        expected = ingest_paths(IngestOptions(paths=[docs], batch_size=8), plain, tiny_embedder)
+        report = ingest_paths_ray(IngestOptions(paths=[docs], batch_size=8), distributed, tiny_embedder, load_options)
         assert [(f.source, f.status, f.chunks, f.reason) for f in report.files] == [
             (f.source, f.status, f.chunks, f.reason) for f in expected.files]
         assert report.chunks == expected.chunks and not report.ok  # the empty file failed in both
@@ -73,7 +73,7 @@ def test_ray_ingest_writes_the_collection_of_a_plain_ingest(tmp_path, tiny_embed
             np.testing.assert_allclose(distributed.sample_vectors([name], 10_000)[name],
                                        plain.sample_vectors([name], 10_000)[name], atol=1e-5)
 
-        again = ingest_paths_ray([docs], distributed, tiny_embedder, load_options, batch_size=8)
+        again = ingest_paths_ray(IngestOptions(paths=[docs], batch_size=8), distributed, tiny_embedder, load_options)
         assert {f.status for f in again.files} == {"unchanged", "failed"} and again.chunks == 0
     finally:
         plain.close()
@@ -85,10 +85,10 @@ def test_an_interrupted_ray_run_is_finished_by_the_next_without_duplicates(tmp_p
     store = open_store(tmp_path / "ray")
     stop = threading.Event()
     try:
-        first = ingest_paths_ray([docs], store, tiny_embedder, load_options, batch_size=4,
+        first = ingest_paths_ray(IngestOptions(paths=[docs], batch_size=4), store, tiny_embedder, load_options,
                                  progress=lambda _: stop.set(), stop=stop)
         assert first.interrupted and first.unfinished > 0
-        second = ingest_paths_ray([docs], store, tiny_embedder, load_options, batch_size=4)
+        second = ingest_paths_ray(IngestOptions(paths=[docs], batch_size=4), store, tiny_embedder, load_options)
         assert not second.interrupted
         records = [record for _, record in store.records()]
         keys = [(r.source, r.chunk_index) for r in records]
@@ -129,8 +129,9 @@ def test_an_actor_killed_mid_run_has_its_batch_retried(tmp_path, tiny_embedder, 
             killed.append(pids[0])
 
     try:
-        expected = ingest_paths([docs], plain, tiny_embedder, batch_size=4)
-        report = ingest_paths_ray([docs], distributed, tiny_embedder, load_options, batch_size=4, progress=kill_once)
+        expected = ingest_paths(IngestOptions(paths=[docs], batch_size=4), plain, tiny_embedder)
+        report = ingest_paths_ray(IngestOptions(paths=[docs], batch_size=4), distributed, tiny_embedder, load_options,
+                                  progress=kill_once)
         assert killed, "no embedding actor found to kill"
         assert not report.interrupted and report.chunks == expected.chunks
         assert payloads(distributed) == payloads(plain)

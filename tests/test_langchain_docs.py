@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from embedder import Embedder
+from ingest.options import IngestOptions
 from ingest.pipeline import ingest_paths
 from search.settings import StoreSettings
 from search.store import open_collection
@@ -36,7 +37,7 @@ def test_the_python_examples_run(
     # `ingest notes/` with the settings the examples rely on.
     store = open_collection(**StoreSettings().collection_options())
     try:
-        ingest_paths([write_fixture_folder(tmp_path / "notes")], store, real_embedder)
+        ingest_paths(IngestOptions(paths=[write_fixture_folder(tmp_path / "notes")]), store, real_embedder)
     finally:
         store.close()
     assert store.location == str(tmp_path / "data" / "qdrant")

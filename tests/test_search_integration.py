@@ -42,7 +42,7 @@ QUESTION = "How do I get limescale out of my kettle?"
 
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Searcher:
-    from ingest import ingest_paths
+    from ingest import IngestOptions, ingest_paths
 
     root = tmp_path_factory.mktemp("integration")
     docs = root / "docs"
@@ -50,7 +50,7 @@ def searcher(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Searche
         (docs / name).parent.mkdir(parents=True, exist_ok=True)
         (docs / name).write_text(text)
     store = open_collection(path=root / "qdrant")
-    report = ingest_paths([docs], store, real_embedder, chunk_tokens=48)
+    report = ingest_paths(IngestOptions(paths=[docs], chunk_tokens=48), store, real_embedder)
     assert all(f.status == "added" for f in report.files), report.files
     yield Searcher(store=store, embedder=real_embedder)
     store.close()

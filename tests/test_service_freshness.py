@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from qdrant_client import QdrantClient
 
-from ingest import ingest_paths
+from ingest import IngestOptions, ingest_paths
 from search.query.searcher import Searcher
 from search.service.app import ServiceSettings, create_app
 from search.store import Collection, open_collection
@@ -43,7 +43,7 @@ def test_reingesting_a_changed_file_with_the_same_chunk_count_is_never_answered_
     doc = tmp_path / "docs" / "notes.txt"
     doc.parent.mkdir()
     doc.write_text("The kettle is descaled with white vinegar every month.\n")
-    ingest_paths([doc.parent], writer, tiny_embedder)
+    ingest_paths(IngestOptions(paths=[doc.parent]), writer, tiny_embedder)
     body = {"query": "how is the kettle descaled?", "k": 1, "mode": "echo"}
     with running(create_app(Searcher(store=reader, embedder=tiny_embedder), ServiceSettings())) as url:
         first = httpx.post(f"{url}/search", json=body).json()
@@ -52,7 +52,7 @@ def test_reingesting_a_changed_file_with_the_same_chunk_count_is_never_answered_
 
         points = reader.info().points
         doc.write_text("The kettle is descaled with citric acid twice a year.\n")
-        report = ingest_paths([doc.parent], writer, tiny_embedder)
+        report = ingest_paths(IngestOptions(paths=[doc.parent]), writer, tiny_embedder)
         assert report.count("updated") == 1 and reader.info().points == points
 
         again = httpx.post(f"{url}/search", json=body).json()

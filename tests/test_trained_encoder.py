@@ -29,11 +29,12 @@ def test_minilm_vectors_are_what_sentence_transformers_gives() -> None:
 
 
 def test_minilm_row_in_retrieval_with_its_costs(tiny_embedder: Embedder, tmp_path: Path) -> None:
+    from ingest.options import IngestOptions
     from ingest.pipeline import ingest_paths
     from search.query.searcher import Searcher
 
     store = open_collection(path=tmp_path / "qdrant")
-    ingest_paths([EXAMPLE_DIR / "corpus"], store, tiny_embedder)
+    ingest_paths(IngestOptions(paths=[EXAMPLE_DIR / "corpus"]), store, tiny_embedder)
     searcher = Searcher(store=store, embedder=tiny_embedder)
     try:
         report = run_retrieval(searcher, EXAMPLE_DIR / "queries.jsonl", EXAMPLE_DIR / "qrels.tsv",

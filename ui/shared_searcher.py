@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.handover import ingest_via_service
+from ingest.options import IngestOptions
 from ingest.report import IngestProgress, IngestReport
 from search.query import CollectionInfo
 from search.query.remote import HttpSearcher
@@ -52,9 +53,8 @@ class SharedSearcher:
         if not self.can_upload:
             raise RuntimeError(f"uploads need a search service on this machine; the one at {self.service.url} "
                                "(SEARCH_URL) may not see these files: run `ingest PATH` where it runs")
-        return ingest_via_service(self.service.url, self.settings.service.api_key,
-                                  {"paths": [str(p) for p in paths]}, progress or (lambda _: None),
-                                  lambda _: None, threading.Event())
+        return ingest_via_service(self.service.url, self.settings.service.api_key, IngestOptions(paths=paths),
+                                  progress or (lambda _: None), lambda _: None, threading.Event())
 
     def close(self) -> None:
         self.backend.close()
