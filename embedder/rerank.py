@@ -24,11 +24,12 @@ from transformers import PreTrainedModel
 
 from embedder.batching import plan_batches
 from embedder.errors import ModelOptionError
+from embedder.settings import RERANK_PASSAGE_TOKENS
 from embedder.templates import PromptTokenizer
 
 PASSAGE_PROMPT = "Passage: {passage}\nPlease write a question based on this passage.\nQuestion: {question}"
 """The scored prompt: the question last, a space before each slot (it joins the slot's first word)."""
-PASSAGE_TOKENS = 128
+PASSAGE_TOKENS = RERANK_PASSAGE_TOKENS
 """Passage tokens kept by default (measured on the dev sets, docs/evaluation.md)."""
 QUESTION_TOKENS = 128
 """Question tokens scored at most; a longer question is cut."""

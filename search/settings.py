@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from embedder.settings import COMMON, EmbedderSettings, Section, doc_default
+from embedder.settings import COMMON, RERANK_PASSAGE_TOKENS, EmbedderSettings, Section, doc_default
 from search.store.defaults import DEFAULT_COLLECTION, DEFAULT_MIN_FREE_MB, default_data_dir, embedded_folder
 from search.store.fusion import Fusion
 from search.validation import check_collection_name
@@ -152,7 +152,7 @@ class RerankSettings(Section):
         "`classical`",
     )
     passage_tokens: int = Field(
-        default=128, ge=8, le=4096,
+        default=RERANK_PASSAGE_TOKENS, ge=8, le=4096,
         description="tokens of each passage the model reads when it rescores (the rest is cut): the cost of a "
         "rerank grows with it",
     )

@@ -66,7 +66,7 @@ def open_shared_searcher(settings: Settings) -> SharedSearcher:
     service = find_or_start(settings)
     client = HttpSearcher(service.url, api_key=settings.service.api_key)
     try:
-        rankings = tuple(client.health()["rankings"])
+        rankings = client.rankings()  # asks /health: the service answers
     except BaseException:
         client.close()
         service.stop()

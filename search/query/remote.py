@@ -10,6 +10,7 @@ import httpx
 from search.query.request import SearchQuery
 from search.query.results import Hit, Mode, SearchResult
 from search.store import (
+    RANKINGS,
     ChunkRecord,
     CollectionInfo,
     CollectionNotFoundError,
@@ -96,8 +97,9 @@ class HttpSearcher:
         return dict(response.json())
 
     def rankings(self) -> tuple[str, ...]:
-        """The rankings the service can give (its `/health` says: "rerank" only when its model can)."""
-        return tuple(self.health()["rankings"])
+        """The rankings the service can give (its `/health` says: "rerank" only when its model can; a service from
+        before that field: the store's four)."""
+        return tuple(self.health().get("rankings", RANKINGS))
 
     def close(self) -> None:
         self._http.close()
