@@ -37,7 +37,8 @@ _HOMES = {"FileBudget": "budget", "Shard": "discover", "ingest_paths": "pipeline
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that `ingest.report` and `ingest.parse` (the UI's upload types) do not load the embedder and torch.
+    # Lazy, so that the UI's thin modules (`ingest.report`, `ingest.handover`, `ingest.options`) do not bring the
+    # pipeline and the store's modules into its process.
     if name in _HOMES:
         import importlib
 
