@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from embedder import Embedder
+from embedder import Embedder, rerank
 from embedder.errors import ModelOptionError
 from embedder.rerank import PASSAGE_PROMPT
 from tests.tiny_model import save_tiny_gemma, save_tiny_model
@@ -35,8 +35,11 @@ def _full_vocab(folder: Path, embedder: Embedder, passages: list[str], passage_t
     return np.array(out)
 
 
+@pytest.mark.parametrize("slice_rows", [rerank.HEAD_SLICE, 100])  # 100: the normalizer over several slices
 @pytest.mark.parametrize("kind", ["llama", "gemma"])
-def test_scores_equal_a_full_vocabulary_forward(tmp_path: Path, kind: str) -> None:
+def test_scores_equal_a_full_vocabulary_forward(tmp_path: Path, kind: str, slice_rows: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rerank, "HEAD_SLICE", slice_rows)
     folder = save_tiny_model(tmp_path, tied=True) if kind == "llama" else save_tiny_gemma(tmp_path, 512)
     embedder = Embedder.from_pretrained(folder, device="cpu", dtype="float32", layer=1)  # pooling depth is irrelevant
     got = embedder.rerank(QUESTION, PASSAGES, passage_tokens=40)
