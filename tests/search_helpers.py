@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import uvicorn
 
 from search.store import ChunkPoint, ChunkRecord, Collection, open_collection, point_id
@@ -61,6 +62,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving_streamlit(command: list[str], env: dict[str, str], log_path: Path, url: str,
+                      timeout: float = 120.0) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a Streamlit server (`command`, from the repository root, its output in `log_path`) until `url`'s
+    `/_stcore/health` answers ok (the test fails with the log if it exits or takes over `timeout` s); always
+    stopped afterwards."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, f"not healthy in {timeout:.0f} s: {log_path.read_text()}"
+                time.sleep(0.3)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[str] | None = None) -> None:

@@ -13,10 +13,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.search_helpers import free_port
+from tests.search_helpers import free_port, serving_streamlit
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "search" / "evaluation" / "data" / "example"
@@ -36,30 +35,10 @@ def env_fixture(tmp_path: Path, tiny_model_dir: Path) -> dict[str, str]:
 def ui_fixture(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`search-ui --headless` in its own process, healthy, with its service announced in the store folder."""
     port = free_port()
-    log = (tmp_path / "ui.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-c", "from ui.launch import main; main()", "--headless",
-                             "--address", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (tmp_path / "ui.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).text == "ok":
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "ui.log").read_text()
-            time.sleep(0.3)
+    command = [sys.executable, "-c", "from ui.launch import main; main()", "--headless", "--address", "127.0.0.1",
+               "--port", str(port)]
+    with serving_streamlit(command, env, tmp_path / "ui.log", f"http://127.0.0.1:{port}") as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
