@@ -126,7 +126,7 @@ class LikelihoodScorer:
         hidden = self.model(input_ids=ids.to(device)).last_hidden_state
         owner = torch.tensor(rows, device=device)
         picked = hidden[owner, torch.tensor(cols, device=device)]
-        wanted = (picked * head[torch.tensor(targets, device=device)]).float().sum(-1)  # the targets' logits
+        wanted = (picked.float() * head[torch.tensor(targets, device=device)].float()).sum(-1)  # targets' logits
         logp = self._capped(wanted) - self._normalizer(picked, head)
         sums = torch.zeros(len(pairs), device=device).index_add_(0, owner, logp)
         return (sums / torch.bincount(owner, minlength=len(pairs))).double().cpu().numpy()
@@ -139,9 +139,6 @@ class LikelihoodScorer:
         """log sum over the vocabulary of exp(logit) for each row of `hidden`, the log-softmax's normalizer: on a CPU
         summed over slices of `HEAD_SLICE` vocabulary rows, whose logits stay in cache (exact up to rounding)."""
         step = HEAD_SLICE if head.device.type == "cpu" else head.shape[0]
-        total: torch.Tensor | None = None
-        for start in range(0, head.shape[0], step):
-            part = torch.logsumexp(self._capped((hidden @ head[start : start + step].T).float()), dim=-1)
-            total = part if total is None else torch.logaddexp(total, part)
-        assert total is not None
-        return total
+        parts = [torch.logsumexp(self._capped((hidden @ head[start : start + step].T).float()), dim=-1)
+                 for start in range(0, head.shape[0], step)]
+        return torch.logsumexp(torch.stack(parts), dim=0)
