@@ -30,6 +30,18 @@ def _first_state(model: torch.nn.Module, ids: list[int]) -> torch.Tensor:
 
 
 @torch.inference_mode()
+
+def write_tiny_beir(folder: Path) -> tuple[Path, Path, Path]:
+    """A three-document BEIR set with one query (about rivers, answered by d0): corpus, queries and qrels paths."""
+    corpus = folder / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n"
+                              for i, t in enumerate(["rivers and seas", "stocks fell", "cats sleep a lot"])))
+    queries = folder / "queries.jsonl"
+    queries.write_text(json.dumps({"_id": "q", "text": "where do rivers go?"}) + "\n")
+    qrels = folder / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq\td0\t1\n")
+    return corpus, queries, qrels
+
 def test_bidirectional_mask_lets_early_tokens_see_later_ones(tiny_embedder: Embedder) -> None:
     ids = tiny_embedder.prompt.special_prefix + tiny_embedder.prompt.text_ids("hello world", False)
     changed = ids[:-1] + [ids[-1] + 1]
@@ -243,13 +255,7 @@ def test_layer_sweep_matches_direct_embeddings(tiny_embedder: Embedder, tiny_mod
     from search.evaluation.sweep import run_layer_sweep
 
     pairs = load_sts("dev")[:12]
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n"
-                              for i, t in enumerate(["rivers and seas", "stocks fell", "cats sleep a lot"])))
-    queries = tmp_path / "queries.jsonl"
-    queries.write_text(json.dumps({"_id": "q", "text": "where do rivers go?"}) + "\n")
-    qrels = tmp_path / "qrels.tsv"
-    qrels.write_text("query-id\tcorpus-id\tscore\nq\td0\t1\n")
+    corpus, queries, qrels = write_tiny_beir(tmp_path)
     rows = run_layer_sweep(tiny_embedder, pairs, retrieval=(corpus, queries, qrels))
     assert [r.layer for r in rows] == [0, 1, 2]
     unique = list(dict.fromkeys(t for p in pairs for t in (p.first, p.second)))
@@ -290,13 +296,7 @@ def test_layer_sweep_mean_row_and_instruction_wordings(tiny_embedder: Embedder, 
     expected = spearman([float(vec[p.first] @ vec[p.second]) for p in pairs], [p.score for p in pairs])
     assert rows[2].scores["echo sts"] == pytest.approx(expected)
 
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n"
-                              for i, t in enumerate(["rivers and seas", "stocks fell", "cats sleep a lot"])))
-    queries = tmp_path / "queries.jsonl"
-    queries.write_text(json.dumps({"_id": "q", "text": "where do rivers go?"}) + "\n")
-    qrels = tmp_path / "qrels.tsv"
-    qrels.write_text("query-id\tcorpus-id\tscore\nq\td0\t1\n")
+    corpus, queries, qrels = write_tiny_beir(tmp_path)
     cli = CliRunner().invoke(eval_app, [
         "layers", "--no-sts", "--corpus", str(corpus), "--queries", str(queries), "--qrels", str(qrels),
         "--layers", "1-2", "--mean-row", "--no-classical", "--instruction", "Find rivers", "--instruction",

@@ -18,6 +18,7 @@ from tests.ui_fixtures import (  # noqa: F401 - fixtures
     ECHO_MARKERS,
     QUERY,
     K,
+    ask,
     built_fixture,
     built_tied_fixture,
     column_titled,
@@ -92,10 +93,7 @@ def test_results_render_in_both_columns_with_movement_markers(built: Path) -> No
     at = run_app()
     assert not at.error
     assert (at.number_input[0].min, at.number_input[0].max) == (K_MIN, K_MAX)  # the range every entry point checks
-    at.text_input[0].input(QUERY)
-    at.number_input[0].set_value(K)
-    at.run()
-    assert not at.exception and not at.error, (at.exception, at.error)
+    ask(at)
     echo = markers_by_source(column_titled(at, "Echo"))
     classical = markers_by_source(column_titled(at, "Classical"))
     assert list(echo) == ["alpha.md", "bravo.md", "charlie.md", "delta.md"]
@@ -177,11 +175,8 @@ def test_a_column_can_show_hybrid_or_bm25(built: Path) -> None:
     assert (left.label, left.value, right.label, right.value) == ("Left column", "echo", "Right column", "classical")
     assert "echo" not in right.options and "Echo" not in right.options  # a list is never beside itself
     assert "Rerank" not in right.options and "rerank" not in right.options  # this tiny model cannot rerank
-    at.text_input[0].input(QUERY)
-    at.number_input[0].set_value(K)
     right.set_value("hybrid")
-    at.run()
-    assert not at.exception and not at.error, (at.exception, at.error)
+    ask(at)
     echo = markers_by_source(column_titled(at, "Echo"))
     hybrid = markers_by_source(column_titled(at, "Hybrid"))
     assert list(echo) == ["alpha.md", "bravo.md", "charlie.md", "delta.md"]
@@ -199,10 +194,7 @@ def test_the_right_column_reranks_by_default_when_the_model_can(built_tied: Path
     at = run_app()
     left, right = at.selectbox
     assert (left.value, right.value) == ("echo", "rerank")
-    at.text_input[0].input(QUERY)
-    at.number_input[0].set_value(K)
-    at.run()
-    assert not at.exception and not at.error, (at.exception, at.error)
+    ask(at)
     echo = markers_by_source(column_titled(at, "Echo"))
     rerank = markers_by_source(column_titled(at, "Rerank"))
     assert list(echo) == ["alpha.md", "bravo.md", "charlie.md", "delta.md"]

@@ -16,6 +16,7 @@ from tests.ui_fixtures import (  # noqa: F401 - fixtures
     ECHO_MARKERS,
     QUERY,
     K,
+    ask,
     built_fixture,
     column_titled,
     markers_by_source,
@@ -42,10 +43,7 @@ def test_results_through_the_service(service: str) -> None:
     assert not at.error, at.error
     assert "Uploads are off" in at.sidebar.info[0].value
     assert any(service in c.value for c in at.sidebar.caption)
-    at.text_input[0].input(QUERY)
-    at.number_input[0].set_value(K)
-    at.run()
-    assert not at.exception and not at.error, (at.exception, at.error)
+    ask(at)
     echo = markers_by_source(column_titled(at, "Echo"))
     classical = markers_by_source(column_titled(at, "Classical"))
     for shown, expected in ((echo, ECHO_MARKERS), (classical, CLASSICAL_MARKERS)):

@@ -109,6 +109,16 @@ def run_app() -> AppTest:
     return at
 
 
+def ask(at: AppTest, k: int = K) -> AppTest:
+    """Ask the test question for the top `k` (with whatever else the test set on `at`), and check the page shows no
+    exception and no error."""
+    at.text_input[0].input(QUERY)
+    at.number_input[0].set_value(k)
+    at.run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    return at
+
+
 def column_titled(at: AppTest, title: str):
     matches = [c for c in at.columns if any(s.value == title for s in c.subheader)]
     assert len(matches) == 1, f"no single column titled {title!r}"
