@@ -170,13 +170,15 @@ def test_thousand_small_files_and_fast_unchanged_rerun(tmp_path, store, tiny_emb
 def test_shards_split_the_files_and_delete_only_their_own(tmp_path, store, tiny_embedder):
     docs = tmp_path / "docs"
     docs.mkdir()
-    for i in range(12):
-        (docs / f"s{i}.txt").write_text(f"Shard test file {i}.")
     shards = [f"{i}/3" for i in range(3)]
+    count = 0  # 12 files, and more while a shard would own none (ownership hashes the path, which tmp_path varies)
+    while count < 12 or not all(any(Shard.parse(s).owns(str(p)) for p in docs.iterdir()) for s in shards):
+        (docs / f"s{count}.txt").write_text(f"Shard test file {count}.")
+        count += 1
     reports = [ingest_paths(IngestOptions(paths=[docs], shard=s), store, tiny_embedder) for s in shards]
     handled = [{f.source for f in r.files} for r in reports]
-    assert sum(len(h) for h in handled) == 12 and set().union(*handled) == {str(p) for p in docs.iterdir()}
-    assert all(handled)  # 12 files over 3 shards: each gets some
+    assert sum(len(h) for h in handled) == count and set().union(*handled) == {str(p) for p in docs.iterdir()}
+    assert all(handled)  # every shard gets the files it owns
     for f in sorted(docs.iterdir()):
         f.unlink()
     cleanup = ingest_paths(IngestOptions(paths=[docs], shard=shards[0]), store, tiny_embedder)
