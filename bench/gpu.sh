@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's GPU figures, in one run on a CUDA machine: embedder (Gemma-3-270M and Mistral-7B shapes, random
-# weights), token budgets, attention kernels, torch.compile, the query service and ingest. Each step writes its
+# weights), token budgets, attention kernels, torch.compile, the query service, the rerank and ingest. Each step writes its
 # own log under $OUT (default ./bench-gpu) and a failing step does not stop the others.
 #
 #   TOKENIZER=DIR [STEPS="embed-270m search"] bash bench/gpu.sh
@@ -34,6 +34,8 @@ step random-model 40 "$py" bench/random_weights.py --shape gemma-3-270m "${tok[@
   --out /tmp/random-gemma
 step search 100 "$py" bench/search.py --model /tmp/random-gemma --chunks 5000 --real 200 --clients 64 \
   --single-seconds 10 --seconds 12
+step rerank 60 "$py" bench/rerank.py --model /tmp/random-gemma --device cuda --dtype bfloat16 --queries 50 \
+  --passage-tokens 80,128 --json
 step ingest 100 "$py" bench/ingest.py --model /tmp/random-gemma --format passages --files 100 \
   --chunks-per-file 100 --batch-size 256 --json
 step compile-270m 100 "$py" bench/embed.py --random-weights gemma-3-270m "${tok[@]}" --device cuda --texts 2000 \

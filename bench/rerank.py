@@ -1,11 +1,16 @@
 """What the `rerank` ranking costs: one question's forward over N candidate passages, on this machine.
 
-    python bench/rerank.py SET_DIR [--candidates 10] [--passage-tokens 128,256] [--queries 20] [--dtype float32]
+    python bench/rerank.py [SET_DIR] [--candidates 10] [--passage-tokens 64,80,96,128] [--queries 20] [--dtype float32]
+                           [--model REF] [--device cuda]
 
 SET_DIR is a BEIR set (`corpus.jsonl`, `queries.jsonl`, e.g. `python bench/faq.py /tmp/faq-dev`): question i is
 scored against `--candidates` consecutive passages of the corpus (from passage i x N on), as the reranker scores a
-first stage's top N: `Embedder.rerank`, the passages cut to each `--passage-tokens` budget, in one forward when
-they fit the batch budget. The first question of each budget is a warm-up and is not counted. Prints, per budget,
+first stage's top N. Without SET_DIR the passages (400 words) and questions (12 words) are drawn from a fixed word
+list, seeded: the cost depends on token counts, not on the words, so a machine without the dev sets (a GPU
+machine, with `--model` a random-weights folder from bench/random_weights.py) measures the same work.
+
+Each question goes through `Embedder.rerank`, the passages cut to each `--passage-tokens` budget, in one forward
+when they fit the batch budget. The first question of each budget is a warm-up and is not counted. Prints, per budget,
 p50 and p90 of a question's milliseconds, p50 per candidate, and the tokens of a forward, with the CPU capability,
 dtype and threads. Run it alone (no other model on the machine) for numbers worth reporting.
 """
@@ -29,13 +34,28 @@ def _texts(path: Path) -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+WORDS = ["the", "how", "does", "a", "model", "read", "passage", "question", "answer", "file", "search", "index",
+         "store", "query", "token", "layer", "vector", "network", "server", "client", "install", "configure", "error",
+         "memory", "disk", "process", "thread", "library", "package", "version"]
+
+
+def _drawn(passages: int, questions: int) -> tuple[list[str], list[str]]:
+    """Passages of 400 words and questions of 12, drawn from `WORDS` with a fixed seed."""
+    rng = np.random.default_rng(0)
+    def text(words: int) -> str:
+        return " ".join(rng.choice(WORDS, words))
+    return [text(400) for _ in range(passages)], [text(12) + "?" for _ in range(questions)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("set_dir", type=Path)
+    parser.add_argument("set_dir", type=Path, nargs="?")
     parser.add_argument("--candidates", type=int, default=10)
-    parser.add_argument("--passage-tokens", default="128,256")
+    parser.add_argument("--passage-tokens", default="64,80,96,128")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--model", default=None, help="model reference (default: the packaged default)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the embedder's pick)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -44,10 +64,13 @@ def main() -> None:
     from embedder import Embedder, tune_process
 
     tune_process()
-    embedder = Embedder.from_pretrained(dtype=args.dtype)
-    corpus = _texts(args.set_dir / "corpus.jsonl")
-    questions = _texts(args.set_dir / "queries.jsonl")[: args.queries + 1]
+    embedder = Embedder.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     n = args.candidates
+    if args.set_dir is None:
+        corpus, questions = _drawn(n * (args.queries + 1), args.queries + 1)
+    else:
+        corpus = _texts(args.set_dir / "corpus.jsonl")
+        questions = _texts(args.set_dir / "queries.jsonl")[: args.queries + 1]
     rows = []
     for budget in (int(b) for b in args.passage_tokens.split(",")):
         seconds, tokens = [], []
