@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's GPU figures, in one run on a CUDA machine: embedder (Gemma-3-270M and Mistral-7B shapes, random
-# weights), token budgets, attention kernels, torch.compile, the query service, the rerank and ingest. Each step writes its
-# own log under $OUT (default ./bench-gpu) and a failing step does not stop the others.
+# weights), token budgets, attention kernels, torch.compile, the query service, the rerank and ingest. Each step
+# writes its own log under $OUT (default ./bench-gpu) and a failing step does not stop the others.
 #
 #   TOKENIZER=DIR [STEPS="embed-270m search"] bash bench/gpu.sh
 # TOKENIZER: a tokenizer folder (default: the packaged model's); STEPS: run only these steps.
