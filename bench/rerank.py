@@ -5,8 +5,8 @@
 
 SET_DIR is a BEIR set (`corpus.jsonl`, `queries.jsonl`, e.g. `python bench/faq.py /tmp/faq-dev`): question i is
 scored against `--candidates` consecutive passages of the corpus (from passage i x N on), as the reranker scores a
-first stage's top N. Without SET_DIR the passages (400 words) and questions (12 words) are drawn from a fixed word
-list, seeded: the cost depends on token counts, not on the words, so a machine without the dev sets (a GPU
+first stage's top N. Without SET_DIR the passages (400 words) and questions (12 words) are drawn from bench/embed.py's
+word list, seeded: the cost depends on token counts, not on the words, so a machine without the dev sets (a GPU
 machine, with `--model` a random-weights folder from bench/random_weights.py) measures the same work.
 
 Each question goes through `Embedder.rerank`, the passages cut to each `--passage-tokens` budget, in one forward
@@ -25,23 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-# This file is bench/rerank.py: drop its folder from the path so `import embedder` finds the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# This file is bench/rerank.py: its folder goes after the repository's, so that the packages win over the bench
+# scripts (bench/search.py is not `search`) and `import embed` still finds bench/embed.py's word list.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
 
 def _texts(path: Path) -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-WORDS = ["the", "how", "does", "a", "model", "read", "passage", "question", "answer", "file", "search", "index",
-         "store", "query", "token", "layer", "vector", "network", "server", "client", "install", "configure", "error",
-         "memory", "disk", "process", "thread", "library", "package", "version"]
-
-
 def _drawn(passages: int, questions: int) -> tuple[list[str], list[str]]:
-    """Passages of 400 words and questions of 12, drawn from `WORDS` with a fixed seed."""
+    """Passages of 400 words and questions of 12, drawn from bench/embed.py's `WORDS` with a fixed seed."""
+    from embed import WORDS  # imports torch: not before the arguments are read
+
     rng = np.random.default_rng(0)
+
     def text(words: int) -> str:
         return " ".join(rng.choice(WORDS, words))
     return [text(400) for _ in range(passages)], [text(12) + "?" for _ in range(questions)]
