@@ -129,6 +129,15 @@ def upload_through_the_sidebar(page, tmp_path: Path) -> None:  # noqa: ANN001 - 
     assert (tmp_path / "data" / "uploads" / "Kettle care (v2).md").exists()  # the name is kept
 
 
+def wait_for_run(page) -> None:  # noqa: ANN001 - a Playwright Page
+    """Wait until the script run has ended: until then the page may still show elements of the drawing it
+    replaces (Streamlit removes those when the run ends)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("[data-testid='stApp']")).to_have_attribute("data-test-script-state", "notRunning",
+                                                                    timeout=120_000)
+
+
 def assert_lists_answer(page, columns: tuple[str, str]) -> None:  # noqa: ANN001 - a Playwright Page
     """Each column lists exactly K hits ranked 1..K, with the bread document (which answers the question) in its
     top 2."""
@@ -164,10 +173,11 @@ def test_question_in_a_real_browser(server: str, tmp_path: Path) -> None:
             # the packaged model can rerank: Echo | Rerank by default (the hybrid stands in while the model reads)
             for column in ("echo", "rerank"):
                 expect(page.locator(f".st-key-hit-{column}-{K}")).to_be_visible(timeout=120_000)
+            wait_for_run(page)
             assert not page.locator("[class*='st-key-early-hit']").count()  # the stand-in is gone
             assert_lists_answer(page, ("echo", "rerank"))
             expect(page.locator("mark", has_text="bake").first).to_be_visible()
-            expect(page.get_by_text("Overlap of the top k")).to_be_visible()
+            expect(page.get_by_text("Overlap of the top k")).to_be_visible()  # once: strict mode fails on two
             expect(page.get_by_text("Rerank", exact=True).first).to_be_visible()
             page.wait_for_timeout(500)  # let the charts finish drawing
             page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
@@ -177,6 +187,7 @@ def test_question_in_a_real_browser(server: str, tmp_path: Path) -> None:
                 page.get_by_role("combobox", name="Right column").click()
                 page.get_by_role("option", name=label).click()
                 expect(page.locator(f".st-key-hit-{label.lower()}-{K}")).to_be_visible(timeout=60_000)
+                wait_for_run(page)
                 assert not page.locator(".st-key-hit-rerank-1").count()
                 assert_lists_answer(page, ("echo", label.lower()))
             assert not page.locator(".st-key-hit-classical-1").count()

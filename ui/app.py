@@ -302,15 +302,17 @@ def render_column(title: str, hits: list[Hit], other: list[Hit], other_name: str
 def render_results(result: SearchResult, query: str, shown: tuple[str, str] = ("echo", "classical"),
                    pending: bool = False) -> None:
     """The two lists `shown` side by side, with their summary and charts. `pending`: drawn while the rerank runs
-    (the hybrid in its place; its hits get other keys, since the final drawing follows in the same run)."""
+    (the hybrid in its place; its hits get other keys, since the final drawing follows in the same run), with a
+    note where the charts go: both drawings put the same kind of element in each place, so the final one replaces
+    the pending one place by place (Streamlit keeps a place's old children until the run ends)."""
     left, right = shown
     left_hits, right_hits = result.ranking(left), result.ranking(right)
     left_title, right_title = compare.RANKING_LABELS[left], compare.RANKING_LABELS[right]
+    render_summary(left_hits, right_hits, result)
     if pending:
         st.info("Rerank: the model is reading the top passages (a few seconds on a CPU); the hybrid ranking stands "
                 "in for it until then.")
-    render_summary(left_hits, right_hits, result)
-    if not pending:
+    else:
         render_charts((left_title, left_hits), (right_title, right_hits))
     st.caption(LEGEND)
     left_col, right_col = st.columns(2, gap="medium")
