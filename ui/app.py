@@ -303,8 +303,9 @@ def render_results(result: SearchResult, query: str, shown: tuple[str, str] = ("
                    pending: bool = False) -> None:
     """The two lists `shown` side by side, with their summary and charts. `pending`: drawn while the rerank runs
     (the hybrid in its place; its hits get other keys, since the final drawing follows in the same run), with a
-    note where the charts go: both drawings put the same kind of element in each place, so the final one replaces
-    the pending one place by place (Streamlit keeps a place's old children until the run ends)."""
+    note where the charts go. The summary, legend and lists keep their places in both drawings, so each final one
+    replaces its pending twin: Streamlit keeps the old children of a place until the run ends, and a second summary
+    would show until then."""
     left, right = shown
     left_hits, right_hits = result.ranking(left), result.ranking(right)
     left_title, right_title = compare.RANKING_LABELS[left], compare.RANKING_LABELS[right]
