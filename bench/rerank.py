@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-# This file is bench/rerank.py: its folder goes after the repository's, so that the packages win over the bench
-# scripts (bench/search.py is not `search`) and `import embed` still finds bench/embed.py's word list.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
+# The repository before this folder: the packages win over the bench scripts (bench/search.py is not `search`), and
+# `import embed` still finds bench/embed.py's word list, as in bench/ingest.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _texts(path: Path) -> list[str]:
